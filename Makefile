@@ -1,0 +1,38 @@
+# ReMe: `make run` brings the platform up; `make test` runs the whole suite. Both set up everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format services-down bench-ingest
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 $(PY) -m reme.runstack
+
+# Tests use their own database (test_reme_test) and Redis db 15, so they never touch `make run` data.
+test: install
+	eval "$$($(PY) -m reme.devservices up --database reme_test --redis-db 15)" && \
+	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+services-down: install
+	$(PY) -m reme.devservices down
+
+bench-ingest: install
+	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
+	HF_HUB_OFFLINE=1 $(PY) -m bench.ingest

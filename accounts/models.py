@@ -1,0 +1,20 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A login. The role decides which side of the platform the person sees."""
+
+    class Role(models.TextChoices):
+        TRAINEE = "trainee", "Trainee"
+        RESEARCHER = "researcher", "Researcher"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRAINEE)
+
+    @property
+    def is_researcher(self) -> bool:
+        return self.role == self.Role.RESEARCHER
+
+    @property
+    def is_trainee(self) -> bool:
+        return self.role == self.Role.TRAINEE

@@ -1,0 +1,1 @@
+"""Trainee training sessions: puzzle groups, scoring, scheduling and the chat consumer (training issue)."""

@@ -1,0 +1,1 @@
+"""Triton sparse-prefill and prefix-attention kernels with their PyTorch references: built by the kernels issue."""

@@ -1,0 +1,191 @@
+"""A fictional but realistic life log, generated deterministically from a seed.
+
+Used by `manage.py load_demo` (one demo participant) and by `bench.ingest` (many participants).
+Everything is invented; dates end at a fixed day so the same seed always gives the same file.
+"""
+
+import json
+import random
+from datetime import date, datetime, timedelta
+
+END_DAY = date(2026, 10, 31)
+
+FAMILY = ["Sarah", "Tom", "David", "Emily", "Uncle Peter"]
+FRIENDS = ["Joan", "Harold", "Maggie", "Frank", "Rita", "Bernard", "Elsie", "Norman"]
+PLACES = {
+    "home": ("the house on Elm Road", 51.7520, -1.2577),
+    "market": ("the Saturday market on Castle Street", 51.7517, -1.2610),
+    "church": ("St Mary's church", 51.7529, -1.2540),
+    "park": ("University Parks", 51.7640, -1.2520),
+    "cafe": ("the Blue Door café", 51.7535, -1.2590),
+    "library": ("the Central Library", 51.7520, -1.2600),
+    "surgery": ("the Banbury Road surgery", 51.7700, -1.2640),
+    "river": ("the towpath by the river", 51.7450, -1.2500),
+    "garden_centre": ("Millets Farm garden centre", 51.6720, -1.3520),
+    "sarah": ("Sarah's flat in Reading", 51.4543, -0.9781),
+    "coast": ("the beach at Lyme Regis", 50.7250, -2.9360),
+    "theatre": ("the Playhouse theatre", 51.7548, -1.2612),
+}
+
+# (title, description, place key, people drawn from, how many people, tags)
+ACTIVITIES = [
+    (
+        "Coffee with {p0}",
+        "Met {p0} at {place}. We talked about {topic} and shared a slice of {cake}.",
+        "cafe",
+        FRIENDS,
+        1,
+        ["friends"],
+    ),
+    (
+        "Walk along the river",
+        "Walked with {p0} along {place}. Saw {bird} near the lock and the water was {water}.",
+        "river",
+        FRIENDS,
+        1,
+        ["walk", "outdoors"],
+    ),
+    (
+        "Sunday service",
+        "Went to {place}. The choir sang {hymn}; afterwards tea with {p0} and {p1}.",
+        "church",
+        FRIENDS,
+        2,
+        ["church"],
+    ),
+    (
+        "Shopping at the market",
+        "Bought {food} and {food2} at {place}. {p0} was there selling honey.",
+        "market",
+        FRIENDS,
+        1,
+        ["shopping"],
+    ),
+    (
+        "Visit to Sarah",
+        "Took the train to {place}. Sarah cooked {meal} and Tom showed me his {hobby}.",
+        "sarah",
+        ["Sarah", "Tom"],
+        2,
+        ["family", "travel"],
+    ),
+    (
+        "Doctor's appointment",
+        "Check-up at {place} about my {ailment}. The nurse said to come back in {weeks} weeks.",
+        "surgery",
+        [],
+        0,
+        ["health"],
+    ),
+    (
+        "Gardening",
+        "Spent the afternoon in the garden at {place}, planting {plant}. {p0} came round to help.",
+        "home",
+        FAMILY,
+        1,
+        ["garden"],
+    ),
+    (
+        "Library reading group",
+        "Reading group at {place} discussed '{book}'. {p0} disagreed with everyone, as usual.",
+        "library",
+        FRIENDS,
+        1,
+        ["books", "friends"],
+    ),
+    (
+        "Picnic in the park",
+        "Picnic at {place} with {p0} and {p1}. We had {food} sandwiches; a dog stole a {food2}.",
+        "park",
+        FAMILY,
+        2,
+        ["family", "outdoors"],
+    ),
+    (
+        "Trip to the garden centre",
+        "Drove with {p0} to {place} and bought a {plant} and a bag of compost.",
+        "garden_centre",
+        FAMILY,
+        1,
+        ["garden", "shopping"],
+    ),
+    ("Phone call with {p0}", "Long phone call with {p0}. They told me about {news}.", "home", FAMILY, 1, ["family"]),
+    (
+        "Evening at the theatre",
+        "Saw '{play}' at {place} with {p0}. The lead actor forgot a line in act two.",
+        "theatre",
+        FRIENDS,
+        1,
+        ["culture"],
+    ),
+    (
+        "Day by the sea",
+        "Day trip to {place} with {p0} and {p1}. Found a {fossil} on the beach and ate fish and chips.",
+        "coast",
+        FAMILY,
+        2,
+        ["travel", "family"],
+    ),
+    ("Baking day", "Baked {cake} for {p0}'s visit. Used my mother's old recipe.", "home", FAMILY, 1, ["cooking"]),
+]
+TOPICS = ["the new bus timetable", "her grandson's wedding", "the village fête", "old school friends", "the weather"]
+CAKES = ["lemon drizzle cake", "carrot cake", "Victoria sponge", "fruit cake", "apple crumble"]
+BIRDS = ["a heron", "two swans", "a kingfisher", "a family of ducks", "a cormorant"]
+WATER = ["very high after the rain", "calm and clear", "covered in leaves", "frozen at the edges"]
+HYMNS = ["'Abide with Me'", "'Jerusalem'", "'Amazing Grace'", "'All Things Bright and Beautiful'"]
+FOODS = ["strawberries", "cheddar", "fresh bread", "tomatoes", "plums", "eggs", "ham"]
+MEALS = ["roast chicken", "a vegetable lasagne", "shepherd's pie", "fish pie"]
+HOBBIES = ["model railway", "new bicycle", "guitar", "football trophies", "drawings"]
+AILMENTS = ["knee", "blood pressure", "hearing", "eyesight"]
+PLANTS = ["sweet peas", "tulip bulbs", "runner beans", "a rose bush", "lavender", "tomato plants"]
+BOOKS = ["Middlemarch", "The Remains of the Day", "Rebecca", "A Christmas Carol", "Brooklyn"]
+NEWS = ["a new job in Leeds", "the new puppy", "their holiday in Spain", "a leaking roof", "a promotion"]
+PLAYS = ["The Mousetrap", "Blithe Spirit", "Pygmalion", "An Inspector Calls"]
+FOSSILS = ["ammonite", "belemnite", "shell fossil"]
+
+
+def generate_entries(count: int, seed: int, description_share: float = 1.0) -> list[dict]:
+    """`count` entries spread over the year before END_DAY, in the documented JSON schema.
+
+    description_share is the fraction written like a diary (a sentence or two of text); the rest
+    look like calendar events and photos: a title, a place and people only."""
+    rng = random.Random(seed)
+    entries = []
+    for _ in range(count):
+        title, text, place_key, pool, n_people, tags = rng.choice(ACTIVITIES)
+        people = rng.sample(pool, n_people) if n_people else []
+        place, lat, lon = PLACES[place_key]
+        words = {
+            "place": place, "topic": rng.choice(TOPICS), "cake": rng.choice(CAKES), "bird": rng.choice(BIRDS),
+            "water": rng.choice(WATER), "hymn": rng.choice(HYMNS), "food": rng.choice(FOODS),
+            "food2": rng.choice(FOODS), "meal": rng.choice(MEALS), "hobby": rng.choice(HOBBIES),
+            "ailment": rng.choice(AILMENTS), "weeks": rng.choice([2, 4, 6]), "plant": rng.choice(PLANTS),
+            "book": rng.choice(BOOKS), "news": rng.choice(NEWS), "play": rng.choice(PLAYS),
+            "fossil": rng.choice(FOSSILS),
+        }  # fmt: skip
+        words.update({f"p{i}": name for i, name in enumerate(people)})
+        day = END_DAY - timedelta(days=rng.randrange(365))
+        hour, minute = rng.randint(8, 20), rng.choice([0, 15, 30, 45])
+        precision = rng.choices(["exact", "day", "month"], weights=[70, 25, 5])[0]
+        when = {
+            "exact": datetime(day.year, day.month, day.day, hour, minute).isoformat(timespec="minutes"),
+            "day": day.isoformat(),
+            "month": day.strftime("%Y-%m"),
+        }[precision]
+        entries.append(
+            {
+                "when": when,
+                "title": title.format(**words),
+                "description": text.format(**words) if rng.random() < description_share else "",
+                "place": {"name": place, "lat": lat, "lon": lon},
+                "people": people,
+                "tags": tags,
+            }
+        )
+    entries.sort(key=lambda e: e["when"])
+    return entries
+
+
+def generate_json(count: int, seed: int, description_share: float = 1.0) -> bytes:
+    entries = generate_entries(count, seed, description_share)
+    return json.dumps({"entries": entries}, ensure_ascii=False, indent=1).encode()

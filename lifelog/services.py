@@ -1,0 +1,183 @@
+"""Writes to the life log: imports (create, run) and withdrawing single entries."""
+
+import hashlib
+import logging
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from research.models import Participant
+
+from .embeddings import embed_texts
+from .importers import ImportFailed, ImportIssue, ParsedEntry, detect_format, parse_file
+from .models import ImportJob, LifeLogEntry
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[ImportJob], None]
+
+
+def import_job_create(
+    *,
+    participant: Participant,
+    filename: str,
+    data: bytes,
+    created_by: User | None,
+    file_format: str | None = None,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Checks what can be checked at once (size, type, emptiness), stores the file and, unless the
+    caller runs it itself, queues the import for a Celery worker."""
+    limit = settings.LIFELOG_MAX_UPLOAD_BYTES
+    if len(data) > limit:
+        raise ImportFailed(
+            [ImportIssue(filename, f"the file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB")]
+        )
+    if not data.strip():
+        raise ImportFailed([ImportIssue(filename, "the file is empty")])
+    file_format = file_format or detect_format(filename)
+    job = ImportJob(
+        participant=participant,
+        created_by=created_by,
+        original_name=filename[:255],
+        format=file_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    job.file.save(f"{job.sha256[:16]}-{filename[-100:]}", ContentFile(data), save=False)
+    with transaction.atomic():
+        job.save()
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from .tasks import ingest_import_job
+
+    ingest_import_job.delay(job_id)
+
+
+def import_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> ImportJob:
+    """Parses, embeds and stores one file. Safe to run again after a crash: the entries are
+    written in one transaction with the job's final state, and content hashes skip what exists."""
+    job = ImportJob.objects.select_related("participant").get(pk=job_id)
+    if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+        return job
+    job.status = ImportJob.Status.RUNNING
+    job.attempts += 1
+    job.progress_done = 0
+    job.save(update_fields=["status", "attempts", "progress_done"])
+    notify = on_progress or (lambda _job: None)
+    notify(job)
+    try:
+        with job.file.open("rb") as handle:
+            data = handle.read()
+        parsed = parse_file(
+            data, filename=job.original_name, file_format=job.format, tz=ZoneInfo(job.participant.timezone)
+        )
+        if len(parsed) > settings.LIFELOG_MAX_ENTRIES_PER_FILE:
+            raise ImportFailed(
+                [
+                    ImportIssue(
+                        job.original_name,
+                        f"the file has {len(parsed)} entries; the limit is {settings.LIFELOG_MAX_ENTRIES_PER_FILE}",
+                    )
+                ]
+            )
+    except ImportFailed as failure:
+        return _job_fail(job, [issue.as_dict() for issue in failure.issues], notify)
+
+    new_entries, duplicates = _split_new(job.participant, parsed)
+    # Batches of similar length pad little: in file order, padding to each batch's longest text
+    # cost half the embedding throughput (measured: 109 vs 194 entries/s on 2 cores).
+    new_entries.sort(key=lambda item: len(item[1].embedding_text()))
+    job.progress_total = len(new_entries)
+    job.save(update_fields=["progress_total"])
+    vectors = []
+    batch = settings.LIFELOG_EMBED_BATCH
+    for start in range(0, len(new_entries), batch):
+        chunk = new_entries[start : start + batch]
+        vectors.extend(embed_texts([entry.embedding_text() for _, entry in chunk], batch_size=batch))
+        job.progress_done = start + len(chunk)
+        ImportJob.objects.filter(pk=job.pk).update(progress_done=job.progress_done)
+        notify(job)
+    return _job_commit(job, new_entries, vectors, duplicates, notify)
+
+
+def _split_new(participant: Participant, parsed: list[ParsedEntry]) -> tuple[list[tuple[str, ParsedEntry]], int]:
+    """Entries whose content is not stored yet (nor repeated earlier in the same file)."""
+    by_hash: dict[str, ParsedEntry] = {}
+    for entry in parsed:
+        by_hash.setdefault(entry.content_hash(), entry)
+    existing = set(
+        LifeLogEntry.objects.filter(participant=participant, content_hash__in=list(by_hash)).values_list(
+            "content_hash", flat=True
+        )
+    )
+    new = [(digest, entry) for digest, entry in by_hash.items() if digest not in existing]
+    return new, len(parsed) - len(new)
+
+
+def _job_commit(job, new_entries, vectors, duplicates: int, notify: ProgressCallback) -> ImportJob:
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == ImportJob.Status.DONE:  # a redelivered copy finished first
+            return locked
+        rows = [
+            _entry_model(job, digest, entry, vector)
+            for (digest, entry), vector in zip(new_entries, vectors, strict=False)
+        ]
+        LifeLogEntry.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        # A concurrent import of overlapping content may have won some rows: count what is ours.
+        job.created_count = LifeLogEntry.objects.filter(import_job=job).count()
+        job.duplicate_count = duplicates + len(rows) - job.created_count
+        job.status = ImportJob.Status.DONE
+        job.finished_at = timezone.now()
+        job.errors = []
+        job.save(update_fields=["status", "created_count", "duplicate_count", "finished_at", "errors"])
+    notify(job)
+    logger.info("import %s: %s created, %s duplicates", job.pk, job.created_count, duplicates)
+    return job
+
+
+def _entry_model(job: ImportJob, digest: str, entry: ParsedEntry, vector) -> LifeLogEntry:
+    row = LifeLogEntry(
+        participant_id=job.participant_id,
+        occurred_at=entry.occurred_at,
+        time_precision=entry.time_precision,
+        title=entry.title,
+        description=entry.description,
+        place_name=entry.place_name,
+        latitude=entry.latitude,
+        longitude=entry.longitude,
+        people=entry.people,
+        tags=entry.tags,
+        source=job.format,
+        import_job=job,
+        content_hash=digest,
+        embedding=vector,
+    )
+    if entry.photo_bytes:
+        # Stored under its content hash: a retried import overwrites nothing and orphans at most one file.
+        row.photo.save(f"{digest[:16]}-{entry.photo_name}", ContentFile(entry.photo_bytes), save=False)
+    return row
+
+
+def _job_fail(job: ImportJob, errors: list[dict], notify: ProgressCallback) -> ImportJob:
+    job.status = ImportJob.Status.FAILED
+    job.errors = errors
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "errors", "finished_at"])
+    notify(job)
+    return job
+
+
+def entry_set_excluded(*, entry: LifeLogEntry, excluded: bool) -> LifeLogEntry:
+    entry.excluded = excluded
+    entry.save(update_fields=["excluded"])
+    return entry

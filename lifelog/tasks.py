@@ -1,0 +1,38 @@
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from channels.layers import get_channel_layer
+
+from .models import ImportJob
+from .services import import_job_run
+
+
+def import_job_group(job_id: int) -> str:
+    return f"import_job_{job_id}"
+
+
+def import_job_state(job: ImportJob) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "label": job.progress_label,
+        "done": job.progress_done,
+        "total": job.progress_total,
+        "created": job.created_count,
+        "duplicates": job.duplicate_count,
+        "errors": job.errors,
+    }
+
+
+def _broadcast(job: ImportJob) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            import_job_group(job.pk), {"type": "job.progress", "state": import_job_state(job)}
+        )
+
+
+# acks_late + reject_on_worker_lost (settings): a killed worker's task goes back on the queue,
+# and import_job_run is idempotent, so the retry finishes the job exactly once.
+@shared_task(bind=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def ingest_import_job(self, job_id: int) -> str:
+    return import_job_run(job_id=job_id, on_progress=_broadcast).status

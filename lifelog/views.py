@@ -1,0 +1,27 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from research.selectors import participant_list
+
+from .selectors import entry_get, entry_list
+from .services import entry_set_excluded
+
+
+@login_required
+def my_entries_view(request: HttpRequest) -> HttpResponse:
+    """A trainee's own life log, with a way to withdraw any single item."""
+    participant = participant_list(user=request.user).filter(user=request.user).first()
+    entries = entry_list(participant=participant).order_by("-occurred_at")[:500] if participant else []
+    return render(request, "lifelog/my_entries.html", {"participant": participant, "entries": entries})
+
+
+@login_required
+@require_POST
+def entry_exclude_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+    entry = entry_get(user=request.user, entry_id=entry_id)
+    entry_set_excluded(entry=entry, excluded=request.POST.get("excluded") == "1")
+    if request.user.is_researcher:
+        return redirect("research:participant_detail", public_code=entry.participant.public_code)
+    return redirect("lifelog:my_entries")

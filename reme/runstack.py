@@ -1,0 +1,81 @@
+"""`make run`: the whole platform on one machine, as real processes, stopped cleanly by Ctrl-C.
+
+Starts PostgreSQL+pgvector and Redis (see devservices), migrates, loads the demo study, then a
+Celery worker and Daphne (HTTP + WebSocket). Set DATABASE_URL / REDIS_URL to use your own.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reme import devservices
+from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+HOST = os.environ.get("REME_HOST", "127.0.0.1")
+PORT = int(os.environ.get("REME_PORT", "8000"))
+
+
+def main() -> int:
+    data_dir = BASE_DIR / ".data"
+    started_postgres = "DATABASE_URL" not in os.environ
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "reme.settings.local"))
+    env.setdefault("DATABASE_URL", devservices.ensure_postgres(data_dir / "pg", "reme"))
+    env.setdefault("REDIS_URL", devservices.ensure_redis(data_dir / "redis", 0))
+    python = sys.executable
+    manage = [python, str(BASE_DIR / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
+    subprocess.run([*manage, "load_demo"], env=env, check=True)
+
+    children = [
+        subprocess.Popen(
+            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
+             env.get("CELERY_QUEUE", "reme")],
+            env=env, cwd=BASE_DIR,
+        ),
+        subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
+                         env=env, cwd=BASE_DIR),
+    ]  # fmt: skip
+    print(
+        f"\nReMe is running at http://{HOST}:{PORT}/\n"
+        f"  researcher login: {DEMO_LOGINS['researcher']} / {DEMO_PASSWORD}\n"
+        f"  trainee login:    {DEMO_LOGINS['trainee']} / {DEMO_PASSWORD}\n"
+        f"  LLM server:       {env.get('LLM_BASE_URL') or 'none configured (template mode)'}\n"
+        "Press Ctrl-C to stop everything.\n",
+        flush=True,
+    )
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{child.args[2]} exited with {child.returncode}; stopping", file=sys.stderr)
+                stopping, exit_code = True, 1
+        time.sleep(0.5)
+
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if started_postgres:
+        devservices.stop_postgres(data_dir / "pg")
+    print("ReMe stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

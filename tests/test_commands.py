@@ -1,0 +1,40 @@
+"""Management commands: import_lifelog and load_demo."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+from lifelog.models import LifeLogEntry
+from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
+from research.models import Participant
+
+
+def test_import_lifelog_command(world, tmp_path, capsys):
+    path = tmp_path / "diary.txt"
+    path.write_text("2025-05-03 Went to the market.\n\n2025-05-04 Rain all day.\n")
+    call_command("import_lifelog", world.participant_a.public_code, str(path))
+    assert "imported 2 entries (0 already present)" in capsys.readouterr().out
+    call_command("import_lifelog", world.participant_a.public_code, str(path))
+    assert "imported 0 entries (2 already present)" in capsys.readouterr().out
+
+
+def test_import_lifelog_command_reports_located_errors(world, tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("date,title\n2025-05-03,Good\n2025-05-32,Bad\n")
+    with pytest.raises(CommandError, match=r"log.csv, line 3, field 'date': '2025-05-32' is not a date"):
+        call_command("import_lifelog", world.participant_a.public_code, str(path))
+    assert LifeLogEntry.objects.count() == 0
+    with pytest.raises(CommandError, match="no participant with public code P-NOPE"):
+        call_command("import_lifelog", "P-NOPE", str(path))
+
+
+def test_load_demo_is_idempotent(db):
+    call_command("load_demo")
+    call_command("load_demo")
+    participant = Participant.objects.get(user__username=DEMO_LOGINS["trainee"])
+    assert participant.entries.count() == 320
+    researcher = User.objects.get(username=DEMO_LOGINS["researcher"])
+    assert researcher.is_researcher and researcher.check_password(DEMO_PASSWORD)
+    assert participant.study.researchers.filter(pk=researcher.pk).exists()
+    span = participant.entries.order_by("occurred_at")
+    assert (span.last().occurred_at - span.first().occurred_at).days > 300

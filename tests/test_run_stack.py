@@ -1,0 +1,71 @@
+"""`make run`'s launcher brings up the whole platform as real processes and Ctrl-C stops it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+import requests
+from django.db import connection
+
+from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
+from tests.conftest import ROOT, database_url_for_this_test_db, wait_until
+
+pytestmark = pytest.mark.slow
+PORT = 8765
+
+
+@pytest.fixture
+def fresh_database(db):
+    """An empty database on the same server, as a first `make run` would find."""
+    test_db = connection.settings_dict["NAME"]
+    url = database_url_for_this_test_db().replace(f"/{test_db}", "/postgres")
+    name = "reme_runstack_test"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.replace("/postgres?", f"/{name}?")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
+    env = dict(os.environ, DATABASE_URL=fresh_database, REME_PORT=str(PORT), PYTHONUNBUFFERED="1",
+               MEDIA_ROOT=str(tmp_path / "media"), CELERY_QUEUE="reme-runstack-test")  # fmt: skip
+    log = tmp_path / "stack.log"
+    with open(log, "w") as out:
+        stack = subprocess.Popen([sys.executable, "-m", "reme.runstack"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            wait_until(lambda: "Press Ctrl-C" in log.read_text(), timeout=240, message="stack up")
+            banner = log.read_text()
+            assert f"http://127.0.0.1:{PORT}/" in banner and DEMO_LOGINS["researcher"] in banner
+            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=60, message="daphne")
+
+            session = requests.Session()
+            login_page = session.get(f"http://127.0.0.1:{PORT}/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
+            page = session.post(
+                f"http://127.0.0.1:{PORT}/login/",
+                data={"username": DEMO_LOGINS["researcher"], "password": DEMO_PASSWORD,
+                      "csrfmiddlewaretoken": token},
+            )  # fmt: skip
+            assert page.status_code == 200 and "Demo: everyday memory training" in page.text
+            assert session.get(f"http://127.0.0.1:{PORT}/static/reme.css").status_code == 200
+        finally:
+            stack.send_signal(signal.SIGINT)
+            code = stack.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert "ReMe stopped." in log.read_text()
+    time.sleep(0.5)
+    assert not _answers(f"http://127.0.0.1:{PORT}/login/")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False

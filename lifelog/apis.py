@@ -18,7 +18,7 @@ from research.selectors import participant_get
 from .importers import IMPORT_FORMATS, ImportFailed
 from .models import LifeLogEntry
 from .selectors import SearchFilters, entry_get, entry_list, entry_search, import_job_get, import_job_list
-from .services import entry_set_excluded, import_job_create
+from .services import entry_set_excluded, file_too_large, import_job_create
 from .tasks import import_job_state
 
 MAX_QUERY_CHARS = 1000
@@ -69,7 +69,7 @@ class ImportListApi(APIView):
             job = import_job_create(
                 participant=participant,
                 filename=upload.name,
-                data=read_upload_capped(upload),
+                data=read_upload(upload),
                 created_by=request.user,
                 file_format=form.validated_data.get("format"),
             )
@@ -80,9 +80,11 @@ class ImportListApi(APIView):
         return Response(import_job_state(job), status=status.HTTP_202_ACCEPTED)
 
 
-def read_upload_capped(upload: UploadedFile) -> bytes:
-    """Reads at most one byte past the limit: a huge upload is refused without loading it whole."""
-    return upload.read(settings.LIFELOG_MAX_UPLOAD_BYTES + 1)
+def read_upload(upload: UploadedFile) -> bytes:
+    """A file over the limit is refused by its size, without reading it into memory."""
+    if upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES:
+        raise file_too_large(upload.name, upload.size)
+    return upload.read()
 
 
 class ImportDetailApi(APIView):

@@ -33,11 +33,8 @@ def import_job_create(
 ) -> ImportJob:
     """Checks what can be checked at once (size, type, emptiness), stores the file and, unless the
     caller runs it itself, queues the import for a Celery worker."""
-    limit = settings.LIFELOG_MAX_UPLOAD_BYTES
-    if len(data) > limit:
-        raise ImportFailed(
-            [ImportIssue(filename, f"the file is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB")]
-        )
+    if len(data) > settings.LIFELOG_MAX_UPLOAD_BYTES:
+        raise file_too_large(filename, len(data))
     if not data.strip():
         raise ImportFailed([ImportIssue(filename, "the file is empty")])
     file_format = file_format or detect_format(filename)
@@ -54,6 +51,11 @@ def import_job_create(
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job.pk))
     return job
+
+
+def file_too_large(filename: str, size: int) -> ImportFailed:
+    limit_mb = settings.LIFELOG_MAX_UPLOAD_BYTES / 2**20
+    return ImportFailed([ImportIssue(filename, f"the file is {size / 2**20:.1f} MB; the limit is {limit_mb:.0f} MB")])
 
 
 def _enqueue(job_id: int) -> None:
@@ -175,6 +177,14 @@ def _job_fail(job: ImportJob, errors: list[dict], notify: ProgressCallback) -> I
     job.save(update_fields=["status", "errors", "finished_at"])
     notify(job)
     return job
+
+
+def import_job_mark_crashed(*, job_id: int, error: Exception) -> None:
+    """A job whose task gave up on an unexpected error says so instead of staying 'running'."""
+    job = ImportJob.objects.get(pk=job_id)
+    if job.status not in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+        message = f"internal error ({type(error).__name__}); nothing was stored, please upload the file again"
+        _job_fail(job, [ImportIssue(job.original_name, message).as_dict()], lambda _job: None)
 
 
 def entry_set_excluded(*, entry: LifeLogEntry, excluded: bool) -> LifeLogEntry:

@@ -1,9 +1,10 @@
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from channels.layers import get_channel_layer
+from django.db import OperationalError
 
 from .models import ImportJob
-from .services import import_job_run
+from .services import import_job_mark_crashed, import_job_run
 
 
 def import_job_group(job_id: int) -> str:
@@ -33,6 +34,17 @@ def _broadcast(job: ImportJob) -> None:
 
 # acks_late + reject_on_worker_lost (settings): a killed worker's task goes back on the queue,
 # and import_job_run is idempotent, so the retry finishes the job exactly once.
-@shared_task(bind=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(bind=True, retry_backoff=True, max_retries=5)
 def ingest_import_job(self, job_id: int) -> str:
-    return import_job_run(job_id=job_id, on_progress=_broadcast).status
+    try:
+        return import_job_run(job_id=job_id, on_progress=_broadcast).status
+    except (ConnectionError, OperationalError) as exc:  # the database or broker blinked: try again
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc) from exc
+        import_job_mark_crashed(job_id=job_id, error=exc)
+        raise
+    except ImportJob.DoesNotExist:
+        return "missing"  # deleted (with its participant) before the worker got to it
+    except Exception as exc:
+        import_job_mark_crashed(job_id=job_id, error=exc)
+        raise

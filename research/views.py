@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from accounts.decorators import researcher_required
-from lifelog.apis import read_upload_capped
+from lifelog.apis import read_upload
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
 from lifelog.services import import_job_create
@@ -51,7 +51,7 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
                 job = import_job_create(
                     participant=participant,
                     filename=upload.name,
-                    data=read_upload_capped(upload),
+                    data=read_upload(upload),
                     created_by=request.user,
                 )
             except ImportFailed as failure:

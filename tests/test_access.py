@@ -118,3 +118,14 @@ def test_home_sends_each_role_to_its_side(data, client):
     assert client.get("/")["Location"] == reverse("research:study_list")
     client.force_login(data.trainee_a)
     assert client.get("/")["Location"] == reverse("lifelog:my_entries")
+
+
+def test_upload_over_the_limit_is_refused_with_its_size(world, settings):
+    settings.LIFELOG_MAX_UPLOAD_BYTES = 2 * 2**20
+    upload = SimpleUploadedFile("huge.csv", b"date,title\n" + b"2025-01-01,x\n" * 400_000)
+    response = api_client_for(world.researcher_a).post(
+        f"/api/participants/{world.participant_a.public_code}/imports/", {"file": upload}
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["message"] == "the file is 5.0 MB; the limit is 2 MB"
+    assert ImportJob.objects.count() == 0

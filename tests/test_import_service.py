@@ -8,6 +8,7 @@ import pytest
 from lifelog.importers import ImportFailed
 from lifelog.models import ImportJob, LifeLogEntry
 from lifelog.services import import_job_create, import_job_run
+from lifelog.tasks import ingest_import_job
 from tests.conftest import jpeg_with_exif
 
 GOOD = json.dumps(
@@ -94,3 +95,15 @@ def test_photo_import_keeps_the_photo(world):
 def test_naive_times_use_the_participants_zone(world):
     run_import(world.participant_a, b'[{"when": "2025-07-01T12:00", "title": "Lunch"}]')
     assert LifeLogEntry.objects.get().occurred_at.isoformat() == "2025-07-01T11:00:00+00:00"  # BST = UTC+1
+
+
+def test_task_that_crashes_marks_the_job_failed(world):
+    """A job must never stay 'running' after its task gave up (here: its stored file vanished)."""
+    job = import_job_create(participant=world.participant_a, filename="log.json", data=GOOD, created_by=None,
+                            enqueue=False)  # fmt: skip
+    job.file.storage.delete(job.file.name)
+    result = ingest_import_job.apply(args=[job.pk])
+    assert isinstance(result.result, FileNotFoundError)
+    job.refresh_from_db()
+    assert job.status == "failed" and "internal error (FileNotFoundError)" in job.errors[0]["message"]
+    assert LifeLogEntry.objects.count() == 0

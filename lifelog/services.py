@@ -95,8 +95,8 @@ def import_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) 
         return _job_fail(job, [issue.as_dict() for issue in failure.issues], notify)
 
     new_entries, duplicates = _split_new(job.participant, parsed)
-    # Batches of similar length pad little: in file order, padding to each batch's longest text
-    # cost half the embedding throughput (measured: 109 vs 194 entries/s on 2 cores).
+    # Batches of similar length pad little: in file order, padding every batch to its longest text
+    # cost about half the embedding throughput on 2 cores (bench/results/ingest-cpu.md).
     new_entries.sort(key=lambda item: len(item[1].embedding_text()))
     job.progress_total = len(new_entries)
     job.save(update_fields=["progress_total"])

@@ -64,8 +64,9 @@ def test_worker_killed_mid_import_retries_and_stores_each_entry_once(world, cele
     assert LifeLogEntry.objects.values("content_hash").distinct().count() == done.created_count
 
 
-def test_progress_is_pushed_over_the_websocket(transactional_db, world, client):
+def test_progress_is_pushed_over_the_websocket(transactional_db, world, client, settings):
     """The consumer on the real Redis channel layer, fed by the task code running in-process."""
+    settings.LIFELOG_EMBED_BATCH = 50
     job = import_job_create(
         participant=world.participant_a, filename="log.json", data=generate_json(150, seed=3), created_by=None,
         enqueue=False,
@@ -89,7 +90,7 @@ def test_progress_is_pushed_over_the_websocket(transactional_db, world, client):
     states = async_to_sync(scenario)()
     assert states[0]["status"] == "queued"
     running = [s for s in states if s["status"] == "running"]
-    assert [s["done"] for s in running] == [0, 64, 128, 150]
+    assert [s["done"] for s in running] == [0, 50, 100, 150]
     assert states[-1]["label"] == "done" and states[-1]["created"] == 150
 
 

@@ -145,7 +145,8 @@ LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 # Life-log import limits: a bad or huge file is refused with a message, never half-stored.
 LIFELOG_MAX_UPLOAD_BYTES = int(os.environ.get("LIFELOG_MAX_UPLOAD_MB", "20")) * 1024 * 1024
 LIFELOG_MAX_ENTRIES_PER_FILE = int(os.environ.get("LIFELOG_MAX_ENTRIES_PER_FILE", "20000"))
-LIFELOG_EMBED_BATCH = int(os.environ.get("LIFELOG_EMBED_BATCH", "64"))
+# Small batches of length-sorted texts pad least: 16 embedded ~1.5x faster than 64 on 2 cores.
+LIFELOG_EMBED_BATCH = int(os.environ.get("LIFELOG_EMBED_BATCH", "16"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIFELOG_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

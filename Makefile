@@ -18,9 +18,10 @@ run: install
 	HF_HUB_OFFLINE=1 $(PY) -m reme.runstack
 
 # Tests use their own database (test_reme_test) and Redis db 15, so they never touch `make run` data.
+# Kernel tests run through Triton's interpreter here (no GPU); on a GPU: `python -m pytest kernels/tests`.
 test: install
 	eval "$$($(PY) -m reme.devservices up --database reme_test --redis-db 15)" && \
-	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test TRITON_INTERPRET=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

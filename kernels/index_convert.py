@@ -1,0 +1,113 @@
+"""From vertical/slash picks to what the sparse attention kernel walks, on the GPU.
+
+For each (batch, head, query block of BLOCK rows), it produces:
+- the key blocks that some slash diagonal crosses (at most 2 per offset, deduplicated),
+- the vertical columns outside those blocks (so no key is counted twice).
+Memory is O(n / BLOCK · (2·slash budget + vertical budget)): nothing n×n.
+
+Why the dedup is exact: with offsets sorted ascending, the crossed blocks of offset o_i are
+hi_i = (q_last - o_i) // B and lo_i = max(q0 - o_i, 0) // B, both non-increasing in i, with
+hi_i <= lo_{i-1} + 1. A candidate is new exactly when it is below every block emitted before it,
+and the smallest block emitted before hi_i is lo_{i-1}; before lo_i it is min(lo_{i-1}, hi_i).
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from .reference import BLOCK
+
+CHUNK = 128
+
+
+@triton.jit
+def _lower_bound(sorted_ptr, count, x, STEPS: tl.constexpr):
+    """Per element of x: how many of the first `count` sorted values are < x."""
+    lo = tl.zeros_like(x)
+    hi = tl.zeros_like(x) + count
+    for _ in tl.static_range(STEPS):
+        mid = (lo + hi) // 2
+        value = tl.load(sorted_ptr + mid, mask=mid < hi, other=0)
+        right = (mid < hi) & (value < x)
+        lo = tl.where(right, mid + 1, lo)
+        hi = tl.where(right, hi, mid)
+    return lo
+
+
+@triton.jit
+def _convert_kernel(
+    Slash, SlashCount, Vertical, VerticalCount,
+    BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+    n_ctx, max_slash, max_vertical, max_blocks,
+    B: tl.constexpr, CH: tl.constexpr, STEPS: tl.constexpr,
+):  # fmt: skip
+    qb = tl.program_id(0)
+    bh = tl.program_id(1)
+    n_qblocks = tl.num_programs(0)
+    q0 = qb * B
+    q_last = tl.minimum(q0 + B, n_ctx) - 1
+    slash = Slash + bh * max_slash
+    s_count = tl.load(SlashCount + bh)
+    out_blocks = BlockIdx + (bh * n_qblocks + qb) * max_blocks
+    emitted = 0
+    for start in range(0, max_slash, CH):
+        idx = start + tl.arange(0, CH)
+        offset = tl.load(slash + idx, mask=idx < s_count, other=0)
+        valid = (idx < s_count) & (offset <= q_last)
+        prev = tl.load(slash + idx - 1, mask=(idx > 0) & (idx - 1 < s_count), other=0)
+        hi = (q_last - offset) // B
+        lo = tl.maximum(q0 - offset, 0) // B
+        lo_prev = tl.where(idx > 0, tl.maximum(q0 - prev, 0) // B, n_qblocks + 1)
+        keep_hi = valid & (hi < lo_prev)
+        keep_lo = valid & (lo < hi) & (lo < lo_prev)
+        values = tl.interleave(hi, lo)
+        keep = tl.interleave(keep_hi.to(tl.int32), keep_lo.to(tl.int32))
+        position = emitted + tl.cumsum(keep, axis=0) - 1
+        tl.store(out_blocks + position, values, mask=keep > 0)
+        emitted += tl.sum(keep, axis=0)
+    tl.store(BlockCount + bh * n_qblocks + qb, emitted)
+
+    vertical = Vertical + bh * max_vertical
+    v_count = tl.load(VerticalCount + bh)
+    out_columns = ColumnIdx + (bh * n_qblocks + qb) * max_vertical
+    kept_columns = 0
+    for start in range(0, max_vertical, CH):
+        idx = start + tl.arange(0, CH)
+        column = tl.load(vertical + idx, mask=idx < v_count, other=0)
+        valid = (idx < v_count) & (column <= q_last)
+        block_start = (column // B) * B
+        # a slash offset in [first, last] crosses this column's block for this query block
+        first = q0 - block_start - B + 1
+        last = q_last - block_start
+        covered = _lower_bound(slash, s_count, last + 1, STEPS) > _lower_bound(slash, s_count, first, STEPS)
+        keep = (valid & ~covered).to(tl.int32)
+        position = kept_columns + tl.cumsum(keep, axis=0) - 1
+        tl.store(out_columns + position, column, mask=keep > 0)
+        kept_columns += tl.sum(keep, axis=0)
+    tl.store(ColumnCount + bh * n_qblocks + qb, kept_columns)
+
+
+def convert_vertical_slash(
+    n_ctx: int,
+    vertical_idx: torch.Tensor,
+    vertical_count: torch.Tensor,
+    slash_idx: torch.Tensor,
+    slash_count: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns (block_idx [b, h, qblocks, max_blocks], block_count [b, h, qblocks],
+    column_idx [b, h, qblocks, max_v], column_count [b, h, qblocks]), int32."""
+    batch, heads, max_slash = slash_idx.shape
+    max_vertical = vertical_idx.shape[-1]
+    qblocks = triton.cdiv(n_ctx, BLOCK)
+    max_blocks = min(2 * max_slash, qblocks)
+    device = slash_idx.device
+    block_idx = torch.empty(batch, heads, qblocks, max_blocks, dtype=torch.int32, device=device)
+    block_count = torch.empty(batch, heads, qblocks, dtype=torch.int32, device=device)
+    column_idx = torch.empty(batch, heads, qblocks, max_vertical, dtype=torch.int32, device=device)
+    column_count = torch.empty_like(block_count)
+    steps = max(1, int(max_slash).bit_length())
+    _convert_kernel[(qblocks, batch * heads)](
+        slash_idx, slash_count, vertical_idx, vertical_count, block_idx, block_count, column_idx, column_count,
+        n_ctx, max_slash, max_vertical, max_blocks, B=BLOCK, CH=CHUNK, STEPS=steps,
+    )  # fmt: skip
+    return block_idx, block_count, column_idx, column_count

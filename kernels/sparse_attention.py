@@ -1,0 +1,111 @@
+"""Sparse flash-attention forward over key-block lists plus gathered key columns.
+
+One program per (query block, batch·head): it walks its key blocks (whole BLOCK×BLOCK tiles,
+causal mask applied) and then its extra columns (gathered BLOCK at a time), with an online
+softmax in float32. Vertical-slash, A-shape and block-sparse all run through this one core;
+they differ only in the lists they build. GQA: query head h reads kv head h // group.
+Reference: kernels.reference.masked_attention with the matching mask.
+"""
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from .reference import BLOCK
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2):
+    s = tl.dot(q, tl.trans(k)) * scale_log2
+    s = tl.where(visible, s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, axis=1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+    p = tl.exp2(s - m_safe[:, None])
+    alpha = tl.exp2(m_i - m_safe)
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+    return m_new, l_i, acc
+
+
+@triton.jit
+def _sparse_attention_kernel(
+    Q, K, V, Out,
+    BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+    stride_qb, stride_qh, stride_qn,
+    stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_on,
+    n_ctx, heads, group, scale_log2, max_blocks, max_columns,
+    D: tl.constexpr, B: tl.constexpr,
+):  # fmt: skip
+    qb = tl.program_id(0)
+    bh = tl.program_id(1)
+    n_qblocks = tl.num_programs(0)
+    b, h = bh // heads, bh % heads
+    kv_h = h // group
+    rows = qb * B + tl.arange(0, B)
+    dims = tl.arange(0, D)
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
+                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    k_base = K + b * stride_kb + kv_h * stride_kh
+    v_base = V + b * stride_vb + kv_h * stride_vh
+    m_i = tl.full([B], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([B], dtype=tl.float32)
+    acc = tl.zeros([B, D], dtype=tl.float32)
+    list_at = bh * n_qblocks + qb
+
+    n_blocks = tl.load(BlockCount + list_at)
+    for t in range(0, n_blocks):
+        kb = tl.load(BlockIdx + list_at * max_blocks + t)
+        cols = kb * B + tl.arange(0, B)
+        in_range = cols < n_ctx
+        k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
+        visible = (cols[None, :] <= rows[:, None]) & in_range[None, :]
+        m_i, l_i, acc = _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2)
+
+    n_columns = tl.load(ColumnCount + list_at)
+    for start in range(0, n_columns, B):
+        idx = start + tl.arange(0, B)
+        present = idx < n_columns
+        cols = tl.load(ColumnIdx + list_at * max_columns + idx, mask=present, other=0)
+        k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=present[:, None], other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=present[:, None], other=0.0)
+        visible = (cols[None, :] <= rows[:, None]) & present[None, :]
+        m_i, l_i, acc = _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2)
+
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+
+
+def sparse_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    block_idx: torch.Tensor,
+    block_count: torch.Tensor,
+    column_idx: torch.Tensor | None = None,
+    column_count: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention of q over the listed key blocks and columns (see module docstring)."""
+    batch, heads, n_ctx, dim = q.shape
+    assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == 1
+    qblocks = triton.cdiv(n_ctx, BLOCK)
+    if column_idx is None:
+        column_idx = torch.zeros(batch, heads, qblocks, 1, dtype=torch.int32, device=q.device)
+        column_count = torch.zeros(batch, heads, qblocks, dtype=torch.int32, device=q.device)
+    out = torch.empty_like(q) if out is None else out
+    _sparse_attention_kernel[(qblocks, batch * heads)](
+        q, k, v, out, block_idx, block_count, column_idx, column_count,
+        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
+        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
+        D=dim, B=BLOCK, num_warps=4, num_stages=2,
+    )  # fmt: skip
+    return out

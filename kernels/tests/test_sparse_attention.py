@@ -1,0 +1,118 @@
+import pytest
+import torch
+
+from kernels import reference
+from kernels.index_convert import convert_vertical_slash
+from kernels.sparse_attention import sparse_attention
+from kernels.sparse_prefill import a_shape_blocks, block_sparse_blocks, vertical_slash_indices
+from kernels.tests.helpers import DEVICE, TOLERANCE, poisoned_like, relative_error
+
+CASES = [(4, 1, 200, 64), (8, 2, 130, 128), (8, 8, 256, 64)]  # GQA 4, 4 and 1; lengths off the block size
+# long enough that a few diagonals and columns leave most 64-token blocks out
+PARTIAL_CASES = [(4, 1, 450, 64), (8, 2, 333, 128), (8, 8, 512, 64)]
+
+
+def run_vertical_slash(q, k, v, vertical: int, slash: int):
+    heads = q.shape[1]
+    budget_v, budget_s = torch.full((heads,), vertical), torch.full((heads,), slash)
+    v_idx, v_count, s_idx, s_count = vertical_slash_indices(q, k, budget_v, budget_s, sinks=4, local=8)
+    lists = convert_vertical_slash(q.shape[2], v_idx, v_count, s_idx, s_count)
+    out = sparse_attention(q, k, v, *lists, out=poisoned_like(q))
+    return out, v_idx, s_idx, lists
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim"), CASES)
+def test_full_budget_equals_dense_causal_attention(rng, heads, kv_heads, n, dim):
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    out, *_ = run_vertical_slash(q, k, v, vertical=n, slash=n)
+    assert torch.isfinite(out).all(), "every output element written"
+    assert relative_error(out, reference.prefix_attention(q, k, v)) < TOLERANCE, rng.seed
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim"), PARTIAL_CASES)
+def test_partial_budget_equals_masked_reference(rng, heads, kv_heads, n, dim):
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    out, v_idx, s_idx, _ = run_vertical_slash(q, k, v, vertical=12, slash=8)
+    mask = reference.vertical_slash_mask(n, v_idx, s_idx)
+    assert mask.float().mean() < 0.8 * reference.causal_mask(n, n, DEVICE).float().mean()  # really sparse
+    assert torch.isfinite(out).all()
+    assert relative_error(out, reference.masked_attention(q, k, v, mask)) < TOLERANCE, rng.seed
+
+
+def listed(n: int, vertical: list[int], slash: list[int]) -> list[tuple[list[int], list[int]]]:
+    as_tensor = lambda values: torch.tensor([[values]], dtype=torch.int32, device=DEVICE)  # noqa: E731
+    blocks, block_count, columns, column_count = convert_vertical_slash(
+        n, as_tensor(vertical), as_tensor([len(vertical)]), as_tensor(slash), as_tensor([len(slash)])
+    )
+    return [
+        (
+            sorted(blocks[0, 0, qb, : block_count[0, 0, qb]].tolist()),
+            columns[0, 0, qb, : column_count[0, 0, qb]].tolist(),
+        )
+        for qb in range(blocks.shape[2])
+    ]
+
+
+def test_conversion_keeps_columns_outside_slash_blocks():
+    """Worked by hand for n=200 (query blocks of 64): the main diagonal covers each query block's
+    own key block, so a column there is dropped; columns in earlier blocks are kept."""
+    assert listed(200, [0, 5, 70, 190], [0]) == [([0], []), ([1], [0, 5]), ([2], [0, 5, 70]), ([3], [0, 5, 70, 190])]
+
+
+def test_conversion_lists_each_key_once():
+    """Offsets 3 and 130 also cross the previous blocks: every column is then inside a block."""
+    assert listed(200, [0, 5, 70, 190], [0, 3, 130]) == [
+        ([0], []), ([0, 1], []), ([0, 1, 2], []), ([0, 1, 2, 3], []),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim"), CASES)
+def test_a_shape_and_block_sparse_share_the_core(rng, heads, kv_heads, n, dim):
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    sinks = torch.tensor([1, 2] * (heads // 2), device=DEVICE)
+    local = torch.tensor([1, 2] * (heads // 2), device=DEVICE)
+    for blocks, counts in (a_shape_blocks(n, sinks, local, 1), block_sparse_blocks(q, k, torch.full((heads,), 2))):
+        out = sparse_attention(q, k, v, blocks, counts, out=poisoned_like(q))
+        mask = reference.block_list_mask(n, blocks, counts)
+        assert torch.isfinite(out).all()
+        assert relative_error(out, reference.masked_attention(q, k, v, mask)) < TOLERANCE, rng.seed
+
+
+def test_a_shape_lists():
+    blocks, counts = a_shape_blocks(64 * 6, torch.tensor([1]), torch.tensor([2]), batch=1)
+    listed = [sorted(blocks[0, 0, qb, : counts[0, 0, qb]].tolist()) for qb in range(6)]
+    assert listed == [[0], [0, 1], [0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 5]]
+
+
+def test_block_sparse_always_keeps_diagonal_and_first_block(rng):
+    q, k = rng(1, 2, 64 * 5, 64), rng(1, 1, 64 * 5, 64)
+    blocks, counts = block_sparse_blocks(q, k, torch.tensor([2, 3]))
+    for head, budget in enumerate([2, 3]):
+        for qb in range(5):
+            listed = blocks[0, head, qb, : counts[0, head, qb]].tolist()
+            assert qb in listed and 0 in listed and len(listed) == min(budget, qb + 1)
+            assert max(listed) <= qb
+
+
+def test_attention_recall():
+    q = torch.randn(1, 2, 96, 64)
+    k = torch.randn(1, 2, 96, 64)
+    causal = reference.causal_mask(96, 96)
+    full = reference.attention_recall(q, k, causal[None, None])
+    assert torch.allclose(full, torch.ones_like(full), atol=1e-5)
+    diagonal_only = torch.eye(96, dtype=torch.bool)[None, None]
+    partial = reference.attention_recall(q, k, diagonal_only)
+    assert (partial > 0).all() and (partial < 0.5).all()
+
+
+def test_head_chunks_give_the_same_output(rng, monkeypatch):
+    """The 1M-token memory cap processes GQA groups separately; the result must not change."""
+    from kernels import sparse_prefill
+
+    q, k, v = rng(1, 8, 200, 64), rng(1, 2, 200, 64), rng(1, 2, 200, 64)
+    budget_v, budget_s = torch.full((8,), 20), torch.full((8,), 12)
+    whole = sparse_prefill.vertical_slash_prefill(q, k, v, budget_v, budget_s, sinks=4, local=8)
+    monkeypatch.setattr(sparse_prefill, "LIST_BYTES", 1)
+    assert len(list(sparse_prefill.head_chunks(q, k, 20, 12))) == 2
+    chunked = sparse_prefill.vertical_slash_prefill(q, k, v, budget_v, budget_s, sinks=4, local=8)
+    assert relative_error(chunked, whole) < 1e-6

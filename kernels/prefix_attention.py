@@ -139,6 +139,31 @@ def _decode_partial_kernel(
     tl.store(PartialLse + out_row, lse)
 
 
+@triton.jit
+def _decode_merge_kernel(
+    PartialOut, PartialLse, Out, stride_ob, stride_oh, stride_on,
+    splits, rows_total, m_new, kv_heads, group,
+    D: tl.constexpr, SPLITS: tl.constexpr,
+):  # fmt: skip
+    """One query row: combine the splits' partial outputs, weighted by their log-sum-exp."""
+    bkv = tl.program_id(0)
+    r = tl.program_id(1)
+    b, kv_h = bkv // kv_heads, bkv % kv_heads
+    split = tl.arange(0, SPLITS)
+    present = split < splits
+    at = (bkv * splits + split) * rows_total + r
+    lse = tl.load(PartialLse + at, mask=present, other=float("-inf"))
+    top = tl.max(lse, axis=0)
+    top = tl.where(top == float("-inf"), 0.0, top)
+    weight = tl.exp2(lse - top)
+    dims = tl.arange(0, D)
+    partial = tl.load(PartialOut + at[:, None] * D + dims[None, :], mask=present[:, None], other=0.0)
+    merged = tl.sum(partial * weight[:, None], axis=0) / tl.maximum(tl.sum(weight, axis=0), 1e-30)
+    head = kv_h * group + r // m_new
+    token = r % m_new
+    tl.store(Out + b * stride_ob + head * stride_oh + token * stride_on + dims, merged.to(Out.dtype.element_ty))
+
+
 def prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, splits: int | None = None) -> torch.Tensor:
     """q [b, h, m, d] against k, v [b, h_kv, n, d] (n >= m): see the module docstring."""
     batch, heads, m_new, dim = q.shape
@@ -159,7 +184,7 @@ def prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, splits: 
 
 
 def _decode(q, k, v, group: int, scale_log2: float, splits: int | None) -> torch.Tensor:
-    batch, heads, m_new, dim = q.shape
+    batch, _, m_new, dim = q.shape
     kv_heads, n_keys = k.shape[1], k.shape[2]
     # all query rows of a KV group in one tile when they fit (K/V read once), else chunks of 128
     rows = min(MAX_DECODE_ROWS, max(16, triton.next_power_of_2(group * m_new)))
@@ -178,9 +203,9 @@ def _decode(q, k, v, group: int, scale_log2: float, splits: int | None) -> torch
         m_new, n_keys, kv_heads, group, scale_log2, keys_per_split, row_chunks,
         D=dim, ROWS=rows, BN=block_n, num_warps=4, num_stages=3,
     )  # fmt: skip
-    # merge the splits by log-sum-exp (small: splits x rows x d per kv head)
-    lse = torch.logsumexp(partial_lse * math.log(2), dim=1, keepdim=True) / math.log(2)
-    weights = torch.exp2(partial_lse - lse).nan_to_num(0.0)
-    merged = (partial_out * weights[..., None]).sum(dim=1)[:, : group * m_new]
-    merged = merged.view(batch, kv_heads, group, m_new, dim).reshape(batch, heads, m_new, dim)
-    return merged.to(q.dtype)
+    out = torch.empty_like(q)
+    _decode_merge_kernel[(batch * kv_heads, group * m_new)](
+        partial_out, partial_lse, out, out.stride(0), out.stride(1), out.stride(2),
+        splits, rows * row_chunks, m_new, kv_heads, group, D=dim, SPLITS=triton.next_power_of_2(splits),
+    )  # fmt: skip
+    return out

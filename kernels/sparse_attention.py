@@ -8,6 +8,7 @@ Reference: kernels.reference.masked_attention with the matching mask.
 """
 
 import math
+import os
 
 import torch
 import triton
@@ -31,6 +32,13 @@ def _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2):
     return m_new, l_i, acc
 
 
+def _configs() -> list[triton.Config]:
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 2), (8, 3)]]
+
+
+@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
 @triton.jit
 def _sparse_attention_kernel(
     Q, K, V, Out,
@@ -106,6 +114,6 @@ def sparse_attention(
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
-        D=dim, B=BLOCK, num_warps=4, num_stages=2,
+        D=dim, B=BLOCK,
     )  # fmt: skip
     return out

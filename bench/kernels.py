@@ -164,10 +164,12 @@ def bench_length(n: int, args) -> dict:
     row["estimate_ms"] = timed(lambda: vertical_slash_indices(q, k, v_budget, s_budget), False)
     chunks = list(head_chunks(q, k, VERTICAL, SLASH))
     convert_ms = attention_ms = 0.0
+    tiles = 0.0  # 64x64 tiles the sparse core computes, summed over heads and query blocks
     lists_for_recall = []
     for heads, kv_heads in chunks:
         part = [t[:, heads].contiguous() for t in indices]
         lists = convert_vertical_slash(n, *part)
+        tiles += (lists[1].sum() + ((lists[3] + 63) // 64).sum()).item()
         convert_ms += timed(lambda part=part: convert_vertical_slash(n, *part), False)
         qh, kh, vh = q[:, heads], k[:, kv_heads], v[:, kv_heads]
         attention_ms += timed(lambda qh=qh, kh=kh, vh=vh, lists=lists: sparse_attention(qh, kh, vh, *lists), False)
@@ -176,6 +178,13 @@ def bench_length(n: int, args) -> dict:
         del lists
     row["convert_ms"], row["sparse_attn_ms"] = convert_ms, attention_ms
     row["sparse_total_ms"] = row["estimate_ms"] + convert_ms + attention_ms
+    qblocks = triton.cdiv(n, 64)
+    causal_tiles = HEADS * qblocks * (qblocks + 1) / 2
+    row["tile_density"] = tiles / causal_tiles  # share of the causal tiles that are computed
+    row["tiles_per_qblock"] = tiles / (HEADS * qblocks)
+    # a tile is 64·64 score elements at 4·d FLOPs each: the dense convention 2·h·n²·d counts the
+    # n²/2 causal elements the same way
+    row["sparse_core_tflops"] = tiles * 64 * 64 * 4 * DIM / (attention_ms / 1e3) / 1e12
     row["sparse_end_to_end_ms"] = timed(lambda: vertical_slash_prefill(q, k, v, v_budget, s_budget), long_run)
     row["recall_mean"], row["recall_min"] = sampled_recall(q, k, lists_for_recall, rows_per_head=args.recall_rows)
     if reference is not None:
@@ -259,15 +268,16 @@ def render(card: str, copy_gbps: float, rows: list[dict]) -> str:
     lines += [
         "",
         "| n | estimate ms | convert ms | sparse attention ms | sparse total ms | index share | end-to-end ms "
-        "| vs cuDNN | recall mean / min |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| vs cuDNN | recall mean / min | tiles per query block | share of causal tiles | core TFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         share = (r["estimate_ms"] + r["convert_ms"]) / r["sparse_total_ms"]
         lines.append(
             f"| {r['n']:,} | {r['estimate_ms']:.2f} | {r['convert_ms']:.2f} | {r['sparse_attn_ms']:.2f} "
             f"| {r['sparse_total_ms']:.2f} | {share:.0%} | {r['sparse_end_to_end_ms']:.2f} "
-            f"| {f(ratio(r, 'sdpa_cudnn_ms', 'sparse_total_ms'))}× | {r['recall_mean']:.3f} / {r['recall_min']:.3f} |"
+            f"| {f(ratio(r, 'sdpa_cudnn_ms', 'sparse_total_ms'))}× | {r['recall_mean']:.3f} / {r['recall_min']:.3f} "
+            f"| {r['tiles_per_qblock']:.0f} | {r['tile_density']:.1%} | {r['sparse_core_tflops']:.0f} |"
         )
     checks = [
         f"n={r['n']:,}: ours dense vs SDPA rel. error {f(r.get('prefix_dense_err'), '.1e')}, "

@@ -17,6 +17,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .online_softmax import online_softmax_step
+
 LOG2E = 1.4426950408889634
 DECODE_MAX_M = 64
 MAX_DECODE_ROWS = 128
@@ -46,13 +48,7 @@ def _attend_block(q, k_base, v_base, start, rows_pos, m_i, l_i, acc, n_keys, str
     s = tl.dot(q, tl.trans(k)) * scale_log2
     if MASKED:
         s = tl.where((cols[None, :] <= rows_pos[:, None]) & (cols[None, :] < n_keys), s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, axis=1))
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-    p = tl.exp2(s - m_safe[:, None])
-    alpha = tl.exp2(m_i - m_safe)
-    l_i = l_i * alpha + tl.sum(p, axis=1)
-    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-    return m_new, l_i, acc
+    return online_softmax_step(s, v, m_i, l_i, acc)
 
 
 @triton.autotune(configs=_prefill_configs(), key=["m_new", "D", "group"])
@@ -126,13 +122,7 @@ def _decode_partial_kernel(
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
         s = tl.dot(q, tl.trans(k)) * scale_log2
         s = tl.where((cols[None, :] <= rows_pos[:, None]) & in_range[None, :], s, float("-inf"))
-        m_new_i = tl.maximum(m_i, tl.max(s, axis=1))
-        m_safe = tl.where(m_new_i == float("-inf"), 0.0, m_new_i)
-        p = tl.exp2(s - m_safe[:, None])
-        alpha = tl.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-        m_i = m_new_i
+        m_i, l_i, acc = online_softmax_step(s, v, m_i, l_i, acc)
     out_row = (bkv * tl.num_programs(1) + split) * ROWS * row_chunks + r
     tl.store(PartialOut + out_row[:, None] * D + dims[None, :], acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None])
     lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.log2(tl.where(l_i == 0.0, 1.0, l_i)))

@@ -57,37 +57,75 @@ def vertical_slash_scores(q: torch.Tensor, k: torch.Tensor, last_q: int = 64) ->
     return vertical, slash
 
 
+def slash_block_coverage(n: int, slash: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
+    """[qblocks, kblocks] bool: key blocks that some slash offset crosses, per query block.
+    Offset o crosses key block kb for the query block [q0, q_last] iff some query q there has
+    key q - o inside the block: o in [q0 - kb·B - B + 1, q_last - kb·B]."""
+    offsets = torch.sort(slash[slash >= 0]).values
+    blocks = torch.arange((n + block - 1) // block, device=slash.device)
+    q0 = blocks[:, None] * block
+    q_last = torch.clamp(q0 + block, max=n) - 1
+    first = q0 - blocks[None, :] * block - block + 1
+    last = q_last - blocks[None, :] * block
+    present = torch.searchsorted(offsets, last, right=True) - torch.searchsorted(offsets, first)
+    return (present > 0) & (blocks[None, :] <= blocks[:, None])
+
+
+def vertical_slash_lists(n: int, vertical: torch.Tensor, slash: torch.Tensor, block: int = BLOCK):
+    """For one head: (covered [qblocks, kblocks] bool, columns [qblocks, n] bool) as the kernel
+    computes them: slash-crossed blocks whole, plus vertical columns outside those blocks."""
+    covered = slash_block_coverage(n, slash, block)
+    qblocks = covered.shape[0]
+    q_last = torch.clamp(torch.arange(qblocks, device=vertical.device) * block + block, max=n) - 1
+    column_ids = vertical[vertical >= 0].long()
+    columns = torch.zeros(qblocks, n, dtype=torch.bool, device=vertical.device)
+    columns[:, column_ids] = True
+    columns &= torch.arange(n, device=vertical.device)[None, :] <= q_last[:, None]
+    key_block = torch.arange(n, device=vertical.device) // block
+    columns &= ~covered[:, key_block]
+    return covered, columns
+
+
+def lists_to_mask(n: int, covered: torch.Tensor, columns: torch.Tensor | None = None, block: int = BLOCK):
+    """Token mask [n, n] (causal included) from block coverage and per-query-block columns."""
+    mask = covered.repeat_interleave(block, 0).repeat_interleave(block, 1)[:n, :n]
+    if columns is not None:
+        mask |= columns.repeat_interleave(block, 0)[:n]
+    return mask & causal_mask(n, n, covered.device)
+
+
 def vertical_slash_mask(n: int, vertical: torch.Tensor, slash: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
     """The [b, h, n, n] boolean mask the sparse kernel computes for these indices (causal included).
     vertical and slash are [b, h, count] index tensors; entries < 0 are padding."""
     b, h = vertical.shape[:2]
-    device = vertical.device
-    mask = torch.zeros(b, h, n, n, dtype=torch.bool, device=device)
-    positions = torch.arange(n, device=device)
-    query_block = positions // block
-    for bi in range(b):
-        for hi in range(h):
-            columns = vertical[bi, hi][vertical[bi, hi] >= 0]
-            mask[bi, hi][:, columns] = True
-            for offset in slash[bi, hi][slash[bi, hi] >= 0].tolist():
-                # key block of (query, query - offset), for each query that has such a key
-                queries = positions[positions >= offset]
-                blocks = torch.unique(torch.stack([query_block[queries], (queries - offset) // block]), dim=1)
-                for qb, kb in blocks.t().tolist():
-                    mask[bi, hi, qb * block : (qb + 1) * block, kb * block : (kb + 1) * block] = True
-    return mask & causal_mask(n, n, device)
+    per_head = [
+        [lists_to_mask(n, *vertical_slash_lists(n, vertical[bi, hi], slash[bi, hi], block), block) for hi in range(h)]
+        for bi in range(b)
+    ]
+    return torch.stack([torch.stack(heads) for heads in per_head])
+
+
+def block_list_coverage(n: int, blocks: torch.Tensor, counts: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
+    """For one head: [qblocks, kblocks] bool from key-block lists [qblocks, max] and counts."""
+    qblocks = counts.shape[0]
+    kept = torch.arange(blocks.shape[-1], device=blocks.device)[None, :] < counts[:, None]
+    covered = torch.zeros(qblocks, qblocks, dtype=torch.bool, device=blocks.device)
+    rows = torch.arange(qblocks, device=blocks.device)[:, None].expand_as(blocks)
+    covered[rows[kept], blocks[kept].long()] = True
+    return covered
 
 
 def block_list_mask(n: int, blocks: torch.Tensor, counts: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
     """Mask for per-query-block key-block lists: blocks [b, h, qblocks, max], counts [b, h, qblocks]."""
-    b, h, qblocks = counts.shape
-    mask = torch.zeros(b, h, n, n, dtype=torch.bool, device=blocks.device)
-    for bi in range(b):
-        for hi in range(h):
-            for qb in range(qblocks):
-                for kb in blocks[bi, hi, qb, : counts[bi, hi, qb]].tolist():
-                    mask[bi, hi, qb * block : (qb + 1) * block, kb * block : (kb + 1) * block] = True
-    return mask & causal_mask(n, n, blocks.device)
+    b, h = counts.shape[:2]
+    per_head = [
+        [
+            lists_to_mask(n, block_list_coverage(n, blocks[bi, hi], counts[bi, hi], block), None, block)
+            for hi in range(h)
+        ]
+        for bi in range(b)
+    ]
+    return torch.stack([torch.stack(heads) for heads in per_head])
 
 
 def attention_recall(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -14,22 +14,16 @@ import torch
 import triton
 import triton.language as tl
 
+from .online_softmax import online_softmax_step
 from .reference import BLOCK
 
 LOG2E = 1.4426950408889634
 
 
 @triton.jit
-def _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2):
-    s = tl.dot(q, tl.trans(k)) * scale_log2
-    s = tl.where(visible, s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, axis=1))
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-    p = tl.exp2(s - m_safe[:, None])
-    alpha = tl.exp2(m_i - m_safe)
-    l_i = l_i * alpha + tl.sum(p, axis=1)
-    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
-    return m_new, l_i, acc
+def _attend(q, k, v, visible, m_i, l_i, acc, scale_log2):
+    s = tl.where(visible, tl.dot(q, tl.trans(k)) * scale_log2, float("-inf"))
+    return online_softmax_step(s, v, m_i, l_i, acc)
 
 
 def _configs() -> list[triton.Config]:
@@ -74,7 +68,7 @@ def _sparse_attention_kernel(
         k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
         visible = (cols[None, :] <= rows[:, None]) & in_range[None, :]
-        m_i, l_i, acc = _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2)
+        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
 
     n_columns = tl.load(ColumnCount + list_at)
     for start in range(0, n_columns, B):
@@ -84,7 +78,7 @@ def _sparse_attention_kernel(
         k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=present[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=present[:, None], other=0.0)
         visible = (cols[None, :] <= rows[:, None]) & present[None, :]
-        m_i, l_i, acc = _online_update(q, k, v, visible, m_i, l_i, acc, scale_log2)
+        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
 
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],

@@ -20,6 +20,27 @@ FORCED_SCORE = 1e6
 
 
 @triton.jit
+def _last_query_scores(
+    Q, K, stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+    n_ctx, heads, group, scale_log2, LAST: tl.constexpr, D: tl.constexpr, BN: tl.constexpr,
+):  # fmt: skip
+    """log2-scaled scores of the last LAST queries of this program's head against its key block."""
+    bh = tl.program_id(0)
+    b, h = bh // heads, bh % heads
+    rows = tl.arange(0, LAST)
+    q_pos = n_ctx - LAST + rows
+    dims = tl.arange(0, D)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    q = tl.load(Q + b * stride_qb + h * stride_qh + q_pos[:, None] * stride_qn + dims[None, :],
+                mask=(q_pos >= 0)[:, None], other=0.0)  # fmt: skip
+    k = tl.load(K + b * stride_kb + (h // group) * stride_kh + cols[:, None] * stride_kn + dims[None, :],
+                mask=(cols < n_ctx)[:, None], other=0.0)  # fmt: skip
+    s = tl.dot(q, tl.trans(k)) * scale_log2
+    visible = (cols[None, :] <= q_pos[:, None]) & (cols[None, :] < n_ctx) & (q_pos[:, None] >= 0)
+    return s, visible, rows, q_pos, cols
+
+
+@triton.jit
 def _row_stats_kernel(
     Q, K, M_out, L_out,
     stride_qb, stride_qh, stride_qn,
@@ -30,17 +51,10 @@ def _row_stats_kernel(
     """Per key block: max and sum of exp2 of the last queries' scores (split over blocks)."""
     bh = tl.program_id(0)
     kb = tl.program_id(1)
-    b, h = bh // heads, bh % heads
-    rows = tl.arange(0, LAST)
-    q_pos = n_ctx - LAST + rows
-    dims = tl.arange(0, D)
-    cols = kb * BN + tl.arange(0, BN)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + q_pos[:, None] * stride_qn + dims[None, :],
-                mask=(q_pos >= 0)[:, None], other=0.0)  # fmt: skip
-    k = tl.load(K + b * stride_kb + (h // group) * stride_kh + cols[:, None] * stride_kn + dims[None, :],
-                mask=(cols < n_ctx)[:, None], other=0.0)  # fmt: skip
-    s = tl.dot(q, tl.trans(k)) * scale_log2
-    visible = (cols[None, :] <= q_pos[:, None]) & (cols[None, :] < n_ctx) & (q_pos[:, None] >= 0)
+    s, visible, rows, _q_pos, _cols = _last_query_scores(
+        Q, K, stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+        n_ctx, heads, group, scale_log2, LAST, D, BN,
+    )  # fmt: skip
     s = tl.where(visible, s, float("-inf"))
     m = tl.max(s, axis=1)
     m_safe = tl.where(m == float("-inf"), 0.0, m)
@@ -61,18 +75,10 @@ def _mass_kernel(
     """Normalized probabilities of one key block: column sums (exclusive, stored) and
     diagonal sums (shared with neighbouring blocks, atomically added)."""
     bh = tl.program_id(0)
-    kb = tl.program_id(1)
-    b, h = bh // heads, bh % heads
-    rows = tl.arange(0, LAST)
-    q_pos = n_ctx - LAST + rows
-    dims = tl.arange(0, D)
-    cols = kb * BN + tl.arange(0, BN)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + q_pos[:, None] * stride_qn + dims[None, :],
-                mask=(q_pos >= 0)[:, None], other=0.0)  # fmt: skip
-    k = tl.load(K + b * stride_kb + (h // group) * stride_kh + cols[:, None] * stride_kn + dims[None, :],
-                mask=(cols < n_ctx)[:, None], other=0.0)  # fmt: skip
-    s = tl.dot(q, tl.trans(k)) * scale_log2
-    visible = (cols[None, :] <= q_pos[:, None]) & (cols[None, :] < n_ctx) & (q_pos[:, None] >= 0)
+    s, visible, rows, q_pos, cols = _last_query_scores(
+        Q, K, stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+        n_ctx, heads, group, scale_log2, LAST, D, BN,
+    )  # fmt: skip
     m = tl.load(M_row + bh * LAST + rows)
     row_sum = tl.load(L_row + bh * LAST + rows)
     p = tl.exp2(s - m[:, None]) / row_sum[:, None]

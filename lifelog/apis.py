@@ -3,7 +3,6 @@
 from datetime import datetime, time
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import generics, serializers, status
@@ -18,7 +17,7 @@ from research.selectors import participant_get
 from .importers import IMPORT_FORMATS, ImportFailed
 from .models import LifeLogEntry
 from .selectors import SearchFilters, entry_get, entry_list, entry_search, import_job_get, import_job_list
-from .services import entry_set_excluded, file_too_large, import_job_create
+from .services import entry_set_excluded, import_job_create_from_upload
 from .tasks import import_job_state
 
 MAX_QUERY_CHARS = 1000
@@ -66,10 +65,9 @@ class ImportListApi(APIView):
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         try:
-            job = import_job_create(
+            job = import_job_create_from_upload(
                 participant=participant,
-                filename=upload.name,
-                data=read_upload(upload),
+                upload=upload,
                 created_by=request.user,
                 file_format=form.validated_data.get("format"),
             )
@@ -78,13 +76,6 @@ class ImportListApi(APIView):
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response({"errors": [issue.as_dict() for issue in failure.issues]}, status=code)
         return Response(import_job_state(job), status=status.HTTP_202_ACCEPTED)
-
-
-def read_upload(upload: UploadedFile) -> bytes:
-    """A file over the limit is refused by its size, without reading it into memory."""
-    if upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES:
-        raise file_too_large(upload.name, upload.size)
-    return upload.read()
 
 
 class ImportDetailApi(APIView):

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -51,6 +52,21 @@ def import_job_create(
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job.pk))
     return job
+
+
+def import_job_create_from_upload(
+    *, participant: Participant, upload: UploadedFile, created_by: User | None, file_format: str | None = None
+) -> ImportJob:
+    """An uploaded file over the limit is refused by its size, before it is read into memory."""
+    if upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES:
+        raise file_too_large(upload.name, upload.size)
+    return import_job_create(
+        participant=participant,
+        filename=upload.name,
+        data=upload.read(),
+        created_by=created_by,
+        file_format=file_format,
+    )
 
 
 def file_too_large(filename: str, size: int) -> ImportFailed:

@@ -7,10 +7,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from accounts.decorators import researcher_required
-from lifelog.apis import read_upload
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
-from lifelog.services import import_job_create
+from lifelog.services import import_job_create_from_upload
 
 from .selectors import participant_get, participant_list, study_get, study_list
 
@@ -46,13 +45,9 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
     if request.method == "POST":
         upload_form = UploadForm(request.POST, request.FILES)
         if upload_form.is_valid():
-            upload = upload_form.cleaned_data["file"]
             try:
-                job = import_job_create(
-                    participant=participant,
-                    filename=upload.name,
-                    data=read_upload(upload),
-                    created_by=request.user,
+                job = import_job_create_from_upload(
+                    participant=participant, upload=upload_form.cleaned_data["file"], created_by=request.user
                 )
             except ImportFailed as failure:
                 for issue in failure.issues:

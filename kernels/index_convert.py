@@ -35,6 +35,15 @@ def _lower_bound(sorted_ptr, count, x, STEPS: tl.constexpr):
 
 
 @triton.jit
+def _append_kept(out_ptr, count, values, keep):
+    """Store the values whose keep flag (0/1, int32) is set at out_ptr[count...], in order;
+    return the new count."""
+    position = count + tl.cumsum(keep, axis=0) - 1
+    tl.store(out_ptr + position, values, mask=keep > 0)
+    return count + tl.sum(keep, axis=0)
+
+
+@triton.jit
 def _convert_kernel(
     Slash, SlashCount, Vertical, VerticalCount,
     BlockIdx, BlockCount, ColumnIdx, ColumnCount,
@@ -60,11 +69,8 @@ def _convert_kernel(
         lo_prev = tl.where(idx > 0, tl.maximum(q0 - prev, 0) // B, n_qblocks + 1)
         keep_hi = valid & (hi < lo_prev)
         keep_lo = valid & (lo < hi) & (lo < lo_prev)
-        values = tl.interleave(hi, lo)
         keep = tl.interleave(keep_hi.to(tl.int32), keep_lo.to(tl.int32))
-        position = emitted + tl.cumsum(keep, axis=0) - 1
-        tl.store(out_blocks + position, values, mask=keep > 0)
-        emitted += tl.sum(keep, axis=0)
+        emitted = _append_kept(out_blocks, emitted, tl.interleave(hi, lo), keep)
     tl.store(BlockCount + bh * n_qblocks + qb, emitted)
 
     vertical = Vertical + bh * max_vertical
@@ -80,10 +86,7 @@ def _convert_kernel(
         first = q0 - block_start - B + 1
         last = q_last - block_start
         covered = _lower_bound(slash, s_count, last + 1, STEPS) > _lower_bound(slash, s_count, first, STEPS)
-        keep = (valid & ~covered).to(tl.int32)
-        position = kept_columns + tl.cumsum(keep, axis=0) - 1
-        tl.store(out_columns + position, column, mask=keep > 0)
-        kept_columns += tl.sum(keep, axis=0)
+        kept_columns = _append_kept(out_columns, kept_columns, column, (valid & ~covered).to(tl.int32))
     tl.store(ColumnCount + bh * n_qblocks + qb, kept_columns)
 
 

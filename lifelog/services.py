@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from accounts.models import User
 from research.models import Participant
@@ -46,7 +48,8 @@ def import_job_create(
         format=file_format,
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    job.file.save(f"{job.sha256[:16]}-{filename[-100:]}", ContentFile(data), save=False)
+    stored_name = get_valid_filename(Path(filename).name)[-100:] or "upload"
+    job.file.save(f"{job.sha256[:16]}-{stored_name}", ContentFile(data), save=False)
     with transaction.atomic():
         job.save()
         if enqueue:
@@ -75,7 +78,7 @@ def file_too_large(filename: str, size: int) -> ImportFailed:
 
 
 def _enqueue(job_id: int) -> None:
-    from .tasks import ingest_import_job
+    from .tasks import ingest_import_job  # tasks import this module: resolved at call time
 
     ingest_import_job.delay(job_id)
 

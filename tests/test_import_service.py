@@ -1,6 +1,7 @@
 """The import service against real PostgreSQL+pgvector and the real embedding model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,16 @@ def test_task_that_crashes_marks_the_job_failed(world):
     job.refresh_from_db()
     assert job.status == "failed" and "internal error (FileNotFoundError)" in job.errors[0]["message"]
     assert LifeLogEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.json", "my diary <b>2025</b>.txt", "...json"])
+def test_odd_file_names_are_stored_safely(world, name, settings):
+    job = import_job_create(participant=world.participant_a, filename=name, data=b"x", created_by=None, enqueue=False)
+    stored = Path(job.file.path).resolve()
+    assert stored.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) and ".." not in stored.parts
+    assert job.original_name == name  # shown to the researcher as uploaded (escaped in pages)
+
+
+def test_a_name_without_type_is_refused_clearly(world):
+    with pytest.raises(ImportFailed, match=r"\.\.: unsupported file type '\(none\)'"):
+        import_job_create(participant=world.participant_a, filename="..", data=b"x", created_by=None)

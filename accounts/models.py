@@ -10,6 +10,9 @@ class User(AbstractUser):
         RESEARCHER = "researcher", "Researcher"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRAINEE)
+    # Display preferences follow the person to any device they log in from.
+    font_scale = models.PositiveSmallIntegerField(default=100, help_text="Text size in percent (100-200).")
+    high_contrast = models.BooleanField(default=False)
 
     @property
     def is_researcher(self) -> bool:

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import user_create
+from chat.services import puzzle_groups_install_defaults
 from research.services import participant_enroll, study_create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ def make_user(username: str, role: str) -> User:
 @pytest.fixture
 def world(db):
     """Two studies, each with its own researcher and trainee-participant."""
+    puzzle_groups_install_defaults()  # a transactional test before this one flushed the migration's rows
     researcher_a = make_user("res-a", User.Role.RESEARCHER)
     researcher_b = make_user("res-b", User.Role.RESEARCHER)
     trainee_a = make_user("trainee-a", User.Role.TRAINEE)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "accounts",
     "research",
     "lifelog",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -139,8 +140,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
 }
 
-# The LLM server is optional for the platform; the LLM-service work reads this.
+# The LLM server is optional: without it the chat runs on its templates.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
+LLM_MODEL = os.environ.get("LLM_MODEL", "reme-default")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "not-needed")
+LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "20"))
+
+CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
 
 # Life-log import limits: a bad or huge file is refused with a message, never half-stored.
 LIFELOG_MAX_UPLOAD_BYTES = int(os.environ.get("LIFELOG_MAX_UPLOAD_MB", "20")) * 1024 * 1024

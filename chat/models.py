@@ -1,0 +1,195 @@
+"""Training sessions: versioned puzzle groups, puzzles, the chat transcript and one trial row per attempt."""
+
+from django.db import models
+
+from lifelog.models import LifeLogEntry
+from research.models import Participant
+
+
+class PuzzleKind(models.TextChoices):
+    LIFE_RECALL = "life_recall", "Life recall with progressive cues"
+    LANGUAGE = "language", "Language puzzle"
+    TEMPORAL_ORDER = "temporal_order", "Temporal ordering"
+    DETAIL_PROBE = "detail_probe", "Detail probe"
+
+
+class PuzzleGroup(models.Model):
+    """A reusable, versioned puzzle definition. Rows are never edited: a change is a new version."""
+
+    key = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=32, choices=PuzzleKind.choices)
+    title = models.CharField(max_length=200)
+    templates = models.JSONField(help_text="What the bot says, with {placeholders} filled from life-log entries.")
+    rules = models.JSONField(help_text="Which entries qualify (memory age, people/place required, spacing).")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key", "-version"]
+        constraints = [models.UniqueConstraint(fields=["key", "version"], name="puzzle_group_key_version")]
+
+    def __str__(self) -> str:
+        return f"{self.key} v{self.version}"
+
+
+class TrainingSession(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "In progress"
+        PAUSED = "paused", "Paused"
+        ENDED = "ended", "Finished"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="training_sessions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    puzzles_planned = models.PositiveSmallIntegerField(default=5)
+    group_keys = models.JSONField(default=list, help_text="Puzzle group keys offered in this session, in turn.")
+    model_name = models.CharField(max_length=200, blank=True, help_text="LLM that phrased replies; blank = templates.")
+    seed = models.BigIntegerField(help_text="Makes puzzle choices reproducible.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.participant}"
+
+
+class Puzzle(models.Model):
+    """One trial: a question with a known answer taken from specific life-log entries."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open", "Open"
+        RECALLED = "recalled", "Recalled"
+        MISSED = "missed", "Missed"
+        SKIPPED = "skipped", "Skipped"
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="puzzles")
+    index = models.PositiveSmallIntegerField(help_text="Trial index within the session, from 1.")
+    group = models.ForeignKey(PuzzleGroup, on_delete=models.PROTECT, related_name="puzzles")
+    entry = models.ForeignKey(LifeLogEntry, on_delete=models.RESTRICT, related_name="puzzles")
+    entry_ids = models.JSONField(default=list, help_text="Every entry the puzzle's facts come from.")
+    payload = models.JSONField(help_text="Answer, cues and options, fixed when the puzzle was built.")
+    start_cue_level = models.PositiveSmallIntegerField(default=0)
+    cue_level = models.PositiveSmallIntegerField(default=0)
+    hints_used = models.PositiveSmallIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OPEN)
+    recalled_at_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [models.UniqueConstraint(fields=["session", "index"], name="puzzle_session_index")]
+
+    def __str__(self) -> str:
+        return f"{self.group} #{self.index} in session {self.session_id}"
+
+
+class ChatMessage(models.Model):
+    """The transcript. Trainee actions carry the browser's id, so a resent message is stored once."""
+
+    class Role(models.TextChoices):
+        BOT = "bot", "ReMe"
+        TRAINEE = "trainee", "Trainee"
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        HINT = "hint", "Asked for a clue"
+        SKIP = "skip", "Skipped"
+        PAUSE = "pause", "Paused"
+        RESUME = "resume", "Resumed"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", "Being written"
+        COMPLETE = "complete", "Complete"
+
+    session = models.ForeignKey(TrainingSession, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=8, choices=Role.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TEXT)
+    client_id = models.UUIDField(null=True, blank=True)
+    puzzle = models.ForeignKey(Puzzle, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    text = models.TextField(blank=True)
+    template_text = models.TextField(blank=True, help_text="The grounded text; shown when the LLM is off or fails.")
+    facts = models.JSONField(default=dict, blank=True, help_text="What LLM phrasing must and must not say.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="message_session_seq"),
+            models.UniqueConstraint(fields=["session", "client_id"], name="message_session_client_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.seq} {self.role}"
+
+
+class Attempt(models.Model):
+    """The research trial record: one row per answer, written before the bot replies."""
+
+    class Scorer(models.TextChoices):
+        RULE = "rule", "Rule"
+        SEMANTIC = "semantic", "Semantic similarity"
+        JUDGE = "judge", "LLM judge"
+
+    puzzle = models.ForeignKey(Puzzle, on_delete=models.CASCADE, related_name="attempts")
+    message = models.OneToOneField(ChatMessage, on_delete=models.RESTRICT, related_name="attempt")
+    attempt_number = models.PositiveSmallIntegerField()
+    cue_level = models.PositiveSmallIntegerField()
+    hints_used = models.PositiveSmallIntegerField()
+    prompt_shown = models.TextField()
+    prompt_hash = models.CharField(max_length=64)
+    response_text = models.TextField()
+    response_time_ms = models.PositiveIntegerField()
+    correct = models.BooleanField()
+    score = models.FloatField()
+    scorer = models.CharField(max_length=12, choices=Scorer.choices)
+    model_name = models.CharField(max_length=200, blank=True)
+    shown_at = models.DateTimeField()
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["puzzle", "attempt_number"]
+        constraints = [models.UniqueConstraint(fields=["puzzle", "attempt_number"], name="attempt_puzzle_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt_number} of {self.puzzle}"
+
+
+class ItemMemory(models.Model):
+    """FSRS memory state of one life-log entry for its participant."""
+
+    entry = models.OneToOneField(LifeLogEntry, on_delete=models.CASCADE, related_name="memory")
+    card = models.JSONField()
+    due = models.DateTimeField()
+    reviews = models.PositiveIntegerField(default=0)
+    last_reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["due"], name="item_memory_due")]
+
+    def __str__(self) -> str:
+        return f"memory of entry {self.entry_id}"
+
+
+class LLMContext(models.Model):
+    """How far a participant's long LLM context is prepared; the prefill task writes it."""
+
+    class State(models.TextChoices):
+        STALE = "stale", "Not prepared"
+        PREPARING = "preparing", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="llm_context")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.STALE)
+    prefix_sha256 = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"LLM context of {self.participant}: {self.state}"

@@ -1,0 +1,72 @@
+"""Version 1 of the shipped puzzle groups. A data migration stores them; later versions are new rows."""
+
+DEFAULT_GROUPS = [
+    {
+        "key": "life-recall",
+        "kind": "life_recall",
+        "title": "Life recall with progressive cues",
+        "rules": {
+            "min_age_days": 7,
+            "min_precision": "day",
+            "alone_on_day": True,
+            "min_gap_days": 14,
+            "distractors": 3,
+        },
+        "templates": {
+            "question": "Let's think back to {when}. What did you do then?",
+            "cue_who": "Here is a clue: you were with {people}.",
+            "cue_where": "Another clue: it was at {place}.",
+            "cue_what": "One more clue: it had to do with {tag}.",
+            "recognition": "Which of these happened on {when}? You can answer with the letter.",
+            "correct": "Yes, well remembered: {answer}.",
+            "reveal": "That's all right. It was: {answer}.",
+        },
+    },
+    {
+        "key": "language",
+        "kind": "language",
+        "title": "Language puzzles from your own words",
+        "rules": {"min_age_days": 3, "min_gap_days": 14, "variants": ["missing_word", "three_clues"]},
+        "templates": {
+            "missing_word": 'Here is a line from your diary for {when}:\n"{sentence}"\nWhich word is missing?',
+            "three_clues": "Here are three clues about something you did.\n1. You were with {people}.\n"
+            "2. It was at {place}.\n3. It was in {month}.\nWhat was it?",
+            "cue_first_letter": 'A clue: the word begins with "{letter}".',
+            "cue_length": "Another clue: it has {count} letters.",
+            "cue_tag": "A clue: it had to do with {tag}.",
+            "cue_first_word": 'Another clue: it starts with the word "{word}".',
+            "recognition_word": "Which of these words is missing? You can answer with the letter.",
+            "recognition_event": "Which of these was it? You can answer with the letter.",
+            "correct": "That's right: {answer}.",
+            "reveal": "That's all right. The answer was: {answer}.",
+        },
+    },
+    {
+        "key": "temporal-order",
+        "kind": "temporal_order",
+        "title": "Put your events in order",
+        "rules": {"min_age_days": 7, "min_gap_days": 7, "items": 3, "min_days_apart": 7},
+        "templates": {
+            "question": "Can you put these {count} events in the order they happened, earliest first? "
+            "For example: B, A, C.",
+            "cue_first": "A clue: {letter}) {title} came first.",
+            "cue_last": "Another clue: {letter}) {title} came last.",
+            "correct": "Well done, that's the right order: {answer}.",
+            "reveal": "That's all right. The order was: {answer}.",
+        },
+    },
+    {
+        "key": "detail-probe",
+        "kind": "detail_probe",
+        "title": "What else happened that day?",
+        "rules": {"min_age_days": 3, "min_gap_days": 14, "min_details": 2},
+        "templates": {
+            "question": "On {day} your diary says: {title}. What else can you remember about that day? "
+            "Who was there, where were you, what else happened?",
+            "cue_person": 'A clue: someone was there whose name begins with "{initial}".',
+            "cue_place": "Another clue: think about {place}.",
+            "correct": "Lovely, you remembered some of it. The day had: {answer}.",
+            "reveal": "That's all right. The day had: {answer}.",
+        },
+    },
+]

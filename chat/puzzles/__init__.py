@@ -1,0 +1,17 @@
+"""Puzzle groups by kind. Each kind builds a puzzle (answer, cues, options) from entries and scores answers."""
+
+from types import ModuleType
+
+from chat.models import PuzzleKind
+
+from . import detail_probe, language, life_recall, temporal_order
+from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
+
+KINDS: dict[str, ModuleType] = {
+    PuzzleKind.LIFE_RECALL: life_recall,
+    PuzzleKind.LANGUAGE: language,
+    PuzzleKind.TEMPORAL_ORDER: temporal_order,
+    PuzzleKind.DETAIL_PROBE: detail_probe,
+}
+
+__all__ = ["KINDS", "BuiltPuzzle", "EntryFacts", "NotEnoughEntries", "max_level", "prompt_at"]

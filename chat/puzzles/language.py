@@ -1,0 +1,120 @@
+"""Open-ended language puzzles from the trainee's own words: a missing word, or an event from three clues."""
+
+import random
+import re
+
+from chat.scoring import STOPWORDS, Score, content_words, match_choice, match_free_text, match_term, normalize
+
+from .base import (
+    BuiltPuzzle,
+    EntryFacts,
+    NotEnoughEntries,
+    is_recognition,
+    join_names,
+    pick_distinct,
+    prompt_at,
+    render,
+    when_phrase,
+    with_choices,
+)
+
+BLANK = "_____"
+
+
+def _sentences(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"(?<=[.!?])\s+", text) if len(part.split()) >= 6]
+
+
+def _blankable_words(sentence: str, facts: EntryFacts) -> list[str]:
+    words = re.findall(r"[A-Za-z][A-Za-z'-]+", sentence)
+    names = {part for name in (*facts.people, facts.place) for part in name.split()}
+    named = [word for word in words if word in names and word.casefold() not in STOPWORDS and len(word) >= 3]
+    plain = [word for word in words if len(word) >= 5 and word.casefold() not in STOPWORDS]
+    return named or plain
+
+
+def _missing_word(templates, facts: EntryFacts, pool: list[EntryFacts], rng: random.Random) -> dict | None:
+    for sentence in _sentences(facts.description):
+        candidates = _blankable_words(sentence, facts)
+        if not candidates:
+            continue
+        word = rng.choice(candidates)
+        others = [
+            other_word
+            for other in pool
+            if other.id != facts.id
+            for other_word in re.findall(r"[A-Za-z]{4,}", other.description)
+            if other_word.casefold() not in STOPWORDS and normalize(other_word) not in normalize(sentence).split()
+        ]
+        distractors = pick_distinct(rng, others, 3, avoid={word})
+        options, answer_index = with_choices(rng, word, distractors)
+        blanked = re.sub(rf"\b{re.escape(word)}\b", BLANK, sentence, count=1)
+        return {
+            "variant": "missing_word",
+            "question": render(templates["missing_word"], when=when_phrase(facts), sentence=blanked),
+            "cues": [
+                render(templates["cue_first_letter"], letter=word[0]),
+                render(templates["cue_length"], count=str(len(word))),
+            ],
+            "recognition": {"prompt": templates["recognition_word"], "options": options, "answer_index": answer_index},
+            "answer": word,
+            "correct": render(templates["correct"], answer=word),
+            "reveal": render(templates["reveal"], answer=word),
+        }
+    return None
+
+
+def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: random.Random) -> dict | None:
+    if not (facts.people and facts.place):
+        return None
+    others = [other.title for other in pool if other.id != facts.id]
+    options, answer_index = with_choices(rng, facts.title, pick_distinct(rng, others, 3, avoid={facts.title}))
+    cues = []
+    if facts.tags:
+        cues.append(render(templates["cue_tag"], tag=facts.tags[0]))
+    first_word = facts.title.split()[0]
+    if len(facts.title.split()) > 1 and first_word.casefold() not in STOPWORDS:
+        cues.append(render(templates["cue_first_word"], word=first_word))
+    return {
+        "variant": "three_clues",
+        "question": render(
+            templates["three_clues"],
+            people=join_names(facts.people),
+            place=facts.place,
+            month=f"{facts.local_time:%B %Y}",
+        ),
+        "cues": cues,
+        "recognition": {"prompt": templates["recognition_event"], "options": options, "answer_index": answer_index},
+        "answer": facts.title,
+        "expected": f"{facts.title}. {facts.description}".strip(),
+        "keywords": content_words(facts.title),
+        "correct": render(templates["correct"], answer=facts.title),
+        "reveal": render(templates["reveal"], answer=facts.title),
+    }
+
+
+VARIANTS = {"missing_word": _missing_word, "three_clues": _three_clues}
+
+
+def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
+    variants = list(rules.get("variants", VARIANTS))
+    rng.shuffle(variants)
+    for facts in candidates:
+        for variant in variants:
+            try:
+                payload = VARIANTS[variant](templates, facts, pool, rng)
+            except NotEnoughEntries:
+                continue
+            if payload:
+                return BuiltPuzzle(entry_id=facts.id, entry_ids=[facts.id], payload=payload)
+    raise NotEnoughEntries("no diary sentence to complete and no event with both people and a place")
+
+
+def evaluate(payload: dict, level: int, answer: str) -> Score:
+    if is_recognition(payload, level):
+        recognition = payload["recognition"]
+        return match_choice(answer, recognition["options"], recognition["answer_index"])
+    if payload["variant"] == "missing_word":
+        return match_term(answer, payload["answer"])
+    given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
+    return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given)

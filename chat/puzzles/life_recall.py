@@ -1,0 +1,65 @@
+"""Life recall with progressive cues: free recall of a dated event, then who / where / what, then recognition."""
+
+import random
+
+from chat.scoring import Score, content_words, match_choice, match_free_text
+
+from .base import (
+    BuiltPuzzle,
+    EntryFacts,
+    NotEnoughEntries,
+    is_recognition,
+    join_names,
+    pick_distinct,
+    prompt_at,
+    render,
+    when_phrase,
+    with_choices,
+)
+
+
+def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
+    entries_per_day: dict = {}
+    for facts in pool:
+        entries_per_day[facts.day] = entries_per_day.get(facts.day, 0) + 1
+    for facts in candidates:
+        if rules.get("alone_on_day", True) and entries_per_day[facts.day] > 1:
+            continue  # "what did you do that day?" must have one right answer
+        others = [other.title for other in pool if other.id != facts.id]
+        try:
+            distractors = pick_distinct(rng, others, rules.get("distractors", 3), avoid={facts.title})
+        except NotEnoughEntries:
+            break
+        when = when_phrase(facts)
+        cues = []
+        if facts.people:
+            cues.append(render(templates["cue_who"], people=join_names(facts.people)))
+        if facts.place:
+            cues.append(render(templates["cue_where"], place=facts.place))
+        if facts.tags:
+            cues.append(render(templates["cue_what"], tag=facts.tags[0]))
+        options, answer_index = with_choices(rng, facts.title, distractors)
+        payload = {
+            "question": render(templates["question"], when=when),
+            "cues": cues,
+            "recognition": {
+                "prompt": render(templates["recognition"], when=when),
+                "options": options,
+                "answer_index": answer_index,
+            },
+            "answer": facts.title,
+            "expected": f"{facts.title}. {facts.description}".strip(),
+            "keywords": content_words(facts.title),
+            "correct": render(templates["correct"], answer=facts.title),
+            "reveal": render(templates["reveal"], answer=facts.title),
+        }
+        return BuiltPuzzle(entry_id=facts.id, entry_ids=[facts.id], payload=payload)
+    raise NotEnoughEntries("no dated event that is alone on its day, with three other events to choose from")
+
+
+def evaluate(payload: dict, level: int, answer: str) -> Score:
+    if is_recognition(payload, level):
+        recognition = payload["recognition"]
+        return match_choice(answer, recognition["options"], recognition["answer_index"])
+    given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
+    return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given)

@@ -1,0 +1,375 @@
+"""Training-session writes. Every trainee action is applied once (keyed by the browser's id), inside one
+transaction that stores the message, the trial record and the bot's reply before anything is sent."""
+
+import hashlib
+import random
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from lifelog.models import LifeLogEntry
+from research.models import Participant
+
+from . import scheduling
+from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
+from .puzzle_defaults import DEFAULT_GROUPS
+from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
+
+MAX_ANSWER_CHARS = 1000
+
+
+class ActionRefused(Exception):
+    """A trainee action that cannot apply now; the message is shown to the trainee as is."""
+
+
+@dataclass
+class ActionResult:
+    duplicate: bool
+    trainee_message: ChatMessage | None
+    bot_messages: list[ChatMessage] = field(default_factory=list)
+
+
+def puzzle_groups_install_defaults() -> None:
+    """The shipped version-1 groups (the data migration stores them too; a flushed database needs them back)."""
+    for group in DEFAULT_GROUPS:
+        PuzzleGroup.objects.get_or_create(key=group["key"], version=1, defaults=group)
+
+
+def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
+    groups = {}
+    for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version"):
+        groups.setdefault(group.key, group)
+    wanted = keys or sorted(groups)
+    return [groups[key] for key in wanted if key in groups]
+
+
+def llm_model_name() -> str:
+    return settings.LLM_MODEL if settings.LLM_BASE_URL else ""
+
+
+def training_session_start(
+    *, participant: Participant, puzzles: int | None = None, group_keys: list[str] | None = None, now=None
+) -> TrainingSession:
+    """The trainee's open session if there is one, else a new one with its first puzzle asked."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        Participant.objects.select_for_update().get(pk=participant.pk)
+        open_session = participant.training_sessions.exclude(status=TrainingSession.Status.ENDED).first()
+        if open_session:
+            return open_session
+        session = TrainingSession.objects.create(
+            participant=participant,
+            puzzles_planned=puzzles or settings.CHAT_PUZZLES_PER_SESSION,
+            group_keys=[group.key for group in latest_groups(group_keys)],
+            model_name=llm_model_name(),
+            seed=secrets.randbits(48),
+        )
+        _bot_say(session, "Hello! Let's exercise your memory with a few puzzles about your own life.", now=now)
+        _next_puzzle(session, now=now)
+    return session
+
+
+def _next_seq(session: TrainingSession) -> int:
+    return (session.messages.aggregate(top=Max("seq"))["top"] or 0) + 1
+
+
+def _bot_say(
+    session: TrainingSession, text: str, *, now: datetime, puzzle: Puzzle | None = None, phrase: bool = False
+) -> ChatMessage:
+    """A bot message. With an LLM configured, `phrase` messages are reworded (and grounding-checked) while
+    streaming; the template text is what the trainee sees otherwise."""
+    streaming = phrase and bool(session.model_name)
+    return ChatMessage.objects.create(
+        session=session,
+        seq=_next_seq(session),
+        role=ChatMessage.Role.BOT,
+        puzzle=puzzle,
+        text="" if streaming else text,
+        template_text=text,
+        status=ChatMessage.Status.STREAMING if streaming else ChatMessage.Status.COMPLETE,
+        completed_at=None if streaming else now,
+    )
+
+
+def _entry_facts(participant: Participant) -> list[EntryFacts]:
+    entries = LifeLogEntry.objects.filter(participant=participant, excluded=False).only(
+        "id", "title", "description", "place_name", "people", "tags", "occurred_at", "time_precision"
+    )
+    return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries]
+
+
+def _recently_asked(session: TrainingSession, days: int, now: datetime) -> set[int]:
+    asked: set[int] = set()
+    recent = Puzzle.objects.filter(
+        session__participant_id=session.participant_id, created_at__gte=now - timedelta(days=days)
+    )
+    for entry_ids in recent.values_list("entry_ids", flat=True):
+        asked.update(entry_ids)
+    for entry_ids in session.puzzles.values_list("entry_ids", flat=True):
+        asked.update(entry_ids)
+    return asked
+
+
+def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[EntryFacts], rng: random.Random, now):
+    due_by_entry = dict(
+        ItemMemory.objects.filter(entry__participant_id=session.participant_id).values_list("entry_id", "due")
+    )
+    asked = _recently_asked(session, group.rules.get("min_gap_days", 0), now)
+    eligible = [
+        facts
+        for facts in pool
+        if scheduling.qualifies(facts, group.rules, now)
+        and (facts.id not in asked or (facts.id in due_by_entry and due_by_entry[facts.id] <= now))
+    ]
+    in_session = {entry_id for ids in session.puzzles.values_list("entry_ids", flat=True) for entry_id in ids}
+    eligible = [facts for facts in eligible if facts.id not in in_session]
+    candidates = scheduling.rank_candidates(eligible, due_by_entry, now, rng)
+    return KINDS[group.kind].build(group.templates, group.rules, candidates, pool, rng)
+
+
+def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
+    index = session.puzzles.count() + 1
+    if index > session.puzzles_planned:
+        _end_session(session, now=now)
+        return None
+    groups = latest_groups(session.group_keys)
+    rng = random.Random(session.seed * 1000 + index)
+    pool = _entry_facts(session.participant)
+    first = (index - 1) % max(len(groups), 1)
+    skipped: list[PuzzleGroup] = []
+    for group in groups[first:] + groups[:first]:
+        try:
+            built = _build_puzzle(session, group, pool, rng, now)
+        except NotEnoughEntries:
+            skipped.append(group)
+            continue
+        recent = list(
+            Puzzle.objects.filter(session__participant_id=session.participant_id, group__key=group.key)
+            .exclude(outcome=Puzzle.Outcome.OPEN)
+            .order_by("-finished_at")[: scheduling.STRUGGLING_WINDOW]
+        )
+        level = scheduling.start_cue_level(recent, built.payload)
+        puzzle = Puzzle.objects.create(
+            session=session,
+            index=index,
+            group=group,
+            entry_id=built.entry_id,
+            entry_ids=built.entry_ids,
+            payload=built.payload,
+            start_cue_level=level,
+            cue_level=level,
+        )
+        if skipped:
+            names = ", ".join(f"“{group.title}”" for group in skipped)
+            _bot_say(
+                session,
+                f"Your memory book doesn't have enough entries yet for {names}, so here is another kind of puzzle.",
+                now=now,
+            )
+        _bot_say(session, _opening(puzzle), now=now, puzzle=puzzle, phrase=True)
+        return puzzle
+    _bot_say(
+        session,
+        "Your memory book doesn't have enough entries for a puzzle yet. Once more memories are added, "
+        "we can start. Thank you!",
+        now=now,
+    )
+    _end_session(session, now=now, summary=False)
+    return None
+
+
+def _opening(puzzle: Puzzle) -> str:
+    text = f"Puzzle {puzzle.index} of {puzzle.session.puzzles_planned}. " + prompt_at(puzzle.payload, 0)
+    for level in range(1, puzzle.cue_level + 1):
+        text += "\n" + prompt_at(puzzle.payload, level)
+    return text
+
+
+def _end_session(session: TrainingSession, *, now: datetime, summary: bool = True) -> None:
+    session.status = TrainingSession.Status.ENDED
+    session.ended_at = now
+    session.save(update_fields=["status", "ended_at"])
+    if summary:
+        _bot_say(session, session_summary(session), now=now)
+
+
+def session_summary(session: TrainingSession) -> str:
+    puzzles = list(session.puzzles.select_related("group"))
+    recalled = [puzzle for puzzle in puzzles if puzzle.outcome == Puzzle.Outcome.RECALLED]
+    lines = [f"That's the end of today's session. You answered {len(recalled)} of {len(puzzles)} puzzles."]
+    for puzzle in puzzles:
+        lines.append(f"• {puzzle.group.title}: {_how_recalled(puzzle)}")
+    lines.append("Thank you for taking part. Every session helps — see you next time!")
+    return "\n".join(lines)
+
+
+def _how_recalled(puzzle: Puzzle) -> str:
+    if puzzle.outcome == Puzzle.Outcome.SKIPPED:
+        return "skipped"
+    if puzzle.outcome != Puzzle.Outcome.RECALLED:
+        return "we went through it together"
+    level = puzzle.recalled_at_level or 0
+    if puzzle.payload.get("recognition") and level == max_level(puzzle.payload):
+        return "recognised from a list"
+    if level == 0:
+        return "remembered without any clues"
+    return f"remembered with {level} clue{'s' if level > 1 else ''}"
+
+
+def _open_puzzle(session: TrainingSession) -> Puzzle | None:
+    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).order_by("-index").first()
+
+
+def _finish_puzzle(puzzle: Puzzle, outcome: str, *, score: float, now: datetime) -> None:
+    puzzle.outcome = outcome
+    puzzle.recalled_at_level = puzzle.cue_level if outcome == Puzzle.Outcome.RECALLED else None
+    puzzle.finished_at = now
+    puzzle.save(update_fields=["outcome", "recalled_at_level", "finished_at"])
+    scheduling.item_memory_review(entry_id=puzzle.entry_id, rating=scheduling.rating_for(puzzle, score), now=now)
+
+
+def _last_prompt(session: TrainingSession, puzzle: Puzzle) -> ChatMessage:
+    return session.messages.filter(role=ChatMessage.Role.BOT, puzzle=puzzle).order_by("-seq").first()
+
+
+def prompt_hash(text: str, model_name: str) -> str:
+    return hashlib.sha256(f"{model_name}\n{text}".encode()).hexdigest()
+
+
+def _record_answer(session, puzzle, message: ChatMessage, text: str, now: datetime) -> Attempt:
+    score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text)
+    prompt = _last_prompt(session, puzzle)
+    shown_text = prompt.text or prompt.template_text
+    shown_at = prompt.completed_at or prompt.created_at
+    return Attempt.objects.create(
+        puzzle=puzzle,
+        message=message,
+        attempt_number=puzzle.attempts.count() + 1,
+        cue_level=puzzle.cue_level,
+        hints_used=puzzle.hints_used,
+        prompt_shown=shown_text,
+        prompt_hash=prompt_hash(shown_text, session.model_name),
+        response_text=text,
+        response_time_ms=max(0, int((now - shown_at).total_seconds() * 1000)),
+        correct=score.correct,
+        score=score.score,
+        scorer=score.scorer,
+        model_name=session.model_name,
+        shown_at=shown_at,
+        answered_at=now,
+    )
+
+
+def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -> None:
+    payload = puzzle.payload
+    if attempt.correct:
+        _finish_puzzle(puzzle, Puzzle.Outcome.RECALLED, score=attempt.score, now=now)
+        _bot_say(session, payload["correct"], now=now, puzzle=puzzle, phrase=True)
+        _next_puzzle(session, now=now)
+    elif puzzle.cue_level < max_level(payload):
+        puzzle.cue_level += 1
+        puzzle.save(update_fields=["cue_level"])
+        _bot_say(session, "Not quite. " + prompt_at(payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+    else:
+        _finish_puzzle(puzzle, Puzzle.Outcome.MISSED, score=attempt.score, now=now)
+        _bot_say(session, payload["reveal"], now=now, puzzle=puzzle, phrase=True)
+        _next_puzzle(session, now=now)
+
+
+def _apply(session: TrainingSession, message: ChatMessage, now: datetime) -> None:
+    puzzle = _open_puzzle(session)
+    kind = message.kind
+    if kind == ChatMessage.Kind.PAUSE:
+        session.status = TrainingSession.Status.PAUSED
+        session.save(update_fields=["status"])
+        _bot_say(session, "We'll stop here for now. Press “Resume” whenever you are ready.", now=now)
+        return
+    if kind == ChatMessage.Kind.RESUME:
+        session.status = TrainingSession.Status.ACTIVE
+        session.save(update_fields=["status"])
+        again = prompt_at(puzzle.payload, puzzle.cue_level) if puzzle else ""
+        _bot_say(session, f"Welcome back! {again}".strip(), now=now, puzzle=puzzle)
+        return
+    if puzzle is None:
+        raise ActionRefused("There is no puzzle waiting for an answer.")
+    if kind == ChatMessage.Kind.TEXT:
+        attempt = _record_answer(session, puzzle, message, message.text, now)
+        _reply_to_answer(session, puzzle, attempt, now)
+    elif kind == ChatMessage.Kind.HINT:
+        if puzzle.cue_level >= max_level(puzzle.payload):
+            _bot_say(
+                session, "There are no more clues for this one. Have a guess, or press “Skip”.", now=now, puzzle=puzzle
+            )
+            return
+        puzzle.cue_level += 1
+        puzzle.hints_used += 1
+        puzzle.save(update_fields=["cue_level", "hints_used"])
+        _bot_say(session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+    elif kind == ChatMessage.Kind.SKIP:
+        _finish_puzzle(puzzle, Puzzle.Outcome.SKIPPED, score=0.0, now=now)
+        _bot_say(session, puzzle.payload["reveal"], now=now, puzzle=puzzle)
+        _next_puzzle(session, now=now)
+
+
+ALLOWED_WHEN = {
+    TrainingSession.Status.ACTIVE: set(ChatMessage.Kind) - {ChatMessage.Kind.RESUME},
+    TrainingSession.Status.PAUSED: {ChatMessage.Kind.RESUME},
+    TrainingSession.Status.ENDED: set(),
+}
+LABELS = {
+    ChatMessage.Kind.HINT: "(asked for a clue)",
+    ChatMessage.Kind.SKIP: "(skipped this one)",
+    ChatMessage.Kind.PAUSE: "(paused)",
+    ChatMessage.Kind.RESUME: "(resumed)",
+}
+
+
+def trainee_action(
+    *, session_id: int, client_id: uuid.UUID, kind: str, text: str = "", now: datetime | None = None
+) -> ActionResult:
+    """Apply an answer, a clue request, a skip, a pause or a resume exactly once.
+
+    A resend of the same client_id (after a reload or a dropped connection) changes nothing and returns
+    what was stored the first time, so the browser can show it.
+    """
+    now = now or timezone.now()
+    kind = ChatMessage.Kind(kind)
+    text = text.strip() if kind == ChatMessage.Kind.TEXT else LABELS[kind]
+    if kind == ChatMessage.Kind.TEXT and not text:
+        raise ActionRefused("Please type an answer first. If you're not sure, press “Give me a clue”.")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ActionRefused(f"That answer is very long. Please keep it under {MAX_ANSWER_CHARS} characters.")
+    with transaction.atomic():
+        session = TrainingSession.objects.select_for_update().select_related("participant").get(pk=session_id)
+        existing = session.messages.filter(client_id=client_id).first()
+        if existing:
+            later = session.messages.filter(seq__gt=existing.seq, role=ChatMessage.Role.BOT)
+            return ActionResult(duplicate=True, trainee_message=existing, bot_messages=list(later))
+        if kind not in ALLOWED_WHEN[session.status]:
+            raise ActionRefused(
+                "This session has finished." if session.status == TrainingSession.Status.ENDED
+                else "The session is paused. Press “Resume” to carry on."
+            )  # fmt: skip
+        message = ChatMessage.objects.create(
+            session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
+            text=text, puzzle=_open_puzzle(session), completed_at=now,
+        )  # fmt: skip
+        _apply(session, message, now)
+        bot_messages = list(session.messages.filter(seq__gt=message.seq).order_by("seq"))
+    return ActionResult(duplicate=False, trainee_message=message, bot_messages=bot_messages)
+
+
+def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:
+    """Store the final text of a streamed reply (the LLM's, or the template after a grounding failure)."""
+    message = ChatMessage.objects.get(pk=message_id)
+    message.text = text
+    message.status = ChatMessage.Status.COMPLETE
+    message.completed_at = now or timezone.now()
+    message.save(update_fields=["text", "status", "completed_at"])
+    return message

@@ -1,10 +1,29 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .services import user_set_preferences
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_researcher:
         return redirect("research:study_list")
-    return redirect("lifelog:my_entries")
+    return redirect("chat:home")
+
+
+@login_required
+@require_POST
+def preferences_view(request: HttpRequest) -> HttpResponse:
+    """Text size and contrast. Buttons post here without JavaScript too; scripts get JSON back."""
+    user = user_set_preferences(
+        user=request.user, font_step=request.POST.get("font_step"), high_contrast=request.POST.get("high_contrast")
+    )
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"font_scale": user.font_scale, "high_contrast": user.high_contrast})
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "home"
+    return redirect(back)

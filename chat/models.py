@@ -112,7 +112,6 @@ class ChatMessage(models.Model):
     puzzle = models.ForeignKey(Puzzle, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
     text = models.TextField(blank=True)
     template_text = models.TextField(blank=True, help_text="The grounded text; shown when the LLM is off or fails.")
-    facts = models.JSONField(default=dict, blank=True, help_text="What LLM phrasing must and must not say.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

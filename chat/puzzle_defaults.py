@@ -34,7 +34,7 @@ DEFAULT_GROUPS = [
             "cue_first_letter": 'A clue: the word begins with "{letter}".',
             "cue_length": "Another clue: it has {count} letters.",
             "cue_tag": "A clue: it had to do with {tag}.",
-            "cue_first_word": 'Another clue: it starts with the word "{word}".',
+            "cue_first_letter_event": 'Another clue: its first word begins with "{letter}".',
             "recognition_word": "Which of these words is missing? You can answer with the letter.",
             "recognition_event": "Which of these was it? You can answer with the letter.",
             "correct": "That's right: {answer}.",

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -157,7 +158,7 @@ def term_found(answer: str, term: str) -> float:
         return 1.0
     term_words = [word for word in normalized_term.split() if word not in STOPWORDS and word not in HONORIFICS]
     term_words = term_words or normalized_term.split()
-    candidates = answer_words + [a + b for a, b in zip(answer_words, answer_words[1:], strict=False)]
+    candidates = answer_words + [a + b for a, b in pairwise(answer_words)]
     ratios = [max(fuzz.ratio(word, candidate) for candidate in candidates) for word in term_words]
     matched = [ratio for ratio in ratios if ratio >= NAME_FUZZY_MIN]
     if len(matched) * 2 < len(term_words):

@@ -204,7 +204,7 @@ def session_summary(session: TrainingSession) -> str:
     recalled = [puzzle for puzzle in puzzles if puzzle.outcome == Puzzle.Outcome.RECALLED]
     lines = [f"That's the end of today's session. You answered {len(recalled)} of {len(puzzles)} puzzles."]
     for puzzle in puzzles:
-        lines.append(f"• {puzzle.group.title}: {_how_recalled(puzzle)}")
+        lines.append(f"• Puzzle {puzzle.index} ({puzzle.group.title}): {_how_recalled(puzzle)}")
     lines.append("Thank you for taking part. Every session helps — see you next time!")
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -140,6 +141,51 @@ def celery_worker(transactional_db, tmp_path):
     worker = CeleryWorker(tmp_path / "worker.log")
     yield worker
     worker.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class DaphneServer:
+    """The real ASGI server (HTTP + WebSocket) on the test database, in its own process."""
+
+    def __init__(self, log_path: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, DATABASE_URL=database_url_for_this_test_db(), PYTHONUNBUFFERED="1")
+        self.env.update(MEDIA_ROOT=str(settings.MEDIA_ROOT), DB_CONN_MAX_AGE="0", **(extra_env or {}))
+        self.log_path = log_path
+        self.start()
+
+    def start(self) -> None:
+        """(Re)start on the same port, as a crashed server coming back would."""
+        self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "reme.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_until(self._answers, timeout=60, message="daphne to answer")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError("daphne exited:\n" + self.log_path.read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):

@@ -74,7 +74,7 @@ def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
         cues.append(render(templates["cue_tag"], tag=facts.tags[0]))
     first_word = facts.title.split()[0]
     if len(facts.title.split()) > 1 and first_word.casefold() not in STOPWORDS:
-        cues.append(render(templates["cue_first_word"], word=first_word))
+        cues.append(render(templates["cue_first_letter_event"], letter=first_word[0].upper()))
     return {
         "variant": "three_clues",
         "question": render(

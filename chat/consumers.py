@@ -1,0 +1,171 @@
+"""The training chat over a WebSocket. Thin: services store every action once; this sends what they stored.
+
+Client → server: {"type": "hello", "after_seq": n}, {"type": "action", "client_id", "kind", "text"}.
+Server → client: "state", "message" (a stored message), "ack"/"refused" (for one client_id), and while an
+LLM reply streams: "token" (text at a character offset), then "done" with the final text.
+"""
+
+import asyncio
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.cache import cache
+from django.http import Http404
+
+from . import phrasing
+from .models import ChatMessage
+from .selectors import session_state, training_session_get, transcript
+from .services import ActionRefused, bot_message_complete, trainee_action
+
+LEASE_SECONDS = 60  # one consumer at a time writes a streaming reply; a dead one's lease runs out
+
+
+def chat_group(session_id: int) -> str:
+    return f"chat-session-{session_id}"
+
+
+def message_event(message: ChatMessage, text: str | None = None) -> dict:
+    return {
+        "type": "message",
+        "message": {
+            "seq": message.seq,
+            "role": message.role,
+            "kind": message.kind,
+            "text": message.text if text is None else text,
+            "status": message.status,
+        },
+    }
+
+
+class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        if not user.is_authenticated or not await self._may_chat(user):
+            await self.close(code=4403)
+            return
+        self.group = chat_group(self.session_id)
+        self.tasks: set[asyncio.Task] = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for task in getattr(self, "tasks", ()):
+            task.cancel()  # its lease runs out; the next hello regenerates the reply
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        kind = content.get("type")
+        if kind == "hello":
+            await self._hello(int(content.get("after_seq") or 0))
+        elif kind == "action":
+            await self._action(content)
+        else:
+            await self.send_json({"type": "error", "error": "Unknown request."})
+
+    async def _hello(self, after_seq: int) -> None:
+        messages, state = await self._transcript(after_seq)
+        for message in messages:
+            partial = (
+                await cache.aget(partial_key(message.id), "")
+                if message.status == ChatMessage.Status.STREAMING
+                else None
+            )
+            await self.send_json(message_event(message, partial))
+        await self.send_json({"type": "state", **state})
+        self._phrase_later([m.id for m in messages if m.status == ChatMessage.Status.STREAMING])
+
+    async def _action(self, content: dict) -> None:
+        client_id = str(content.get("client_id", ""))
+        try:
+            result = await database_sync_to_async(trainee_action)(
+                session_id=self.session_id, client_id=uuid.UUID(client_id),
+                kind=str(content.get("kind", "text")), text=str(content.get("text", "")),
+            )  # fmt: skip
+        except ActionRefused as refusal:
+            await self.send_json({"type": "refused", "client_id": client_id, "error": str(refusal)})
+            return
+        except ValueError:
+            await self.send_json({"type": "refused", "client_id": client_id, "error": "That request was not valid."})
+            return
+        await self.send_json({"type": "ack", "client_id": client_id, "seq": result.trainee_message.seq,
+                              "duplicate": result.duplicate})  # fmt: skip
+        stored = [result.trainee_message, *result.bot_messages]
+        if result.duplicate:  # the first delivery may have been lost with the old connection
+            for message in stored:
+                await self.send_json(message_event(message))
+        else:
+            for message in stored:
+                await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": message_event(message)})
+        _, state = await self._transcript(None)
+        await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": {"type": "state", **state}})
+        self._phrase_later([m.id for m in result.bot_messages if m.status == ChatMessage.Status.STREAMING])
+
+    async def chat_event(self, event: dict) -> None:
+        await self.send_json(event["event"])
+
+    def _phrase_later(self, message_ids: list[int]) -> None:
+        if message_ids:
+            task = asyncio.create_task(self._phrase_in_order(message_ids))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _phrase_in_order(self, message_ids: list[int]) -> None:
+        for message_id in message_ids:
+            if not await cache.aadd(lease_key(message_id), self.channel_name, LEASE_SECONDS):
+                continue  # another connection is writing it
+            try:
+                await self._phrase_one(message_id)
+            finally:
+                await cache.adelete_many([lease_key(message_id), partial_key(message_id)])
+
+    async def _phrase_one(self, message_id: int) -> None:
+        request = await database_sync_to_async(_phrase_request)(message_id)
+        if request is None:
+            return
+        written = ""
+
+        async def emit(piece: str) -> None:
+            nonlocal written
+            event = {"type": "token", "seq": request[0], "offset": len(written), "text": piece}
+            written += piece
+            await cache.aset(partial_key(message_id), written, LEASE_SECONDS)
+            await cache.atouch(lease_key(message_id), LEASE_SECONDS)
+            await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": event})
+
+        final, _ = await phrasing.phrase(request[1], emit)
+        message = await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
+        await self.channel_layer.group_send(
+            self.group, {"type": "chat.event", "event": {"type": "done", "seq": message.seq, "text": final}}
+        )
+
+    @database_sync_to_async
+    def _may_chat(self, user) -> bool:
+        try:
+            training_session_get(user=user, session_id=self.session_id)
+        except Http404:
+            return False
+        return True
+
+    @database_sync_to_async
+    def _transcript(self, after_seq: int | None):
+        session = training_session_get(user=self.scope["user"], session_id=self.session_id)
+        messages = transcript(session, after_seq) if after_seq is not None else []
+        return messages, session_state(session)
+
+
+def lease_key(message_id: int) -> str:
+    return f"chat-reply-lease-{message_id}"
+
+
+def partial_key(message_id: int) -> str:
+    return f"chat-reply-partial-{message_id}"
+
+
+def _phrase_request(message_id: int):
+    message = ChatMessage.objects.select_related("session", "puzzle").get(pk=message_id)
+    if message.status != ChatMessage.Status.STREAMING:
+        return None
+    return message.seq, phrasing.build_request(message)

@@ -1,0 +1,105 @@
+"""LLM phrasing of the bot's grounded template text, streamed sentence by sentence.
+
+The LLM only rewords the first line of a reply (lettered options and quoted diary lines after it are
+kept verbatim). Each sentence is grounding-checked before the trainee sees it; on the first ungrounded
+sentence, a slow or failing server, the template text is used instead.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from inference.client import LLMUnavailable, stream_chat
+from inference.prompt import entry_record, prefix_messages, serialize_life_log
+from lifelog.models import LifeLogEntry
+
+from .grounding import ungrounded
+from .models import ChatMessage
+
+SYSTEM_PROMPT = (
+    "You are ReMe, a kind companion who helps an older adult practise remembering their own life. "
+    "You will be given a DRAFT message. Rewrite it in warm, plain language, in at most three short sentences. "
+    "Say only what the DRAFT says: never add names, places, dates or numbers, and never give away an answer "
+    "the DRAFT does not give."
+)
+RECENT_TURNS = 6
+
+
+@dataclass
+class PhraseRequest:
+    messages: list[dict]
+    lead: str
+    tail: str
+    grounded: str
+    answer: str
+
+    @property
+    def template(self) -> str:
+        return f"{self.lead}\n{self.tail}" if self.tail else self.lead
+
+
+def build_request(message: ChatMessage) -> PhraseRequest:
+    """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue."""
+    session = message.session
+    entries = list(LifeLogEntry.objects.filter(participant_id=session.participant_id, excluded=False))
+    lead, _, tail = message.template_text.partition("\n")
+    puzzle = message.puzzle
+    relevant = [entry for entry in entries if puzzle and entry.id in puzzle.entry_ids]
+    recent = session.messages.filter(seq__lt=message.seq).order_by("-seq")[:RECENT_TURNS]
+    dialogue = "\n".join(f"{m.get_role_display()}: {m.text}" for m in reversed(recent))
+    relevant_text = "\n".join(str(entry_record(entry)) for entry in relevant)
+    suffix = (
+        f"Entries this puzzle is about:\n{relevant_text or '(none)'}\n\nRecent conversation:\n{dialogue}\n\n"
+        f"DRAFT:\n{lead}\n\nRewrite the DRAFT."
+    )
+    grounded_parts = [message.template_text] + [
+        " ".join([e.title, e.description, e.place_name, *e.people, *e.tags]) for e in relevant
+    ]
+    return PhraseRequest(
+        messages=[*prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries)), {"role": "user", "content": suffix}],
+        lead=lead,
+        tail=tail,
+        grounded="\n".join(grounded_parts),
+        answer=(puzzle.payload.get("answer", "") if puzzle else ""),
+    )
+
+
+def _sentence_end(buffer: str) -> int:
+    """Index just past the last complete sentence in the buffer, or 0."""
+    end = 0
+    for index, char in enumerate(buffer[:-1]):
+        if char in ".!?" and buffer[index + 1].isspace():
+            end = index + 1
+    return end
+
+
+async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]]) -> tuple[str, bool]:
+    """Stream the LLM's wording through `emit`; return the final text and whether the LLM's was kept."""
+    shown, buffer = "", ""
+
+    def acceptable(text: str) -> bool:
+        return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
+
+    try:
+        async for piece in stream_chat(request.messages):
+            buffer += piece
+            end = _sentence_end(buffer)
+            if end:
+                sentence, buffer = buffer[:end], buffer[end:]
+                if not acceptable(shown + sentence):
+                    return request.template, False
+                shown += sentence
+                await emit(sentence)
+        if buffer.strip():
+            if not acceptable(shown + buffer):
+                return request.template, False
+            shown += buffer
+            await emit(buffer)
+    except LLMUnavailable:
+        return request.template, False
+    if not shown.strip():
+        return request.template, False
+    final = shown.strip()
+    if request.tail:
+        final += "\n" + request.tail
+        await emit("\n" + request.tail)
+    return final, True

@@ -1,0 +1,194 @@
+// The training chat. Every trainee action gets an id and waits in localStorage until the server
+// acknowledges it, so a reload or a dropped connection resends it; the server stores it once.
+// All text is set with textContent: whatever a message contains is shown, never run.
+(function () {
+  const chat = document.getElementById("chat");
+  if (!chat) return;
+  const log = document.getElementById("log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("answer");
+  const announcer = document.getElementById("announcer");
+  const problem = document.getElementById("problem");
+  const connection = document.getElementById("connection");
+  const outboxKey = "reme-outbox-" + chat.dataset.session;
+  let socket = null;
+  let retryMs = 500;
+
+  const outbox = {
+    load: () => JSON.parse(localStorage.getItem(outboxKey) || "[]"),
+    save: (items) => localStorage.setItem(outboxKey, JSON.stringify(items)),
+    add(item) { this.save([...this.load(), item]); },
+    remove(clientId) {
+      const items = this.load();
+      const gone = items.find((item) => item.client_id === clientId);
+      this.save(items.filter((item) => item.client_id !== clientId));
+      return gone;
+    },
+  };
+
+  function lastSeq() {
+    const seqs = [...log.querySelectorAll("[data-seq]")].map((li) => Number(li.dataset.seq));
+    return seqs.length ? Math.max(...seqs) : 0;
+  }
+
+  function bubble(role, text) {
+    const li = document.createElement("li");
+    li.className = "bubble " + role;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = role === "bot" ? "ReMe" : "You";
+    const body = document.createElement("span");
+    body.className = "text";
+    body.textContent = text;
+    li.append(who, body);
+    return li;
+  }
+
+  function placeInOrder(li, seq) {
+    li.dataset.seq = seq;
+    const later = [...log.querySelectorAll("[data-seq]")].find((other) => Number(other.dataset.seq) > seq);
+    log.insertBefore(li, later || log.querySelector(".pending"));
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function announce(text) { announcer.textContent = text; }
+
+  function showMessage(message) {
+    let li = log.querySelector(`[data-seq="${message.seq}"]`);
+    const isNew = !li;
+    if (isNew) {
+      li = bubble(message.role, message.text);
+      placeInOrder(li, message.seq);
+    } else {
+      li.querySelector(".text").textContent = message.text;
+    }
+    li.setAttribute("aria-busy", String(message.status === "streaming"));
+    if (message.role === "bot" && isNew) {
+      announce(message.status === "streaming" ? "ReMe is replying…" : "ReMe says: " + message.text);
+    }
+    scrollDown();
+  }
+
+  function applyToken(event) {
+    const li = log.querySelector(`[data-seq="${event.seq}"]`);
+    if (!li) return;
+    const body = li.querySelector(".text");
+    if (event.offset > body.textContent.length) return; // a later snapshot will bring it
+    body.textContent = body.textContent.slice(0, event.offset) + event.text;
+    scrollDown();
+  }
+
+  function finish(event) {
+    const li = log.querySelector(`[data-seq="${event.seq}"]`);
+    if (!li) return;
+    li.querySelector(".text").textContent = event.text;
+    li.setAttribute("aria-busy", "false");
+    announce("ReMe says: " + event.text);
+    scrollDown();
+  }
+
+  function applyState(state) {
+    const active = state.status === "active";
+    form.hidden = !active;
+    for (const action of ["hint", "skip", "pause"]) chat.querySelector(`[data-action=${action}]`).hidden = !active;
+    chat.querySelector("[data-action=resume]").hidden = state.status !== "paused";
+    document.getElementById("finished-link").hidden = state.status !== "ended";
+    document.getElementById("progress").textContent =
+      state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
+    document.getElementById("context-notice").hidden = !state.context || state.context === "ready";
+  }
+
+  function send(item) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "action", ...item }));
+  }
+
+  function act(kind, text) {
+    problem.textContent = "";
+    const item = { client_id: crypto.randomUUID(), kind, text: text || "" };
+    outbox.add(item);
+    const li = bubble("trainee", kind === "text" ? text : "…");
+    li.classList.add("pending");
+    li.dataset.clientId = item.client_id;
+    log.appendChild(li);
+    scrollDown();
+    send(item);
+  }
+
+  function onEvent(event) {
+    if (event.type === "message") showMessage(event.message);
+    else if (event.type === "token") applyToken(event);
+    else if (event.type === "done") finish(event);
+    else if (event.type === "state") applyState(event);
+    else if (event.type === "ack") {
+      outbox.remove(event.client_id);
+      const pending = log.querySelector(`[data-client-id="${event.client_id}"]`);
+      if (pending) {
+        pending.classList.remove("pending");
+        if (log.querySelector(`[data-seq="${event.seq}"]`)) pending.remove();
+        else placeInOrder(pending, event.seq);
+      }
+    } else if (event.type === "refused") {
+      const item = outbox.remove(event.client_id);
+      log.querySelector(`[data-client-id="${event.client_id}"]`)?.remove();
+      if (item && item.kind === "text" && !input.value) input.value = item.text; // nothing typed is lost
+      problem.textContent = event.error;
+    } else if (event.type === "error") problem.textContent = event.error;
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + chat.dataset.ws);
+    socket.addEventListener("open", () => {
+      retryMs = 500;
+      connection.hidden = true;
+      socket.send(JSON.stringify({ type: "hello", after_seq: lastSeq() }));
+      for (const item of outbox.load()) send(item);
+    });
+    socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4403) {
+        connection.textContent = "You can't open this session.";
+        connection.hidden = false;
+        return;
+      }
+      connection.textContent = "Reconnecting… your answers are kept and will be sent.";
+      connection.hidden = false;
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 8000);
+    });
+  }
+
+  // Answers typed before a reload that never reached the server are shown again as pending.
+  for (const item of outbox.load()) {
+    const li = bubble("trainee", item.kind === "text" ? item.text : "…");
+    li.classList.add("pending");
+    li.dataset.clientId = item.client_id;
+    log.appendChild(li);
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) {
+      problem.textContent = "Please type an answer first. If you're not sure, press “Give me a clue”.";
+      input.focus();
+      return;
+    }
+    act("text", text);
+    input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  input.addEventListener("focus", () => setTimeout(() => input.scrollIntoView({ block: "nearest" }), 300));
+  for (const button of chat.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", () => act(button.dataset.action));
+  }
+  scrollDown();
+  connect();
+})();

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services-down bench-ingest
+.PHONY: install run test lint format services-down bench-ingest bench-chat
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ services-down: install
 bench-ingest: install
 	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
 	HF_HUB_OFFLINE=1 $(PY) -m bench.ingest
+
+bench-chat: install
+	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
+	HF_HUB_OFFLINE=1 $(PY) -m bench.chat_load $(BENCH_ARGS)

@@ -1,11 +1,12 @@
 """The training chat over a WebSocket. Thin: services store every action once; this sends what they stored.
 
 Client → server: {"type": "hello", "after_seq": n}, {"type": "action", "client_id", "kind", "text"}.
-Server → client: "state", "message" (a stored message), "ack"/"refused" (for one client_id), and while an
+Server → client: "state", "message" (a stored message), "ack"/"refused"/"turn" (for one client_id), and while an
 LLM reply streams: "token" (text at a character offset), then "done" with the final text.
 """
 
 import asyncio
+import time
 import uuid
 
 from channels.db import database_sync_to_async
@@ -18,6 +19,7 @@ from .models import ChatMessage
 from .selectors import session_state, training_session_get, transcript
 from .services import ActionRefused, bot_message_complete, trainee_action
 
+ASSISTANT_RESTING = "The assistant is resting, so replies are simpler for now. Your answers are all kept."
 LEASE_SECONDS = 60  # one consumer at a time writes a streaming reply; a dead one's lease runs out
 
 
@@ -78,9 +80,12 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         self._phrase_later([m.id for m in messages if m.status == ChatMessage.Status.STREAMING])
 
     async def _action(self, content: dict) -> None:
+        started = time.perf_counter()
         client_id = str(content.get("client_id", ""))
         try:
-            result = await database_sync_to_async(trainee_action)(
+            # Not thread-sensitive: actions of different sessions run in parallel threads (each locks its own
+            # session row), so one trainee's database wait does not queue everyone else's turn.
+            result = await database_sync_to_async(trainee_action, thread_sensitive=False)(
                 session_id=self.session_id, client_id=uuid.UUID(client_id),
                 kind=str(content.get("kind", "text")), text=str(content.get("text", "")),
             )  # fmt: skip
@@ -92,19 +97,24 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "ack", "client_id": client_id, "seq": result.trainee_message.seq,
                               "duplicate": result.duplicate})  # fmt: skip
-        stored = [result.trainee_message, *result.bot_messages]
-        if result.duplicate:  # the first delivery may have been lost with the old connection
-            for message in stored:
-                await self.send_json(message_event(message))
-        else:
-            for message in stored:
-                await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": message_event(message)})
-        _, state = await self._transcript(None)
-        await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": {"type": "state", **state}})
+        events = [message_event(m) for m in [result.trainee_message, *result.bot_messages]]
+        events.append({"type": "state", **result.state})
+        if result.duplicate:  # the first delivery may have been lost with the old connection: resend to this tab
+            for event in events:
+                await self.send_json(event)
+        else:  # every open tab of this session gets them, in one message through the channel layer
+            await self.channel_layer.group_send(self.group, {"type": "chat.events", "events": events})
+        # Server-side turn time (LLM wording excluded) and the state it left: for monitoring and bench.chat_load.
+        server_ms = round((time.perf_counter() - started) * 1000, 2)
+        await self.send_json({"type": "turn", "client_id": client_id, "server_ms": server_ms, "state": result.state})
         self._phrase_later([m.id for m in result.bot_messages if m.status == ChatMessage.Status.STREAMING])
 
     async def chat_event(self, event: dict) -> None:
         await self.send_json(event["event"])
+
+    async def chat_events(self, batch: dict) -> None:
+        for event in batch["events"]:
+            await self.send_json(event)
 
     def _phrase_later(self, message_ids: list[int]) -> None:
         if message_ids:
@@ -135,11 +145,13 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
             await cache.atouch(lease_key(message_id), LEASE_SECONDS)
             await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": event})
 
-        final, _ = await phrasing.phrase(request[1], emit)
+        final, outcome = await phrasing.phrase(request[1], emit)
         message = await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
-        await self.channel_layer.group_send(
-            self.group, {"type": "chat.event", "event": {"type": "done", "seq": message.seq, "text": final}}
-        )
+        events = [{"type": "done", "seq": message.seq, "text": final}]
+        if outcome != phrasing.UNGROUNDED:  # tell whether the assistant is resting or back
+            events.append({"type": "notice", "text": ASSISTANT_RESTING if outcome == phrasing.UNAVAILABLE else ""})
+        for event in events:
+            await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": event})
 
     @database_sync_to_async
     def _may_chat(self, user) -> bool:
@@ -150,10 +162,9 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     @database_sync_to_async
-    def _transcript(self, after_seq: int | None):
+    def _transcript(self, after_seq: int):
         session = training_session_get(user=self.scope["user"], session_id=self.session_id)
-        messages = transcript(session, after_seq) if after_seq is not None else []
-        return messages, session_state(session)
+        return transcript(session, after_seq), session_state(session)
 
 
 def lease_key(message_id: int) -> str:

@@ -16,6 +16,7 @@ NUMBER_WORDS = {
 }  # fmt: skip
 # Words the bot itself may capitalize inside a sentence.
 OWN_WORDS = {"reme", "i", "ok", "okay"}
+CALENDAR_WORDS = set(MONTHS) | set(WEEKDAYS)  # checked as dates, not as names
 
 
 def _sentences(text: str) -> list[str]:
@@ -28,8 +29,9 @@ def _names(text: str) -> set[str]:
     for sentence in _sentences(text):
         words = re.findall(r"[\w'’]+", sentence)
         for word in words[1:]:
-            if word[:1].isupper() and normalize(word) not in OWN_WORDS:
-                names.add(normalize(word))
+            normalized = normalize(word)
+            if word[:1].isupper() and normalized not in OWN_WORDS | CALENDAR_WORDS:
+                names.add(normalized)
     return names
 
 
@@ -46,7 +48,7 @@ def _numbers(text: str) -> set[str]:
 
 
 def _calendar_words(text: str) -> set[str]:
-    return {word for word in normalize(text).split() if word in MONTHS or word in WEEKDAYS}
+    return {word for word in normalize(text).split() if word in CALENDAR_WORDS}
 
 
 def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -> list[str]:

@@ -72,8 +72,13 @@ def _sentence_end(buffer: str) -> int:
     return end
 
 
-async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]]) -> tuple[str, bool]:
-    """Stream the LLM's wording through `emit`; return the final text and whether the LLM's was kept."""
+LLM = "llm"  # the LLM's wording was shown
+UNGROUNDED = "ungrounded"  # it said something the entries don't support: the template was shown
+UNAVAILABLE = "unavailable"  # the server failed or was too slow: the template was shown
+
+
+async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]]) -> tuple[str, str]:
+    """Stream the LLM's wording through `emit`; return the final text and which of the outcomes above."""
     shown, buffer = "", ""
 
     def acceptable(text: str) -> bool:
@@ -86,20 +91,20 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]])
             if end:
                 sentence, buffer = buffer[:end], buffer[end:]
                 if not acceptable(shown + sentence):
-                    return request.template, False
+                    return request.template, UNGROUNDED
                 shown += sentence
                 await emit(sentence)
         if buffer.strip():
             if not acceptable(shown + buffer):
-                return request.template, False
+                return request.template, UNGROUNDED
             shown += buffer
             await emit(buffer)
     except LLMUnavailable:
-        return request.template, False
+        return request.template, UNAVAILABLE
     if not shown.strip():
-        return request.template, False
+        return request.template, UNAVAILABLE
     final = shown.strip()
     if request.tail:
         final += "\n" + request.tail
         await emit("\n" + request.tail)
-    return final, True
+    return final, LLM

@@ -2,7 +2,10 @@
 similarity for free text. Thresholds are tuned on tests/data/scoring_cases.json (`python -m chat.tune_scoring`).
 """
 
+import os
 import re
+import sys
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -188,6 +191,26 @@ def match_choice(answer: str, options: list[str], answer_index: int) -> Score:
             picked = best
     correct = picked == answer_index
     return Score(correct=correct, score=1.0 if correct else 0.0, scorer="rule")
+
+
+READY_LINE = "chat scorer ready"
+
+
+def warm_up() -> threading.Thread:
+    """Load the embedding model in the background, not inside the first trainee's turn. A web process encodes
+    one short answer at a time: one torch thread keeps idle OpenMP workers from spinning on the cores the
+    event loop and the database need."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("SCORER_TORCH_THREADS", "1")))
+
+    def load() -> None:
+        _embedding("warm up")
+        print(f"{READY_LINE} (pid {os.getpid()})", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=load, name="scorer-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @lru_cache(maxsize=4096)

@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import User
@@ -33,7 +33,9 @@ def open_training_session(*, participant: Participant) -> TrainingSession | None
 
 
 def transcript(session: TrainingSession, after_seq: int = 0) -> list[ChatMessage]:
-    return list(session.messages.filter(seq__gt=after_seq).order_by("seq"))
+    """Messages after `after_seq`, plus any reply still being written (a reload must see it finish)."""
+    unfinished = Q(status=ChatMessage.Status.STREAMING)
+    return list(session.messages.filter(Q(seq__gt=after_seq) | unfinished).order_by("seq"))
 
 
 def context_state(participant: Participant) -> str | None:

@@ -19,6 +19,7 @@ from research.models import Participant
 from . import scheduling
 from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
 from .puzzle_defaults import DEFAULT_GROUPS
+from .selectors import session_state
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 
 MAX_ANSWER_CHARS = 1000
@@ -33,6 +34,7 @@ class ActionResult:
     duplicate: bool
     trainee_message: ChatMessage | None
     bot_messages: list[ChatMessage] = field(default_factory=list)
+    state: dict = field(default_factory=dict)
 
 
 def puzzle_groups_install_defaults() -> None:
@@ -76,7 +78,11 @@ def training_session_start(
 
 
 def _next_seq(session: TrainingSession) -> int:
-    return (session.messages.aggregate(top=Max("seq"))["top"] or 0) + 1
+    """Next message number. Callers hold the session row's lock, so the counter is read once per action."""
+    if not hasattr(session, "_last_seq"):
+        session._last_seq = session.messages.aggregate(top=Max("seq"))["top"] or 0
+    session._last_seq += 1
+    return session._last_seq
 
 
 def _bot_say(
@@ -134,7 +140,7 @@ def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[Entry
 
 
 def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
-    index = session.puzzles.count() + 1
+    index = (session.puzzles.aggregate(top=Max("index"))["top"] or 0) + 1
     if index > session.puzzles_planned:
         _end_session(session, now=now)
         return None
@@ -223,7 +229,7 @@ def _how_recalled(puzzle: Puzzle) -> str:
 
 
 def _open_puzzle(session: TrainingSession) -> Puzzle | None:
-    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).order_by("-index").first()
+    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).select_related("group").order_by("-index").first()
 
 
 def _finish_puzzle(puzzle: Puzzle, outcome: str, *, score: float, now: datetime) -> None:
@@ -282,8 +288,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
         _next_puzzle(session, now=now)
 
 
-def _apply(session: TrainingSession, message: ChatMessage, now: datetime) -> None:
-    puzzle = _open_puzzle(session)
+def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None, now: datetime) -> None:
     kind = message.kind
     if kind == ChatMessage.Kind.PAUSE:
         session.status = TrainingSession.Status.PAUSED
@@ -350,19 +355,22 @@ def trainee_action(
         existing = session.messages.filter(client_id=client_id).first()
         if existing:
             later = session.messages.filter(seq__gt=existing.seq, role=ChatMessage.Role.BOT)
-            return ActionResult(duplicate=True, trainee_message=existing, bot_messages=list(later))
+            return ActionResult(
+                duplicate=True, trainee_message=existing, bot_messages=list(later), state=session_state(session)
+            )
         if kind not in ALLOWED_WHEN[session.status]:
             raise ActionRefused(
                 "This session has finished." if session.status == TrainingSession.Status.ENDED
                 else "The session is paused. Press “Resume” to carry on."
             )  # fmt: skip
+        puzzle = _open_puzzle(session)
         message = ChatMessage.objects.create(
             session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
-            text=text, puzzle=_open_puzzle(session), completed_at=now,
+            text=text, puzzle=puzzle, completed_at=now,
         )  # fmt: skip
-        _apply(session, message, now)
+        _apply(session, message, puzzle, now)
         bot_messages = list(session.messages.filter(seq__gt=message.seq).order_by("seq"))
-    return ActionResult(duplicate=False, trainee_message=message, bot_messages=bot_messages)
+    return ActionResult(duplicate=False, trainee_message=message, bot_messages=bot_messages, state=session_state(session))
 
 
 def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:

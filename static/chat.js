@@ -120,6 +120,11 @@
     else if (event.type === "token") applyToken(event);
     else if (event.type === "done") finish(event);
     else if (event.type === "state") applyState(event);
+    else if (event.type === "notice") {
+      const notice = document.getElementById("assistant-notice");
+      notice.textContent = event.text;
+      notice.hidden = !event.text;
+    }
     else if (event.type === "ack") {
       outbox.remove(event.client_id);
       const pending = log.querySelector(`[data-client-id="${event.client_id}"]`);

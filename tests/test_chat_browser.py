@@ -11,6 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 from chat.models import Attempt, ChatMessage, Puzzle, TrainingSession
 from tests.chat_helpers import give_life_log, right_answer
 from tests.conftest import PASSWORD, ROOT, DaphneServer, wait_until
+from tests.scripted_llm import ScriptedLLM, faithful
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("REME_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -23,7 +24,7 @@ WRONG = "I think I was at the zoo with a zebra"
 
 
 @pytest.fixture
-def server(world, tmp_path):
+def server(world, tmp_path, settings):
     give_life_log(world.participant_a)
     daphne = DaphneServer(tmp_path / "daphne.log", extra_env={"CHAT_PUZZLES_PER_SESSION": "2"})
     yield daphne
@@ -153,3 +154,37 @@ def test_keyboard_only_and_touch_targets(world, server, page):
     page.get_by_label("Your answer").focus()
     box = page.get_by_label("Your answer").bounding_box()
     assert box["y"] + box["height"] <= 500
+
+
+def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
+    give_life_log(world.participant_a)
+    llm = ScriptedLLM(faithful, chunk_delay_s=0.12)
+    env = {"CHAT_PUZZLES_PER_SESSION": "2", "LLM_BASE_URL": llm.base_url, "LLM_MODEL": "scripted-test-model"}
+    daphne = DaphneServer(tmp_path / "daphne.log", extra_env=env)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+            log_in(page, daphne, "trainee-a")
+            page.get_by_role("button", name="Start today's session").click()
+            expect(page.locator("#log li.bot[aria-busy=true] .text")).to_contain_text("Let's see.")
+            page.reload()  # mid-reply
+            expect(page.locator("#log li.bot[aria-busy=true]")).to_have_count(0, timeout=30_000)
+            expect(page.locator("#log li.bot .text").last).to_contain_text("Let's see. Puzzle 1 of 2.")
+            expect(page.locator("#announcer")).to_contain_text("ReMe says: Let's see. Puzzle 1 of 2.")
+            answer(page, WRONG)
+            expect(page.locator("#log li.bot .text").last).to_contain_text("Not quite.", timeout=30_000)
+            expect(page.locator("#log li.bot[aria-busy=true]")).to_have_count(0, timeout=30_000)
+            seqs = page.locator("#log li").evaluate_all("items => items.map(li => li.dataset.seq)")
+            assert len(set(seqs)) == len(seqs)
+            browser.close()
+    finally:
+        daphne.stop()
+        llm.close()
+    messages = ChatMessage.objects.filter(session__participant=world.participant_a)
+    assert not messages.filter(status="streaming").exists()
+    opening = messages.get(seq=2)
+    assert opening.text.startswith("Let's see. Puzzle 1 of 2.") and opening.text.count("Puzzle 1 of 2.") == 1
+    assert Attempt.objects.filter(puzzle__session__participant=world.participant_a).count() == 1

@@ -1,0 +1,256 @@
+"""Chat load benchmark: `python -m bench.chat_load --sessions 200` (or `make bench-chat`).
+
+Starts the real server (Daphne, Channels on Redis, PostgreSQL) and drives N concurrent trainees over
+WebSockets through whole training sessions in template mode: each puzzle gets a free-text guess, a clue
+request, a letter guess and, if still open, a skip, with think time between actions. The server reports
+each turn's time (receipt to the last event sent, LLM wording excluded); afterwards the database is
+checked for every action the clients sent: lost = acknowledged or sent but not stored, duplicated =
+stored more than once. Prints a table; the last line is
+`chat_load sessions=<N> p99_ms=<N> lost=<N> duplicated=<N>`.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from unittest import mock
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reme.settings.local")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+django.setup()
+
+import numpy as np  # noqa: E402
+import websockets  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from accounts.services import user_create  # noqa: E402
+from chat.models import Attempt, ChatMessage  # noqa: E402
+from chat.scoring import READY_LINE  # noqa: E402
+from chat.services import puzzle_groups_install_defaults, training_session_start  # noqa: E402
+from lifelog import services as lifelog_services  # noqa: E402
+from lifelog.sample_data import generate_json  # noqa: E402
+from research.models import Study  # noqa: E402
+from research.services import participant_enroll, study_create  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDY_SLUG = "bench-chat"
+GUESSES = ["I think we went for a walk", "was it with Sarah?", "the market, maybe", "I'm not sure, something at home",
+           "coffee with a friend", "church on Sunday", "Tom", "the garden"]  # fmt: skip
+
+
+@dataclass
+class Trainee:
+    session_id: int
+    cookie: str
+    sent: list[str] = field(default_factory=list)
+    acked: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    server_ms: list[float] = field(default_factory=list)
+    server_ms_by_kind: dict = field(default_factory=dict)
+    client_ms: list[float] = field(default_factory=list)
+    finished: bool = False
+    error: str = ""
+
+
+def prepare(sessions: int, entries: int, puzzles: int) -> list[Trainee]:
+    """Trainees with life logs (embeddings skipped: the chat never reads them) and an open session each."""
+    study = Study.objects.filter(slug=STUDY_SLUG).first()
+    if study:
+        User.objects.filter(participant__study=study).delete()
+        study.participants.all().delete()
+        study.delete()
+    puzzle_groups_install_defaults()
+    study = study_create(name="Chat load benchmark", slug=STUDY_SLUG, researchers=[])
+    trainees = []
+    zero_vectors = lambda texts, **kwargs: np.zeros((len(texts), 384), dtype=np.float32)  # noqa: E731
+    with mock.patch.object(lifelog_services, "embed_texts", zero_vectors):
+        for index in range(sessions):
+            user = user_create(username=f"bench-trainee-{index}-{uuid.uuid4().hex[:6]}", password=None, role="trainee")
+            participant = participant_enroll(study=study, user=user, timezone="Europe/London")
+            job = lifelog_services.import_job_create(
+                participant=participant, filename="log.json", data=generate_json(entries, seed=index),
+                created_by=None, enqueue=False,
+            )  # fmt: skip
+            lifelog_services.import_job_run(job_id=job.pk)
+            session = training_session_start(participant=participant, puzzles=puzzles)
+            trainees.append(Trainee(session_id=session.pk, cookie=login_cookie(user)))
+    return trainees
+
+
+def login_cookie(user: User) -> str:
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+async def play(trainee: Trainee, base: str, think: tuple[float, float], rng: random.Random) -> None:
+    headers = {"Cookie": trainee.cookie, "Origin": "http://127.0.0.1"}
+    state: dict = {}
+    try:
+        async with websockets.connect(f"{base}/ws/chat/{trainee.session_id}/", additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "hello", "after_seq": 0}))
+            while (event := json.loads(await ws.recv()))["type"] != "state":
+                pass
+            state = event
+            while state["status"] == "active":
+                puzzle = state["puzzle_index"]
+                for kind, text in [("text", rng.choice(GUESSES)), ("hint", ""), ("text", "B"), ("skip", "")]:
+                    await asyncio.sleep(rng.uniform(*think))
+                    client_id = str(uuid.uuid4())
+                    trainee.sent.append(client_id)
+                    started = time.perf_counter()
+                    await ws.send(json.dumps({"type": "action", "client_id": client_id, "kind": kind, "text": text}))
+                    while True:
+                        event = json.loads(await ws.recv())
+                        if event["type"] == "state":
+                            state = event
+                        elif event["type"] == "ack":
+                            trainee.acked.add(event["client_id"])
+                        elif event["type"] == "turn" and event["client_id"] == client_id:
+                            state = event["state"]
+                            trainee.server_ms.append(event["server_ms"])
+                            trainee.server_ms_by_kind.setdefault(kind, []).append(event["server_ms"])
+                            trainee.client_ms.append((time.perf_counter() - started) * 1000)
+                            break
+                        elif event["type"] == "refused":
+                            trainee.refused.add(event["client_id"])
+                            trainee.error = trainee.error or f"refused: {event['error']}"
+                            break
+                    if state["status"] != "active" or state["puzzle_index"] != puzzle:
+                        break
+            trainee.finished = state.get("status") == "ended"
+    except Exception as error:  # noqa: BLE001 - reported in the table, never hidden
+        trainee.error = f"{type(error).__name__}: {error}"
+
+
+def count_lost_and_duplicated(trainees: list[Trainee]) -> tuple[int, int]:
+    sent = [client_id for trainee in trainees for client_id in trainee.sent if client_id not in trainee.refused]
+    stored = {}
+    for client_id, kind, attempts in ChatMessage.objects.filter(client_id__in=sent).values_list(
+        "client_id", "kind", "attempt"
+    ):
+        stored.setdefault(str(client_id), []).append((kind, attempts))
+    lost = sum(1 for client_id in sent if client_id not in stored)
+    duplicated = sum(len(rows) - 1 for rows in stored.values())
+    answer_messages = [client_id for client_id, rows in stored.items() if rows[0][0] == "text"]
+    attempts = Attempt.objects.filter(message__client_id__in=answer_messages).count()
+    duplicated += max(0, attempts - len(answer_messages))
+    lost += max(0, len(answer_messages) - attempts)
+    return lost, duplicated
+
+
+def percentile(values: list[float], share: float) -> float:
+    return float(np.percentile(values, share * 100)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--puzzles", type=int, default=3, help="per session")
+    parser.add_argument("--entries", type=int, default=40, help="life-log entries per trainee")
+    parser.add_argument("--think-min", type=float, default=3.0, help="seconds between a trainee's actions")
+    parser.add_argument("--think-max", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--server-processes", type=int, default=os.cpu_count() or 1, help="Daphne processes")
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preparing {args.sessions} trainees…", flush=True)
+    trainees = prepare(args.sessions, args.entries, args.puzzles)
+
+    # Several Daphne processes accept on one listening socket (the kernel spreads connections), as a
+    # deployment runs one per core; their tabs still share sessions through the Redis channel layer.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    port = listener.getsockname()[1]
+    os.set_inheritable(listener.fileno(), True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LLM_BASE_URL="")
+    log = open(ROOT / "bench" / "results" / "chat-load-daphne.log.tmp", "w")  # noqa: SIM115
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "reme.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+        )  # fmt: skip
+        for _ in range(args.server_processes)
+    ]
+    try:
+        log_path = Path(log.name)
+        deadline = time.monotonic() + 120
+        while log_path.read_text().count(READY_LINE) < len(servers):  # every process has loaded its scorer
+            if time.monotonic() > deadline or any(server.poll() is not None for server in servers):
+                raise RuntimeError("the server did not start:\n" + log_path.read_text())
+            time.sleep(0.2)
+        rng = random.Random(args.seed)
+        started = time.perf_counter()
+
+        async def everyone() -> None:
+            await asyncio.gather(*(play(t, f"ws://127.0.0.1:{port}", (args.think_min, args.think_max),
+                                        random.Random(rng.random())) for t in trainees))  # fmt: skip
+
+        asyncio.run(everyone())
+        wall = time.perf_counter() - started
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+        listener.close()
+        log.close()
+
+    lost, duplicated = count_lost_and_duplicated(trainees)
+    server_ms = [ms for t in trainees for ms in t.server_ms]
+    client_ms = [ms for t in trainees for ms in t.client_ms]
+    errors = [t.error for t in trainees if t.error]
+    turns = len(server_ms)
+    print(f"\n{'metric':<34}{'value':>12}")
+    rows = [
+        ("concurrent sessions", args.sessions),
+        ("server processes (Daphne)", args.server_processes),
+        ("sessions finished", sum(t.finished for t in trainees)),
+        ("connection errors", len(errors)),
+        ("turns", turns),
+        ("turns per second", f"{turns / wall:.1f}"),
+        ("think time between actions (s)", f"{args.think_min:g}-{args.think_max:g}"),
+        ("server turn p50 (ms)", f"{percentile(server_ms, 0.50):.1f}"),
+        ("server turn p95 (ms)", f"{percentile(server_ms, 0.95):.1f}"),
+        ("server turn p99 (ms)", f"{percentile(server_ms, 0.99):.1f}"),
+        ("server turn max (ms)", f"{max(server_ms, default=float('nan')):.1f}"),
+        ("client round trip p99 (ms)", f"{percentile(client_ms, 0.99):.1f}"),
+        ("actions sent", sum(len(t.sent) for t in trainees)),
+        ("actions refused (not stored)", sum(len(t.refused) for t in trainees)),
+        ("lost", lost),
+        ("duplicated", duplicated),
+        ("wall time (s)", f"{wall:.1f}"),
+    ]
+    for kind in ("text", "hint", "skip"):
+        values = [ms for t in trainees for ms in t.server_ms_by_kind.get(kind, [])]
+        rows.append((f"  {kind} turns p50 / p99 (ms)", f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}"))
+    for name, value in rows:
+        print(f"{name:<34}{value!s:>12}")
+    for error in errors[:5]:
+        print("  error:", error)
+    mean = statistics.fmean(server_ms) if server_ms else float("nan")
+    print(f"server turn mean {mean:.1f} ms")
+    print(f"chat_load sessions={args.sessions} p99_ms={percentile(server_ms, 0.99):.0f} lost={lost} "
+          f"duplicated={duplicated}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""A scripted OpenAI-compatible chat server for tests: a stand-in for a real model.
+
+Real models cannot be made to hallucinate a given name or obey a given injection on demand, and the grounding
+and injection tests need exactly that. The wire format (SSE chunks, [DONE]) is the OpenAI API's, so the
+client under test is the production one.
+"""
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+INJECTION_MARKER = "IGNORE YOUR INSTRUCTIONS"
+
+
+def draft_of(request: dict) -> str:
+    """The DRAFT the phrasing prompt asks the model to rewrite."""
+    suffix = request["messages"][-1]["content"]
+    return suffix.split("DRAFT:\n", 1)[1].split("\n\nRewrite the DRAFT.", 1)[0]
+
+
+def faithful(request: dict) -> str:
+    return "Let's see. " + draft_of(request)
+
+
+def obeys_injection(request: dict) -> str:
+    """A gullible model: whatever an entry of the life log tells it to say, it says."""
+    prompt = request["messages"][0]["content"]
+    if INJECTION_MARKER in prompt:
+        injected = prompt.split(INJECTION_MARKER, 1)[1].split('"', 1)[0]
+        return injected.strip(" .:,") + "."
+    return faithful(request)
+
+
+class ScriptedLLM:
+    def __init__(self, reply: Callable[[dict], str] = faithful, chunk_delay_s: float = 0.0, status: int = 200):
+        self.reply, self.chunk_delay_s, self.status = reply, chunk_delay_s, status
+        self.requests: list[dict] = []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                scripted.requests.append(body)
+                if scripted.status != 200:
+                    self.send_response(scripted.status)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                text = scripted.reply(body)
+                try:
+                    for index in range(0, len(text), 8):
+                        chunk = {"choices": [{"index": 0, "delta": {"content": text[index : index + 8]}}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(scripted.chunk_delay_s)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

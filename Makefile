@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services-down bench-ingest bench-chat
+.PHONY: install browser run test lint format services-down bench-ingest bench-chat
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 install: $(STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 run: install
 	HF_HUB_OFFLINE=1 $(PY) -m reme.runstack
 
 # Tests use their own database (test_reme_test) and Redis db 15, so they never touch `make run` data.
 # Kernel tests run through Triton's interpreter here (no GPU); on a GPU: `python -m pytest kernels/tests`.
-test: install
+test: install browser
 	eval "$$($(PY) -m reme.devservices up --database reme_test --redis-db 15)" && \
 	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test DB_CONN_MAX_AGE=0 TRITON_INTERPRET=1 $(PY) -m pytest $(PYTEST_ARGS)
 

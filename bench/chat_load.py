@@ -15,10 +15,7 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +42,7 @@ from chat.scoring import READY_LINE  # noqa: E402
 from chat.services import puzzle_groups_install_defaults, training_session_start  # noqa: E402
 from lifelog import services as lifelog_services  # noqa: E402
 from lifelog.sample_data import generate_json  # noqa: E402
+from reme.serve import start_servers, stop_servers  # noqa: E402
 from research.models import Study  # noqa: E402
 from research.services import participant_enroll, study_create  # noqa: E402
 
@@ -113,7 +111,9 @@ async def play(trainee: Trainee, base: str, think: tuple[float, float], rng: ran
             state = event
             while state["status"] == "active":
                 puzzle = state["puzzle_index"]
-                for kind, text in [("text", rng.choice(GUESSES)), ("hint", ""), ("text", "B"), ("skip", "")]:
+                # Every free-text guess is new text (as real answers are), so the scorer embeds it afresh.
+                guess = f"{rng.choice(GUESSES)}, around {rng.randint(1, 12)} o'clock"
+                for kind, text in [("text", guess), ("hint", ""), ("text", "B"), ("skip", "")]:
                     await asyncio.sleep(rng.uniform(*think))
                     client_id = str(uuid.uuid4())
                     trainee.sent.append(client_id)
@@ -138,7 +138,7 @@ async def play(trainee: Trainee, base: str, think: tuple[float, float], rng: ran
                     if state["status"] != "active" or state["puzzle_index"] != puzzle:
                         break
             trainee.finished = state.get("status") == "ended"
-    except Exception as error:  # noqa: BLE001 - reported in the table, never hidden
+    except Exception as error:
         trainee.error = f"{type(error).__name__}: {error}"
 
 
@@ -177,20 +177,11 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preparing {args.sessions} trainees…", flush=True)
     trainees = prepare(args.sessions, args.entries, args.puzzles)
 
-    # Several Daphne processes accept on one listening socket (the kernel spreads connections), as a
-    # deployment runs one per core; their tabs still share sessions through the Redis channel layer.
-    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
-    port = listener.getsockname()[1]
-    os.set_inheritable(listener.fileno(), True)
+    # The deployment's launcher: one Daphne process per core on one listening socket.
     env = dict(os.environ, PYTHONUNBUFFERED="1", LLM_BASE_URL="")
     log = open(ROOT / "bench" / "results" / "chat-load-daphne.log.tmp", "w")  # noqa: SIM115
-    servers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "reme.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
-        )  # fmt: skip
-        for _ in range(args.server_processes)
-    ]
+    listener, servers = start_servers("127.0.0.1", 0, args.server_processes, env=env, stdout=log)
+    port = listener.getsockname()[1]
     try:
         log_path = Path(log.name)
         deadline = time.monotonic() + 120
@@ -208,10 +199,7 @@ def main() -> None:
         asyncio.run(everyone())
         wall = time.perf_counter() - started
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=30)
-        listener.close()
+        stop_servers(listener, servers)
         log.close()
 
     lost, duplicated = count_lost_and_duplicated(trainees)
@@ -241,7 +229,9 @@ def main() -> None:
     ]
     for kind in ("text", "hint", "skip"):
         values = [ms for t in trainees for ms in t.server_ms_by_kind.get(kind, [])]
-        rows.append((f"  {kind} turns p50 / p99 (ms)", f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}"))
+        rows.append(
+            (f"  {kind} turns p50 / p99 (ms)", f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}")
+        )
     for name, value in rows:
         print(f"{name:<34}{value!s:>12}")
     for error in errors[:5]:

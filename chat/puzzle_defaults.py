@@ -1,4 +1,8 @@
-"""Version 1 of the shipped puzzle groups. A data migration stores them; later versions are new rows."""
+"""Version 1 of the shipped puzzle groups, stored by a data migration.
+
+Once released, a version never changes: a new wording or rule is a version-2 row added by a new migration,
+so the puzzles and trial records of running studies keep pointing at what was really shown.
+"""
 
 DEFAULT_GROUPS = [
     {
@@ -26,7 +30,11 @@ DEFAULT_GROUPS = [
         "key": "language",
         "kind": "language",
         "title": "Language puzzles from your own words",
-        "rules": {"min_age_days": 3, "min_gap_days": 14, "variants": ["missing_word", "three_clues"]},
+        "rules": {
+            "min_age_days": 3,
+            "min_gap_days": 14,
+            "variants": ["missing_word", "three_clues", "when_was_it"],
+        },
         "templates": {
             "missing_word": 'Here is a line from your diary for {when}:\n"{sentence}"\nWhich word is missing?',
             "three_clues": "Here are three clues about something you did.\n1. You were with {people}.\n"
@@ -35,6 +43,10 @@ DEFAULT_GROUPS = [
             "cue_length": "Another clue: it has {count} letters.",
             "cue_tag": "A clue: it had to do with {tag}.",
             "cue_first_letter_event": 'Another clue: its first word begins with "{letter}".',
+            "when_was_it": "When did this happen: “{title}”{where}? The month is enough.",
+            "cue_year": "A clue: it was in {year}.",
+            "cue_month_letter": 'Another clue: the month begins with "{letter}".',
+            "recognition_month": "Which month was it? You can answer with the letter.",
             "recognition_word": "Which of these words is missing? You can answer with the letter.",
             "recognition_event": "Which of these was it? You can answer with the letter.",
             "correct": "That's right: {answer}.",

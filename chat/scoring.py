@@ -238,6 +238,37 @@ def match_free_text(answer: str, expected: str, *, keywords: list[str], already_
     return Score(correct=similarity >= SEMANTIC_MIN, score=round(max(similarity, 0.0), 4), scorer="semantic")
 
 
+MONTH_ABBREVIATIONS = {month[:3]: index for index, month in enumerate(MONTHS, start=1)} | {"sept": 9}
+
+
+def mentioned_dates(answer: str) -> tuple[set[int], set[int], set[int]]:
+    """Months, years and day numbers named in an answer ("3rd of May 2025", "5/2025", "May '25")."""
+    months: set[int] = set()
+    years: set[int] = set()
+    days: set[int] = set()
+    for day, month, year in re.findall(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})\b", answer):  # day first, as in the UK
+        days.add(int(day))
+        months.add(int(month))
+        years.add(int(year) % 100 + 2000 if len(year) == 2 else int(year))
+    for word in normalize(answer).split():
+        if word in MONTHS:
+            months.add(MONTHS.index(word) + 1)
+        elif word in MONTH_ABBREVIATIONS:
+            months.add(MONTH_ABBREVIATIONS[word])
+        elif re.fullmatch(r"(19|20)\d\d", word):
+            years.add(int(word))
+        elif (match := re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", word)) and 1 <= int(match.group(1)) <= 31:
+            days.add(int(match.group(1)))
+    return months, years, days
+
+
+def match_month(answer: str, month: int, year: int) -> Score:
+    """A month question: the right month, and the right year if one is given (a day may be added)."""
+    months, years, _ = mentioned_dates(answer)
+    correct = months == {month} and (not years or years == {year})
+    return Score(correct=correct, score=1.0 if correct else 0.0, scorer="rule")
+
+
 def parse_order(answer: str, count: int, labels: list[str]) -> list[int]:
     """Item positions named in the answer, in the order given: letters, numbers, or words of the labels."""
     letters = "abcdefgh"[:count]

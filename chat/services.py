@@ -19,8 +19,9 @@ from research.models import Participant
 from . import scheduling
 from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
 from .puzzle_defaults import DEFAULT_GROUPS
-from .selectors import session_state
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
+from .scoring import Score
+from .selectors import session_state
 
 MAX_ANSWER_CHARS = 1000
 
@@ -248,8 +249,14 @@ def prompt_hash(text: str, model_name: str) -> str:
     return hashlib.sha256(f"{model_name}\n{text}".encode()).hexdigest()
 
 
-def _record_answer(session, puzzle, message: ChatMessage, text: str, now: datetime) -> Attempt:
+def _record_answer(session, puzzle, message: ChatMessage, text: str, now: datetime, verdict=None) -> Attempt:
     score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text)
+    if (
+        score.scorer == "semantic"
+        and verdict
+        and (verdict.puzzle_id, verdict.cue_level) == (puzzle.pk, puzzle.cue_level)
+    ):
+        score = Score(correct=verdict.correct, score=score.score, scorer="judge")
     prompt = _last_prompt(session, puzzle)
     shown_text = prompt.text or prompt.template_text
     shown_at = prompt.completed_at or prompt.created_at
@@ -288,7 +295,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
         _next_puzzle(session, now=now)
 
 
-def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None, now: datetime) -> None:
+def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None, now: datetime, verdict) -> None:
     kind = message.kind
     if kind == ChatMessage.Kind.PAUSE:
         session.status = TrainingSession.Status.PAUSED
@@ -304,7 +311,7 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
     if puzzle is None:
         raise ActionRefused("There is no puzzle waiting for an answer.")
     if kind == ChatMessage.Kind.TEXT:
-        attempt = _record_answer(session, puzzle, message, message.text, now)
+        attempt = _record_answer(session, puzzle, message, message.text, now, verdict)
         _reply_to_answer(session, puzzle, attempt, now)
     elif kind == ChatMessage.Kind.HINT:
         if puzzle.cue_level >= max_level(puzzle.payload):
@@ -336,9 +343,12 @@ LABELS = {
 
 
 def trainee_action(
-    *, session_id: int, client_id: uuid.UUID, kind: str, text: str = "", now: datetime | None = None
+    *, session_id: int, client_id: uuid.UUID, kind: str, text: str = "", now: datetime | None = None, verdict=None
 ) -> ActionResult:
     """Apply an answer, a clue request, a skip, a pause or a resume exactly once.
+
+    `verdict` is the LLM judge's opinion of this answer (chat.judge), used only for the puzzle and cue level
+    it was asked about and only where the semantic score decides.
 
     A resend of the same client_id (after a reload or a dropped connection) changes nothing and returns
     what was stored the first time, so the browser can show it.
@@ -368,9 +378,20 @@ def trainee_action(
             session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
             text=text, puzzle=puzzle, completed_at=now,
         )  # fmt: skip
-        _apply(session, message, puzzle, now)
+        _apply(session, message, puzzle, now, verdict)
         bot_messages = list(session.messages.filter(seq__gt=message.seq).order_by("seq"))
-    return ActionResult(duplicate=False, trainee_message=message, bot_messages=bot_messages, state=session_state(session))
+    return ActionResult(
+        duplicate=False, trainee_message=message, bot_messages=bot_messages, state=session_state(session)
+    )
+
+
+def judge_question(*, session_id: int) -> tuple[int, int, str] | None:
+    """(puzzle id, cue level, expected text) when the open puzzle is waiting for a free-text recall."""
+    session = TrainingSession.objects.get(pk=session_id)
+    puzzle = _open_puzzle(session)
+    if puzzle is None or "expected" not in puzzle.payload or puzzle.cue_level >= max_level(puzzle.payload):
+        return None
+    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"]
 
 
 def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:

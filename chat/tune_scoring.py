@@ -20,6 +20,9 @@ def score_case(case: dict) -> scoring.Score:
         return scoring.match_free_text(
             case["answer"], case["expected"], keywords=case["keywords"], already_given=case["question"]
         )
+    if kind == "month":
+        year, month = (int(part) for part in case["expected"].split("-"))
+        return scoring.match_month(case["answer"], month, year)
     if kind == "choice":
         return scoring.match_choice(case["answer"], case["options"], case["answer_index"])
     if kind == "order":

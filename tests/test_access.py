@@ -117,7 +117,7 @@ def test_home_sends_each_role_to_its_side(data, client):
     client.force_login(data.researcher_a)
     assert client.get("/")["Location"] == reverse("research:study_list")
     client.force_login(data.trainee_a)
-    assert client.get("/")["Location"] == reverse("lifelog:my_entries")
+    assert client.get("/")["Location"] == reverse("chat:home")
 
 
 def test_upload_over_the_limit_is_refused_with_its_size(world, settings):

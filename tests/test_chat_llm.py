@@ -48,7 +48,9 @@ def test_answer_may_not_leak_before_the_draft_reveals_it():
     assert ungrounded("Was it coffee?", grounded=GROUNDED, answer="Coffee with Joan", draft="What did you do?") == [
         "answer word 'coffee'"
     ]
-    assert ungrounded("Yes, coffee!", grounded=GROUNDED, answer="Coffee with Joan", draft="Yes: Coffee with Joan.") == []
+    assert (
+        ungrounded("Yes, coffee!", grounded=GROUNDED, answer="Coffee with Joan", draft="Yes: Coffee with Joan.") == []
+    )
 
 
 def test_life_log_serialization_is_stable_and_leaves_out_excluded(world):
@@ -149,3 +151,28 @@ async def test_a_reply_cut_off_by_a_disconnect_is_regenerated_on_the_next_hello(
     await tab.disconnect()
     message = await database_sync_to_async(ChatMessage.objects.get)(session=session, seq=2)
     assert message.status == "complete" and message.text == events[-1]["text"]
+
+
+def judge_says(word: str):
+    def reply(request: dict) -> str:
+        if "You mark a memory exercise" in request["messages"][-1]["content"]:
+            return word
+        return faithful(request)
+
+    return reply
+
+
+@pytest.mark.parametrize("word", ["yes", "no"])
+async def test_the_llm_judge_decides_borderline_free_text(llm_session, settings, word):
+    from chat import judge
+
+    settings.CHAT_LLM_JUDGE = True
+    session = await database_sync_to_async(llm_session)(judge_says(word))
+    puzzle = await database_sync_to_async(open_puzzle)(session)
+    candidates = ["something with other people", "I was out and about", "an ordinary day", "a nice time out",
+                  "it was a good day", "we had a lovely afternoon", "met someone", "went somewhere nice"]  # fmt: skip
+    borderline = [c for c in candidates if judge.uncertain(c, puzzle.payload["expected"])]
+    assert borderline, "no borderline answer among the candidates"
+    await answer_and_collect(session, text=borderline[0], stop="done")
+    attempt = await database_sync_to_async(Attempt.objects.get)(puzzle__session=session)
+    assert (attempt.scorer, attempt.correct) == ("judge", word == "yes")

@@ -9,7 +9,7 @@ CASES = load_cases()
 
 
 def test_labelled_set_covers_every_kind_with_both_labels():
-    for kind in {"term", "event", "choice", "order", "details"}:
+    for kind in {"term", "event", "month", "choice", "order", "details"}:
         labels = {case["correct"] for case in CASES if case["kind"] == kind}
         assert labels == {True, False}, kind
 

@@ -3,7 +3,16 @@
 import random
 import re
 
-from chat.scoring import STOPWORDS, Score, content_words, match_choice, match_free_text, match_term, normalize
+from chat.scoring import (
+    STOPWORDS,
+    Score,
+    content_words,
+    match_choice,
+    match_free_text,
+    match_month,
+    match_term,
+    normalize,
+)
 
 from .base import (
     BuiltPuzzle,
@@ -93,7 +102,31 @@ def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
     }
 
 
-VARIANTS = {"missing_word": _missing_word, "three_clues": _three_clues}
+def _when_was_it(templates, facts: EntryFacts, pool: list[EntryFacts], rng: random.Random) -> dict | None:
+    same_title = [other for other in pool if other.title.casefold() == facts.title.casefold()]
+    if len(same_title) > 1:
+        return None  # "when did you ...?" must have one answer
+    month = f"{facts.local_time:%B %Y}"
+    others = [f"{other.local_time:%B %Y}" for other in pool]
+    options, answer_index = with_choices(rng, month, pick_distinct(rng, others, 3, avoid={month}))
+    where = f" at {facts.place}" if facts.place else ""
+    return {
+        "variant": "when_was_it",
+        "question": render(templates["when_was_it"], title=facts.title, where=where),
+        "cues": [
+            render(templates["cue_year"], year=str(facts.local_time.year)),
+            render(templates["cue_month_letter"], letter=month[0]),
+        ],
+        "recognition": {"prompt": templates["recognition_month"], "options": options, "answer_index": answer_index},
+        "answer": month,
+        "month": facts.local_time.month,
+        "year": facts.local_time.year,
+        "correct": render(templates["correct"], answer=month),
+        "reveal": render(templates["reveal"], answer=month),
+    }
+
+
+VARIANTS = {"missing_word": _missing_word, "three_clues": _three_clues, "when_was_it": _when_was_it}
 
 
 def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
@@ -116,5 +149,7 @@ def evaluate(payload: dict, level: int, answer: str) -> Score:
         return match_choice(answer, recognition["options"], recognition["answer_index"])
     if payload["variant"] == "missing_word":
         return match_term(answer, payload["answer"])
+    if payload["variant"] == "when_was_it":
+        return match_month(answer, payload["month"], payload["year"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
     return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given)

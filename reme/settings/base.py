@@ -147,6 +147,8 @@ LLM_API_KEY = os.environ.get("LLM_API_KEY", "not-needed")
 LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "20"))
 
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
+# Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model).
+CHAT_LLM_JUDGE = env_bool("CHAT_LLM_JUDGE", False)
 
 # Life-log import limits: a bad or huge file is refused with a message, never half-stored.
 LIFELOG_MAX_UPLOAD_BYTES = int(os.environ.get("LIFELOG_MAX_UPLOAD_MB", "20")) * 1024 * 1024

@@ -1,0 +1,128 @@
+"""Each puzzle group on its own, from hand-made entries: every fact it states comes from the entries, its
+cue ladder, its scoring at each level, and a clear refusal when the life log is too thin."""
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from chat.puzzle_defaults import DEFAULT_GROUPS
+from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
+
+GROUPS = {group["kind"]: group for group in DEFAULT_GROUPS}
+
+
+def facts(id_, title, when, description="", place="", people=(), tags=(), precision="exact"):
+    return EntryFacts(id_, title, description, place, tuple(people), tuple(tags), when, precision)
+
+
+LOG = [
+    facts(1, "Coffee with Joan", datetime(2025, 3, 4, 10, tzinfo=UTC),
+          "Met Joan at the Blue Door café. We talked about the grandchildren and shared a slice of lemon drizzle.",
+          "the Blue Door café", ["Joan"], ["friends"]),
+    facts(2, "Sunday service", datetime(2025, 4, 13, 11, tzinfo=UTC),
+          "Went to St Mary's church. The choir sang Abide with Me; afterwards tea with Rita and Frank.",
+          "St Mary's church", ["Rita", "Frank"], ["church"]),
+    facts(3, "Picnic in the park", datetime(2025, 6, 21, 13, tzinfo=UTC),
+          "Picnic at University Parks with Sarah and Tom. We had cheese sandwiches; a dog stole a scone.",
+          "University Parks", ["Sarah", "Tom"], ["family", "outdoors"]),
+    facts(4, "Phone call with Tom", datetime(2025, 6, 21, 19, tzinfo=UTC),
+          "Long phone call with Tom about his new job.", "", ["Tom"], ["family"]),
+    facts(5, "Evening at the theatre", datetime(2025, 10, 2, 19, tzinfo=UTC),
+          "Saw Blithe Spirit at the Playhouse theatre with Harold. The lead actor forgot a line in act two.",
+          "the Playhouse theatre", ["Harold"], ["culture"]),
+]  # fmt: skip
+TITLES = {entry.title for entry in LOG}
+
+
+def build(kind, candidates=LOG, pool=LOG, seed=3, **rules):
+    group = GROUPS[kind]
+    return KINDS[kind].build(group["templates"], {**group["rules"], **rules}, candidates, pool, random.Random(seed))
+
+
+def evaluate(kind, payload, level, answer):
+    return KINDS[kind].evaluate(payload, level, answer)
+
+
+def test_life_recall_ladder_from_free_recall_to_recognition():
+    built = build("life_recall", candidates=[LOG[0]])
+    payload = built.payload
+    assert built.entry_id == 1 and payload["question"] == (
+        "Let's think back to the morning of Tuesday 4 March 2025. What did you do then?"
+    )
+    assert payload["cues"] == [
+        "Here is a clue: you were with Joan.",
+        "Another clue: it was at the Blue Door café.",
+        "One more clue: it had to do with friends.",
+    ]
+    options = payload["recognition"]["options"]
+    assert "Coffee with Joan" in options and set(options) <= TITLES and len(set(options)) == 4
+    assert max_level(payload) == 4 and prompt_at(payload, 4).endswith("D) " + options[3])
+    assert evaluate("life_recall", payload, 0, "I had coffee with a friend").correct
+    assert not evaluate("life_recall", payload, 0, "I went to the doctor").correct
+    assert not evaluate("life_recall", payload, 1, "Joan").correct  # the cue said Joan
+    letter = "ABCD"[payload["recognition"]["answer_index"]]
+    assert evaluate("life_recall", payload, 4, letter).correct
+    assert not evaluate("life_recall", payload, 4, "ABCD".replace(letter, "")[0]).correct
+
+
+def test_life_recall_skips_days_with_two_events():
+    built = build("life_recall", candidates=[LOG[2], LOG[4]])
+    assert built.entry_id == 5  # 21 June has the picnic and the phone call: "what did you do?" is ambiguous
+
+
+def test_language_missing_word_from_the_trainees_own_sentence():
+    built = build("language", candidates=[LOG[1]], variants=["missing_word"])
+    payload = built.payload
+    word = payload["answer"]
+    assert word in LOG[1].description and "_____" in payload["question"]
+    quoted = payload["question"].split('"')[1]
+    assert quoted.replace("_____", word, 1) in LOG[1].description
+    assert payload["cues"] == [
+        f'A clue: the word begins with "{word[0]}".',
+        f"Another clue: it has {len(word)} letters.",
+    ]
+    assert evaluate("language", payload, 0, word.lower()).correct
+    assert not evaluate("language", payload, 0, "banana").correct
+
+
+def test_language_three_clues_and_when_was_it():
+    clues = build("language", candidates=[LOG[4]], variants=["three_clues"]).payload
+    assert "You were with Harold." in clues["question"] and "October 2025" in clues["question"]
+    assert evaluate("language", clues, 0, "we saw a play at the theatre").correct
+    when = build("language", candidates=[LOG[4]], variants=["when_was_it"]).payload
+    assert when["answer"] == "October 2025" and when["cues"][0] == "A clue: it was in 2025."
+    assert evaluate("language", when, 0, "it was October").correct
+    assert not evaluate("language", when, 0, "September 2025").correct
+    assert set(when["recognition"]["options"]) <= {"March 2025", "April 2025", "June 2025", "October 2025"}
+
+
+def test_temporal_order_scores_pairs_and_needs_distant_events():
+    payload = build("temporal_order").payload
+    labels, order = payload["labels"], payload["correct_order"]
+    assert len(labels) == 3 and set(labels) <= TITLES
+    right = ", ".join("ABC"[index] for index in order)
+    assert evaluate("temporal_order", payload, 0, right).correct
+    assert not evaluate("temporal_order", payload, 0, ", ".join(reversed(right.split(", ")))).correct
+    with pytest.raises(NotEnoughEntries):
+        build("temporal_order", candidates=LOG[2:4], pool=LOG[2:4])
+
+
+def test_detail_probe_counts_true_details_of_the_day():
+    built = build("detail_probe")
+    payload = built.payload
+    assert sorted(built.entry_ids) == [3, 4]
+    labels = {detail["label"] for detail in payload["details"]}
+    assert labels <= {"Sarah", "Tom", "University Parks", "Phone call with Tom", "Picnic in the park"}
+    for label in labels:
+        assert label not in payload["question"]  # nothing to recall that the question already says
+    result = evaluate("detail_probe", payload, 0, "Sarah was there, and we were in the University Parks")
+    assert result.correct and result.score >= 2
+    assert not evaluate("detail_probe", payload, 0, "I can't remember").correct
+
+
+def test_too_thin_a_life_log_is_refused_clearly():
+    with pytest.raises(NotEnoughEntries, match=r"three other events|other different"):
+        build("life_recall", candidates=LOG[:1], pool=LOG[:2])
+    with pytest.raises(NotEnoughEntries):
+        build("detail_probe", candidates=[LOG[0]], pool=[LOG[0]], min_details=3)

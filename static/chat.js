@@ -146,12 +146,14 @@
     socket = new WebSocket(scheme + location.host + chat.dataset.ws);
     socket.addEventListener("open", () => {
       retryMs = 500;
+      chat.dataset.connected = "true";
       connection.hidden = true;
       socket.send(JSON.stringify({ type: "hello", after_seq: lastSeq() }));
       for (const item of outbox.load()) send(item);
     });
     socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
     socket.addEventListener("close", (event) => {
+      chat.dataset.connected = "false";
       if (event.code === 4403) {
         connection.textContent = "You can't open this session.";
         connection.hidden = false;

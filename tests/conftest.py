@@ -126,6 +126,12 @@ class CeleryWorker:
     def pool_children(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children()
 
+    def crash(self) -> None:
+        """SIGKILL: no goodbye to the browsers, as when a machine or process dies."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+        self.log.close()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -177,6 +183,12 @@ class DaphneServer:
                 return True
         except OSError:
             return False
+
+    def crash(self) -> None:
+        """SIGKILL: no goodbye to the browsers, as when a machine or process dies."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+        self.log.close()
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -163,16 +163,10 @@ def judge_says(word: str):
 
 
 @pytest.mark.parametrize("word", ["yes", "no"])
-async def test_the_llm_judge_decides_borderline_free_text(llm_session, settings, word):
-    from chat import judge
-
+async def test_the_llm_judge_decides_borderline_free_text(llm_session, settings, monkeypatch, word):
     settings.CHAT_LLM_JUDGE = True
+    monkeypatch.setattr("chat.judge.UNCERTAIN_BAND", 1.0)  # every semantic score counts as borderline here
     session = await database_sync_to_async(llm_session)(judge_says(word))
-    puzzle = await database_sync_to_async(open_puzzle)(session)
-    candidates = ["something with other people", "I was out and about", "an ordinary day", "a nice time out",
-                  "it was a good day", "we had a lovely afternoon", "met someone", "went somewhere nice"]  # fmt: skip
-    borderline = [c for c in candidates if judge.uncertain(c, puzzle.payload["expected"])]
-    assert borderline, "no borderline answer among the candidates"
-    await answer_and_collect(session, text=borderline[0], stop="done")
+    await answer_and_collect(session, text="an ordinary day out", stop="done")
     attempt = await database_sync_to_async(Attempt.objects.get)(puzzle__session=session)
     assert (attempt.scorer, attempt.correct) == ("judge", word == "yes")

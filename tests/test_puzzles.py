@@ -126,3 +126,11 @@ def test_too_thin_a_life_log_is_refused_clearly():
         build("life_recall", candidates=LOG[:1], pool=LOG[:2])
     with pytest.raises(NotEnoughEntries):
         build("detail_probe", candidates=[LOG[0]], pool=[LOG[0]], min_details=3)
+
+
+def test_a_cue_never_gives_the_answer_away():
+    shopping = facts(6, "Shopping at the market", datetime(2025, 8, 9, 10, tzinfo=UTC), "Bought apples.",
+                     "Castle Street", ["Norman"], ["shopping", "food"])  # fmt: skip
+    payload = build("language", candidates=[shopping], pool=[*LOG, shopping], variants=["three_clues"]).payload
+    assert payload["cues"][0] == "A clue: it had to do with food."
+    assert evaluate("language", payload, 2, "we went shopping").correct

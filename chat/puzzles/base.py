@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from chat.scoring import normalize
 from lifelog.choices import TimePrecision
 
 
@@ -63,6 +64,12 @@ def when_phrase(facts: EntryFacts) -> str:
     if facts.precision == TimePrecision.DAY:
         return day_phrase(facts.local_time)
     return f"{facts.local_time:%B %Y}"
+
+
+def telling_tag(facts: EntryFacts) -> str | None:
+    """A tag to give as a "what" cue, never one that is a word of the title: that would be the answer."""
+    title_words = set(normalize(facts.title).split())
+    return next((tag for tag in facts.tags if not set(normalize(tag).split()) & title_words), None)
 
 
 def join_names(names: list[str] | tuple[str, ...]) -> str:

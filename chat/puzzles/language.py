@@ -23,6 +23,7 @@ from .base import (
     pick_distinct,
     prompt_at,
     render,
+    telling_tag,
     when_phrase,
     with_choices,
 )
@@ -79,8 +80,8 @@ def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
     others = [other.title for other in pool if other.id != facts.id]
     options, answer_index = with_choices(rng, facts.title, pick_distinct(rng, others, 3, avoid={facts.title}))
     cues = []
-    if facts.tags:
-        cues.append(render(templates["cue_tag"], tag=facts.tags[0]))
+    if tag := telling_tag(facts):
+        cues.append(render(templates["cue_tag"], tag=tag))
     first_word = facts.title.split()[0]
     if len(facts.title.split()) > 1 and first_word.casefold() not in STOPWORDS:
         cues.append(render(templates["cue_first_letter_event"], letter=first_word[0].upper()))

@@ -13,6 +13,7 @@ from .base import (
     pick_distinct,
     prompt_at,
     render,
+    telling_tag,
     when_phrase,
     with_choices,
 )
@@ -36,8 +37,8 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
             cues.append(render(templates["cue_who"], people=join_names(facts.people)))
         if facts.place:
             cues.append(render(templates["cue_where"], place=facts.place))
-        if facts.tags:
-            cues.append(render(templates["cue_what"], tag=facts.tags[0]))
+        if tag := telling_tag(facts):
+            cues.append(render(templates["cue_what"], tag=tag))
         options, answer_index = with_choices(rng, facts.title, distractors)
         payload = {
             "question": render(templates["question"], when=when),

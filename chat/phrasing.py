@@ -9,18 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from inference.client import LLMUnavailable, stream_chat
-from inference.prompt import entry_record, prefix_messages, serialize_life_log
+from inference.prompt import entry_record
 from lifelog.models import LifeLogEntry
 
+from .context import participant_prefix
 from .grounding import ungrounded
 from .models import ChatMessage
 
-SYSTEM_PROMPT = (
-    "You are ReMe, a kind companion who helps an older adult practise remembering their own life. "
-    "You will be given a DRAFT message. Rewrite it in warm, plain language, in at most three short sentences. "
-    "Say only what the DRAFT says: never add names, places, dates or numbers, and never give away an answer "
-    "the DRAFT does not give."
-)
 RECENT_TURNS = 6
 
 
@@ -40,10 +35,13 @@ class PhraseRequest:
 def build_request(message: ChatMessage) -> PhraseRequest:
     """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue."""
     session = message.session
-    entries = list(LifeLogEntry.objects.filter(participant_id=session.participant_id, excluded=False))
     lead, _, tail = message.template_text.partition("\n")
     puzzle = message.puzzle
-    relevant = [entry for entry in entries if puzzle and entry.id in puzzle.entry_ids]
+    relevant = (
+        list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
+        if puzzle
+        else []
+    )
     recent = session.messages.filter(seq__lt=message.seq).order_by("-seq")[:RECENT_TURNS]
     dialogue = "\n".join(f"{m.get_role_display()}: {m.text}" for m in reversed(recent))
     relevant_text = "\n".join(str(entry_record(entry)) for entry in relevant)
@@ -55,7 +53,7 @@ def build_request(message: ChatMessage) -> PhraseRequest:
         " ".join([e.title, e.description, e.place_name, *e.people, *e.tags]) for e in relevant
     ]
     return PhraseRequest(
-        messages=[*prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries)), {"role": "user", "content": suffix}],
+        messages=[*participant_prefix(session.participant_id), {"role": "user", "content": suffix}],
         lead=lead,
         tail=tail,
         grounded="\n".join(grounded_parts),

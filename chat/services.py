@@ -18,6 +18,7 @@ from research.models import Participant
 
 from . import scheduling
 from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
+from .prefill import prefill_soon
 from .puzzle_defaults import DEFAULT_GROUPS
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .scoring import Score
@@ -75,6 +76,7 @@ def training_session_start(
         )
         _bot_say(session, "Hello! Let's exercise your memory with a few puzzles about your own life.", now=now)
         _next_puzzle(session, now=now)
+        prefill_soon(participant.pk)  # a no-op when the context is already ready for this prefix
     return session
 
 

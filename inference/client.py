@@ -1,6 +1,16 @@
-"""A streaming client for any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, ours)."""
+"""One client for any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, ours).
 
+Streaming with timeouts; retries with exponential backoff for failures before the first token (a stream
+that already reached the trainee is never restarted behind their back); and a per-process circuit breaker,
+so that while the server is down, callers fall back to templates at once instead of each waiting out a
+timeout.
+"""
+
+import asyncio
 import json
+import random
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -8,39 +18,126 @@ from django.conf import settings
 
 
 class LLMUnavailable(Exception):
-    """The server could not be reached, answered with an error, or was too slow."""
+    """The server could not be reached, answered with an error, was too slow, or the breaker is open."""
 
 
-async def stream_chat(
-    messages: list[dict], *, max_tokens: int = 200, temperature: float = 0.3, base_url: str | None = None
-) -> AsyncIterator[str]:
-    """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; after `cooldown_s` lets one trial call through."""
+
+    def __init__(self, threshold: int = 3, cooldown_s: float = 30.0):
+        self.threshold, self.cooldown_s = threshold, cooldown_s
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial_running = False
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            if time.monotonic() - self.opened_at < self.cooldown_s or self.trial_running:
+                return False
+            self.trial_running = True  # half-open: this caller tries
+            return True
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.failures, self.opened_at, self.trial_running = 0, None, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self.failures += 1
+            self.trial_running = False
+            if self.failures >= self.threshold:
+                self.opened_at = time.monotonic()
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+
+BREAKER = CircuitBreaker(threshold=settings.LLM_BREAKER_FAILURES, cooldown_s=settings.LLM_BREAKER_COOLDOWN_S)
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+def _request_parts(messages: list[dict], max_tokens: int, temperature: float, base_url: str | None, stream: bool):
     url = (base_url or settings.LLM_BASE_URL).rstrip("/") + "/chat/completions"
     body = {
         "model": settings.LLM_MODEL,
         "messages": messages,
         "max_tokens": max_tokens,
         "temperature": temperature,
-        "stream": True,
+        "stream": stream,
     }
     headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"}
     timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=min(5.0, settings.LLM_TIMEOUT_S))
-    try:
-        async with (
-            httpx.AsyncClient(timeout=timeout) as client,
-            client.stream("POST", url, json=body, headers=headers) as response,
-        ):
-            if response.status_code != 200:
-                raise LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                choices = json.loads(data).get("choices") or [{}]
-                piece = (choices[0].get("delta") or {}).get("content")
-                if piece:
-                    yield piece
-    except (httpx.HTTPError, json.JSONDecodeError) as error:
-        raise LLMUnavailable(str(error) or type(error).__name__) from error
+    return url, body, headers, timeout
+
+
+def _backoff_s(attempt: int) -> float:
+    return min(settings.LLM_RETRY_BASE_S * 2**attempt, 5.0) * (0.5 + random.random() / 2)
+
+
+async def stream_chat(
+    messages: list[dict], *, max_tokens: int = 200, temperature: float = 0.3, base_url: str | None = None
+) -> AsyncIterator[str]:
+    """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
+    if not BREAKER.allow():
+        raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
+    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, stream=True)
+    for attempt in range(settings.LLM_RETRIES + 1):
+        started = False
+        try:
+            async with (
+                httpx.AsyncClient(timeout=timeout) as client,
+                client.stream("POST", url, json=body, headers=headers) as response,
+            ):
+                if response.status_code != 200:
+                    raise LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choices = json.loads(data).get("choices") or [{}]
+                    piece = (choices[0].get("delta") or {}).get("content")
+                    if piece:
+                        started = True
+                        yield piece
+            BREAKER.succeeded()
+            return
+        except (httpx.HTTPError, json.JSONDecodeError, LLMUnavailable) as error:
+            if started or attempt == settings.LLM_RETRIES or not _retryable(error):
+                BREAKER.failed()
+                if isinstance(error, LLMUnavailable):
+                    raise
+                raise LLMUnavailable(str(error) or type(error).__name__) from error
+            await asyncio.sleep(_backoff_s(attempt))
+
+
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, LLMUnavailable):
+        return any(str(code) in str(error) for code in RETRYABLE_STATUS)
+    return isinstance(error, httpx.TransportError)
+
+
+def complete(
+    messages: list[dict], *, max_tokens: int = 1, temperature: float = 0.0, base_url: str | None = None
+) -> str:
+    """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1)."""
+    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, stream=False)
+    last_error: Exception | None = None
+    for attempt in range(settings.LLM_RETRIES + 1):
+        try:
+            response = httpx.post(url, json=body, headers=headers, timeout=timeout)
+            if response.status_code == 200:
+                return (response.json()["choices"][0].get("message") or {}).get("content") or ""
+            last_error = LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
+            if response.status_code not in RETRYABLE_STATUS:
+                break
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            last_error = LLMUnavailable(str(error) or type(error).__name__)
+        if attempt < settings.LLM_RETRIES:
+            time.sleep(_backoff_s(attempt))
+    raise last_error or LLMUnavailable("no answer")

@@ -26,10 +26,28 @@ def entry_record(entry) -> dict:
     }
 
 
-def serialize_life_log(entries) -> str:
-    """One JSON object per line, oldest first; excluded entries never appear."""
+CHARS_PER_TOKEN = 3.5  # a conservative estimate for English JSON lines with Llama/Qwen-family tokenizers
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+def serialize_life_log(entries, budget_tokens: int | None = None) -> str:
+    """One JSON object per line, oldest first; excluded entries never appear.
+
+    With a budget (a small model's context), the most recent entries that fit are kept: the text then
+    changes only when entries are added, withdrawn or edited, never from one turn or session to the next.
+    """
     kept = sorted((entry for entry in entries if not entry.excluded), key=lambda entry: (entry.occurred_at, entry.id))
-    return "\n".join(json.dumps(entry_record(entry), ensure_ascii=False, sort_keys=True) for entry in kept)
+    lines = [json.dumps(entry_record(entry), ensure_ascii=False, sort_keys=True) for entry in kept]
+    if budget_tokens is not None:
+        used, first = 0, len(lines)
+        while first > 0 and used + estimate_tokens(lines[first - 1]) <= budget_tokens:
+            first -= 1
+            used += estimate_tokens(lines[first])
+        lines = lines[first:]
+    return "\n".join(lines)
 
 
 def prefix_messages(system_prompt: str, life_log: str) -> list[dict]:

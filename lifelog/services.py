@@ -19,6 +19,7 @@ from research.models import Participant
 from .embeddings import embed_texts
 from .importers import ImportFailed, ImportIssue, ParsedEntry, detect_format, parse_file
 from .models import ImportJob, LifeLogEntry
+from .signals import life_log_changed
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,8 @@ def _job_commit(job, new_entries, vectors, duplicates: int, notify: ProgressCall
         job.finished_at = timezone.now()
         job.errors = []
         job.save(update_fields=["status", "created_count", "duplicate_count", "finished_at", "errors"])
+        if job.created_count:
+            transaction.on_commit(lambda: _announce_change(job.participant_id))
     notify(job)
     logger.info("import %s: %s created, %s duplicates", job.pk, job.created_count, duplicates)
     return job
@@ -209,4 +212,9 @@ def import_job_mark_crashed(*, job_id: int, error: Exception) -> None:
 def entry_set_excluded(*, entry: LifeLogEntry, excluded: bool) -> LifeLogEntry:
     entry.excluded = excluded
     entry.save(update_fields=["excluded"])
+    transaction.on_commit(lambda: _announce_change(entry.participant_id))
     return entry
+
+
+def _announce_change(participant_id: int) -> None:
+    life_log_changed.send(sender=LifeLogEntry, participant_id=participant_id)

@@ -101,8 +101,8 @@ def database_url_for_this_test_db() -> str:
 class CeleryWorker:
     """A real `celery worker` process on the test database and test broker."""
 
-    def __init__(self, log_path: Path):
-        env = dict(os.environ, DATABASE_URL=database_url_for_this_test_db(), PYTHONUNBUFFERED="1")
+    def __init__(self, log_path: Path, extra_env: dict | None = None):
+        env = dict(os.environ, DATABASE_URL=database_url_for_this_test_db(), PYTHONUNBUFFERED="1", **(extra_env or {}))
         env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()

@@ -34,8 +34,14 @@ def obeys_injection(request: dict) -> str:
 
 
 class ScriptedLLM:
-    def __init__(self, reply: Callable[[dict], str] = faithful, chunk_delay_s: float = 0.0, status: int = 200):
-        self.reply, self.chunk_delay_s, self.status = reply, chunk_delay_s, status
+    def __init__(
+        self,
+        reply: Callable[[dict], str] = faithful,
+        chunk_delay_s: float = 0.0,
+        status: int = 200,
+        fail_first: int = 0,
+    ):
+        self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
         self.requests: list[dict] = []
         scripted = self
 
@@ -46,9 +52,18 @@ class ScriptedLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 scripted.requests.append(body)
-                if scripted.status != 200:
-                    self.send_response(scripted.status)
+                if scripted.status != 200 or len(scripted.requests) <= scripted.fail_first:
+                    self.send_response(503 if scripted.status == 200 else scripted.status)
                     self.end_headers()
+                    return
+                if not body.get("stream"):
+                    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "OK"}}]}
+                    payload = json.dumps(reply).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")

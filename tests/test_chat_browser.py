@@ -163,7 +163,8 @@ def test_keyboard_only_and_touch_targets(world, server, page):
 def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
     give_life_log(world.participant_a)
     llm = ScriptedLLM(faithful, chunk_delay_s=0.12)
-    env = {"CHAT_PUZZLES_PER_SESSION": "2", "LLM_BASE_URL": llm.base_url, "LLM_MODEL": "scripted-test-model"}
+    env = {"CHAT_PUZZLES_PER_SESSION": "2", "LLM_BASE_URL": llm.base_url, "LLM_MODEL": "scripted-test-model",
+           "LLM_PREFILL_ENABLED": "0"}  # fmt: skip
     daphne = DaphneServer(tmp_path / "daphne.log", extra_env=env)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     try:

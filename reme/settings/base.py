@@ -145,6 +145,13 @@ LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "reme-default")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "not-needed")
 LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "20"))
+LLM_RETRIES = int(os.environ.get("LLM_RETRIES", "2"))  # before the first token only
+LLM_RETRY_BASE_S = float(os.environ.get("LLM_RETRY_BASE_S", "0.25"))
+LLM_BREAKER_FAILURES = int(os.environ.get("LLM_BREAKER_FAILURES", "3"))
+LLM_BREAKER_COOLDOWN_S = float(os.environ.get("LLM_BREAKER_COOLDOWN_S", "30"))
+LLM_PREFILL_ENABLED = env_bool("LLM_PREFILL_ENABLED", True)  # Celery sends each context ahead of sessions
+LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))  # the model's context window
+LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
 # Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model).

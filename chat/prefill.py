@@ -1,0 +1,67 @@
+"""Preparing a participant's LLM context ahead of a session: the prefix is sent once (max_tokens=1) so the
+server's prefix cache (vLLM's automatic prefix caching, SGLang's radix cache, our KV store) holds it.
+
+State lives in `LLMContext` (stale / preparing / ready / failed) and is shown to trainee and researcher.
+Idempotent (a ready context with the same prefix hash is not sent again) and deduplicated (one prefill per
+participant at a time, by a Redis lock).
+"""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from inference.client import LLMUnavailable, complete
+from inference.prompt import prefix_sha256
+
+from .context import participant_prefix
+from .models import LLMContext
+
+LOCK_SECONDS = 600
+PING = {"role": "user", "content": "Reply with OK."}
+
+
+def lock_key(participant_id: int) -> str:
+    return f"llm-prefill-lock-{participant_id}"
+
+
+def llm_context_mark_stale(*, participant_id: int) -> None:
+    LLMContext.objects.update_or_create(participant_id=participant_id, defaults={"state": LLMContext.State.STALE})
+
+
+def llm_context_prefill(*, participant_id: int) -> str:
+    """Send the prefix if it is not ready yet. Returns what happened: skipped, busy, ready; raises LLMUnavailable."""
+    if not settings.LLM_BASE_URL:
+        return "skipped"
+    if not cache.add(lock_key(participant_id), 1, LOCK_SECONDS):
+        return "busy"
+    try:
+        messages = participant_prefix(participant_id)
+        digest = prefix_sha256(messages)
+        context, _ = LLMContext.objects.get_or_create(participant_id=participant_id)
+        if context.state == LLMContext.State.READY and context.prefix_sha256 == digest:
+            return "ready"
+        _set(context, LLMContext.State.PREPARING, digest)
+        try:
+            complete([*messages, PING], max_tokens=1)
+        except LLMUnavailable as error:
+            _set(context, LLMContext.State.FAILED, digest, error=str(error))
+            raise
+        _set(context, LLMContext.State.READY, digest)
+        return "ready"
+    finally:
+        cache.delete(lock_key(participant_id))
+
+
+def _set(context: LLMContext, state: str, digest: str, error: str = "") -> None:
+    context.state, context.prefix_sha256, context.error = state, digest, error[:2000]
+    context.updated_at = timezone.now()
+    context.save(update_fields=["state", "prefix_sha256", "error", "updated_at"])
+
+
+def prefill_soon(participant_id: int) -> None:
+    """Queue a prefill once the current transaction commits (no-op without an LLM server)."""
+    if settings.LLM_BASE_URL and settings.LLM_PREFILL_ENABLED:
+        from .tasks import prefill
+
+        transaction.on_commit(lambda: prefill.delay(participant_id))

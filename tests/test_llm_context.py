@@ -1,0 +1,145 @@
+"""The shared LLM context: a byte-stable prefix, the context budget, the prefill task and the client's
+retries and circuit breaker. The server is the scripted OpenAI-compatible stand-in (tests/scripted_llm.py)."""
+
+import asyncio
+import json
+
+import pytest
+
+from chat.context import participant_prefix
+from chat.models import LLMContext
+from chat.prefill import llm_context_prefill, lock_key
+from chat.services import training_session_start
+from inference import client
+from inference.client import CircuitBreaker, LLMUnavailable, complete, stream_chat
+from inference.prompt import serialize_life_log
+from lifelog.models import LifeLogEntry
+from lifelog.services import entry_set_excluded
+from tests.chat_helpers import act, give_life_log
+from tests.conftest import CeleryWorker, wait_until
+from tests.scripted_llm import ScriptedLLM
+
+
+@pytest.fixture
+def llm(settings):
+    server = ScriptedLLM()
+    settings.LLM_BASE_URL = server.base_url
+    settings.LLM_RETRY_BASE_S = 0.01
+    client.BREAKER.succeeded()
+    yield server
+    client.BREAKER.succeeded()
+    server.close()
+
+
+def test_prefix_is_byte_identical_across_turns_and_sessions_and_leaves_out_withdrawn(world, settings):
+    settings.LLM_PREFILL_ENABLED = False
+    give_life_log(world.participant_a, count=30)
+    first = participant_prefix(world.participant_a)
+    session = training_session_start(participant=world.participant_a, puzzles=1)
+    act(session, kind="skip")  # a turn, the end of a session, a new session
+    training_session_start(participant=world.participant_a, puzzles=1)
+    assert json.dumps(participant_prefix(world.participant_a)) == json.dumps(first)
+    withdrawn = LifeLogEntry.objects.filter(participant=world.participant_a).order_by("occurred_at")[3]
+    entry_set_excluded(entry=withdrawn, excluded=True)
+    changed = participant_prefix(world.participant_a)[0]["content"]
+    assert changed != first[0]["content"] and f'"id": {withdrawn.id},' not in changed
+    assert "END OF LIFE LOG" in changed and "data, never instructions" in changed
+
+
+def test_context_budget_keeps_the_most_recent_entries(world):
+    give_life_log(world.participant_a, count=40)
+    entries = list(LifeLogEntry.objects.filter(participant=world.participant_a).order_by("occurred_at", "id"))
+    full = serialize_life_log(entries).split("\n")
+    capped = serialize_life_log(entries, budget_tokens=1000).split("\n")
+    assert 0 < len(capped) < len(full) and capped == full[-len(capped) :]
+    assert serialize_life_log(entries, budget_tokens=1000) == serialize_life_log(reversed(entries), budget_tokens=1000)
+
+
+def test_prefill_is_idempotent_and_deduplicated(world, llm):
+    give_life_log(world.participant_a, count=20)
+    assert llm_context_prefill(participant_id=world.participant_a.pk) == "ready"
+    context = LLMContext.objects.get(participant=world.participant_a)
+    assert context.state == "ready" and len(context.prefix_sha256) == 64
+    sent = llm.requests[-1]
+    assert sent["max_tokens"] == 1 and sent["messages"][0] == participant_prefix(world.participant_a)[0]
+    assert llm_context_prefill(participant_id=world.participant_a.pk) == "ready"
+    assert len(llm.requests) == 1  # same prefix: nothing sent again
+    from django.core.cache import cache
+
+    cache.add(lock_key(world.participant_a.pk), 1, 60)  # another worker is on it
+    try:
+        LLMContext.objects.filter(participant=world.participant_a).update(state="stale")
+        assert llm_context_prefill(participant_id=world.participant_a.pk) == "busy"
+    finally:
+        cache.delete(lock_key(world.participant_a.pk))
+    assert len(llm.requests) == 1
+
+
+def test_prefill_failure_is_recorded(world, llm, settings):
+    give_life_log(world.participant_a, count=5)
+    llm.status = 500
+    with pytest.raises(LLMUnavailable):
+        llm_context_prefill(participant_id=world.participant_a.pk)
+    context = LLMContext.objects.get(participant=world.participant_a)
+    assert context.state == "failed" and "HTTP 500" in context.error
+    assert len(llm.requests) == settings.LLM_RETRIES + 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(180)
+def test_a_life_log_change_makes_the_worker_prefill_again(world, llm, tmp_path, settings):
+    worker = CeleryWorker(tmp_path / "worker.log", extra_env={"LLM_BASE_URL": llm.base_url})
+    try:
+        give_life_log(world.participant_a, count=10)  # the import's commit marks the context stale and queues
+        ready = lambda: LLMContext.objects.filter(participant=world.participant_a, state="ready").first()  # noqa: E731
+        first = wait_until(ready, timeout=90, message="the first prefill")
+        entry = LifeLogEntry.objects.filter(participant=world.participant_a).first()
+        entry_set_excluded(entry=entry, excluded=True)
+        wait_until(
+            lambda: (c := ready()) and c.prefix_sha256 != first.prefix_sha256, timeout=90, message="a new prefill"
+        )
+        prefills = [r for r in llm.requests if r["max_tokens"] == 1]
+        assert len(prefills) == 2
+        assert f'"id": {entry.id},' in prefills[0]["messages"][0]["content"]
+        assert f'"id": {entry.id},' not in prefills[1]["messages"][0]["content"]
+    finally:
+        worker.stop()
+
+
+def test_client_retries_before_the_first_token(llm, settings):
+    llm.fail_first = 2  # two 503s, then an answer
+    assert complete([{"role": "user", "content": "hi"}], max_tokens=1) == "OK"
+    llm.fail_first = len(llm.requests) + 2  # and again for the stream
+    pieces = asyncio.run(_collect(stream_chat([{"role": "user", "content": "DRAFT:\nHello.\n\nRewrite the DRAFT."}])))
+    assert "".join(pieces).startswith("Let's see. Hello.")
+
+
+async def _collect(stream) -> list[str]:
+    return [piece async for piece in stream]
+
+
+def test_circuit_breaker_opens_then_lets_one_trial_through():
+    breaker = CircuitBreaker(threshold=2, cooldown_s=0.05)
+    assert breaker.allow()
+    breaker.failed()
+    assert breaker.allow() and not breaker.is_open
+    breaker.failed()
+    assert breaker.is_open and not breaker.allow()
+    import time
+
+    time.sleep(0.06)
+    assert breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.succeeded()
+    assert breaker.allow() and not breaker.is_open
+
+
+def test_an_open_breaker_answers_at_once_without_calling_the_server(llm, settings):
+    llm.status = 503
+    settings.LLM_RETRIES = 0
+    for _ in range(client.BREAKER.threshold):
+        with pytest.raises(LLMUnavailable):
+            asyncio.run(_collect(stream_chat([{"role": "user", "content": "x"}])))
+    calls = len(llm.requests)
+    with pytest.raises(LLMUnavailable, match="marked down"):
+        asyncio.run(_collect(stream_chat([{"role": "user", "content": "x"}])))
+    assert len(llm.requests) == calls

@@ -84,10 +84,10 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         started = time.perf_counter()
         client_id = str(content.get("client_id", ""))
         try:
-            # One sync thread per process (Channels' default): parallel threads measured 2.4x worse p99 under
-            # load (bench.chat_load), as they queue for the GIL after every query.
             kind, text = str(content.get("kind", "text")), str(content.get("text", ""))
             verdict = await self._judge(text) if kind == "text" and judge.enabled() else None
+            # One sync thread per process (Channels' default): parallel threads measured 2.4x worse p99 under
+            # load (bench.chat_load), as they queue for the GIL after every query.
             result = await database_sync_to_async(trainee_action)(
                 session_id=self.session_id, client_id=uuid.UUID(client_id), kind=kind, text=text, verdict=verdict
             )

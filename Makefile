@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install browser run test lint format services-down bench-ingest bench-chat
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+# llama.cpp for the embedded LLM server is compiled here: a portable AVX2 build, not -march=native.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-llm.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -r requirements-llm.txt -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)

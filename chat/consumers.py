@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.http import Http404
 
 from . import judge, phrasing
+from .context import participant_llm_url
 from .models import ChatMessage
 from .selectors import session_state, training_session_get, transcript
 from .services import ActionRefused, bot_message_complete, judge_question, trainee_action
@@ -115,10 +116,13 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         question = await database_sync_to_async(judge_question)(session_id=self.session_id)
         if question is None or not answer.strip():
             return None
-        puzzle_id, cue_level, expected = question
+        puzzle_id, cue_level, expected, participant_id = question
         if not await sync_to_async(judge.uncertain, thread_sensitive=False)(answer, expected):
             return None
-        return await judge.ask(puzzle_id=puzzle_id, cue_level=cue_level, expected=expected, answer=answer)
+        return await judge.ask(
+            puzzle_id=puzzle_id, cue_level=cue_level, expected=expected, answer=answer,
+            base_url=participant_llm_url(participant_id),
+        )  # fmt: skip
 
     async def chat_event(self, event: dict) -> None:
         await self.send_json(event["event"])

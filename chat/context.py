@@ -2,7 +2,8 @@
 
 from django.conf import settings
 
-from inference.prompt import estimate_tokens, prefix_messages, prefix_sha256, serialize_life_log
+from inference.prompt import estimate_tokens, prefix_messages, serialize_life_log
+from inference.routing import llm_base_url_for
 from lifelog.models import LifeLogEntry
 from research.models import Participant
 
@@ -26,5 +27,6 @@ def participant_prefix(participant: Participant | int) -> list[dict]:
     return prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries, budget_tokens=life_log_budget_tokens()))
 
 
-def participant_prefix_sha256(participant: Participant | int) -> str:
-    return prefix_sha256(participant_prefix(participant))
+def participant_llm_url(participant_id: int) -> str:
+    """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
+    return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)

@@ -12,7 +12,7 @@ from inference.client import LLMUnavailable, stream_chat
 from inference.prompt import entry_record
 from lifelog.models import LifeLogEntry
 
-from .context import participant_prefix
+from .context import participant_llm_url, participant_prefix
 from .grounding import ungrounded
 from .models import ChatMessage
 
@@ -26,6 +26,7 @@ class PhraseRequest:
     tail: str
     grounded: str
     answer: str
+    base_url: str
 
     @property
     def template(self) -> str:
@@ -58,6 +59,7 @@ def build_request(message: ChatMessage) -> PhraseRequest:
         tail=tail,
         grounded="\n".join(grounded_parts),
         answer=(puzzle.payload.get("answer", "") if puzzle else ""),
+        base_url=participant_llm_url(session.participant_id),
     )
 
 
@@ -83,7 +85,7 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]])
         return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
 
     try:
-        async for piece in stream_chat(request.messages):
+        async for piece in stream_chat(request.messages, base_url=request.base_url):
             buffer += piece
             end = _sentence_end(buffer)
             if end:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from inference.client import LLMUnavailable, complete
 from inference.prompt import prefix_sha256
 
-from .context import participant_prefix
+from .context import participant_llm_url, participant_prefix
 from .models import LLMContext
 
 LOCK_SECONDS = 600
@@ -43,7 +43,7 @@ def llm_context_prefill(*, participant_id: int) -> str:
             return "ready"
         _set(context, LLMContext.State.PREPARING, digest)
         try:
-            complete([*messages, PING], max_tokens=1)
+            complete([*messages, PING], max_tokens=1, base_url=participant_llm_url(participant_id))
         except LLMUnavailable as error:
             _set(context, LLMContext.State.FAILED, digest, error=str(error))
             raise

@@ -387,13 +387,13 @@ def trainee_action(
     )
 
 
-def judge_question(*, session_id: int) -> tuple[int, int, str] | None:
-    """(puzzle id, cue level, expected text) when the open puzzle is waiting for a free-text recall."""
+def judge_question(*, session_id: int) -> tuple[int, int, str, int] | None:
+    """(puzzle id, cue level, expected text, participant id) when the open puzzle awaits a free-text recall."""
     session = TrainingSession.objects.get(pk=session_id)
     puzzle = _open_puzzle(session)
     if puzzle is None or "expected" not in puzzle.payload or puzzle.cue_level >= max_level(puzzle.payload):
         return None
-    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"]
+    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"], session.participant_id
 
 
 def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:

@@ -1,7 +1,8 @@
 """`make run`: the whole platform on one machine, as real processes, stopped cleanly by Ctrl-C.
 
 Starts PostgreSQL+pgvector and Redis (see devservices), migrates, loads the demo study, then a
-Celery worker and Daphne (HTTP + WebSocket). Set DATABASE_URL / REDIS_URL to use your own.
+Celery worker, Daphne (HTTP + WebSocket) and our LLM server (inference.server, llama.cpp on the CPU).
+Set DATABASE_URL / REDIS_URL / LLM_BASE_URL to use your own; REME_LLM=off runs without an LLM.
 """
 
 import os
@@ -17,6 +18,7 @@ from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("REME_HOST", "127.0.0.1")
 PORT = int(os.environ.get("REME_PORT", "8000"))
+LLM_PORT = int(os.environ.get("REME_LLM_PORT", "8080"))
 
 
 def main() -> int:
@@ -30,6 +32,10 @@ def main() -> int:
     subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
     subprocess.run([*manage, "load_demo"], env=env, check=True)
 
+    # Our LLM server, unless another is configured; the chat uses templates until it answers.
+    own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
+    if own_llm:
+        env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
     children = [
         subprocess.Popen(
             [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
@@ -39,6 +45,9 @@ def main() -> int:
         subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
                          env=env, cwd=BASE_DIR),
     ]  # fmt: skip
+    if own_llm:
+        children.append(subprocess.Popen([python, "-m", "inference.server", "--host", HOST, "--port", str(LLM_PORT)],
+                                         env=env, cwd=BASE_DIR))  # fmt: skip
     print(
         f"\nReMe is running at http://{HOST}:{PORT}/\n"
         f"  researcher login: {DEMO_LOGINS['researcher']} / {DEMO_PASSWORD}\n"

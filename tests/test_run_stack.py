@@ -13,7 +13,7 @@ import requests
 from django.db import connection
 
 from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
-from tests.conftest import ROOT, database_url_for_this_test_db, wait_until
+from tests.conftest import ROOT, database_url_for_this_test_db, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 PORT = 8765
@@ -34,8 +34,10 @@ def fresh_database(db):
 
 
 def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
+    llm_port = free_port()
     env = dict(os.environ, DATABASE_URL=fresh_database, REME_PORT=str(PORT), PYTHONUNBUFFERED="1",
-               MEDIA_ROOT=str(tmp_path / "media"), CELERY_QUEUE="reme-runstack-test")  # fmt: skip
+               MEDIA_ROOT=str(tmp_path / "media"), CELERY_QUEUE="reme-runstack-test", REME_LLM_PORT=str(llm_port),
+               LLM_KV_DIR=str(tmp_path / "kv"))  # fmt: skip
     log = tmp_path / "stack.log"
     with open(log, "w") as out:
         stack = subprocess.Popen([sys.executable, "-m", "reme.runstack"], cwd=ROOT, env=env, stdout=out, stderr=out)
@@ -55,6 +57,8 @@ def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
             )  # fmt: skip
             assert page.status_code == 200 and "Demo: everyday memory training" in page.text
             assert session.get(f"http://127.0.0.1:{PORT}/static/reme.css").status_code == 200
+            assert f"LLM server:       http://127.0.0.1:{llm_port}/v1" in banner
+            wait_until(lambda: _answers(f"http://127.0.0.1:{llm_port}/health"), timeout=240, message="LLM server")
         finally:
             stack.send_signal(signal.SIGINT)
             code = stack.wait(timeout=60)
@@ -62,6 +66,7 @@ def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
     assert "ReMe stopped." in log.read_text()
     time.sleep(0.5)
     assert not _answers(f"http://127.0.0.1:{PORT}/login/")
+    assert not _answers(f"http://127.0.0.1:{llm_port}/health")
 
 
 def _answers(url: str) -> bool:

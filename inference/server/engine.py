@@ -1,0 +1,178 @@
+"""The CPU engine: llama.cpp (llama-cpp-python) with prefix KV reuse through inference.kvstore.
+
+One llama.cpp context serves one request at a time (the server queues the rest). Before a prompt is
+evaluated, the longest stored prefix is restored, either the one still in the live context (a follow-up turn)
+or one from the store (RAM, then disk); only the rest is computed. The state at the prompt's last full block
+boundary is saved, so the next request sharing that prefix (the next turn, or a session a week later
+after a restart) starts warm.
+"""
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from inference.kvstore import PrefixKVStore
+
+from .model_files import sha256_of
+
+
+@dataclass
+class Metrics:
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens restored instead of computed (prefix-cache hits)
+    computed_tokens: int = 0  # prompt tokens evaluated (misses)
+    generated_tokens: int = 0
+    ttft_s: list[float] = field(default_factory=list)
+    decode_s: float = 0.0
+    restores: dict = field(default_factory=lambda: {"context": 0, "ram": 0, "disk": 0, "none": 0})
+
+    def as_dict(self) -> dict:
+        recent = self.ttft_s[-100:]
+        return {
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "prefix_cache_hit_tokens": self.cached_tokens,
+            "prefix_cache_miss_tokens": self.computed_tokens,
+            "generated_tokens": self.generated_tokens,
+            "ttft_s_last": recent[-1] if recent else None,
+            "ttft_s_mean_recent": sum(recent) / len(recent) if recent else None,
+            "decode_tokens_per_s": self.generated_tokens / self.decode_s if self.decode_s else None,
+            "restores": dict(self.restores),
+        }
+
+
+@dataclass
+class Generation:
+    text_pieces: Iterator[str]
+    prompt_tokens: int
+    cached_tokens: int
+
+
+class LlamaCppEngine:
+    def __init__(self, model_path: Path, *, n_ctx: int, threads: int, store_dir: Path | None, ram_bytes: int,
+                 disk_bytes: int, block_size: int = 256):  # fmt: skip
+        self.llm = llama_cpp.Llama(
+            model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_batch=256, verbose=False
+        )
+        self.model_name = model_path.stem
+        # The store key includes the model file's digest and our format: another model's states never match.
+        model_id = f"{model_path.name}:{sha256_of(model_path)}:n_ctx={n_ctx}"
+        self.store = PrefixKVStore(
+            model_id=model_id, block_size=block_size, ram_bytes=ram_bytes, disk_dir=store_dir, disk_bytes=disk_bytes
+        )
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
+        self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="") if template else None
+        self.lock = threading.Lock()  # one request at a time in this context
+        self.metrics = Metrics()
+
+    # -- prompts -------------------------------------------------------------------------------------
+
+    def chat_prompt(self, messages: list[dict]) -> tuple[str, list[str]]:
+        if self.formatter is None:
+            text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+            return text, []
+        formatted = self.formatter(messages=messages)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return formatted.prompt, stop
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    # -- KV state ------------------------------------------------------------------------------------
+
+    def _live_prefix(self, tokens: list[int]) -> int:
+        """How many leading prompt tokens the live context already holds."""
+        live = self.llm.input_ids[: self.llm.n_tokens]
+        common = 0
+        for a, b in zip(live, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        return common
+
+    def _truncate(self, n_tokens: int) -> None:
+        memory = llama_cpp.llama_get_memory(self.llm.ctx)
+        llama_cpp.llama_memory_seq_rm(memory, 0, n_tokens, -1)
+        self.llm.n_tokens = n_tokens
+
+    def _save_state(self, tokens: list[int]) -> None:
+        size = llama_cpp.llama_state_seq_get_size(self.llm.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self.llm.ctx, buffer, size, 0)
+        self.store.put(tokens, bytes(buffer[:written]))
+
+    def _restore_state(self, tokens: list[int], state: bytes) -> bool:
+        self._truncate(0)
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_seq_set_data(self.llm.ctx, buffer, len(state), 0) == 0:
+            return False
+        self.llm.input_ids[: len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        return True
+
+    def _prepare(self, tokens: list[int]) -> tuple[int, str]:
+        """Make the context hold the longest reusable prefix of `tokens` (leaving at least one to evaluate)."""
+        usable = len(tokens) - 1
+        live = min(self._live_prefix(tokens), usable)
+        hit = self.store.longest_prefix(tokens[:usable])
+        if hit and hit.tokens > live and self._restore_state(tokens[: hit.tokens], hit.state):
+            return hit.tokens, hit.tier
+        self._truncate(live)
+        return live, "context" if live else "none"
+
+    # -- generation ----------------------------------------------------------------------------------
+
+    def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
+                 cancelled: Callable[[], bool]) -> Generation:  # fmt: skip
+        """Must be called with self.lock held; iterate the pieces in the same thread."""
+        if len(tokens) + max_tokens > self.llm.n_ctx():
+            raise ValueError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds the context")
+        started = time.perf_counter()
+        cached, source = self._prepare(tokens)
+        boundary = (len(tokens) - 1) // self.store.block_size * self.store.block_size
+        if boundary > cached:
+            self.llm.eval(tokens[cached:boundary])
+            self._save_state(tokens[:boundary])
+            self.llm.eval(tokens[boundary:])
+        else:
+            self.llm.eval(tokens[cached:])
+        self.metrics.requests += 1
+        self.metrics.prompt_tokens += len(tokens)
+        self.metrics.cached_tokens += cached
+        self.metrics.computed_tokens += len(tokens) - cached
+        self.metrics.restores[source] += 1
+        return Generation(self._pieces(max_tokens, temperature, stop, cancelled, started), len(tokens), cached)
+
+    def _pieces(self, max_tokens, temperature, stop, cancelled, started) -> Iterator[str]:
+        eos = self.llm.token_eos()
+        text, emitted, first, decode_started = b"", 0, True, time.perf_counter()
+        for _ in range(max_tokens):
+            if cancelled():
+                return
+            token = self.llm.sample(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0)
+            if first:
+                self.metrics.ttft_s.append(time.perf_counter() - started)
+                decode_started, first = time.perf_counter(), False
+            if token == eos or llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+                break
+            self.metrics.generated_tokens += 1
+            text += self.llm.detokenize([token], special=False)
+            decoded = text.decode(errors="ignore")
+            cut = min((decoded.find(s) for s in stop if s and s in decoded), default=-1)
+            if cut >= 0:
+                if cut > emitted:
+                    yield decoded[emitted:cut]
+                break
+            if len(decoded) > emitted and not decoded.endswith("\ufffd"):
+                yield decoded[emitted:]
+                emitted = len(decoded)
+            self.llm.eval([token])
+        self.metrics.decode_s += time.perf_counter() - decode_started

@@ -1,0 +1,142 @@
+"""Our OpenAI-compatible server, really started over HTTP with the real (small) packaged model on the CPU:
+the openai client streaming, prefix reuse from the live context, RAM and disk (after a restart), corrupt
+store files, concurrent requests and disconnects."""
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_until
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="the LLM server needs llama-cpp-python (make install-llm)")
+pytestmark = pytest.mark.timeout(600)
+SYSTEM = "You are a helpful assistant. Here is a diary:\n" + "\n".join(
+    f"Day {n}: walked to the market, bought {n} apples and met a friend called Person{n}." for n in range(1, 40)
+)
+
+
+class LLMServer:
+    def __init__(self, store_dir: Path, log_path: Path):
+        self.port, self.store_dir, self.log_path = free_port(), store_dir, log_path
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.start()
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        env = dict(os.environ, LLM_KV_DIR=str(self.store_dir), LLM_SERVER_N_CTX="4096", LLM_KV_BLOCK="64")
+        self.process = subprocess.Popen([sys.executable, "-m", "inference.server", "--port", str(self.port)],
+                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
+        wait_until(self._healthy, timeout=240, message="the LLM server")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError("LLM server exited:\n" + self.log_path.read_text())
+        try:
+            return httpx.get(self.base_url.removesuffix("/v1") + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.log.close()
+
+    def metrics(self) -> dict:
+        return httpx.get(self.base_url.removesuffix("/v1") + "/metrics", timeout=5).json()
+
+    def chat(self, user: str, max_tokens: int = 12, system: str = SYSTEM) -> dict:
+        body = {"model": "any", "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                "max_tokens": max_tokens, "temperature": 0}  # fmt: skip
+        response = httpx.post(self.base_url + "/chat/completions", json=body, timeout=300)
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("llm")
+    running = LLMServer(directory / "kv", directory / "server.log")
+    yield running
+    running.stop()
+
+
+def test_models_health_and_openai_client_streaming(server):
+    from openai import OpenAI
+
+    assert httpx.get(server.base_url + "/models").json()["data"][0]["object"] == "model"
+    client = OpenAI(base_url=server.base_url, api_key="unused")
+    stream = client.chat.completions.create(
+        model="any", messages=[{"role": "user", "content": "Say hello in three words."}], max_tokens=12, stream=True
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream]
+    assert len([p for p in pieces if p]) >= 2 and "".join(pieces).strip()
+    completion = client.completions.create(model="any", prompt="The capital of France is", max_tokens=4, temperature=0)
+    assert completion.choices[0].text.strip()
+
+
+def test_bad_requests_get_clear_errors(server):
+    assert httpx.post(server.base_url + "/chat/completions", content=b"{nope", timeout=10).status_code == 400
+    response = httpx.post(server.base_url + "/chat/completions", json={"messages": "hi"}, timeout=10)
+    assert response.status_code == 400 and "messages" in response.json()["error"]["message"]
+
+
+def test_a_shared_prefix_is_reused_and_gives_the_same_answer(server):
+    cold = server.chat("How many apples on day 7?")
+    server.chat("Who did I meet on day 3?")  # another turn over the same prefix
+    again = server.chat("How many apples on day 7?")
+    cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert cached >= 64 and cached >= again["usage"]["prompt_tokens"] - 80
+    assert again["choices"][0]["message"]["content"] == cold["choices"][0]["message"]["content"]
+    server.chat("Unrelated.", system="A different system prompt entirely.")  # the live context moves away
+    from_ram = server.chat("How many apples on day 7?")
+    assert from_ram["choices"][0]["message"]["content"] == cold["choices"][0]["message"]["content"]
+    assert server.metrics()["restores"]["ram"] >= 1
+
+
+def test_a_restart_starts_warm_from_disk_and_corrupt_files_are_ignored(server):
+    reference = server.chat("Which friend did I meet on day 12?")
+    server.stop()
+    server.start()
+    warm = server.chat("Which friend did I meet on day 12?")
+    assert warm["usage"]["prompt_tokens_details"]["cached_tokens"] >= 64
+    assert server.metrics()["restores"]["disk"] == 1
+    assert warm["choices"][0]["message"]["content"] == reference["choices"][0]["message"]["content"]
+    server.stop()
+    for path in server.store_dir.glob("*.kv"):
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+    server.start()
+    recomputed = server.chat("Which friend did I meet on day 12?")
+    assert recomputed["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    assert recomputed["choices"][0]["message"]["content"] == reference["choices"][0]["message"]["content"]
+
+
+def test_concurrent_requests_are_served_one_by_one_never_interleaved(server):
+    questions = [f"How many apples on day {n}?" for n in (2, 5, 9)]
+    alone = [server.chat(q)["choices"][0]["message"]["content"] for q in questions]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda q: server.chat(q)["choices"][0]["message"]["content"], questions))
+    assert together == alone
+
+
+def test_a_disconnected_client_frees_the_engine(server):
+    body = {"messages": [{"role": "user", "content": "Count from one to five hundred."}], "max_tokens": 400,
+            "stream": True, "temperature": 0}  # fmt: skip
+    before = server.metrics()["generated_tokens"]
+    with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                break  # the client goes away after the first token
+    started = time.monotonic()
+    server.chat("Say OK.", max_tokens=3)
+    assert time.monotonic() - started < 60
+    assert server.metrics()["generated_tokens"] - before < 200  # the abandoned reply stopped early

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint format services-down bench-ingest bench-chat
+.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv
 
 # llama.cpp for the embedded LLM server is compiled here: a portable AVX2 build, not -march=native.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
@@ -49,3 +49,8 @@ bench-ingest: install
 bench-chat: install
 	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
 	HF_HUB_OFFLINE=1 $(PY) -m bench.chat_load $(BENCH_ARGS)
+
+# Needs the peer's extras too: llama_cpp.server (fastapi, sse-starlette, starlette-context, pydantic-settings).
+bench-kv: install
+	$(PY) -m pip install -q -r requirements-bench.txt -c constraints.txt
+	HF_HUB_OFFLINE=1 $(PY) -m bench.kv_cpu $(BENCH_ARGS)

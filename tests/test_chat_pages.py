@@ -83,3 +83,15 @@ def test_preferences_are_clamped_and_redirects_stay_on_site(world, client):
     assert response.url == reverse("home") or response.url == "/"
     json_reply = client.post(reverse("preferences"), {"font_step": "-1"}, HTTP_ACCEPT="application/json").json()
     assert json_reply == {"font_scale": 175, "high_contrast": True}
+
+
+def test_researchers_see_the_llm_context_state_of_their_participants(sessions, client):
+    from chat.models import LLMContext
+
+    url = reverse("research:participant_detail", args=[sessions.participant_a.public_code])
+    client.force_login(sessions.researcher_a)
+    assert "Assistant context: not prepared" in client.get(url).content.decode()
+    LLMContext.objects.create(participant=sessions.participant_a, state=LLMContext.State.FAILED, error="HTTP 503")
+    assert "Assistant context: Failed (HTTP 503)" in client.get(url).content.decode()
+    client.force_login(sessions.researcher_b)
+    assert client.get(url).status_code == 404

@@ -16,7 +16,7 @@ from inference.prompt import serialize_life_log
 from lifelog.models import LifeLogEntry
 from lifelog.services import entry_set_excluded
 from tests.chat_helpers import act, give_life_log
-from tests.conftest import CeleryWorker, wait_until
+from tests.conftest import PASSWORD, CeleryWorker, wait_until
 from tests.scripted_llm import ScriptedLLM
 
 
@@ -143,3 +143,21 @@ def test_an_open_breaker_answers_at_once_without_calling_the_server(llm, setting
     with pytest.raises(LLMUnavailable, match="marked down"):
         asyncio.run(_collect(stream_chat([{"role": "user", "content": "x"}])))
     assert len(llm.requests) == calls
+
+
+def test_logging_in_and_starting_a_session_queue_a_prefill(world, settings, client, monkeypatch,
+                                                           django_capture_on_commit_callbacks):  # fmt: skip
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    queued = []
+    monkeypatch.setattr("chat.tasks.prefill.delay", queued.append)  # the task itself runs in the worker test above
+    give_life_log(world.participant_a, count=10)
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.login(username="trainee-a", password=PASSWORD)
+    assert queued == [world.participant_a.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.login(username="res-a", password=PASSWORD)  # researchers have no context to prepare
+    assert queued == [world.participant_a.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        training_session_start(participant=world.participant_a, puzzles=1)
+    assert queued == [world.participant_a.pk] * 2

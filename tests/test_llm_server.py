@@ -2,6 +2,7 @@
 the openai client streaming, prefix reuse from the live context, RAM and disk (after a restart), corrupt
 store files, concurrent requests and disconnects."""
 
+import asyncio
 import concurrent.futures
 import os
 import signal
@@ -98,7 +99,11 @@ def test_a_shared_prefix_is_reused_and_gives_the_same_answer(server):
     server.chat("Unrelated.", system="A different system prompt entirely.")  # the live context moves away
     from_ram = server.chat("How many apples on day 7?")
     assert from_ram["choices"][0]["message"]["content"] == cold["choices"][0]["message"]["content"]
-    assert server.metrics()["restores"]["ram"] >= 1
+    server.chat("Unrelated.", system="A different system prompt entirely.")
+    new_question = server.chat("Which day did I meet Person20?")  # same prefix, another question
+    shared = new_question["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert shared >= 64 and shared < new_question["usage"]["prompt_tokens"] - 5
+    assert server.metrics()["restores"]["ram"] >= 2
 
 
 def test_a_restart_starts_warm_from_disk_and_corrupt_files_are_ignored(server):
@@ -140,3 +145,40 @@ def test_a_disconnected_client_frees_the_engine(server):
     server.chat("Say OK.", max_tokens=3)
     assert time.monotonic() - started < 60
     assert server.metrics()["generated_tokens"] - before < 200  # the abandoned reply stopped early
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.anyio
+async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_reply(world, settings, tmp_path):
+    from channels.db import database_sync_to_async
+
+    from chat.models import ChatMessage
+    from chat.services import training_session_start
+    from inference import client
+    from tests.chat_helpers import give_life_log
+    from tests.test_chat_consumer import connect, receive_until
+
+    await database_sync_to_async(give_life_log)(world.participant_a)  # ~3,000 tokens: seconds of prefill
+    dying = LLMServer(tmp_path / "kv", tmp_path / "server.log")
+    settings.LLM_BASE_URL, settings.LLM_PREFILL_ENABLED = dying.base_url, False
+    client.BREAKER.succeeded()
+    session = await database_sync_to_async(training_session_start)(participant=world.participant_a, puzzles=1)
+    tab = await connect(world.trainee_a, session.pk)
+    await tab.send_json_to({"type": "hello", "after_seq": 0})
+    await receive_until(tab, "state")
+    await asyncio.sleep(1.5)  # the request is in, the server is busy with the long prompt
+    assert dying.metrics()["requests"] == 0  # not answered yet
+    dying.process.kill()
+    events = await receive_until(tab, "notice", timeout=120)
+    done = [e for e in events if e["type"] == "done"][-1]
+    stored = await database_sync_to_async(ChatMessage.objects.get)(session=session, seq=done["seq"])
+    assert done["text"] == stored.template_text == stored.text and stored.status == "complete"
+    assert "resting" in events[-1]["text"]
+    await tab.disconnect()
+    dying.log.close()
+    client.BREAKER.succeeded()
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--store-dir", default=os.environ.get("LLM_KV_DIR", str(BASE_DIR / ".data" / "kv")))
     parser.add_argument("--ram-mb", type=int, default=int(os.environ.get("LLM_KV_RAM_MB", "1024")))
     parser.add_argument("--disk-mb", type=int, default=int(os.environ.get("LLM_KV_DISK_MB", "8192")))
-    parser.add_argument("--block-size", type=int, default=int(os.environ.get("LLM_KV_BLOCK", "256")))
+    parser.add_argument("--block-size", type=int, default=int(os.environ.get("LLM_KV_BLOCK", "32")))
     args = parser.parse_args()
     engine = LlamaCppEngine(
         resolve_model_path(args.model), n_ctx=args.n_ctx, threads=args.threads, store_dir=Path(args.store_dir),

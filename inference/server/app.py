@@ -42,7 +42,8 @@ def create_app(engine) -> Starlette:
         if not isinstance(messages, list) or not all(isinstance(m, dict) and "content" in m for m in messages):
             return _error(400, "messages must be a list of {role, content}")
         prompt, stop = engine.chat_prompt(messages)
-        return await _complete(request, body, prompt, stop + _stops(body), chat=True)
+        shared_text = engine.chat_prompt(messages[:-1])[0] if len(messages) > 1 else ""
+        return await _complete(request, body, prompt, stop + _stops(body), chat=True, shared_text=shared_text)
 
     async def completions(request: Request):
         body = await _json(request)
@@ -52,8 +53,9 @@ def create_app(engine) -> Starlette:
             return _error(400, "prompt must be a string")
         return await _complete(request, body, body["prompt"], _stops(body), chat=False)
 
-    async def _complete(request: Request, body: dict, prompt: str, stop: list[str], *, chat: bool):
+    async def _complete(request: Request, body: dict, prompt: str, stop: list[str], *, chat: bool, shared_text=""):
         tokens = engine.tokenize(prompt)
+        shared_prefix = engine.shared_prefix_length(tokens, shared_text) if shared_text else 0
         max_tokens = int(body.get("max_tokens") or 256)
         temperature = float(body.get("temperature", 0.7))
         request_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
@@ -65,7 +67,7 @@ def create_app(engine) -> Starlette:
             try:
                 with engine.lock:
                     generation = engine.generate(tokens, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                                                 cancelled=cancel.is_set)  # fmt: skip
+                                                 cancelled=cancel.is_set, shared_prefix=shared_prefix)  # fmt: skip
                     loop.call_soon_threadsafe(queue.put_nowait, ("usage", generation))
                     for piece in generation.text_pieces:
                         loop.call_soon_threadsafe(queue.put_nowait, ("text", piece))

@@ -130,20 +130,37 @@ class LlamaCppEngine:
 
     # -- generation ----------------------------------------------------------------------------------
 
+    def shared_prefix_length(self, tokens: list[int], shared_text: str) -> int:
+        """How many leading tokens of the prompt come from `shared_text` (e.g. everything before the last turn)."""
+        shared = self.tokenize(shared_text)
+        length = 0
+        for a, b in zip(shared, tokens, strict=False):
+            if a != b:
+                break
+            length += 1
+        return length
+
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
-                 cancelled: Callable[[], bool]) -> Generation:  # fmt: skip
-        """Must be called with self.lock held; iterate the pieces in the same thread."""
+                 cancelled: Callable[[], bool], shared_prefix: int = 0) -> Generation:  # fmt: skip
+        """Must be called with self.lock held; iterate the pieces in the same thread.
+
+        States are saved at the last block boundary inside `shared_prefix` (what the next turn or session
+        will share: the system prompt and life log) and at the prompt's last full block (a repeat or a
+        follow-up of this very prompt).
+        """
         if len(tokens) + max_tokens > self.llm.n_ctx():
             raise ValueError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds the context")
         started = time.perf_counter()
         cached, source = self._prepare(tokens)
-        boundary = (len(tokens) - 1) // self.store.block_size * self.store.block_size
-        if boundary > cached:
-            self.llm.eval(tokens[cached:boundary])
-            self._save_state(tokens[:boundary])
-            self.llm.eval(tokens[boundary:])
-        else:
-            self.llm.eval(tokens[cached:])
+        block = self.store.block_size
+        boundaries = sorted({shared_prefix // block * block, (len(tokens) - 1) // block * block})
+        position = cached
+        for boundary in boundaries:
+            if boundary > position:
+                self.llm.eval(tokens[position:boundary])
+                self._save_state(tokens[:boundary])
+                position = boundary
+        self.llm.eval(tokens[position:])
         self.metrics.requests += 1
         self.metrics.prompt_tokens += len(tokens)
         self.metrics.cached_tokens += cached

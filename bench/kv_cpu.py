@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import httpx
 
 from inference.server.model_files import resolve_model_path
 from lifelog.sample_data import generate_entries
+from reme.serve import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 N_CTX = 8192
@@ -79,11 +79,7 @@ class Server:
         raise TimeoutError(f"{self.name} did not start")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_processes([self.process])
         self.log.close()
 
     def ttft(self, system: str, question: str) -> float:

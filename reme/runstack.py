@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reme import devservices
 from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
+from reme.serve import stop_processes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("REME_HOST", "127.0.0.1")
@@ -72,14 +73,7 @@ def main() -> int:
                 stopping, exit_code = True, 1
         time.sleep(0.5)
 
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
+    stop_processes(children, timeout=20)
     if started_postgres:
         devservices.stop_postgres(data_dir / "pg")
     print("ReMe stopped.", flush=True)

@@ -34,15 +34,21 @@ def start_servers(
     return listener, children
 
 
-def stop_servers(listener: socket.socket, children: list[subprocess.Popen]) -> None:
+def stop_processes(children: list[subprocess.Popen], timeout: float = 30) -> None:
+    """SIGTERM to all, then wait; whatever has not exited in `timeout` seconds is killed."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     for child in children:
         try:
-            child.wait(timeout=30)
+            child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
+
+
+def stop_servers(listener: socket.socket, children: list[subprocess.Popen]) -> None:
+    stop_processes(children)
     listener.close()
 
 

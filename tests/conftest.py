@@ -1,10 +1,10 @@
 import io
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_create
 from chat.services import puzzle_groups_install_defaults
+from reme.serve import stop_processes
 from research.services import participant_enroll, study_create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +99,23 @@ def database_url_for_this_test_db() -> str:
     return f"postgres://{params['USER']}:{params['PASSWORD']}@{host}{port}/{params['NAME']}"
 
 
-class CeleryWorker:
+class ChildProcess:
+    """A service a test started; `stop` is a clean shutdown, `crash` a SIGKILL (as when a machine dies)."""
+
+    process: subprocess.Popen
+    log: typing.IO
+
+    def crash(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=20)
+        self.log.close()
+
+    def stop(self) -> None:
+        stop_processes([self.process])
+        self.log.close()
+
+
+class CeleryWorker(ChildProcess):
     """A real `celery worker` process on the test database and test broker."""
 
     def __init__(self, log_path: Path, extra_env: dict | None = None):
@@ -126,21 +143,6 @@ class CeleryWorker:
     def pool_children(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children()
 
-    def crash(self) -> None:
-        """SIGKILL: no goodbye to the browsers, as when a machine or process dies."""
-        self.process.kill()
-        self.process.wait(timeout=20)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
-
 
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
@@ -155,7 +157,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class DaphneServer:
+class DaphneServer(ChildProcess):
     """The real ASGI server (HTTP + WebSocket) on the test database, in its own process."""
 
     def __init__(self, log_path: Path, extra_env: dict | None = None):
@@ -183,21 +185,6 @@ class DaphneServer:
                 return True
         except OSError:
             return False
-
-    def crash(self) -> None:
-        """SIGKILL: no goodbye to the browsers, as when a machine or process dies."""
-        self.process.kill()
-        self.process.wait(timeout=20)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
 
 
 def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):

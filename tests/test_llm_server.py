@@ -5,7 +5,6 @@ store files, concurrent requests and disconnects."""
 import asyncio
 import concurrent.futures
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import ROOT, ChildProcess, free_port, wait_until
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="the LLM server needs llama-cpp-python (make install-llm)")
 pytestmark = pytest.mark.timeout(600)
@@ -23,7 +22,7 @@ SYSTEM = "You are a helpful assistant. Here is a diary:\n" + "\n".join(
 )
 
 
-class LLMServer:
+class LLMServer(ChildProcess):
     def __init__(self, store_dir: Path, log_path: Path):
         self.port, self.store_dir, self.log_path = free_port(), store_dir, log_path
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -43,12 +42,6 @@ class LLMServer:
             return httpx.get(self.base_url.removesuffix("/v1") + "/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.log.close()
 
     def metrics(self) -> dict:
         return httpx.get(self.base_url.removesuffix("/v1") + "/metrics", timeout=5).json()
@@ -168,14 +161,13 @@ async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_rep
     await receive_until(tab, "state")
     await asyncio.sleep(1.5)  # the request is in, the server is busy with the long prompt
     assert dying.metrics()["requests"] == 0  # not answered yet
-    dying.process.kill()
+    dying.crash()
     events = await receive_until(tab, "notice", timeout=120)
     done = [e for e in events if e["type"] == "done"][-1]
     stored = await database_sync_to_async(ChatMessage.objects.get)(session=session, seq=done["seq"])
     assert done["text"] == stored.template_text == stored.text and stored.status == "complete"
     assert "resting" in events[-1]["text"]
     await tab.disconnect()
-    dying.log.close()
     client.BREAKER.succeeded()
 
 

@@ -22,6 +22,15 @@ from inference.kvstore import PrefixKVStore
 from .model_files import sha256_of
 
 
+def common_prefix_length(a, b) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
 @dataclass
 class Metrics:
     requests: int = 0
@@ -57,7 +66,7 @@ class Generation:
 
 class LlamaCppEngine:
     def __init__(self, model_path: Path, *, n_ctx: int, threads: int, store_dir: Path | None, ram_bytes: int,
-                 disk_bytes: int, block_size: int = 256):  # fmt: skip
+                 disk_bytes: int, block_size: int = 32):  # fmt: skip
         self.llm = llama_cpp.Llama(
             model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_batch=256, verbose=False
         )
@@ -90,13 +99,7 @@ class LlamaCppEngine:
 
     def _live_prefix(self, tokens: list[int]) -> int:
         """How many leading prompt tokens the live context already holds."""
-        live = self.llm.input_ids[: self.llm.n_tokens]
-        common = 0
-        for a, b in zip(live, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        return common
+        return common_prefix_length(self.llm.input_ids[: self.llm.n_tokens], tokens)
 
     def _truncate(self, n_tokens: int) -> None:
         memory = llama_cpp.llama_get_memory(self.llm.ctx)
@@ -132,13 +135,7 @@ class LlamaCppEngine:
 
     def shared_prefix_length(self, tokens: list[int], shared_text: str) -> int:
         """How many leading tokens of the prompt come from `shared_text` (e.g. everything before the last turn)."""
-        shared = self.tokenize(shared_text)
-        length = 0
-        for a, b in zip(shared, tokens, strict=False):
-            if a != b:
-                break
-            length += 1
-        return length
+        return common_prefix_length(self.tokenize(shared_text), tokens)
 
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
                  cancelled: Callable[[], bool], shared_prefix: int = 0) -> Generation:  # fmt: skip

@@ -61,7 +61,9 @@ def bot_bubbles(page):
     return page.locator("#log li.bot .text")
 
 
-def answer(page, text: str) -> None:
+def answer(page, text: str, connected: bool = True) -> None:
+    if connected:  # the page's script is up (typing before it loads would only add a newline)
+        expect(page.locator("#chat[data-connected=true]")).to_have_count(1)
     page.get_by_label("Your answer").fill(text)
     page.keyboard.press("Enter")  # keyboard only: Enter sends
 
@@ -121,7 +123,7 @@ def test_an_answer_typed_while_the_server_is_down_is_stored_once_when_it_returns
     expect(page.locator("#chat[data-connected=true]")).to_have_count(1)  # the page's script is up
     server.crash()
     expect(page.locator("#connection")).to_contain_text("Reconnecting")
-    answer(page, WRONG)
+    answer(page, WRONG, connected=False)
     expect(page.locator("#log li.trainee.pending")).to_have_count(1)
     server.start()
     expect(bot_bubbles(page).last).to_contain_text("Not quite.", timeout=30_000)

@@ -80,6 +80,14 @@ def test_bad_requests_get_clear_errors(server):
     assert httpx.post(server.base_url + "/chat/completions", content=b"{nope", timeout=10).status_code == 400
     response = httpx.post(server.base_url + "/chat/completions", json={"messages": "hi"}, timeout=10)
     assert response.status_code == 400 and "messages" in response.json()["error"]["message"]
+    hello = [{"role": "user", "content": "hi"}]
+    for bad in ({"max_tokens": "lots"}, {"max_tokens": -3}, {"temperature": 9}):
+        response = httpx.post(server.base_url + "/chat/completions", json={"messages": hello, **bad}, timeout=10)
+        assert response.status_code == 400, bad
+    too_long = {"messages": [{"role": "user", "content": "word " * 5000}], "max_tokens": 4}
+    response = httpx.post(server.base_url + "/chat/completions", json=too_long, timeout=60)
+    assert response.status_code == 400 and "exceeds the context" in response.json()["error"]["message"]
+    assert server.chat("Say OK.", max_tokens=2)["choices"]  # still serving
 
 
 def test_a_shared_prefix_is_reused_and_gives_the_same_answer(server):

@@ -54,10 +54,15 @@ def create_app(engine) -> Starlette:
         return await _complete(request, body, body["prompt"], _stops(body), chat=False)
 
     async def _complete(request: Request, body: dict, prompt: str, stop: list[str], *, chat: bool, shared_text=""):
+        try:
+            max_tokens = int(body.get("max_tokens") or 256)
+            temperature = float(body.get("temperature", 0.7))
+        except (TypeError, ValueError):
+            return _error(400, "max_tokens must be an integer and temperature a number")
+        if max_tokens < 1 or not 0 <= temperature <= 2:
+            return _error(400, "max_tokens must be at least 1 and temperature between 0 and 2")
         tokens = engine.tokenize(prompt)
         shared_prefix = engine.shared_prefix_length(tokens, shared_text) if shared_text else 0
-        max_tokens = int(body.get("max_tokens") or 256)
-        temperature = float(body.get("temperature", 0.7))
         request_id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         cancel = threading.Event()
         queue: asyncio.Queue = asyncio.Queue()
@@ -71,7 +76,7 @@ def create_app(engine) -> Starlette:
                     loop.call_soon_threadsafe(queue.put_nowait, ("usage", generation))
                     for piece in generation.text_pieces:
                         loop.call_soon_threadsafe(queue.put_nowait, ("text", piece))
-            except Exception as error:
+            except Exception as error:  # e.g. a prompt longer than the context: the client is told, the server stays up
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", str(error)))
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", DONE))

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv
+.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv bench-export
 
 # llama.cpp for the embedded LLM server is compiled here: a portable AVX2 build, not -march=native.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
@@ -16,7 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-llm.txt constraints
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -r requirements-llm.txt -c constraints.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# Chart.js for the dashboard, pinned by package-lock.json and served as a static file.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) node_modules/.package-lock.json
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser:
@@ -45,6 +49,10 @@ services-down: install
 bench-ingest: install
 	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
 	HF_HUB_OFFLINE=1 $(PY) -m bench.ingest
+
+bench-export: install
+	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \
+	HF_HUB_OFFLINE=1 $(PY) -m bench.export $(BENCH_ARGS)
 
 bench-chat: install
 	eval "$$($(PY) -m reme.devservices up --database reme_bench --redis-db 14)" && \

@@ -116,12 +116,12 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         question = await database_sync_to_async(judge_question)(session_id=self.session_id)
         if question is None or not answer.strip():
             return None
-        puzzle_id, cue_level, expected, participant_id = question
+        puzzle_id, cue_level, expected, participant_id, model = question
         if not await sync_to_async(judge.uncertain, thread_sensitive=False)(answer, expected):
             return None
         return await judge.ask(
             puzzle_id=puzzle_id, cue_level=cue_level, expected=expected, answer=answer,
-            base_url=participant_llm_url(participant_id),
+            base_url=participant_llm_url(participant_id), model=model,
         )  # fmt: skip
 
     async def chat_event(self, event: dict) -> None:

@@ -30,3 +30,10 @@ def participant_prefix(participant: Participant | int) -> list[dict]:
 def participant_llm_url(participant_id: int) -> str:
     """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
     return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)
+
+
+def participant_llm_model(participant_id: int) -> str:
+    """The model the participant's protocol pins ("" for templates only), else the server default."""
+    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    protocol = participant.protocol_version
+    return protocol.model_name if protocol else settings.LLM_MODEL

@@ -36,11 +36,13 @@ def uncertain(answer: str, expected: str) -> bool:
     return abs(semantic_similarity(answer, expected) - SEMANTIC_MIN) <= UNCERTAIN_BAND
 
 
-async def ask(*, puzzle_id: int, cue_level: int, expected: str, answer: str, base_url: str) -> Verdict | None:
+async def ask(
+    *, puzzle_id: int, cue_level: int, expected: str, answer: str, base_url: str, model: str
+) -> Verdict | None:
     """The judge's yes/no, or None when it is unavailable or says something else."""
     messages = [{"role": "user", "content": PROMPT.format(expected=expected, answer=answer)}]
     try:
-        pieces = stream_chat(messages, max_tokens=3, temperature=0.0, base_url=base_url)
+        pieces = stream_chat(messages, max_tokens=3, temperature=0.0, base_url=base_url, model=model)
         reply = "".join([piece async for piece in pieces])
     except LLMUnavailable:
         return None

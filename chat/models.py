@@ -3,7 +3,7 @@
 from django.db import models
 
 from lifelog.models import LifeLogEntry
-from research.models import Participant
+from research.models import Participant, ProtocolVersion
 
 
 class PuzzleKind(models.TextChoices):
@@ -40,6 +40,10 @@ class TrainingSession(models.Model):
         ENDED = "ended", "Finished"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="training_sessions")
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="training_sessions",
+        help_text="The participant's pinned protocol when the session started; empty outside a study arm.",
+    )  # fmt: skip
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     puzzles_planned = models.PositiveSmallIntegerField(default=5)
     group_keys = models.JSONField(default=list, help_text="Puzzle group keys offered in this session, in turn.")

@@ -27,6 +27,7 @@ class PhraseRequest:
     grounded: str
     answer: str
     base_url: str
+    model: str
 
     @property
     def template(self) -> str:
@@ -60,6 +61,7 @@ def build_request(message: ChatMessage) -> PhraseRequest:
         grounded="\n".join(grounded_parts),
         answer=(puzzle.payload.get("answer", "") if puzzle else ""),
         base_url=participant_llm_url(session.participant_id),
+        model=session.model_name,
     )
 
 
@@ -85,7 +87,7 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]])
         return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
 
     try:
-        async for piece in stream_chat(request.messages, base_url=request.base_url):
+        async for piece in stream_chat(request.messages, base_url=request.base_url, model=request.model):
             buffer += piece
             end = _sentence_end(buffer)
             if end:

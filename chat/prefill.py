@@ -14,7 +14,7 @@ from django.utils import timezone
 from inference.client import LLMUnavailable, complete
 from inference.prompt import prefix_sha256
 
-from .context import participant_llm_url, participant_prefix
+from .context import participant_llm_model, participant_llm_url, participant_prefix
 from .models import LLMContext
 
 LOCK_SECONDS = 600
@@ -33,6 +33,9 @@ def llm_context_prefill(*, participant_id: int) -> str:
     """Send the prefix if it is not ready yet. Returns what happened: skipped, busy, ready; raises LLMUnavailable."""
     if not settings.LLM_BASE_URL:
         return "skipped"
+    model = participant_llm_model(participant_id)
+    if not model:  # the participant's protocol uses templates only
+        return "skipped"
     if not cache.add(lock_key(participant_id), 1, LOCK_SECONDS):
         return "busy"
     try:
@@ -43,7 +46,12 @@ def llm_context_prefill(*, participant_id: int) -> str:
             return "ready"
         _set(context, LLMContext.State.PREPARING, digest)
         try:
-            complete([*messages, PING], max_tokens=1, base_url=participant_llm_url(participant_id))
+            complete(
+                [*messages, PING],
+                max_tokens=1,
+                base_url=participant_llm_url(participant_id),
+                model=model,
+            )
         except LLMUnavailable as error:
             _set(context, LLMContext.State.FAILED, digest, error=str(error))
             raise

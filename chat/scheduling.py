@@ -71,3 +71,8 @@ def start_cue_level(recent_puzzles: list[Puzzle], payload: dict) -> int:
         return 0
     free = sum(1 for puzzle in finished if puzzle.outcome == Puzzle.Outcome.RECALLED and puzzle.recalled_at_level == 0)
     return 1 if free / len(finished) < STRUGGLING_FREE_RECALL_SHARE else 0
+
+
+def retrievability(memory: ItemMemory, now: datetime) -> float:
+    """FSRS's predicted probability that the item would be recalled now."""
+    return SCHEDULER.get_card_retrievability(Card.from_dict(memory.card), current_datetime=now)

@@ -8,7 +8,11 @@ from .models import ChatMessage, LLMContext, Puzzle, TrainingSession
 
 
 def trainee_participant(*, user: User) -> Participant:
-    participant = Participant.objects.filter(user=user).first() if user.is_authenticated else None
+    participant = (
+        Participant.objects.filter(user=user, status=Participant.Status.ACTIVE).first()
+        if user.is_authenticated
+        else None
+    )
     if participant is None or not user.is_trainee:
         raise Http404("No trainee profile")
     return participant

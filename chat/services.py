@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from lifelog.models import LifeLogEntry
-from research.models import Participant
+from research.models import CuePolicy, Participant, ProtocolVersion
 
 from . import scheduling
 from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
@@ -53,8 +53,27 @@ def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
     return [groups[key] for key in wanted if key in groups]
 
 
-def llm_model_name() -> str:
-    return settings.LLM_MODEL if settings.LLM_BASE_URL else ""
+def pinned_groups(protocol: ProtocolVersion) -> list[PuzzleGroup]:
+    """The exact group versions a protocol pins, in its order (a newer version never leaks in)."""
+    by_pin = {
+        (g.key, g.version): g for g in PuzzleGroup.objects.filter(key__in=[p["key"] for p in protocol.puzzle_groups])
+    }
+    return [
+        by_pin[(pin["key"], pin["version"])] for pin in protocol.puzzle_groups if (pin["key"], pin["version"]) in by_pin
+    ]
+
+
+def session_groups(session: TrainingSession) -> list[PuzzleGroup]:
+    if session.protocol_version_id:
+        return pinned_groups(session.protocol_version)
+    return latest_groups(session.group_keys)
+
+
+def llm_model_name(protocol: ProtocolVersion | None = None) -> str:
+    """The model that phrases this session: the protocol's pin (blank = templates), else the server default."""
+    if not settings.LLM_BASE_URL:
+        return ""
+    return protocol.model_name if protocol is not None else settings.LLM_MODEL
 
 
 def training_session_start(
@@ -67,11 +86,17 @@ def training_session_start(
         open_session = participant.training_sessions.exclude(status=TrainingSession.Status.ENDED).first()
         if open_session:
             return open_session
+        if participant.status != Participant.Status.ACTIVE:
+            raise ActionRefused("This participation has ended.")
+        protocol = participant.protocol_version
+        groups = pinned_groups(protocol) if protocol else latest_groups(group_keys)
+        default_puzzles = protocol.puzzles_per_session if protocol else settings.CHAT_PUZZLES_PER_SESSION
         session = TrainingSession.objects.create(
             participant=participant,
-            puzzles_planned=puzzles or settings.CHAT_PUZZLES_PER_SESSION,
-            group_keys=[group.key for group in latest_groups(group_keys)],
-            model_name=llm_model_name(),
+            protocol_version=protocol,
+            puzzles_planned=puzzles or default_puzzles,
+            group_keys=[group.key for group in groups],
+            model_name=llm_model_name(protocol),
             seed=secrets.randbits(48),
         )
         _bot_say(session, "Hello! Let's exercise your memory with a few puzzles about your own life.", now=now)
@@ -147,7 +172,7 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
     if index > session.puzzles_planned:
         _end_session(session, now=now)
         return None
-    groups = latest_groups(session.group_keys)
+    groups = session_groups(session)
     rng = random.Random(session.seed * 1000 + index)
     pool = _entry_facts(session.participant)
     first = (index - 1) % max(len(groups), 1)
@@ -163,7 +188,8 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
             .exclude(outcome=Puzzle.Outcome.OPEN)
             .order_by("-finished_at")[: scheduling.STRUGGLING_WINDOW]
         )
-        level = scheduling.start_cue_level(recent, built.payload)
+        adaptive = session.protocol_version is None or session.protocol_version.cue_policy == CuePolicy.ADAPTIVE
+        level = scheduling.start_cue_level(recent, built.payload) if adaptive else 0
         puzzle = Puzzle.objects.create(
             session=session,
             index=index,
@@ -387,13 +413,16 @@ def trainee_action(
     )
 
 
-def judge_question(*, session_id: int) -> tuple[int, int, str, int] | None:
-    """(puzzle id, cue level, expected text, participant id) when the open puzzle awaits a free-text recall."""
+def judge_question(*, session_id: int) -> tuple[int, int, str, int, str] | None:
+    """(puzzle id, cue level, expected text, participant id, model) when the open puzzle awaits a free-text
+    recall and the session uses an LLM at all (a templates-only protocol is never judged by one)."""
     session = TrainingSession.objects.get(pk=session_id)
     puzzle = _open_puzzle(session)
     if puzzle is None or "expected" not in puzzle.payload or puzzle.cue_level >= max_level(puzzle.payload):
         return None
-    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"], session.participant_id
+    if not session.model_name:
+        return None
+    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"], session.participant_id, session.model_name
 
 
 def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:

@@ -60,10 +60,12 @@ BREAKER = CircuitBreaker(threshold=settings.LLM_BREAKER_FAILURES, cooldown_s=set
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
-def _request_parts(messages: list[dict], max_tokens: int, temperature: float, base_url: str | None, stream: bool):
+def _request_parts(
+    messages: list[dict], max_tokens: int, temperature: float, base_url: str | None, stream: bool, model: str | None
+):
     url = (base_url or settings.LLM_BASE_URL).rstrip("/") + "/chat/completions"
     body = {
-        "model": settings.LLM_MODEL,
+        "model": model or settings.LLM_MODEL,
         "messages": messages,
         "max_tokens": max_tokens,
         "temperature": temperature,
@@ -79,12 +81,17 @@ def _backoff_s(attempt: int) -> float:
 
 
 async def stream_chat(
-    messages: list[dict], *, max_tokens: int = 200, temperature: float = 0.3, base_url: str | None = None
+    messages: list[dict],
+    *,
+    max_tokens: int = 200,
+    temperature: float = 0.3,
+    base_url: str | None = None,
+    model: str | None = None,
 ) -> AsyncIterator[str]:
     """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
     if not BREAKER.allow():
         raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
-    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, stream=True)
+    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, True, model)
     for attempt in range(settings.LLM_RETRIES + 1):
         started = False
         try:
@@ -123,10 +130,15 @@ def _retryable(error: Exception) -> bool:
 
 
 def complete(
-    messages: list[dict], *, max_tokens: int = 1, temperature: float = 0.0, base_url: str | None = None
+    messages: list[dict],
+    *,
+    max_tokens: int = 1,
+    temperature: float = 0.0,
+    base_url: str | None = None,
+    model: str | None = None,
 ) -> str:
     """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1)."""
-    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, stream=False)
+    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, False, model)
     last_error: Exception | None = None
     for attempt in range(settings.LLM_RETRIES + 1):
         try:

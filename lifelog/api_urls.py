@@ -1,10 +1,8 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from . import apis
 
 urlpatterns = [
-    path("token/", obtain_auth_token, name="api_token"),
     path("participants/<str:public_code>/imports/", apis.ImportListApi.as_view(), name="api_imports"),
     path("participants/<str:public_code>/entries/", apis.EntryListApi.as_view(), name="api_entries"),
     path("participants/<str:public_code>/search/", apis.SearchApi.as_view(), name="api_search"),

@@ -1,10 +1,12 @@
 """REST endpoints for the life log. Thin: access goes through selectors, writes through services."""
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -12,7 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from research.models import AuditEvent
 from research.selectors import participant_get
+from research.services import audit_record
 
 from .importers import IMPORT_FORMATS, ImportFailed
 from .models import LifeLogEntry
@@ -49,19 +53,24 @@ def _require_researcher(request: Request) -> None:
 class ImportListApi(APIView):
     parser_classes = [MultiPartParser]
 
-    class InputSerializer(serializers.Serializer):
+    class ImportUploadSerializer(serializers.Serializer):
         file = serializers.FileField()
         format = serializers.ChoiceField(choices=IMPORT_FORMATS, required=False)
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, public_code: str) -> Response:
         _require_researcher(request)
         participant = participant_get(user=request.user, public_code=public_code)
         return Response([import_job_state(job) for job in import_job_list(participant=participant)[:100]])
 
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request, public_code: str) -> Response:
         _require_researcher(request)
         participant = participant_get(user=request.user, public_code=public_code)
-        form = self.InputSerializer(data=request.data)
+        form = self.ImportUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         try:
@@ -79,32 +88,56 @@ class ImportListApi(APIView):
 
 
 class ImportDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, job_id: int) -> Response:
         _require_researcher(request)
         return Response(import_job_state(import_job_get(user=request.user, job_id=job_id)))
+
+
+def _audit_read(request: Request, participant, target: str) -> None:
+    """Researchers' reads of a life log go to the audit log (a trainee reading their own does not)."""
+    if request.user.is_researcher:
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.VIEW, target=target, study=participant.study,
+            participant_code=participant.public_code, detail={"query": dict(request.query_params.lists())},
+            request=request,
+        )  # fmt: skip
 
 
 class EntryListApi(generics.ListAPIView):
     serializer_class = EntrySerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the view for the schema
+            return LifeLogEntry.objects.none()
         participant = participant_get(user=self.request.user, public_code=self.kwargs["public_code"])
+        _audit_read(self.request, participant, "life-log entries")
         return entry_list(participant=participant).select_related("participant")
 
 
 class EntryExcludeApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class EntryExclusionSerializer(serializers.Serializer):
         excluded = serializers.BooleanField()
 
+    @extend_schema(request=EntryExclusionSerializer, responses={200: EntrySerializer})
     def post(self, request: Request, entry_id: int) -> Response:
         entry = entry_get(user=request.user, entry_id=entry_id)
-        form = self.InputSerializer(data=request.data)
+        form = self.EntryExclusionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         entry = entry_set_excluded(entry=entry, excluded=form.validated_data["excluded"])
         return Response(EntrySerializer(entry).data)
 
 
 class SearchApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description=f"Search text, ≤ {MAX_QUERY_CHARS} characters."),
+            OpenApiParameter("k", int, description="How many hits (default 10)."),
+            OpenApiParameter("date_from", OpenApiTypes.DATETIME), OpenApiParameter("date_to", OpenApiTypes.DATETIME),
+            OpenApiParameter("person", str), OpenApiParameter("place", str),
+        ],
+        responses={200: SearchHitSerializer(many=True)},
+    )  # fmt: skip
     def get(self, request: Request, public_code: str) -> Response:
         participant = participant_get(user=request.user, public_code=public_code)
         params = request.query_params
@@ -124,6 +157,7 @@ class SearchApi(APIView):
             place=params.get("place", ""),
         )
         hits = entry_search(participant=participant, query=query, k=k, filters=filters)
+        _audit_read(request, participant, "life-log search")
         return Response(SearchHitSerializer(hits, many=True).data)
 
 
@@ -138,4 +172,8 @@ def parse_when_param(value: str | None, name: str) -> datetime | None:
         parsed = None
     if parsed is None:
         raise ValidationError({name: "Use YYYY-MM-DD or an ISO date-time."})
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+    try:
+        # In UTC: PostgreSQL refuses offsets that Python accepts (beyond ±15:59).
+        return (parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)).astimezone(UTC)
+    except OverflowError:
+        raise ValidationError({name: "That time is out of range."}) from None

@@ -10,11 +10,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from chat.scoring import warm_up  # noqa: E402
 from reme.routing import websocket_urlpatterns  # noqa: E402
 
-warm_up()  # the scorer's embedding model loads in the background, not inside the first trainee's turn
+if settings.CHAT_SCORER_WARM_UP:
+    warm_up()  # the scorer's embedding model loads in the background, not inside the first trainee's turn
 
 application = ProtocolTypeRouter(
     {

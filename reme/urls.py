@@ -14,6 +14,7 @@ urlpatterns = [
     path("train/", include("chat.urls")),
     path("research/", include("research.urls")),
     path("lifelog/", include("lifelog.urls")),
+    path("api/", include("research.api_urls")),
     path("api/", include("lifelog.api_urls")),
 ]
 

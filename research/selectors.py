@@ -4,8 +4,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
+from chat.models import Attempt, TrainingSession
 
-from .models import Participant, Study
+from .models import Arm, AuditEvent, Participant, ProtocolVersion, Study
 
 
 def study_list(*, user: User) -> QuerySet[Study]:
@@ -40,3 +41,34 @@ def study_get(*, user: User, slug: str) -> Study:
         return study_list(user=user).get(slug=slug)
     except Study.DoesNotExist:
         raise Http404("No such study") from None
+
+
+def arm_list(*, user: User) -> QuerySet[Arm]:
+    return Arm.objects.filter(study__in=study_list(user=user)).select_related("study")
+
+
+def protocol_version_list(*, user: User) -> QuerySet[ProtocolVersion]:
+    return ProtocolVersion.objects.filter(arm__study__in=study_list(user=user)).select_related("arm__study")
+
+
+def researcher_participant_list(*, user: User) -> QuerySet[Participant]:
+    """Participants of the researcher's studies (trainees get none: this is the researcher side)."""
+    return Participant.objects.filter(study__in=study_list(user=user)).select_related(
+        "study", "arm", "protocol_version"
+    )
+
+
+def training_session_list(*, user: User) -> QuerySet[TrainingSession]:
+    return TrainingSession.objects.filter(participant__study__in=study_list(user=user)).select_related(
+        "participant__study", "participant__arm", "protocol_version"
+    )
+
+
+def attempt_list(*, user: User) -> QuerySet[Attempt]:
+    return Attempt.objects.filter(puzzle__session__participant__study__in=study_list(user=user)).select_related(
+        "puzzle__session__participant__study", "puzzle__session__participant__arm", "puzzle__group"
+    )
+
+
+def audit_event_list(*, user: User, study: Study) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(study__in=study_list(user=user), study=study).select_related("actor")

@@ -1,8 +1,28 @@
+"""Writes on the researcher side: studies, arms and their protocol versions, consent, enrolment,
+withdrawal and the audit trail."""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
+from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_create
 
-from .models import Participant, ParticipantIdentity, Study
+from .models import (
+    Arm,
+    AuditEvent,
+    Consent,
+    ConsentVersion,
+    CuePolicy,
+    Participant,
+    ParticipantIdentity,
+    ProtocolVersion,
+    Study,
+)
 
 
 @transaction.atomic
@@ -15,16 +35,186 @@ def study_create(*, name: str, slug: str, researchers: list[User], description: 
 
 
 @transaction.atomic
+def arm_create(*, study: Study, key: str, name: str, description: str = "") -> Arm:
+    arm = Arm(study=study, key=key, name=name, description=description)
+    arm.full_clean()
+    arm.save()
+    return arm
+
+
+@transaction.atomic
+def protocol_version_create(
+    *,
+    arm: Arm,
+    puzzle_groups: list[dict],
+    puzzles_per_session: int = 5,
+    sessions_per_week: int = 3,
+    cue_policy: str = CuePolicy.ADAPTIVE,
+    model_name: str = "",
+    notes: str = "",
+    created_by: User | None = None,
+) -> ProtocolVersion:
+    """The arm's next protocol version. Participants already enrolled keep the version they have."""
+    from chat.models import PuzzleGroup  # chat builds on research; only this check needs its table
+
+    Arm.objects.select_for_update().get(pk=arm.pk)  # two editors never get the same number
+    for pin in puzzle_groups:
+        if not PuzzleGroup.objects.filter(key=pin.get("key"), version=pin.get("version")).exists():
+            raise ValidationError({"puzzle_groups": f"No puzzle group {pin.get('key')} v{pin.get('version')}."})
+    latest = arm.protocol_versions.aggregate(latest=Max("version"))["latest"] or 0
+    protocol = ProtocolVersion(
+        arm=arm,
+        version=latest + 1,
+        puzzle_groups=[{"key": pin["key"], "version": int(pin["version"])} for pin in puzzle_groups],
+        puzzles_per_session=puzzles_per_session,
+        sessions_per_week=sessions_per_week,
+        cue_policy=cue_policy,
+        model_name=model_name,
+        notes=notes,
+        created_by=created_by,
+    )
+    protocol.full_clean()
+    protocol.save()
+    return protocol
+
+
+@transaction.atomic
+def consent_version_create(*, study: Study, text: str, on_withdrawal: str) -> ConsentVersion:
+    latest = study.consent_versions.aggregate(latest=Max("version"))["latest"] or 0
+    consent = ConsentVersion(study=study, version=latest + 1, text=text, on_withdrawal=on_withdrawal)
+    consent.full_clean()
+    consent.save()
+    return consent
+
+
+@transaction.atomic
 def participant_enroll(
     *,
     study: Study,
     user: User | None = None,
+    arm: Arm | None = None,
+    consent_given_at: datetime | None = None,
+    recorded_by: User | None = None,
     timezone: str = "UTC",
     full_name: str = "",
     email: str = "",
 ) -> Participant:
-    participant = Participant(study=study, user=user, timezone=timezone)
+    """Enrols on the arm's current protocol version. A study with a consent text needs the date the
+    participant agreed to its latest version."""
+    if arm is not None and arm.study_id != study.pk:
+        raise ValidationError({"arm": "That arm belongs to another study."})
+    protocol = arm.current_protocol if arm else None
+    if arm is not None and protocol is None:
+        raise ValidationError({"arm": "The arm has no protocol yet."})
+    consent_version = study.consent_versions.order_by("-version").first()
+    if consent_version is not None and consent_given_at is None:
+        raise ValidationError({"consent_given_at": "Record when the participant gave consent."})
+    participant = Participant(study=study, user=user, arm=arm, protocol_version=protocol, timezone=timezone)
     participant.full_clean()
     participant.save()
     ParticipantIdentity.objects.create(participant=participant, full_name=full_name, email=email)
+    if consent_version is not None:
+        Consent.objects.create(
+            participant=participant,
+            consent_version=consent_version,
+            given_at=consent_given_at,
+            recorded_by=recorded_by,
+        )
     return participant
+
+
+@transaction.atomic
+def participant_register(
+    *,
+    study: Study,
+    arm: Arm,
+    by: User,
+    consent_given_at: datetime | None,
+    timezone: str,
+    full_name: str = "",
+    email: str = "",
+    username: str = "",
+    password: str = "",
+) -> Participant:
+    """Enrolment by a researcher: with a trainee login when a username is given, recorded in the audit log."""
+    user = user_create(username=username, password=password, role=User.Role.TRAINEE) if username else None
+    participant = participant_enroll(
+        study=study, user=user, arm=arm, consent_given_at=consent_given_at, recorded_by=by, timezone=timezone,
+        full_name=full_name, email=email,
+    )  # fmt: skip
+    audit_record(
+        actor=by, action=AuditEvent.Action.CHANGE, target="enrolment", study=study,
+        participant_code=participant.public_code,
+    )  # fmt: skip
+    return participant
+
+
+@transaction.atomic
+def participant_withdraw(*, participant: Participant, by: User, now: datetime | None = None) -> Participant:
+    """Ends the participation. Their consent decides the data: 'retain' keeps what was collected under
+    the public code; 'delete' (also the rule when no consent was recorded) erases the life log, the
+    sessions and trial records, the identifying details and the login. The row and its public code stay
+    so the audit trail still reads."""
+    from chat.models import LLMContext, TrainingSession
+    from lifelog.models import ImportJob
+
+    now = now or timezone.now()
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    if participant.status == Participant.Status.WITHDRAWN:
+        return participant
+    consent = participant.consents.select_related("consent_version").order_by("-given_at").first()
+    keep = consent is not None and consent.consent_version.on_withdrawal == ConsentVersion.OnWithdrawal.RETAIN
+    participant.training_sessions.exclude(status=TrainingSession.Status.ENDED).update(
+        status=TrainingSession.Status.ENDED, ended_at=now
+    )
+    participant.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
+    user = participant.user
+    if keep:
+        if user is not None:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+    else:
+        participant.training_sessions.all().delete()  # puzzles, transcript and attempts go with them
+        files = [job.file for job in ImportJob.objects.filter(participant=participant)]
+        files += [entry.photo for entry in participant.entries.exclude(photo="")]
+        participant.entries.all().delete()
+        participant.import_jobs.all().delete()
+        LLMContext.objects.filter(participant=participant).delete()
+        ParticipantIdentity.objects.filter(participant=participant).delete()
+        participant.user = None
+        transaction.on_commit(lambda: [stored.delete(save=False) for stored in files])
+        if user is not None:
+            transaction.on_commit(user.delete)
+    participant.status = Participant.Status.WITHDRAWN
+    participant.withdrawn_at = now
+    participant.save(update_fields=["status", "withdrawn_at", "user"])
+    audit_record(
+        actor=by,
+        action=AuditEvent.Action.WITHDRAW,
+        target="participant",
+        study=participant.study,
+        participant_code=participant.public_code,
+        detail={"data": "retained" if keep else "deleted"},
+    )
+    return participant
+
+
+def audit_record(
+    *,
+    actor: User,
+    action: str,
+    target: str,
+    study: Study | None = None,
+    participant_code: str = "",
+    detail: dict | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor,
+        action=action,
+        target=target,
+        study=study,
+        participant_code=participant_code,
+        detail=detail or {},
+        ip_address=request.META.get("REMOTE_ADDR") if request is not None else None,
+    )

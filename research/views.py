@@ -1,17 +1,24 @@
+import csv
 from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.decorators import researcher_required
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
 from lifelog.services import import_job_create_from_upload
 
-from .selectors import participant_get, participant_list, study_get, study_list
+from . import stats
+from .forms import EnrolForm, ProtocolVersionForm
+from .models import AuditEvent
+from .selectors import arm_list, audit_event_list, participant_get, study_get, study_list
+from .services import audit_record, participant_register, participant_withdraw, protocol_version_create
 
 
 class UploadForm(forms.Form):
@@ -33,9 +40,119 @@ def study_list_view(request: HttpRequest) -> HttpResponse:
 
 @researcher_required
 def study_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Study overview: enrolment per arm, adherence, this week's sessions, LLM context state; enrolment form."""
     study = study_get(user=request.user, slug=slug)
-    participants = participant_list(user=request.user, study=study)
-    return render(request, "research/study_detail.html", {"study": study, "participants": participants})
+    enrol_form = EnrolForm(request.POST or None, study=study)
+    if request.method == "POST" and enrol_form.is_valid():
+        try:
+            data = enrol_form.cleaned_data
+            participant = participant_register(
+                study=study, arm=data["arm"], consent_given_at=data["consent_given_at"], by=request.user,
+                timezone=data["timezone"], full_name=data["full_name"], email=data["email"],
+                username=data["username"], password=data["password"],
+            )  # fmt: skip
+        except ValidationError as error:
+            for text in error.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, f"Enrolled {participant.public_code}.")
+            return redirect("research:study_detail", slug=study.slug)
+    rows = stats.study_overview(study=study)
+    audit_record(
+        actor=request.user, action=AuditEvent.Action.VIEW, target="study overview", study=study, request=request
+    )
+    context = {
+        "study": study,
+        "rows": rows,
+        "enrolment": stats.enrolment_by_arm(rows),
+        "arms": study.arms.prefetch_related("protocol_versions"),
+        "consent": study.consent_versions.order_by("-version").first(),
+        "enrol_form": enrol_form,
+    }
+    return render(request, "research/study_detail.html", context)
+
+
+@researcher_required
+def study_overview_csv_view(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_get(user=request.user, slug=slug)
+    audit_record(
+        actor=request.user, action=AuditEvent.Action.EXPORT, target="study overview", study=study, request=request
+    )
+    return _csv_response(f"{study.slug}-overview.csv", stats.study_overview(study=study))
+
+
+@researcher_required
+def study_audit_view(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_get(user=request.user, slug=slug)
+    events = audit_event_list(user=request.user, study=study)[:500]
+    return render(request, "research/audit.html", {"study": study, "events": events})
+
+
+@researcher_required
+def protocol_version_new_view(request: HttpRequest, arm_id: int) -> HttpResponse:
+    """Editing a protocol means writing its next version; enrolled participants keep the one they have."""
+    arm = arm_list(user=request.user).filter(pk=arm_id).first()
+    if arm is None:
+        raise Http404("No such arm")
+    current = arm.current_protocol
+    initial = {}
+    if current:
+        initial = {
+            "puzzle_groups": [f"{pin['key']}:{pin['version']}" for pin in current.puzzle_groups],
+            "puzzles_per_session": current.puzzles_per_session, "sessions_per_week": current.sessions_per_week,
+            "cue_policy": current.cue_policy, "model_name": current.model_name,
+        }  # fmt: skip
+    form = ProtocolVersionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        protocol = protocol_version_create(
+            arm=arm, puzzle_groups=form.pins(), puzzles_per_session=data["puzzles_per_session"],
+            sessions_per_week=data["sessions_per_week"], cue_policy=data["cue_policy"],
+            model_name=data["model_name"], notes=data["notes"], created_by=request.user,
+        )  # fmt: skip
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.CHANGE, target="protocol version", study=arm.study,
+            detail={"arm": arm.key, "version": protocol.version}, request=request,
+        )  # fmt: skip
+        messages.success(request, f"Saved {arm.key} protocol version {protocol.version}.")
+        return redirect("research:study_detail", slug=arm.study.slug)
+    return render(request, "research/protocol_form.html", {"arm": arm, "current": current, "form": form})
+
+
+@researcher_required
+@require_POST
+def participant_withdraw_view(request: HttpRequest, public_code: str) -> HttpResponse:
+    participant = participant_get(user=request.user, public_code=public_code)
+    if request.POST.get("confirm") != participant.public_code:
+        messages.error(request, "Type the participant's code to confirm the withdrawal.")
+        return redirect("research:participant_detail", public_code=public_code)
+    participant = participant_withdraw(participant=participant, by=request.user)
+    messages.success(request, f"{participant.public_code} is withdrawn.")
+    return redirect("research:study_detail", slug=participant.study.slug)
+
+
+@researcher_required
+def participant_stats_csv_view(request: HttpRequest, public_code: str, name: str) -> HttpResponse:
+    participant = participant_get(user=request.user, public_code=public_code)
+    if name not in stats.PARTICIPANT_STATS:
+        raise Http404("No such table")
+    audit_record(
+        actor=request.user, action=AuditEvent.Action.EXPORT, target=f"participant {name}", study=participant.study,
+        participant_code=participant.public_code, request=request,
+    )  # fmt: skip
+    return _csv_response(
+        f"{participant.public_code}-{name}.csv", stats.PARTICIPANT_STATS[name](participant=participant)
+    )
+
+
+def _csv_response(filename: str, rows: list[dict]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if rows:
+        writer = csv.DictWriter(response, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return response
 
 
 @researcher_required
@@ -70,10 +187,16 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
                 place=data["place"],
             ),
         )
+    audit_record(
+        actor=request.user, action=AuditEvent.Action.VIEW, target="participant dashboard", study=participant.study,
+        participant_code=participant.public_code, request=request,
+    )  # fmt: skip
+    charts = {name.replace("-", "_"): table(participant=participant) for name, table in stats.PARTICIPANT_STATS.items()}
     return render(
         request,
         "research/participant_detail.html",
         {
+            "charts": charts,
             "participant": participant,
             "upload_form": upload_form,
             "search_form": search_form,

@@ -32,6 +32,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "research",
@@ -95,7 +98,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".data" / "static"))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -138,6 +141,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token requests are throttled per client address (password guessing); the counters live in Redis,
+    # so every web process shares them.
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "10/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ReMe research API",
+    "DESCRIPTION": "Studies, arms, frozen protocol versions, participants (public codes only), training "
+    "sessions, trial records (one row per attempt) and life-log entries, scoped to the caller's studies.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no third-party CDN sees researchers' pages
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # The LLM server is optional: without it the chat runs on its templates.
@@ -154,6 +172,9 @@ LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))  # the m
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
+# Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve
+# only researchers (dashboard, API, exports) can leave it out; it still loads on a first chat answer.
+CHAT_SCORER_WARM_UP = env_bool("CHAT_SCORER_WARM_UP", True)
 # Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model).
 CHAT_LLM_JUDGE = env_bool("CHAT_LLM_JUDGE", False)
 

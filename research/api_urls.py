@@ -1,0 +1,20 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from . import apis
+
+urlpatterns = [
+    path("token/", apis.ThrottledObtainAuthToken.as_view(), name="api_token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_redoc"),
+    path("studies/", apis.StudyListApi.as_view(), name="api_studies"),
+    path("studies/<slug:slug>/", apis.StudyDetailApi.as_view(), name="api_study"),
+    path("studies/<slug:slug>/attempts.csv", apis.AttemptExportApi.as_view(), name="api_export_csv"),
+    path("studies/<slug:slug>/attempts.json", apis.AttemptExportJsonApi.as_view(), name="api_export_json"),
+    path("arms/", apis.ArmListApi.as_view(), name="api_arms"),
+    path("protocol-versions/", apis.ProtocolVersionListApi.as_view(), name="api_protocol_versions"),
+    path("participants/", apis.ParticipantListApi.as_view(), name="api_participants"),
+    path("sessions/", apis.TrainingSessionListApi.as_view(), name="api_sessions"),
+    path("attempts/", apis.AttemptListApi.as_view(), name="api_attempts"),
+]

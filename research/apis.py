@@ -1,0 +1,307 @@
+"""The research REST API: read what the caller's studies hold, add protocol versions, export attempts.
+
+Thin: every queryset comes from research.selectors (scoped to the caller's studies), writes go through
+research.services, and every read of participant data is written to the audit log."""
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from chat.models import Attempt, TrainingSession
+from lifelog.apis import parse_when_param
+
+from . import filters, selectors
+from .export import AttemptExport, ExportFilters
+from .models import Arm, AuditEvent, CuePolicy, Participant, ProtocolVersion, Study
+from .services import audit_record, protocol_version_create
+
+
+class IsResearcher(BasePermission):
+    message = "Only researchers may use the research API."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_researcher)
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """Token for username + password; throttled per client address against password guessing."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+
+class StudySerializer(serializers.ModelSerializer):
+    arms = serializers.SlugRelatedField(many=True, read_only=True, slug_field="key")
+
+    class Meta:
+        model = Study
+        fields = ["slug", "name", "description", "arms", "created_at"]
+
+
+class ArmSerializer(serializers.ModelSerializer):
+    study = serializers.CharField(source="study.slug", read_only=True)
+    current_protocol_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Arm
+        fields = ["id", "study", "key", "name", "description", "current_protocol_version", "created_at"]
+
+    def get_current_protocol_version(self, arm: Arm) -> int | None:
+        protocol = arm.current_protocol
+        return protocol.version if protocol else None
+
+
+class PuzzleGroupPinSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    version = serializers.IntegerField(min_value=1)
+
+
+class ProtocolVersionSerializer(serializers.ModelSerializer):
+    study = serializers.CharField(source="arm.study.slug", read_only=True)
+    arm = serializers.CharField(source="arm.key", read_only=True)
+    arm_id = serializers.IntegerField(read_only=True)
+    puzzle_groups = PuzzleGroupPinSerializer(many=True)
+    cue_policy = serializers.ChoiceField(choices=CuePolicy.choices, default=CuePolicy.ADAPTIVE)
+
+    class Meta:
+        model = ProtocolVersion
+        fields = [
+            "id", "study", "arm", "arm_id", "version", "puzzle_groups", "puzzles_per_session", "sessions_per_week",
+            "cue_policy", "model_name", "notes", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["version", "created_at"]
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    """Public codes only: identifying details never leave through the API."""
+
+    study = serializers.CharField(source="study.slug", read_only=True)
+    arm = serializers.CharField(source="arm.key", read_only=True, default=None)
+    protocol_version = serializers.IntegerField(source="protocol_version.version", read_only=True, default=None)
+    enrolled_at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Participant
+        fields = ["public_code", "study", "arm", "protocol_version", "status", "enrolled_at", "withdrawn_at"]
+
+
+class TrainingSessionSerializer(serializers.ModelSerializer):
+    participant = serializers.CharField(source="participant.public_code", read_only=True)
+    study = serializers.CharField(source="participant.study.slug", read_only=True)
+    arm = serializers.CharField(source="participant.arm.key", read_only=True, default=None)
+    protocol_version = serializers.IntegerField(source="protocol_version.version", read_only=True, default=None)
+
+    class Meta:
+        model = TrainingSession
+        fields = [
+            "id", "participant", "study", "arm", "protocol_version", "status", "puzzles_planned", "model_name",
+            "started_at", "ended_at",
+        ]  # fmt: skip
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    """The trial record, as in the export."""
+
+    participant = serializers.CharField(source="puzzle.session.participant.public_code", read_only=True)
+    study = serializers.CharField(source="puzzle.session.participant.study.slug", read_only=True)
+    arm = serializers.CharField(source="puzzle.session.participant.arm.key", read_only=True, default=None)
+    session_id = serializers.IntegerField(source="puzzle.session_id", read_only=True)
+    trial_index = serializers.IntegerField(source="puzzle.index", read_only=True)
+    puzzle_group = serializers.CharField(source="puzzle.group.key", read_only=True)
+    puzzle_group_version = serializers.IntegerField(source="puzzle.group.version", read_only=True)
+    entry_id = serializers.IntegerField(source="puzzle.entry_id", read_only=True)
+
+    class Meta:
+        model = Attempt
+        fields = [
+            "id", "participant", "study", "arm", "session_id", "trial_index", "attempt_number", "puzzle_group",
+            "puzzle_group_version", "entry_id", "cue_level", "hints_used", "prompt_shown", "response_text",
+            "response_time_ms", "correct", "score", "scorer", "model_name", "prompt_hash", "shown_at", "answered_at",
+        ]  # fmt: skip
+
+
+class AuditedListMixin:
+    """Lists of participant data are written to the audit log with the filters used."""
+
+    audit_target = ""
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        study = None
+        if slug := request.query_params.get("study"):
+            study = selectors.study_list(user=request.user).filter(slug=slug).first()
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.VIEW,
+            target=self.audit_target,
+            study=study,
+            participant_code=request.query_params.get("participant", "")[:16],
+            detail={"query": dict(request.query_params.lists())},
+            request=request,
+        )
+        return response
+
+
+class StudyListApi(generics.ListAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = StudySerializer
+
+    def get_queryset(self):
+        return selectors.study_list(user=self.request.user).prefetch_related("arms")
+
+
+class StudyDetailApi(generics.RetrieveAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = StudySerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return selectors.study_list(user=self.request.user).prefetch_related("arms")
+
+
+class ArmListApi(generics.ListAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = ArmSerializer
+    filterset_class = filters.ArmFilter
+
+    def get_queryset(self):
+        return selectors.arm_list(user=self.request.user).order_by("id")
+
+
+class ProtocolVersionListApi(generics.ListCreateAPIView):
+    """Versions are frozen: POST creates the arm's next version; enrolled participants keep theirs."""
+
+    permission_classes = [IsResearcher]
+    serializer_class = ProtocolVersionSerializer
+    filterset_class = filters.ProtocolVersionFilter
+
+    class ProtocolVersionInputSerializer(ProtocolVersionSerializer):
+        arm_id = serializers.IntegerField()
+
+        class Meta(ProtocolVersionSerializer.Meta):
+            pass
+
+    def get_queryset(self):
+        return selectors.protocol_version_list(user=self.request.user).order_by("id")
+
+    @extend_schema(request=ProtocolVersionInputSerializer, responses={201: ProtocolVersionSerializer})
+    def post(self, request: Request) -> Response:
+        form = self.ProtocolVersionInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        arm = selectors.arm_list(user=request.user).filter(pk=data["arm_id"]).first()
+        if arm is None:
+            raise ValidationError({"arm_id": "No such arm in your studies."})
+        try:
+            protocol = protocol_version_create(
+                arm=arm,
+                puzzle_groups=[dict(pin) for pin in data["puzzle_groups"]],
+                puzzles_per_session=data.get("puzzles_per_session", 5),
+                sessions_per_week=data.get("sessions_per_week", 3),
+                cue_policy=data["cue_policy"],
+                model_name=data.get("model_name", ""),
+                notes=data.get("notes", ""),
+                created_by=request.user,
+            )
+        except ModelValidationError as error:
+            raise ValidationError(error.message_dict if hasattr(error, "message_dict") else error.messages) from None
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.CHANGE, target="protocol version", study=arm.study,
+            detail={"arm": arm.key, "version": protocol.version}, request=request,
+        )  # fmt: skip
+        return Response(ProtocolVersionSerializer(protocol).data, status=status.HTTP_201_CREATED)
+
+
+class ParticipantListApi(AuditedListMixin, generics.ListAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = ParticipantSerializer
+    filterset_class = filters.ParticipantFilter
+    audit_target = "participants"
+
+    def get_queryset(self):
+        return selectors.researcher_participant_list(user=self.request.user).order_by("id")
+
+
+class TrainingSessionListApi(AuditedListMixin, generics.ListAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = TrainingSessionSerializer
+    filterset_class = filters.TrainingSessionFilter
+    audit_target = "sessions"
+
+    def get_queryset(self):
+        return selectors.training_session_list(user=self.request.user).order_by("id")
+
+
+class AttemptListApi(AuditedListMixin, generics.ListAPIView):
+    permission_classes = [IsResearcher]
+    serializer_class = AttemptSerializer
+    filterset_class = filters.AttemptFilter
+    audit_target = "attempts"
+
+    def get_queryset(self):
+        return selectors.attempt_list(user=self.request.user).order_by("id")
+
+
+EXPORT_PARAMETERS = [
+    OpenApiParameter("arm", str, description="Only this arm (its key)."),
+    OpenApiParameter("participant", str, description="Only this participant (public code)."),
+    OpenApiParameter("date_from", OpenApiTypes.DATETIME, description="Attempts answered at or after this time."),
+    OpenApiParameter("date_to", OpenApiTypes.DATETIME, description="Attempts answered before this time."),
+    OpenApiParameter("redact", bool, description="Replace people and places in free text with stable placeholders."),
+]
+
+
+class AttemptExportApi(APIView):
+    """All attempts of a study in long format (one row per attempt), streamed. CSV cells that would start
+    a spreadsheet formula get a leading apostrophe; JSON keeps the text exactly."""
+
+    permission_classes = [IsResearcher]
+    file_format = "csv"
+
+    @extend_schema(
+        parameters=EXPORT_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR),
+            (200, "application/json"): OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        study = selectors.study_get(user=request.user, slug=slug)
+        params = request.query_params
+        export_filters = ExportFilters(
+            arm=params.get("arm", "")[:64],
+            participant=params.get("participant", "")[:16],
+            date_from=parse_when_param(params.get("date_from"), "date_from"),
+            date_to=parse_when_param(params.get("date_to"), "date_to"),
+        )
+        redact = params.get("redact", "").lower() in {"1", "true", "yes"}
+        audit = audit_record(
+            actor=request.user, action=AuditEvent.Action.EXPORT, target="attempts", study=study,
+            participant_code=export_filters.participant,
+            detail={"format": self.file_format, "redact": redact, **export_filters.as_dict(), "rows": None},
+            request=request,
+        )  # fmt: skip
+        export = AttemptExport(
+            study=study, filters=export_filters, file_format=self.file_format, redact=redact, audit=audit
+        )
+        # Under ASGI a synchronous iterator would be read whole into memory before sending; give it an async one.
+        content = export.achunks() if isinstance(request._request, ASGIRequest) else export.chunks()
+        content_type = "text/csv; charset=utf-8" if self.file_format == "csv" else "application/json"
+        response = StreamingHttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{study.slug}-attempts.{self.file_format}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class AttemptExportJsonApi(AttemptExportApi):
+    file_format = "json"

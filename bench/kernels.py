@@ -22,6 +22,8 @@ import torch
 import triton
 import triton.testing
 
+from bench.minference_side import MInferenceRun
+from bench.minference_side import load as minference_load
 from kernels.index_convert import convert_vertical_slash
 from kernels.prefix_attention import prefix_attention
 from kernels.sparse_attention import sparse_attention
@@ -175,6 +177,8 @@ def bench_length(n: int, args) -> dict:
         attention_ms += timed(lambda qh=qh, kh=kh, vh=vh, lists=lists: sparse_attention(qh, kh, vh, *lists), False)
         if heads.start < 8:  # recall on the first two KV groups: exact rows are costly at 1M
             lists_for_recall.append((heads, kv_heads, lists))
+        if args.minference_kernel is not None:
+            minference_side(row, args, n, qh, kh, vh, part, lists, reference, heads)
         del lists
     row["convert_ms"], row["sparse_attn_ms"] = convert_ms, attention_ms
     row["sparse_total_ms"] = row["estimate_ms"] + convert_ms + attention_ms
@@ -193,6 +197,24 @@ def bench_length(n: int, args) -> dict:
     return row
 
 
+def minference_side(row, args, n, qh, kh, vh, part, lists, reference, heads) -> None:
+    """MInference's convert + attention on the same indices as ours, for one GQA group of heads."""
+    module, index_op = args.minference_kernel
+    vertical_idx, _vertical_count, slash_idx, _slash_count = part
+    run = MInferenceRun(module, index_op, qh, kh, vh, vertical_idx, slash_idx)
+    row["mi_convert_ms"] = row.get("mi_convert_ms", 0.0) + timed(run.convert, False)
+    run.convert()
+    row["mi_attn_ms"] = row.get("mi_attn_ms", 0.0) + timed(run.attend, False)
+    if heads.start == 0:  # outputs on the first group: theirs against ours and against dense
+        theirs = run.attend()
+        row["mi_vs_ours_err"] = rel_err(theirs, sparse_attention(qh, kh, vh, *lists))
+        if reference is not None:
+            row["mi_vs_dense_err"] = rel_err(theirs, reference[:, heads])
+            row["ours_vs_dense_err"] = rel_err(sparse_attention(qh, kh, vh, *lists), reference[:, heads])
+    del run
+    torch.cuda.empty_cache()
+
+
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out.float() - ref.float()).norm() / ref.float().norm()).item()
 
@@ -208,7 +230,9 @@ def main() -> None:
     parser.add_argument("--max-prefix-dense", type=int, default=131072)
     parser.add_argument("--max-check", type=int, default=32768, help="compare outputs with SDPA up to this length")
     parser.add_argument("--recall-rows", type=int, default=64)
+    parser.add_argument("--minference", type=Path, help="MInference's sdist (.tar.gz): run its kernel side by side")
     args = parser.parse_args()
+    args.minference_kernel = minference_load(args.minference) if args.minference else None
     card = torch.cuda.get_device_name()
     copy_gbps = measure_copy_bandwidth()
     rows = []
@@ -279,6 +303,25 @@ def render(card: str, copy_gbps: float, rows: list[dict]) -> str:
             f"| {f(ratio(r, 'sdpa_cudnn_ms', 'sparse_total_ms'))}× | {r['recall_mean']:.3f} / {r['recall_min']:.3f} "
             f"| {r['tiles_per_qblock']:.0f} | {r['tile_density']:.1%} | {r['sparse_core_tflops']:.0f} |"
         )
+    side = [r for r in rows if "mi_attn_ms" in r]
+    if side:
+        lines += [
+            "",
+            "MInference 0.1.6.0 (its CUDA index conversion + its Triton attention, from the PyPI sdist) on the same "
+            "indices as ours; its kernel needs K/V expanded to the 32 query heads, ours reads the 8 KV heads:",
+            "",
+            "| n | MInference convert ms | MInference attention ms | MInference total ms | ours convert + attention ms "
+            "| ours vs MInference | theirs vs ours rel. diff | vs dense: theirs / ours |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in side:
+            theirs = r["mi_convert_ms"] + r["mi_attn_ms"]
+            ours = r["convert_ms"] + r["sparse_attn_ms"]
+            lines.append(
+                f"| {r['n']:,} | {r['mi_convert_ms']:.2f} | {r['mi_attn_ms']:.2f} | {theirs:.2f} | {ours:.2f} "
+                f"| {theirs / ours:.2f}× | {f(r.get('mi_vs_ours_err'), '.1e')} "
+                f"| {f(r.get('mi_vs_dense_err'), '.1e')} / {f(r.get('ours_vs_dense_err'), '.1e')} |"
+            )
     checks = [
         f"n={r['n']:,}: ours dense vs SDPA rel. error {f(r.get('prefix_dense_err'), '.1e')}, "
         f"sparse at full budget vs SDPA {f(r.get('sparse_full_budget_err'), '.1e')}"

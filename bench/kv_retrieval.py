@@ -51,8 +51,29 @@ class VerticalSlashPrefill:
         )
         mask = reference.vertical_slash_mask(n, v_idx, s_idx)
         self.densities.append((mask.float().mean() / reference.causal_mask(n, n).float().mean()).item())
-        out = reference.masked_attention(query, key, value, mask).to(query.dtype)
+        # The exact mask the sparse kernel computes, applied by SDPA: the same result as
+        # reference.masked_attention (the causal diagonal is always kept, so no row is empty).
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, scale=scaling, enable_gqa=True
+        )
         return out.transpose(1, 2).contiguous(), None
+
+
+class QKCapture:
+    """An attention function for transformers that records chosen layers' Q and K (after RoPE) during
+    one prefill, as calibration input for kernels.pattern_search, and otherwise runs SDPA."""
+
+    def __init__(self, layers: set[int], out_dir: Path):
+        self.layers, self.out_dir, self.saved = layers, out_dir, set()
+
+    def __call__(self, module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        layer = getattr(module, "layer_idx", None)
+        if layer in self.layers and layer not in self.saved and query.shape[2] == key.shape[2]:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            torch.save({"q": query.detach().float().clone(), "k": key.detach().float().clone()},
+                       self.out_dir / f"qk-layer{layer:02d}.pt")  # fmt: skip
+            self.saved.add(layer)
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
 
 
 def make_sample(tokenizer, tokens: int, rng: random.Random) -> tuple[list[int], str]:
@@ -84,16 +105,25 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=6)
     parser.add_argument("--vertical", type=int, default=256)
     parser.add_argument("--slash", type=int, default=512)
+    parser.add_argument("--capture-dir", type=Path, help="save the first sample's Q/K of --capture-layers here")
+    parser.add_argument("--capture-layers", default="0,6,12,18,23")
     args = parser.parse_args()
     tokenizer = AutoTokenizer.from_pretrained(args.gguf.parent, gguf_file=args.gguf.name)
     model = AutoModelForCausalLM.from_pretrained(args.gguf.parent, gguf_file=args.gguf.name, dtype=torch.float32)
     sparse = VerticalSlashPrefill(args.vertical, args.slash)
     AttentionInterface.register("vertical_slash", sparse)
+    if args.capture_dir:
+        layers = {int(layer) for layer in args.capture_layers.split(",")}
+        AttentionInterface.register("capture", QKCapture(layers, args.capture_dir))
     rng = random.Random(20261126)
     rows = []
     for index in range(args.samples):
         ids, expected = make_sample(tokenizer, args.tokens, rng)
         row = {"sample": index, "tokens": len(ids)}
+        if args.capture_dir and index == 0:
+            model.set_attn_implementation("capture")
+            with torch.inference_mode():
+                model(torch.tensor([ids]))
         for mode in ("sdpa", "vertical_slash"):
             model.set_attn_implementation(mode)
             started, layers_before = time.perf_counter(), len(sparse.densities)

@@ -2,6 +2,8 @@
 with a token, against the Django app in this process (same database transaction as the test's data).
 Any 5xx answer fails the test."""
 
+import os
+
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
@@ -31,7 +33,7 @@ def researcher_token(world):
 @pytest.mark.timeout(600)
 @schema.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

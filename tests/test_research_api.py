@@ -105,6 +105,18 @@ def test_filters_and_pagination(rw):
     assert len(sessions) == 1 and sessions[0]["protocol_version"] == 1
 
 
+def test_malformed_query_strings_get_400_or_a_bounded_page_never_500(rw):
+    """Cases schemathesis found: a NUL in a parameter name, limits and offsets past PostgreSQL's integers."""
+    client = api_client_for(rw.researcher_a)
+    assert client.get("/api/attempts/?%C3%9C%00X=1").status_code == 400
+    assert client.get("/api/studies/study-a/attempts.csv?participant=%00").status_code == 400
+    assert client.get("/research/studies/study-a/?q=%00").status_code == 400
+    huge = client.get("/api/attempts/?limit=424960501130210050048")
+    assert huge.status_code == 200 and len(huge.json()["results"]) == 3
+    far = client.get("/api/protocol-versions/?offset=10000000000000000000000")
+    assert far.status_code == 200 and far.json()["results"] == []
+
+
 def test_new_protocol_version_through_the_api(rw):
     client = api_client_for(rw.researcher_a)
     response = client.post(

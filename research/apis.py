@@ -33,6 +33,12 @@ class IsResearcher(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_researcher)
 
 
+class ResearcherOnly:
+    """Trainees get 403 on every research endpoint; researchers see only their studies (the selectors)."""
+
+    permission_classes = [IsResearcher]
+
+
 class ThrottledObtainAuthToken(ObtainAuthToken):
     """Token for username + password; throttled per client address against password guessing."""
 
@@ -152,16 +158,14 @@ class AuditedListMixin:
         return response
 
 
-class StudyListApi(generics.ListAPIView):
-    permission_classes = [IsResearcher]
+class StudyListApi(ResearcherOnly, generics.ListAPIView):
     serializer_class = StudySerializer
 
     def get_queryset(self):
         return selectors.study_list(user=self.request.user).prefetch_related("arms")
 
 
-class StudyDetailApi(generics.RetrieveAPIView):
-    permission_classes = [IsResearcher]
+class StudyDetailApi(ResearcherOnly, generics.RetrieveAPIView):
     serializer_class = StudySerializer
     lookup_field = "slug"
 
@@ -169,8 +173,7 @@ class StudyDetailApi(generics.RetrieveAPIView):
         return selectors.study_list(user=self.request.user).prefetch_related("arms")
 
 
-class ArmListApi(generics.ListAPIView):
-    permission_classes = [IsResearcher]
+class ArmListApi(ResearcherOnly, generics.ListAPIView):
     serializer_class = ArmSerializer
     filterset_class = filters.ArmFilter
 
@@ -178,10 +181,9 @@ class ArmListApi(generics.ListAPIView):
         return selectors.arm_list(user=self.request.user).order_by("id")
 
 
-class ProtocolVersionListApi(generics.ListCreateAPIView):
+class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
     """Versions are frozen: POST creates the arm's next version; enrolled participants keep theirs."""
 
-    permission_classes = [IsResearcher]
     serializer_class = ProtocolVersionSerializer
     filterset_class = filters.ProtocolVersionFilter
 
@@ -222,8 +224,7 @@ class ProtocolVersionListApi(generics.ListCreateAPIView):
         return Response(ProtocolVersionSerializer(protocol).data, status=status.HTTP_201_CREATED)
 
 
-class ParticipantListApi(AuditedListMixin, generics.ListAPIView):
-    permission_classes = [IsResearcher]
+class ParticipantListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):
     serializer_class = ParticipantSerializer
     filterset_class = filters.ParticipantFilter
     audit_target = "participants"
@@ -232,8 +233,7 @@ class ParticipantListApi(AuditedListMixin, generics.ListAPIView):
         return selectors.researcher_participant_list(user=self.request.user).order_by("id")
 
 
-class TrainingSessionListApi(AuditedListMixin, generics.ListAPIView):
-    permission_classes = [IsResearcher]
+class TrainingSessionListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):
     serializer_class = TrainingSessionSerializer
     filterset_class = filters.TrainingSessionFilter
     audit_target = "sessions"
@@ -242,8 +242,7 @@ class TrainingSessionListApi(AuditedListMixin, generics.ListAPIView):
         return selectors.training_session_list(user=self.request.user).order_by("id")
 
 
-class AttemptListApi(AuditedListMixin, generics.ListAPIView):
-    permission_classes = [IsResearcher]
+class AttemptListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):
     serializer_class = AttemptSerializer
     filterset_class = filters.AttemptFilter
     audit_target = "attempts"
@@ -261,11 +260,10 @@ EXPORT_PARAMETERS = [
 ]
 
 
-class AttemptExportApi(APIView):
+class AttemptExportApi(ResearcherOnly, APIView):
     """All attempts of a study in long format (one row per attempt), streamed. CSV cells that would start
     a spreadsheet formula get a leading apostrophe; JSON keeps the text exactly."""
 
-    permission_classes = [IsResearcher]
     file_format = "csv"
 
     @extend_schema(

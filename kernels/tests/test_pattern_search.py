@@ -70,3 +70,14 @@ def test_config_round_trip_and_bad_files(tmp_path):
     with pytest.raises(ValueError, match="format 99"):
         pattern_search.load_config(path)
     assert math.isfinite(choices[0].density)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((pattern_search.Path(__file__).parent.parent / "configs").glob("*.json")), ids=lambda p: p.name
+)
+def test_shipped_configs_load_and_meet_their_target(path):
+    """The configs searched on a real model's Q/K (kernels/configs) are valid for the engine's loader."""
+    document = json.loads(path.read_text())
+    choices = pattern_search.load_config(path)
+    assert len(choices) == 14 and document["calibration_tokens"] >= 4096
+    assert all(c.recall >= document["target_recall"] and 0 < c.density <= 1 for c in choices)

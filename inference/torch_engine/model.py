@@ -1,0 +1,213 @@
+"""A compact Llama / Qwen2 decoder for the torch engine (gpt-fast's shape: one file, plain PyTorch).
+
+The model owns no attention kernel: each layer calls `attend(q, k, v)` with the new tokens' queries and
+the layer's whole cached K/V so far (causal for the new tokens, every cached token visible), so the
+engine chooses the kernel: the float32 reference on the CPU, our Triton kernels on a GPU. The KV cache
+is a pair of preallocated buffers per layer, written with index_copy_ at the new positions.
+
+`ModelArgs.from_hf_config` reads a Hugging Face config.json; `Transformer.load_hf_state_dict` takes its
+weights. A config alone builds a randomly initialized model (for benchmarks on machines without weights).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from kernels.reference import prefix_attention
+
+Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    vocab_size: int
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    intermediate_size: int
+    head_dim: int = 0  # 0: dim // n_heads
+    rope_theta: float = 10_000.0
+    norm_eps: float = 1e-6
+    qkv_bias: bool = False  # Qwen2 has biases on q, k and v
+    tie_embeddings: bool = False
+
+    def __post_init__(self):
+        if not self.head_dim:
+            object.__setattr__(self, "head_dim", self.dim // self.n_heads)
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError("n_heads must be a multiple of n_kv_heads")
+
+    @classmethod
+    def from_hf_config(cls, config: dict) -> "ModelArgs":
+        return cls(
+            vocab_size=config["vocab_size"],
+            dim=config["hidden_size"],
+            n_layers=config["num_hidden_layers"],
+            n_heads=config["num_attention_heads"],
+            n_kv_heads=config.get("num_key_value_heads", config["num_attention_heads"]),
+            intermediate_size=config["intermediate_size"],
+            head_dim=config.get("head_dim") or 0,
+            rope_theta=config.get("rope_theta", 10_000.0),
+            norm_eps=config.get("rms_norm_eps", 1e-6),
+            qkv_bias=config.get("model_type") == "qwen2" or config.get("attention_bias", False),
+            tie_embeddings=config.get("tie_word_embeddings", False),
+        )
+
+
+# The issue's 8B-class shape (Llama-3-8B): 32 layers, 32 heads, 8 KV heads, d = 128.
+NAMED = {
+    "llama-3-8b": ModelArgs(
+        vocab_size=128_256, dim=4096, n_layers=32, n_heads=32, n_kv_heads=8, intermediate_size=14_336,
+        rope_theta=500_000.0, norm_eps=1e-5,
+    ),
+}  # fmt: skip
+
+
+class KVCache(nn.Module):
+    def __init__(self, n_kv_heads: int, max_tokens: int, head_dim: int, dtype: torch.dtype, device=None):
+        super().__init__()
+        shape = (1, n_kv_heads, max_tokens, head_dim)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new tokens' K/V at their positions; return the cache up to the last of them."""
+        self.k.index_copy_(2, positions, k)
+        self.v.index_copy_(2, positions, v)
+        end = int(positions[-1]) + 1
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+
+def rope_tables(args: ModelArgs, max_tokens: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin [max_tokens, head_dim] in the half-split layout Llama and Qwen2 checkpoints use."""
+    inv_freq = 1.0 / (args.rope_theta ** (torch.arange(0, args.head_dim, 2, device=device).float() / args.head_dim))
+    angles = torch.outer(torch.arange(max_tokens, device=device).float(), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return (x.float() * cos + rotated.float() * sin).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.args = args
+        hd = args.head_dim
+        self.wq = nn.Linear(args.dim, args.n_heads * hd, bias=args.qkv_bias)
+        self.wk = nn.Linear(args.dim, args.n_kv_heads * hd, bias=args.qkv_bias)
+        self.wv = nn.Linear(args.dim, args.n_kv_heads * hd, bias=args.qkv_bias)
+        self.wo = nn.Linear(args.n_heads * hd, args.dim, bias=False)
+        self.cache: KVCache | None = None
+
+    def forward(self, x, positions, cos, sin, attend: Attend) -> torch.Tensor:
+        batch, m, _ = x.shape
+        hd = self.args.head_dim
+        q = self.wq(x).view(batch, m, self.args.n_heads, hd).transpose(1, 2)
+        k = self.wk(x).view(batch, m, self.args.n_kv_heads, hd).transpose(1, 2)
+        v = self.wv(x).view(batch, m, self.args.n_kv_heads, hd).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k_all, v_all = self.cache.update(positions, k, v)
+        out = attend(q, k_all, v_all)
+        return self.wo(out.transpose(1, 2).reshape(batch, m, -1))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.w_gate = nn.Linear(args.dim, args.intermediate_size, bias=False)
+        self.w_up = nn.Linear(args.dim, args.intermediate_size, bias=False)
+        self.w_down = nn.Linear(args.intermediate_size, args.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.attention_norm = RMSNorm(args.dim, args.norm_eps)
+        self.attention = Attention(args)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.feed_forward = FeedForward(args)
+
+    def forward(self, x, positions, cos, sin, attend: Attend) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x), positions, cos, sin, attend)
+        return x + self.feed_forward(self.ffn_norm(x))
+
+
+def reference_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """New queries over the cache (float32 reference; GQA heads read in place)."""
+    return prefix_attention(q, k, v).to(q.dtype)
+
+
+class Transformer(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.args = args
+        self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
+        self.layers = nn.ModuleList(Block(args) for _ in range(args.n_layers))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+        self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
+        if args.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        self.max_tokens = 0
+
+    def setup_caches(self, max_tokens: int) -> None:
+        param = self.output.weight
+        for layer in self.layers:
+            layer.attention.cache = KVCache(self.args.n_kv_heads, max_tokens, self.args.head_dim, param.dtype,
+                                            param.device)  # fmt: skip
+        self.cos, self.sin = rope_tables(self.args, max_tokens, param.device)
+        self.max_tokens = max_tokens
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, attend: Attend = reference_attend):
+        """Logits [batch, m, vocab] for m new tokens at `positions` (consecutive, after what is cached)."""
+        if int(positions[-1]) >= self.max_tokens:
+            raise ValueError(f"position {int(positions[-1])} is past the cache ({self.max_tokens} tokens)")
+        x = self.tok_embeddings(tokens)
+        cos, sin = self.cos[positions], self.sin[positions]
+        for layer in self.layers:
+            x = layer(x, positions, cos, sin, attend)
+        return self.output(self.norm(x))
+
+    def load_hf_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Weights named as in Hugging Face Llama/Qwen2 checkpoints."""
+        renames = {"model.embed_tokens.weight": "tok_embeddings.weight", "model.norm.weight": "norm.weight",
+                   "lm_head.weight": "output.weight"}  # fmt: skip
+        parts = {"self_attn.q_proj": "attention.wq", "self_attn.k_proj": "attention.wk",
+                 "self_attn.v_proj": "attention.wv", "self_attn.o_proj": "attention.wo",
+                 "mlp.gate_proj": "feed_forward.w_gate", "mlp.up_proj": "feed_forward.w_up",
+                 "mlp.down_proj": "feed_forward.w_down", "input_layernorm": "attention_norm",
+                 "post_attention_layernorm": "ffn_norm"}  # fmt: skip
+        ours = {}
+        for name, tensor in state.items():
+            if name in renames:
+                ours[renames[name]] = tensor
+                continue
+            _, _, index, *rest = name.split(".")  # model.layers.<i>.<part>.<weight|bias>
+            part, kind = ".".join(rest[:-1]), rest[-1]
+            ours[f"layers.{index}.{parts[part]}.{kind}"] = tensor
+        if self.args.tie_embeddings:
+            ours.setdefault("output.weight", ours["tok_embeddings.weight"])
+        missing, unexpected = self.load_state_dict(ours, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"weights do not match the config: missing {missing}, unexpected {unexpected}")

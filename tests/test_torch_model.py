@@ -1,0 +1,65 @@
+"""The torch engine's model against Hugging Face's own Qwen2 and Llama implementations (tiny random
+configs on the CPU): same logits for a whole prompt, and the same logits when the prompt is fed in
+pieces through the KV cache (a cached prefix, a suffix, then single-token decode steps)."""
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+from inference.torch_engine.model import NAMED, ModelArgs, Transformer
+
+TINY = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            intermediate_size=128, max_position_embeddings=256, rms_norm_eps=1e-6)  # fmt: skip
+
+
+def hf_and_ours(kind: str, tie: bool = False):
+    torch.manual_seed(0)
+    if kind == "qwen2":
+        hf = Qwen2ForCausalLM(Qwen2Config(**TINY, rope_theta=10_000.0, tie_word_embeddings=tie))
+    else:
+        hf = LlamaForCausalLM(LlamaConfig(**TINY, rope_theta=500_000.0, tie_word_embeddings=tie))
+    hf.eval()
+    ours = Transformer(ModelArgs.from_hf_config(hf.config.to_dict()))
+    ours.load_hf_state_dict(hf.state_dict())
+    ours.setup_caches(64)
+    return hf, ours.eval()
+
+
+@pytest.mark.parametrize("kind, tie", [("qwen2", False), ("qwen2", True), ("llama", False)])
+def test_whole_prompt_logits_match_hugging_face(kind, tie):
+    hf, ours = hf_and_ours(kind, tie)
+    tokens = torch.randint(0, 256, (1, 37))
+    with torch.no_grad():
+        expected = hf(tokens).logits
+        got = ours(tokens, torch.arange(37))
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), (got - expected).abs().max()
+
+
+def test_prompt_in_pieces_through_the_cache_matches_the_whole_prompt():
+    hf, ours = hf_and_ours("qwen2")
+    tokens = torch.randint(0, 256, (1, 40))
+    with torch.no_grad():
+        whole = hf(tokens).logits
+        prefix = ours(tokens[:, :24], torch.arange(24))  # a cached prefix …
+        suffix = ours(tokens[:, 24:33], torch.arange(24, 33))  # … a turn's suffix …
+        steps = [ours(tokens[:, i : i + 1], torch.tensor([i])) for i in range(33, 40)]  # … and decode steps
+    pieces = torch.cat([prefix, suffix, *steps], dim=1)
+    assert torch.allclose(pieces, whole, atol=1e-4, rtol=1e-4), (pieces - whole).abs().max()
+
+
+def test_a_prompt_longer_than_the_cache_is_refused():
+    _, ours = hf_and_ours("qwen2")
+    with pytest.raises(ValueError, match="past the cache"):
+        ours(torch.zeros(1, 65, dtype=torch.long), torch.arange(65))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused():
+    hf, _ = hf_and_ours("qwen2")
+    smaller = Transformer(ModelArgs.from_hf_config({**hf.config.to_dict(), "num_hidden_layers": 1}))
+    with pytest.raises((ValueError, RuntimeError)):
+        smaller.load_hf_state_dict(hf.state_dict())
+
+
+def test_the_8b_config_has_the_benchmark_shape():
+    args = NAMED["llama-3-8b"]
+    assert (args.n_layers, args.n_heads, args.n_kv_heads, args.head_dim) == (32, 32, 8, 128)

@@ -200,7 +200,8 @@ def warm_up() -> threading.Thread:
     """Load the embedding model in the background, not inside the first trainee's turn. A web process encodes
     one short answer at a time: one torch thread keeps idle OpenMP workers from spinning on the cores the
     event loop and the database need."""
-    import torch
+    import sentence_transformers  # noqa: F401 - imported here, not in the thread: transformers' lazy
+    import torch  # module is not thread-safe, and a concurrent import elsewhere failed with ImportError
 
     torch.set_num_threads(int(os.environ.get("SCORER_TORCH_THREADS", "1")))
 

@@ -4,7 +4,8 @@ pieces through the KV cache (a cached prefix, a suffix, then single-token decode
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers.models.llama import LlamaConfig, LlamaForCausalLM
+from transformers.models.qwen2 import Qwen2Config, Qwen2ForCausalLM
 
 from inference.torch_engine.model import NAMED, ModelArgs, Transformer
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv bench-export
+.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv bench-export bench-scbench
 
 # llama.cpp for the embedded LLM server is compiled here: a portable AVX2 build, not -march=native.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
@@ -62,3 +62,7 @@ bench-chat: install
 bench-kv: install
 	$(PY) -m pip install -q -r requirements-bench.txt -c constraints.txt
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kv_cpu $(BENCH_ARGS)
+
+# SCBench-style accuracy of the torch engine on the packaged small model (CPU, ~20 min).
+bench-scbench: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.scbench $(BENCH_ARGS)

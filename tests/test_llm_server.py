@@ -23,16 +23,17 @@ SYSTEM = "You are a helpful assistant. Here is a diary:\n" + "\n".join(
 
 
 class LLMServer(ChildProcess):
-    def __init__(self, store_dir: Path, log_path: Path):
+    def __init__(self, store_dir: Path, log_path: Path, extra_args: tuple[str, ...] = (), block: int = 64):
         self.port, self.store_dir, self.log_path = free_port(), store_dir, log_path
+        self.extra_args, self.block = list(extra_args), block
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.start()
 
     def start(self) -> None:
         self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
-        env = dict(os.environ, LLM_KV_DIR=str(self.store_dir), LLM_SERVER_N_CTX="4096", LLM_KV_BLOCK="64")
-        self.process = subprocess.Popen([sys.executable, "-m", "inference.server", "--port", str(self.port)],
-                                        cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
+        env = dict(os.environ, LLM_KV_DIR=str(self.store_dir), LLM_SERVER_N_CTX="4096", LLM_KV_BLOCK=str(self.block))
+        command = [sys.executable, "-m", "inference.server", "--port", str(self.port), *self.extra_args]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(self._healthy, timeout=240, message="the LLM server")
 
     def _healthy(self) -> bool:

@@ -6,6 +6,7 @@ that disconnects stops its generation at the next token and frees the engine.
 """
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -149,14 +150,21 @@ def create_app(engine) -> Starlette:
         choice = {"index": 0, "text": text, "finish_reason": "stop"}
         return JSONResponse({**head, "object": "text_completion", "choices": [choice]})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        if hasattr(engine, "close"):  # e.g. finish the prefix store's pending disk writes
+            await asyncio.get_running_loop().run_in_executor(None, engine.close)
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/v1/models", models),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/health", health),
             Route("/metrics", metrics),
-        ]
+        ],
     )
 
 

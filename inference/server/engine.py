@@ -11,7 +11,6 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp
@@ -19,49 +18,8 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from inference.kvstore import PrefixKVStore
 
+from .generation import Generation, Metrics, common_prefix_length, next_piece
 from .model_files import sha256_of
-
-
-def common_prefix_length(a, b) -> int:
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length
-
-
-@dataclass
-class Metrics:
-    requests: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens restored instead of computed (prefix-cache hits)
-    computed_tokens: int = 0  # prompt tokens evaluated (misses)
-    generated_tokens: int = 0
-    ttft_s: list[float] = field(default_factory=list)
-    decode_s: float = 0.0
-    restores: dict = field(default_factory=lambda: {"context": 0, "ram": 0, "disk": 0, "none": 0})
-
-    def as_dict(self) -> dict:
-        recent = self.ttft_s[-100:]
-        return {
-            "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
-            "prefix_cache_hit_tokens": self.cached_tokens,
-            "prefix_cache_miss_tokens": self.computed_tokens,
-            "generated_tokens": self.generated_tokens,
-            "ttft_s_last": recent[-1] if recent else None,
-            "ttft_s_mean_recent": sum(recent) / len(recent) if recent else None,
-            "decode_tokens_per_s": self.generated_tokens / self.decode_s if self.decode_s else None,
-            "restores": dict(self.restores),
-        }
-
-
-@dataclass
-class Generation:
-    text_pieces: Iterator[str]
-    prompt_tokens: int
-    cached_tokens: int
 
 
 class LlamaCppEngine:
@@ -80,7 +38,7 @@ class LlamaCppEngine:
         eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="") if template else None
         self.lock = threading.Lock()  # one request at a time in this context
-        self.metrics = Metrics()
+        self.metrics = Metrics(restores={"context": 0, "ram": 0, "disk": 0, "none": 0})
 
     # -- prompts -------------------------------------------------------------------------------------
 
@@ -158,11 +116,7 @@ class LlamaCppEngine:
                 self._save_state(tokens[:boundary])
                 position = boundary
         self.llm.eval(tokens[position:])
-        self.metrics.requests += 1
-        self.metrics.prompt_tokens += len(tokens)
-        self.metrics.cached_tokens += cached
-        self.metrics.computed_tokens += len(tokens) - cached
-        self.metrics.restores[source] += 1
+        self.metrics.record_prompt(len(tokens), cached, source)
         return Generation(self._pieces(max_tokens, temperature, stop, cancelled, started), len(tokens), cached)
 
     def _pieces(self, max_tokens, temperature, stop, cancelled, started) -> Iterator[str]:
@@ -179,14 +133,10 @@ class LlamaCppEngine:
                 break
             self.metrics.generated_tokens += 1
             text += self.llm.detokenize([token], special=False)
-            decoded = text.decode(errors="ignore")
-            cut = min((decoded.find(s) for s in stop if s and s in decoded), default=-1)
-            if cut >= 0:
-                if cut > emitted:
-                    yield decoded[emitted:cut]
+            piece, emitted, stopped = next_piece(text.decode(errors="ignore"), emitted, stop)
+            if piece:
+                yield piece
+            if stopped:
                 break
-            if len(decoded) > emitted and not decoded.endswith("\ufffd"):
-                yield decoded[emitted:]
-                emitted = len(decoded)
             self.llm.eval([token])
         self.metrics.decode_s += time.perf_counter() - decode_started

@@ -1,9 +1,11 @@
 """A compact Llama / Qwen2 decoder for the torch engine (gpt-fast's shape: one file, plain PyTorch).
 
-The model owns no attention kernel: each layer calls `attend(q, k, v)` with the new tokens' queries and
-the layer's whole cached K/V so far (causal for the new tokens, every cached token visible), so the
-engine chooses the kernel: the float32 reference on the CPU, our Triton kernels on a GPU. The KV cache
-is a pair of preallocated buffers per layer, written with index_copy_ at the new positions.
+The model owns no attention kernel: each layer calls `attend(q, k, v, layer)` with the new tokens'
+queries and the layer's whole cached K/V so far (causal for the new tokens, every cached token visible),
+so the engine chooses the kernel: the float32 reference on the CPU, our Triton kernels on a GPU. The KV
+cache is one preallocated tensor [layers, 2, 1, kv heads, tokens, d] (each layer writes its views with
+index_copy_), so the K/V of a token range across all layers is one strided view: what the prefix store
+copies in and out as a block.
 
 `ModelArgs.from_hf_config` reads a Hugging Face config.json; `Transformer.load_hf_state_dict` takes its
 weights. A config alone builds a randomly initialized model (for benchmarks on machines without weights).
@@ -18,7 +20,8 @@ from torch.nn import functional as F
 
 from kernels.reference import prefix_attention
 
-Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
+MLP_CHUNK = 16_384  # tokens per feed-forward pass: a 128K prompt would otherwise hold ~11 GB of activations
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,16 @@ NAMED = {
         vocab_size=128_256, dim=4096, n_layers=32, n_heads=32, n_kv_heads=8, intermediate_size=14_336,
         rope_theta=500_000.0, norm_eps=1e-5,
     ),
+    # for tests and CPU smoke runs with the byte tokenizer
+    "tiny": ModelArgs(vocab_size=257, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, intermediate_size=128),
 }  # fmt: skip
 
 
-class KVCache(nn.Module):
-    def __init__(self, n_kv_heads: int, max_tokens: int, head_dim: int, dtype: torch.dtype, device=None):
-        super().__init__()
-        shape = (1, n_kv_heads, max_tokens, head_dim)
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+class KVCache:
+    """One layer's views [1, kv heads, tokens, d] into the model's KV tensor."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor):
+        self.k, self.v = k, v
 
     def update(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new tokens' K/V at their positions; return the cache up to the last of them."""
@@ -108,9 +112,9 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class Attention(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
-        self.args = args
+        self.args, self.layer = args, layer
         hd = args.head_dim
         self.wq = nn.Linear(args.dim, args.n_heads * hd, bias=args.qkv_bias)
         self.wk = nn.Linear(args.dim, args.n_kv_heads * hd, bias=args.qkv_bias)
@@ -126,7 +130,7 @@ class Attention(nn.Module):
         v = self.wv(x).view(batch, m, self.args.n_kv_heads, hd).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         k_all, v_all = self.cache.update(positions, k, v)
-        out = attend(q, k_all, v_all)
+        out = attend(q, k_all, v_all, self.layer)
         return self.wo(out.transpose(1, 2).reshape(batch, m, -1))
 
 
@@ -138,14 +142,16 @@ class FeedForward(nn.Module):
         self.w_down = nn.Linear(args.intermediate_size, args.dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
+        if x.shape[1] <= MLP_CHUNK:
+            return self.w_down(F.silu(self.w_gate(x)) * self.w_up(x))
+        return torch.cat([self(part) for part in x.split(MLP_CHUNK, dim=1)], dim=1)
 
 
 class Block(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
         self.attention_norm = RMSNorm(args.dim, args.norm_eps)
-        self.attention = Attention(args)
+        self.attention = Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
         self.feed_forward = FeedForward(args)
 
@@ -154,7 +160,7 @@ class Block(nn.Module):
         return x + self.feed_forward(self.ffn_norm(x))
 
 
-def reference_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def reference_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int = 0) -> torch.Tensor:
     """New queries over the cache (float32 reference; GQA heads read in place)."""
     return prefix_attention(q, k, v).to(q.dtype)
 
@@ -164,29 +170,39 @@ class Transformer(nn.Module):
         super().__init__()
         self.args = args
         self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
-        self.layers = nn.ModuleList(Block(args) for _ in range(args.n_layers))
+        self.layers = nn.ModuleList(Block(args, index) for index in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
         if args.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
         self.max_tokens = 0
+        self.kv: torch.Tensor | None = None
 
     def setup_caches(self, max_tokens: int) -> None:
         param = self.output.weight
-        for layer in self.layers:
-            layer.attention.cache = KVCache(self.args.n_kv_heads, max_tokens, self.args.head_dim, param.dtype,
-                                            param.device)  # fmt: skip
+        shape = (self.args.n_layers, 2, 1, self.args.n_kv_heads, max_tokens, self.args.head_dim)
+        self.kv = None  # free the old cache before allocating the new one
+        self.kv = torch.zeros(shape, dtype=param.dtype, device=param.device)
+        for index, layer in enumerate(self.layers):
+            layer.attention.cache = KVCache(self.kv[index, 0], self.kv[index, 1])
         self.cos, self.sin = rope_tables(self.args, max_tokens, param.device)
         self.max_tokens = max_tokens
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, attend: Attend = reference_attend):
-        """Logits [batch, m, vocab] for m new tokens at `positions` (consecutive, after what is cached)."""
+    def kv_bytes_per_token(self) -> int:
+        return 2 * self.args.n_layers * self.args.n_kv_heads * self.args.head_dim * self.output.weight.element_size()
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, attend: Attend = reference_attend,
+                last_only: bool = False) -> torch.Tensor:  # fmt: skip
+        """Logits [batch, m, vocab] for m new tokens at `positions` (consecutive, after what is cached);
+        `last_only`: for the last token only (a long prefill never needs the others')."""
         if int(positions[-1]) >= self.max_tokens:
             raise ValueError(f"position {int(positions[-1])} is past the cache ({self.max_tokens} tokens)")
         x = self.tok_embeddings(tokens)
         cos, sin = self.cos[positions], self.sin[positions]
         for layer in self.layers:
             x = layer(x, positions, cos, sin, attend)
+        if last_only:
+            x = x[:, -1:]
         return self.output(self.norm(x))
 
     def load_hf_state_dict(self, state: dict[str, torch.Tensor]) -> None:

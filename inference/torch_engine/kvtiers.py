@@ -1,0 +1,360 @@
+"""Tiered prefix KV store for the torch engine: GPU memory → pinned host memory → disk.
+
+Same keys as the CPU engine's store (`inference.kvstore.chain_hashes`): block i of a prompt is named
+by a hash chain over the model id and every token up to the end of block i, so a key names a whole
+prefix and two prompts share exactly the blocks of their common prefix. Unlike the CPU store, which
+keeps llama.cpp's opaque state per prefix, this one keeps each block's K/V ([layers, 2, kv heads,
+block, d], a strided view of the model's KV tensor), so prompts that share a life log share its blocks.
+
+- Every tier has a byte cap and its own LRU. Blocks of a prompt are touched last-first, so within a
+  prefix the tail is evicted before the head and the longest usable prefix survives longest.
+- Writes go through all tiers: the GPU copy at once; the host copy on a side CUDA stream (compressed
+  on the GPU first when a codec is set, so only the smaller bytes cross PCIe); the disk copy by a
+  writer thread once the host copy has landed (temp file, fsync, rename). A restart starts warm from disk.
+- A lookup walks the chain from block 0 and takes each block from its fastest tier; disk blocks are
+  read ahead by a thread pool and promoted to the host tier.
+- Disk files carry the model hash, codec, token count and a CRC32: another model's, a truncated or a
+  corrupt file is refused and removed, never restored.
+"""
+
+import hashlib
+import os
+import queue
+import struct
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from inference.kvstore import chain_hashes
+
+from .codec import Encoded, decode, encode, scale_shape, storage_dtype
+
+FORMAT_VERSION = 1
+MAGIC = b"REMEKVB1"
+HEADER = struct.Struct("<8sI32s8sIQQI")  # magic, version, model hash, codec, tokens, data bytes, scale bytes, crc32
+TIERS = ("gpu", "host", "disk")
+DISK_READERS = 8
+
+
+@dataclass
+class HostBlock:
+    encoded: Encoded  # in pinned host memory when the GPU is CUDA
+    ready: torch.cuda.Event | None  # the async device→host copy; None when already complete
+
+    def wait(self) -> None:
+        if self.ready is not None:
+            self.ready.synchronize()
+
+
+class LRU:
+    """Keys → (value, bytes) under a byte cap; the least recently used go first."""
+
+    def __init__(self, cap: int):
+        self.cap, self.used = cap, 0
+        self.items: OrderedDict[str, tuple[object, int]] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.items
+
+    def get(self, key: str):
+        self.items.move_to_end(key)
+        return self.items[key][0]
+
+    def touch(self, key: str) -> None:
+        if key in self.items:
+            self.items.move_to_end(key)
+
+    def put(self, key: str, value, size: int) -> list[str]:
+        """Insert; return the evicted keys (nothing is stored if `size` alone exceeds the cap)."""
+        if size > self.cap:
+            return []
+        self.pop(key)
+        self.items[key] = (value, size)
+        self.used += size
+        evicted = []
+        while self.used > self.cap:
+            old, (_, old_size) = self.items.popitem(last=False)
+            self.used -= old_size
+            evicted.append(old)
+        return evicted
+
+    def pop(self, key: str) -> None:
+        if key in self.items:
+            self.used -= self.items.pop(key)[1]
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.used = 0
+
+
+class TieredKVStore:
+    def __init__(
+        self,
+        *,
+        model_id: str,
+        block_size: int,
+        block_shape: tuple[int, int, int, int],  # layers, kv heads, block tokens, d (K and V both)
+        dtype: torch.dtype,
+        device: torch.device | str,
+        gpu_bytes: int,
+        host_bytes: int,
+        disk_dir: Path | None,
+        disk_bytes: int,
+        codec: str = "none",
+    ):
+        layers, heads, tokens, dim = block_shape
+        if tokens != block_size:
+            raise ValueError("block_shape's token count must be the block size")
+        self.model_id, self.block_size, self.dtype, self.codec = model_id, block_size, dtype, codec
+        self.device = torch.device(device)
+        self.shape = (layers, 2, heads, block_size, dim)
+        self.model_hash = hashlib.sha256(f"{model_id}\0{FORMAT_VERSION}".encode()).digest()
+        self.gpu, self.host, self.disk = LRU(gpu_bytes), LRU(host_bytes), LRU(disk_bytes)
+        self.lock = threading.RLock()
+        self.cuda = self.device.type == "cuda"
+        self.copy_stream = torch.cuda.Stream(self.device) if self.cuda else None
+        self.disk_dir = Path(disk_dir) if disk_dir else None
+        self.pending_disk: set[str] = set()
+        self.writes: queue.Queue = queue.Queue()
+        self.readers = ThreadPoolExecutor(DISK_READERS, thread_name_prefix="kv-disk-read")
+        if self.disk_dir:
+            self._load_disk_index()
+            threading.Thread(target=self._disk_writer, name="kv-disk-write", daemon=True).start()
+
+    # -- lookups -------------------------------------------------------------------------------------
+
+    def keys(self, tokens: Sequence[int]) -> list[str]:
+        return chain_hashes(tokens, self.block_size, self.model_id)
+
+    def match(self, tokens: Sequence[int]) -> list[tuple[str, str]]:
+        """(key, fastest tier) for the stored blocks that continue the prompt from its first token."""
+        found = []
+        with self.lock:
+            for key in self.keys(tokens):
+                tier = next((name for name in TIERS if key in getattr(self, name)), None)
+                if tier is None:
+                    break
+                found.append((key, tier))
+        return found
+
+    def restore(self, blocks: list[tuple[str, str]], kv: torch.Tensor, first: int = 0) -> tuple[int, dict[str, int]]:
+        """Copy blocks[first:] into the KV tensor [layers, 2, 1, heads, tokens, d] at their positions.
+        Returns how many leading blocks the KV tensor now holds and how many came from each tier. A
+        block that vanished meanwhile (evicted, or a corrupt file) ends the restore early: the caller
+        recomputes from there."""
+        counts = dict.fromkeys(TIERS, 0)
+        restored = first
+        disk_reads = {
+            index: self.readers.submit(self._read_disk, key)
+            for index, (key, tier) in enumerate(blocks)
+            if index >= first and tier == "disk"
+        }
+        try:
+            for index in range(first, len(blocks)):
+                key, tier = blocks[index]
+                block = self._fetch(key, tier, disk_reads.get(index))
+                if block is None:
+                    break
+                start = index * self.block_size
+                kv[:, :, 0, :, start : start + self.block_size].copy_(block, non_blocking=True)
+                counts[tier] += 1
+                restored = index + 1
+        finally:
+            for future in disk_reads.values():
+                future.cancel()
+        with self.lock:
+            for key, _ in reversed(blocks[:restored]):
+                for lru in (self.gpu, self.host, self.disk):
+                    lru.touch(key)
+        return restored, counts
+
+    def _fetch(self, key: str, tier: str, disk_read) -> torch.Tensor | None:
+        with self.lock:
+            if tier == "gpu" and key in self.gpu:
+                return self.gpu.get(key)
+            host = self.host.get(key) if key in self.host else None
+        if host is None and disk_read is not None:
+            encoded = disk_read.result()
+            if encoded is None:
+                return None
+            host = HostBlock(encoded, None)
+            with self.lock:
+                self.host.put(key, host, encoded.nbytes)
+        if host is None:
+            return None
+        if host.ready is not None and self.cuda:
+            torch.cuda.current_stream(self.device).wait_event(host.ready)
+        else:
+            host.wait()
+        return decode(host.encoded.to(self.device, non_blocking=True), self.dtype)
+
+    # -- stores --------------------------------------------------------------------------------------
+
+    def save(self, tokens: Sequence[int], kv: torch.Tensor, upto: int | None = None) -> int:
+        """Store the full blocks of tokens[:upto] that the KV tensor holds; returns how many were new."""
+        keys = self.keys(tokens[: len(tokens) if upto is None else upto])
+        new = 0
+        # last block first: when a prompt is bigger than a tier, its head is what stays
+        for index, key in reversed(list(enumerate(keys))):
+            start = index * self.block_size
+            view = kv[:, :, 0, :, start : start + self.block_size]
+            with self.lock:
+                in_gpu, in_host = key in self.gpu, key in self.host
+                on_disk = not self.disk_dir or key in self.disk or key in self.pending_disk
+                source = self.gpu.get(key) if in_gpu else None
+            if in_gpu and in_host and on_disk:
+                continue
+            new += not (in_gpu or in_host or key in self.disk)
+            source = view.clone() if source is None else source  # immutable: the KV tensor is overwritten later
+            if not in_gpu:
+                with self.lock:
+                    self.gpu.put(key, source, source.nbytes)
+            if not in_host or not on_disk:
+                host = self._copy_to_host(source)
+                with self.lock:
+                    if not in_host:
+                        self.host.put(key, host, host.encoded.nbytes)
+                    if not on_disk:
+                        self.pending_disk.add(key)
+                        self.writes.put((key, host))
+        with self.lock:
+            for key in reversed(keys):
+                for lru in (self.gpu, self.host, self.disk):
+                    lru.touch(key)
+        return new
+
+    def _copy_to_host(self, block: torch.Tensor) -> HostBlock:
+        if not self.cuda:  # CPU tensors: the "GPU" and host tiers may share the immutable block
+            return HostBlock(encode(block, self.codec), None)
+        current = torch.cuda.current_stream(self.device)
+        self.copy_stream.wait_stream(current)  # the block is written on the compute stream
+        with torch.cuda.stream(self.copy_stream):
+            encoded = encode(block, self.codec)
+            for tensor in (encoded.data, encoded.scale):
+                if tensor is not None:
+                    tensor.record_stream(self.copy_stream)  # keep it alive until the copy has run
+            host = encoded.to("cpu", non_blocking=True, pin=True)
+            ready = torch.cuda.Event()
+            ready.record(self.copy_stream)
+        return HostBlock(host, ready)
+
+    def flush(self) -> None:
+        """Wait until every host copy and disk write queued so far has landed."""
+        if self.copy_stream is not None:
+            self.copy_stream.synchronize()
+        if self.disk_dir:
+            self.writes.join()
+
+    def clear(self, tier: str) -> None:
+        """Drop one tier's copies (benchmarks and tests restore from a chosen tier this way)."""
+        with self.lock:
+            getattr(self, tier).clear()
+        if tier == "disk" and self.disk_dir:
+            self.flush()
+            for path in self.disk_dir.glob("*.kvb"):
+                path.unlink(missing_ok=True)
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {f"{tier}_bytes": getattr(self, tier).used for tier in TIERS} | {
+                f"{tier}_blocks": len(getattr(self, tier).items) for tier in TIERS
+            }
+
+    # -- disk tier -----------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.disk_dir / f"{key}.kvb"
+
+    def _load_disk_index(self) -> None:
+        self.disk_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.disk_dir.glob("*.tmp"):  # a write that a crash interrupted
+            leftover.unlink(missing_ok=True)
+        files = sorted(self.disk_dir.glob("*.kvb"), key=lambda path: path.stat().st_mtime)
+        for path in files:
+            for evicted in self.disk.put(path.stem, None, path.stat().st_size):
+                self._path(evicted).unlink(missing_ok=True)
+
+    def _disk_writer(self) -> None:
+        while True:
+            key, host = self.writes.get()
+            try:
+                host.wait()
+                size = self._write_disk(key, host.encoded)
+                with self.lock:
+                    evicted = self.disk.put(key, None, size)
+                for old in evicted:
+                    self._path(old).unlink(missing_ok=True)
+            except OSError as error:  # a full or failing disk loses only this tier's copy
+                print(f"kv store: could not write block {key[:12]}: {error}", flush=True)
+            finally:
+                with self.lock:
+                    self.pending_disk.discard(key)
+                self.writes.task_done()
+
+    def _write_disk(self, key: str, encoded: Encoded) -> int:
+        empty = torch.empty(0, dtype=torch.uint8)
+        data, scale = (
+            (t if t is not None else empty).contiguous().view(torch.uint8).reshape(-1).numpy()
+            for t in (encoded.data, encoded.scale)
+        )
+        crc = zlib.crc32(scale, zlib.crc32(data))
+        header = HEADER.pack(MAGIC, FORMAT_VERSION, self.model_hash, self.codec.encode().ljust(8, b"\0"),
+                             self.block_size, data.nbytes, scale.nbytes, crc)  # fmt: skip
+        path = self._path(key)
+        temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(header)
+            handle.write(data)
+            handle.write(scale)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        return HEADER.size + data.nbytes + scale.nbytes
+
+    def _read_disk(self, key: str) -> Encoded | None:
+        path = self._path(key)
+        data_dtype = storage_dtype(self.dtype, self.codec)
+        data_bytes = torch.Size(self.shape).numel() * data_dtype.itemsize
+        scales = scale_shape(self.shape, self.codec)
+        scale_bytes = torch.Size(scales).numel() * 4 if scales else 0
+        try:
+            with open(path, "rb") as handle:
+                header = handle.read(HEADER.size)
+                data = torch.empty(data_bytes, dtype=torch.uint8, pin_memory=self.cuda)
+                scale = torch.empty(scale_bytes, dtype=torch.uint8, pin_memory=self.cuda)
+                complete = len(header) == HEADER.size and handle.readinto(data.numpy()) == data_bytes
+                complete = complete and handle.readinto(scale.numpy()) == scale_bytes and not handle.read(1)
+        except FileNotFoundError:
+            self._forget_disk(key)
+            return None
+        if not complete or not self._valid(header, data, scale, data_bytes, scale_bytes):
+            path.unlink(missing_ok=True)  # another model's or format's, truncated or corrupt
+            self._forget_disk(key)
+            return None
+        os.utime(path)  # LRU across restarts by modification time
+        return Encoded(
+            data.view(data_dtype).view(self.shape),
+            scale.view(torch.float32).view(scales) if scales else None,
+        )
+
+    def _valid(self, header: bytes, data, scale, data_bytes: int, scale_bytes: int) -> bool:
+        magic, version, model_hash, codec, tokens, size, scale_size, crc = HEADER.unpack(header)
+        return (
+            magic == MAGIC
+            and version == FORMAT_VERSION
+            and model_hash == self.model_hash
+            and codec.rstrip(b"\0").decode(errors="replace") == self.codec
+            and tokens == self.block_size
+            and (size, scale_size) == (data_bytes, scale_bytes)
+            and zlib.crc32(scale.numpy(), zlib.crc32(data.numpy())) == crc
+        )
+
+    def _forget_disk(self, key: str) -> None:
+        with self.lock:
+            self.disk.pop(key)

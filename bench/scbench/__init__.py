@@ -1,0 +1,1 @@
+"""SCBench-style multi-turn evaluation of the torch engine (python -m bench.scbench)."""

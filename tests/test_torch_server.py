@@ -16,11 +16,7 @@ TORCH_ARGS = ("--engine", "torch", "--random-config", "tiny", "--device", "cpu",
 
 
 def chat(server: LLMServer, user: str) -> dict:
-    body = {"model": "tiny", "messages": [{"role": "system", "content": DIARY}, {"role": "user", "content": user}],
-            "max_tokens": 6, "temperature": 0}  # fmt: skip
-    response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=120)
-    response.raise_for_status()
-    return response.json()
+    return server.chat(user, max_tokens=6, system=DIARY)
 
 
 @pytest.fixture(scope="module")

@@ -208,17 +208,18 @@ class TieredKVStore:
                 in_gpu, in_host = key in self.gpu, key in self.host
                 on_disk = not self.disk_dir or key in self.disk or key in self.pending_disk
                 source = self.gpu.get(key) if in_gpu else None
-            if in_gpu and in_host and on_disk:
-                continue
+            if (in_gpu or self.gpu.cap == 0) and (in_host or self.host.cap == 0) and on_disk:
+                continue  # every tier that can hold it does (a zero-cap tier is off)
             new += not (in_gpu or in_host or key in self.disk)
             source = view.clone() if source is None else source  # immutable: the KV tensor is overwritten later
             if not in_gpu:
                 with self.lock:
                     self.gpu.put(key, source, source.nbytes)
-            if not in_host or not on_disk:
+            want_host = not in_host and self.host.cap > 0
+            if want_host or not on_disk:  # the disk copy is written from a host copy
                 host = self._copy_to_host(source)
                 with self.lock:
-                    if not in_host:
+                    if want_host:
                         self.host.put(key, host, host.encoded.nbytes)
                     if not on_disk:
                         self.pending_disk.add(key)
@@ -236,7 +237,7 @@ class TieredKVStore:
         self.copy_stream.wait_stream(current)  # the block is written on the compute stream
         with torch.cuda.stream(self.copy_stream):
             encoded = encode(block, self.codec)
-            for tensor in (encoded.data, encoded.scale):
+            for tensor in (block, encoded.data, encoded.scale):
                 if tensor is not None:
                     tensor.record_stream(self.copy_stream)  # keep it alive until the copy has run
             host = encoded.to("cpu", non_blocking=True, pin=True)

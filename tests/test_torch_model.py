@@ -64,3 +64,15 @@ def test_weights_that_do_not_fit_the_config_are_refused():
 def test_the_8b_config_has_the_benchmark_shape():
     args = NAMED["llama-3-8b"]
     assert (args.n_layers, args.n_heads, args.n_kv_heads, args.head_dim) == (32, 32, 8, 128)
+
+
+def test_a_hugging_face_safetensors_directory_loads_with_the_same_logits(tmp_path):
+    from inference.torch_engine.weights import from_hf
+
+    hf, _ = hf_and_ours("qwen2", tie=True)
+    hf.save_pretrained(tmp_path, safe_serialization=True)
+    loaded = from_hf(tmp_path, dtype=torch.float32, device="cpu")
+    loaded.setup_caches(64)
+    tokens = torch.randint(0, 256, (1, 20))
+    with torch.no_grad():
+        assert torch.allclose(loaded(tokens, torch.arange(20)), hf(tokens).logits, atol=1e-4, rtol=1e-4)

@@ -133,12 +133,14 @@ def test_eviction_drops_least_recently_used_blocks_and_the_tails_of_prefixes_fir
     assert store.stats()["gpu_bytes"] <= 4 * block_bytes
 
 
-def test_a_block_bigger_than_a_tier_is_not_stored_there():
-    engine = make_engine(gpu=1, host=MB)
+def test_a_block_bigger_than_a_tier_is_not_stored_there(tmp_path):
+    engine = make_engine(tmp_path, gpu=1, host=MB, disk=100)
     context = prompt(11, 2 * BLOCK)
     engine.prefill(context)
     engine.store.save(context, engine.model.kv)
+    engine.store.flush()
     assert [tier for _, tier in engine.store.match(context)] == ["host", "host"]
+    assert not list(tmp_path.iterdir())  # no file the disk tier would not account for
 
 
 def test_disk_blocks_survive_a_restart_and_bad_files_are_refused(tmp_path):

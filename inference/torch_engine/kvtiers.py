@@ -206,7 +206,7 @@ class TieredKVStore:
             view = kv[:, :, 0, :, start : start + self.block_size]
             with self.lock:
                 in_gpu, in_host = key in self.gpu, key in self.host
-                on_disk = not self.disk_dir or key in self.disk or key in self.pending_disk
+                on_disk = not self.disk_dir or not self.disk.cap or key in self.disk or key in self.pending_disk
                 source = self.gpu.get(key) if in_gpu else None
             if (in_gpu or self.gpu.cap == 0) and (in_host or self.host.cap == 0) and on_disk:
                 continue  # every tier that can hold it does (a zero-cap tier is off)
@@ -289,6 +289,8 @@ class TieredKVStore:
                 size = self._write_disk(key, host.encoded)
                 with self.lock:
                     evicted = self.disk.put(key, None, size)
+                    if key not in self.disk:  # bigger than the whole tier
+                        evicted.append(key)
                 for old in evicted:
                     self._path(old).unlink(missing_ok=True)
             except OSError as error:  # a full or failing disk loses only this tier's copy

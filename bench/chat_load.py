@@ -43,8 +43,8 @@ from chat.services import puzzle_groups_install_defaults, training_session_start
 from lifelog import services as lifelog_services  # noqa: E402
 from lifelog.sample_data import generate_json  # noqa: E402
 from reme.serve import start_servers, stop_servers  # noqa: E402
-from research.models import Study  # noqa: E402
-from research.services import participant_enroll, study_create  # noqa: E402
+from studies.models import Study  # noqa: E402
+from studies.services import participant_enroll, study_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY_SLUG = "bench-chat"

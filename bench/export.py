@@ -40,9 +40,9 @@ from accounts.services import user_create  # noqa: E402
 from chat.models import PuzzleGroup  # noqa: E402
 from chat.services import puzzle_groups_install_defaults  # noqa: E402
 from lifelog.models import LifeLogEntry  # noqa: E402
-from research.models import AuditEvent, Participant, Study  # noqa: E402
-from research.services import arm_create, participant_enroll, protocol_version_create, study_create  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from reme.serve import free_port  # noqa: E402
+from studies.models import AuditEvent, Participant, Study  # noqa: E402
+from studies.services import arm_create, participant_enroll, protocol_version_create, study_create  # noqa: E402
 
 SLUG = "bench-export"
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,8 +28,8 @@ from lifelog.embeddings import embed_texts, get_model  # noqa: E402
 from lifelog.models import ImportJob  # noqa: E402
 from lifelog.sample_data import FRIENDS, generate_json  # noqa: E402
 from lifelog.selectors import SearchFilters, entry_search  # noqa: E402
-from research.models import Participant, Study  # noqa: E402
-from research.services import participant_enroll, study_create  # noqa: E402
+from studies.models import Participant, Study  # noqa: E402
+from studies.services import participant_enroll, study_create  # noqa: E402
 
 QUERIES = [
     "a day at the seaside", "talking with a friend over cake", "hospital or doctor visit", "singing in church",

@@ -9,17 +9,16 @@ import asyncio
 import time
 import uuid
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.cache import cache
 from django.http import Http404
 
-from . import judge, phrasing
-from .context import participant_llm_url
+from . import phrasing
 from .models import ChatMessage
+from .replies import answer_judge, bot_message_phrase
 from .selectors import session_state, training_session_get, transcript
-from .services import ActionRefused, bot_message_complete, judge_question, trainee_action
+from .services import ActionRefused, trainee_action
 
 ASSISTANT_RESTING = "The assistant is resting, so replies are simpler for now. Your answers are all kept."
 LEASE_SECONDS = 60  # one consumer at a time writes a streaming reply; a dead one's lease runs out
@@ -86,7 +85,7 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         client_id = str(content.get("client_id", ""))
         try:
             kind, text = str(content.get("kind", "text")), str(content.get("text", ""))
-            verdict = await self._judge(text) if kind == "text" and judge.enabled() else None
+            verdict = await answer_judge(session_id=self.session_id, answer=text) if kind == "text" else None
             # One sync thread per process (Channels' default): parallel threads measured 2.4x worse p99 under
             # load (bench.chat_load), as they queue for the GIL after every query.
             result = await database_sync_to_async(trainee_action)(
@@ -112,18 +111,6 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "turn", "client_id": client_id, "server_ms": server_ms, "state": result.state})
         self._phrase_later([m.id for m in result.bot_messages if m.status == ChatMessage.Status.STREAMING])
 
-    async def _judge(self, answer: str):
-        question = await database_sync_to_async(judge_question)(session_id=self.session_id)
-        if question is None or not answer.strip():
-            return None
-        puzzle_id, cue_level, expected, participant_id, model = question
-        if not await sync_to_async(judge.uncertain, thread_sensitive=False)(answer, expected):
-            return None
-        return await judge.ask(
-            puzzle_id=puzzle_id, cue_level=cue_level, expected=expected, answer=answer,
-            base_url=participant_llm_url(participant_id), model=model,
-        )  # fmt: skip
-
     async def chat_event(self, event: dict) -> None:
         await self.send_json(event["event"])
 
@@ -147,24 +134,24 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
                 await cache.adelete_many([lease_key(message_id), partial_key(message_id)])
 
     async def _phrase_one(self, message_id: int) -> None:
-        request = await database_sync_to_async(_phrase_request)(message_id)
-        if request is None:
-            return
         written = ""
 
-        async def emit(piece: str) -> None:
+        async def emit(seq: int, piece: str) -> None:
             nonlocal written
-            event = {"type": "token", "seq": request[0], "offset": len(written), "text": piece}
+            event = {"type": "token", "seq": seq, "offset": len(written), "text": piece}
             written += piece
             await cache.aset(partial_key(message_id), written, LEASE_SECONDS)
             await cache.atouch(lease_key(message_id), LEASE_SECONDS)
             await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": event})
 
-        final, outcome = await phrasing.phrase(request[1], emit)
-        message = await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
-        events = [{"type": "done", "seq": message.seq, "text": final}]
-        if outcome != phrasing.UNGROUNDED:  # tell whether the assistant is resting or back
-            events.append({"type": "notice", "text": ASSISTANT_RESTING if outcome == phrasing.UNAVAILABLE else ""})
+        reply = await bot_message_phrase(message_id=message_id, emit=emit)
+        if reply is None:
+            return
+        events = [{"type": "done", "seq": reply.seq, "text": reply.text}]
+        if reply.outcome != phrasing.UNGROUNDED:  # tell whether the assistant is resting or back
+            events.append(
+                {"type": "notice", "text": ASSISTANT_RESTING if reply.outcome == phrasing.UNAVAILABLE else ""}
+            )
         for event in events:
             await self.channel_layer.group_send(self.group, {"type": "chat.event", "event": event})
 
@@ -188,10 +175,3 @@ def lease_key(message_id: int) -> str:
 
 def partial_key(message_id: int) -> str:
     return f"chat-reply-partial-{message_id}"
-
-
-def _phrase_request(message_id: int):
-    message = ChatMessage.objects.select_related("session", "puzzle").get(pk=message_id)
-    if message.status != ChatMessage.Status.STREAMING:
-        return None
-    return message.seq, phrasing.build_request(message)

@@ -1,11 +1,15 @@
-"""A participant's shared LLM context: [system prompt][life log] — the prefix every turn and session reuses."""
+"""A participant's shared LLM context: [system prompt][life log] — the prefix every turn and session reuses.
+
+Built once per change of the life log, not per message: the built prefix is cached under a version that
+`prefix_forget` replaces whenever the life log changes, so a reader racing a change can only fill a
+version nobody reads again."""
+
+import uuid
 
 from django.conf import settings
+from django.core.cache import cache
 
 from inference.prompt import estimate_tokens, prefix_messages, serialize_life_log
-from inference.routing import llm_base_url_for
-from lifelog.models import LifeLogEntry
-from research.models import Participant
 
 SYSTEM_PROMPT = (
     "You are ReMe, a kind companion who helps an older adult practise remembering their own life. "
@@ -13,6 +17,7 @@ SYSTEM_PROMPT = (
     "Say only what the DRAFT says: never add names, places, dates or numbers, and never give away an answer "
     "the DRAFT does not give."
 )
+PREFIX_CACHE_SECONDS = 24 * 3600
 
 
 def life_log_budget_tokens() -> int:
@@ -21,19 +26,28 @@ def life_log_budget_tokens() -> int:
     return max(0, settings.LLM_CONTEXT_TOKENS - reserve)
 
 
-def participant_prefix(participant: Participant | int) -> list[dict]:
-    participant_id = participant if isinstance(participant, int) else participant.pk
-    entries = LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False)
+def prefix_build(entries) -> list[dict]:
     return prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries, budget_tokens=life_log_budget_tokens()))
 
 
-def participant_llm_url(participant_id: int) -> str:
-    """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
-    return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)
+def _version_key(participant_id: int) -> str:
+    return f"llm-prefix-version-{participant_id}"
 
 
-def participant_llm_model(participant_id: int) -> str:
-    """The model the participant's protocol pins ("" for templates only), else the server default."""
-    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
-    protocol = participant.protocol_version
-    return protocol.model_name if protocol else settings.LLM_MODEL
+def prefix_cached(participant_id: int, build) -> list[dict]:
+    """The participant's prefix from the cache, or `build()` stored there."""
+    version = cache.get(_version_key(participant_id))
+    if version is None:
+        cache.add(_version_key(participant_id), uuid.uuid4().hex, PREFIX_CACHE_SECONDS)
+        version = cache.get(_version_key(participant_id))
+    key = f"llm-prefix-{participant_id}-{version}"
+    prefix = cache.get(key)
+    if prefix is None:
+        prefix = build()
+        cache.set(key, prefix, PREFIX_CACHE_SECONDS)
+    return prefix
+
+
+def prefix_forget(participant_id: int) -> None:
+    """The life log changed: the next reader builds the prefix again."""
+    cache.set(_version_key(participant_id), uuid.uuid4().hex, PREFIX_CACHE_SECONDS)

@@ -3,7 +3,7 @@
 from django.db import models
 
 from lifelog.models import LifeLogEntry
-from research.models import Participant, ProtocolVersion
+from studies.models import Participant, ProtocolVersion
 
 
 class PuzzleKind(models.TextChoices):

@@ -2,25 +2,24 @@
 
 The LLM only rewords the first line of a reply (lettered options and quoted diary lines after it are
 kept verbatim). Each sentence is grounding-checked before the trainee sees it; on the first ungrounded
-sentence, a slow or failing server, the template text is used instead.
+sentence, a slow or failing server, the template text is used instead. No database here: the request is
+built from what `chat.selectors.phrase_request_get` read.
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from inference.client import LLMUnavailable, stream_chat
+from inference.client import LLMClient, LLMUnavailable
 from inference.prompt import entry_record
-from lifelog.models import LifeLogEntry
 
-from .context import participant_llm_url, participant_prefix
 from .grounding import ungrounded
-from .models import ChatMessage
 
 RECENT_TURNS = 6
 
 
 @dataclass
 class PhraseRequest:
+    seq: int  # the message being written
     messages: list[dict]
     lead: str
     tail: str
@@ -34,34 +33,29 @@ class PhraseRequest:
         return f"{self.lead}\n{self.tail}" if self.tail else self.lead
 
 
-def build_request(message: ChatMessage) -> PhraseRequest:
-    """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue."""
-    session = message.session
-    lead, _, tail = message.template_text.partition("\n")
-    puzzle = message.puzzle
-    relevant = (
-        list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
-        if puzzle
-        else []
-    )
-    recent = session.messages.filter(seq__lt=message.seq).order_by("-seq")[:RECENT_TURNS]
-    dialogue = "\n".join(f"{m.get_role_display()}: {m.text}" for m in reversed(recent))
-    relevant_text = "\n".join(str(entry_record(entry)) for entry in relevant)
+def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: list, dialogue: list[tuple[str, str]],
+                  answer: str, base_url: str, model: str) -> PhraseRequest:  # fmt: skip
+    """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue
+    (`(speaker, text)` pairs, oldest first)."""
+    lead, _, tail = template_text.partition("\n")
+    relevant_text = "\n".join(str(entry_record(entry)) for entry in entries)
+    spoken = "\n".join(f"{speaker}: {text}" for speaker, text in dialogue)
     suffix = (
-        f"Entries this puzzle is about:\n{relevant_text or '(none)'}\n\nRecent conversation:\n{dialogue}\n\n"
+        f"Entries this puzzle is about:\n{relevant_text or '(none)'}\n\nRecent conversation:\n{spoken}\n\n"
         f"DRAFT:\n{lead}\n\nRewrite the DRAFT."
     )
-    grounded_parts = [message.template_text] + [
-        " ".join([e.title, e.description, e.place_name, *e.people, *e.tags]) for e in relevant
+    grounded_parts = [template_text] + [
+        " ".join([e.title, e.description, e.place_name, *e.people, *e.tags]) for e in entries
     ]
     return PhraseRequest(
-        messages=[*participant_prefix(session.participant_id), {"role": "user", "content": suffix}],
+        seq=seq,
+        messages=[*prefix, {"role": "user", "content": suffix}],
         lead=lead,
         tail=tail,
         grounded="\n".join(grounded_parts),
-        answer=(puzzle.payload.get("answer", "") if puzzle else ""),
-        base_url=participant_llm_url(session.participant_id),
-        model=session.model_name,
+        answer=answer,
+        base_url=base_url,
+        model=model,
     )
 
 
@@ -79,7 +73,7 @@ UNGROUNDED = "ungrounded"  # it said something the entries don't support: the te
 UNAVAILABLE = "unavailable"  # the server failed or was too slow: the template was shown
 
 
-async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]]) -> tuple[str, str]:
+async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]], client: LLMClient) -> tuple[str, str]:
     """Stream the LLM's wording through `emit`; return the final text and which of the outcomes above."""
     shown, buffer = "", ""
 
@@ -87,7 +81,7 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]])
         return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
 
     try:
-        async for piece in stream_chat(request.messages, base_url=request.base_url, model=request.model):
+        async for piece in client.stream_chat(request.messages, base_url=request.base_url, model=request.model):
             buffer += piece
             end = _sentence_end(buffer)
             if end:

@@ -11,11 +11,13 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from inference.client import LLMUnavailable, complete
+from inference.client import LLMUnavailable
 from inference.prompt import prefix_sha256
 
-from .context import participant_llm_model, participant_llm_url, participant_prefix
+from .context import prefix_forget
+from .llm import llm_client, participant_llm_url
 from .models import LLMContext
+from .selectors import llm_prefix_get, participant_llm_model
 
 LOCK_SECONDS = 600
 PING = {"role": "user", "content": "Reply with OK."}
@@ -26,6 +28,7 @@ def lock_key(participant_id: int) -> str:
 
 
 def llm_context_mark_stale(*, participant_id: int) -> None:
+    prefix_forget(participant_id)
     LLMContext.objects.update_or_create(participant_id=participant_id, defaults={"state": LLMContext.State.STALE})
 
 
@@ -39,14 +42,14 @@ def llm_context_prefill(*, participant_id: int) -> str:
     if not cache.add(lock_key(participant_id), 1, LOCK_SECONDS):
         return "busy"
     try:
-        messages = participant_prefix(participant_id)
+        messages = llm_prefix_get(participant_id)
         digest = prefix_sha256(messages)
         context, _ = LLMContext.objects.get_or_create(participant_id=participant_id)
         if context.state == LLMContext.State.READY and context.prefix_sha256 == digest:
             return "ready"
         _set(context, LLMContext.State.PREPARING, digest)
         try:
-            complete(
+            llm_client().complete(
                 [*messages, PING],
                 max_tokens=1,
                 base_url=participant_llm_url(participant_id),

@@ -1,21 +1,20 @@
+"""Reads of the chat: sessions, transcripts, puzzle groups, and what an LLM request of a participant needs."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import User
-from research.models import Participant
+from lifelog.models import LifeLogEntry
+from studies.models import Participant, ProtocolVersion
 
-from .models import ChatMessage, LLMContext, Puzzle, TrainingSession
-
-
-def trainee_participant(*, user: User) -> Participant:
-    participant = (
-        Participant.objects.filter(user=user, status=Participant.Status.ACTIVE).first()
-        if user.is_authenticated
-        else None
-    )
-    if participant is None or not user.is_trainee:
-        raise Http404("No trainee profile")
-    return participant
+from . import context, phrasing
+from .judge import JudgeQuestion
+from .llm import participant_llm_url
+from .models import ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
+from .puzzles import EntryFacts, max_level
 
 
 def training_session_get(*, user: User, session_id: int) -> TrainingSession:
@@ -36,16 +35,26 @@ def open_training_session(*, participant: Participant) -> TrainingSession | None
     return participant.training_sessions.exclude(status=TrainingSession.Status.ENDED).first()
 
 
+def trainee_participant_id(*, user: User) -> int | None:
+    if not user.is_trainee:
+        return None
+    return Participant.objects.filter(user=user).values_list("pk", flat=True).first()
+
+
 def transcript(session: TrainingSession, after_seq: int = 0) -> list[ChatMessage]:
     """Messages after `after_seq`, plus any reply still being written (a reload must see it finish)."""
     unfinished = Q(status=ChatMessage.Status.STREAMING)
     return list(session.messages.filter(Q(seq__gt=after_seq) | unfinished).order_by("seq"))
 
 
+def open_puzzle(session: TrainingSession) -> Puzzle | None:
+    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).select_related("group").order_by("-index").first()
+
+
 def context_state(participant: Participant) -> str | None:
     """The LLM context's preparation state, or None when no LLM is in use."""
-    context = LLMContext.objects.filter(participant=participant).first()
-    return context.state if context else None
+    llm_context = LLMContext.objects.filter(participant=participant).first()
+    return llm_context.state if llm_context else None
 
 
 def session_state(session: TrainingSession) -> dict:
@@ -56,3 +65,156 @@ def session_state(session: TrainingSession) -> dict:
         "puzzles_planned": session.puzzles_planned,
         "context": context_state(session.participant) if session.model_name else None,
     }
+
+
+def session_summary(session: TrainingSession) -> str:
+    """The closing message: how each puzzle of the session went."""
+    puzzles = list(session.puzzles.select_related("group"))
+    recalled = [puzzle for puzzle in puzzles if puzzle.outcome == Puzzle.Outcome.RECALLED]
+    lines = [f"That's the end of today's session. You answered {len(recalled)} of {len(puzzles)} puzzles."]
+    for puzzle in puzzles:
+        lines.append(f"• Puzzle {puzzle.index} ({puzzle.group.title}): {_how_recalled(puzzle)}")
+    lines.append("Thank you for taking part. Every session helps — see you next time!")
+    return "\n".join(lines)
+
+
+def _how_recalled(puzzle: Puzzle) -> str:
+    if puzzle.outcome == Puzzle.Outcome.SKIPPED:
+        return "skipped"
+    if puzzle.outcome != Puzzle.Outcome.RECALLED:
+        return "we went through it together"
+    level = puzzle.recalled_at_level or 0
+    if puzzle.payload.get("recognition") and level == max_level(puzzle.payload):
+        return "recognised from a list"
+    if level == 0:
+        return "remembered without any clues"
+    return f"remembered with {level} clue{'s' if level > 1 else ''}"
+
+
+# -- what a new puzzle is built from ------------------------------------------------------------------
+
+
+def entry_facts_list(*, participant: Participant) -> list[EntryFacts]:
+    """The participant's entries that may be asked about, as the facts puzzles are built from."""
+    entries = LifeLogEntry.objects.filter(participant=participant, excluded=False).only(
+        "id", "title", "description", "place_name", "people", "tags", "occurred_at", "time_precision"
+    )
+    return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries]
+
+
+def entry_ids_asked(*, session: TrainingSession, days: int = 0, now: datetime | None = None) -> set[int]:
+    """Entries this session asked about, and with `days`, any session of the participant in that many days."""
+    asked: set[int] = set()
+    if days:
+        recent = Puzzle.objects.filter(
+            session__participant_id=session.participant_id, created_at__gte=now - timedelta(days=days)
+        )
+        for entry_ids in recent.values_list("entry_ids", flat=True):
+            asked.update(entry_ids)
+    for entry_ids in session.puzzles.values_list("entry_ids", flat=True):
+        asked.update(entry_ids)
+    return asked
+
+
+def item_due_dates(*, participant_id: int) -> dict[int, datetime]:
+    """When each trained entry is next due (FSRS)."""
+    return dict(ItemMemory.objects.filter(entry__participant_id=participant_id).values_list("entry_id", "due"))
+
+
+def finished_puzzle_list(*, participant_id: int, group_key: str, limit: int) -> list[Puzzle]:
+    """The participant's latest finished puzzles of a group, newest first."""
+    return list(
+        Puzzle.objects.filter(session__participant_id=participant_id, group__key=group_key)
+        .exclude(outcome=Puzzle.Outcome.OPEN)
+        .order_by("-finished_at")[:limit]
+    )
+
+
+# -- puzzle groups -------------------------------------------------------------------------------------
+
+
+def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
+    groups = {}
+    for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version"):
+        groups.setdefault(group.key, group)
+    wanted = keys or sorted(groups)
+    return [groups[key] for key in wanted if key in groups]
+
+
+def pinned_groups(protocol: ProtocolVersion) -> list[PuzzleGroup]:
+    """The exact group versions a protocol pins, in its order (a newer version never leaks in)."""
+    by_pin = {
+        (g.key, g.version): g for g in PuzzleGroup.objects.filter(key__in=[p["key"] for p in protocol.puzzle_groups])
+    }
+    return [
+        by_pin[(pin["key"], pin["version"])] for pin in protocol.puzzle_groups if (pin["key"], pin["version"]) in by_pin
+    ]
+
+
+def session_groups(session: TrainingSession) -> list[PuzzleGroup]:
+    if session.protocol_version_id:
+        return pinned_groups(session.protocol_version)
+    return latest_groups(session.group_keys)
+
+
+def puzzle_pins_unknown(*, pins: list[dict]) -> list[dict]:
+    """The pins that name no puzzle group version."""
+    return [
+        pin for pin in pins if not PuzzleGroup.objects.filter(key=pin.get("key"), version=pin.get("version")).exists()
+    ]
+
+
+# -- what an LLM request needs ------------------------------------------------------------------------------
+
+
+def participant_llm_model(participant_id: int) -> str:
+    """The model the participant's protocol pins ("" for templates only), else the server default."""
+    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    protocol = participant.protocol_version
+    return protocol.model_name if protocol else settings.LLM_MODEL
+
+
+def llm_prefix_get(participant_id: int) -> list[dict]:
+    """[system prompt][life log] of the participant, built once per change of the life log."""
+
+    def build() -> list[dict]:
+        return context.prefix_build(LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False))
+
+    return context.prefix_cached(participant_id, build)
+
+
+def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
+    """What rewording a bot message needs, or None when it is no longer being written."""
+    message = ChatMessage.objects.select_related("session", "puzzle").get(pk=message_id)
+    if message.status != ChatMessage.Status.STREAMING:
+        return None
+    session, puzzle = message.session, message.puzzle
+    entries = (
+        list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
+        if puzzle
+        else []
+    )
+    recent = reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS])
+    return phrasing.build_request(
+        seq=message.seq,
+        template_text=message.template_text,
+        prefix=llm_prefix_get(session.participant_id),
+        entries=entries,
+        dialogue=[(m.get_role_display(), m.text) for m in recent],
+        answer=puzzle.payload.get("answer", "") if puzzle else "",
+        base_url=participant_llm_url(session.participant_id),
+        model=session.model_name,
+    )
+
+
+def judge_question_get(*, session_id: int) -> JudgeQuestion | None:
+    """The open puzzle when it awaits a free-text recall and the session uses an LLM at all (a
+    templates-only protocol is never judged by one)."""
+    session = TrainingSession.objects.get(pk=session_id)
+    puzzle = open_puzzle(session)
+    if puzzle is None or "expected" not in puzzle.payload or puzzle.cue_level >= max_level(puzzle.payload):
+        return None
+    if not session.model_name:
+        return None
+    return JudgeQuestion(puzzle_id=puzzle.pk, cue_level=puzzle.cue_level, expected=puzzle.payload["expected"],
+                         participant_id=session.participant_id, model=session.model_name)  # fmt: skip

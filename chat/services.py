@@ -6,23 +6,33 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from lifelog.models import LifeLogEntry
-from research.models import CuePolicy, Participant, ProtocolVersion
+from studies.models import CuePolicy, Participant, ProtocolVersion
 
 from . import scheduling
-from .models import Attempt, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
+from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .prefill import prefill_soon
 from .puzzle_defaults import DEFAULT_GROUPS
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .scoring import Score
-from .selectors import session_state
+from .selectors import (
+    entry_facts_list,
+    entry_ids_asked,
+    finished_puzzle_list,
+    item_due_dates,
+    latest_groups,
+    open_puzzle,
+    pinned_groups,
+    session_groups,
+    session_state,
+    session_summary,
+)
 
 MAX_ANSWER_CHARS = 1000
 
@@ -43,30 +53,6 @@ def puzzle_groups_install_defaults() -> None:
     """The shipped version-1 groups (the data migration stores them too; a flushed database needs them back)."""
     for group in DEFAULT_GROUPS:
         PuzzleGroup.objects.get_or_create(key=group["key"], version=1, defaults=group)
-
-
-def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
-    groups = {}
-    for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version"):
-        groups.setdefault(group.key, group)
-    wanted = keys or sorted(groups)
-    return [groups[key] for key in wanted if key in groups]
-
-
-def pinned_groups(protocol: ProtocolVersion) -> list[PuzzleGroup]:
-    """The exact group versions a protocol pins, in its order (a newer version never leaks in)."""
-    by_pin = {
-        (g.key, g.version): g for g in PuzzleGroup.objects.filter(key__in=[p["key"] for p in protocol.puzzle_groups])
-    }
-    return [
-        by_pin[(pin["key"], pin["version"])] for pin in protocol.puzzle_groups if (pin["key"], pin["version"]) in by_pin
-    ]
-
-
-def session_groups(session: TrainingSession) -> list[PuzzleGroup]:
-    if session.protocol_version_id:
-        return pinned_groups(session.protocol_version)
-    return latest_groups(session.group_keys)
 
 
 def llm_model_name(protocol: ProtocolVersion | None = None) -> str:
@@ -131,37 +117,16 @@ def _bot_say(
     )
 
 
-def _entry_facts(participant: Participant) -> list[EntryFacts]:
-    entries = LifeLogEntry.objects.filter(participant=participant, excluded=False).only(
-        "id", "title", "description", "place_name", "people", "tags", "occurred_at", "time_precision"
-    )
-    return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries]
-
-
-def _recently_asked(session: TrainingSession, days: int, now: datetime) -> set[int]:
-    asked: set[int] = set()
-    recent = Puzzle.objects.filter(
-        session__participant_id=session.participant_id, created_at__gte=now - timedelta(days=days)
-    )
-    for entry_ids in recent.values_list("entry_ids", flat=True):
-        asked.update(entry_ids)
-    for entry_ids in session.puzzles.values_list("entry_ids", flat=True):
-        asked.update(entry_ids)
-    return asked
-
-
 def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[EntryFacts], rng: random.Random, now):
-    due_by_entry = dict(
-        ItemMemory.objects.filter(entry__participant_id=session.participant_id).values_list("entry_id", "due")
-    )
-    asked = _recently_asked(session, group.rules.get("min_gap_days", 0), now)
+    due_by_entry = item_due_dates(participant_id=session.participant_id)
+    asked = entry_ids_asked(session=session, days=group.rules.get("min_gap_days", 0), now=now)
     eligible = [
         facts
         for facts in pool
         if scheduling.qualifies(facts, group.rules, now)
         and (facts.id not in asked or (facts.id in due_by_entry and due_by_entry[facts.id] <= now))
     ]
-    in_session = {entry_id for ids in session.puzzles.values_list("entry_ids", flat=True) for entry_id in ids}
+    in_session = entry_ids_asked(session=session)
     eligible = [facts for facts in eligible if facts.id not in in_session]
     candidates = scheduling.rank_candidates(eligible, due_by_entry, now, rng)
     return KINDS[group.kind].build(group.templates, group.rules, candidates, pool, rng)
@@ -174,7 +139,7 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
         return None
     groups = session_groups(session)
     rng = random.Random(session.seed * 1000 + index)
-    pool = _entry_facts(session.participant)
+    pool = entry_facts_list(participant=session.participant)
     first = (index - 1) % max(len(groups), 1)
     skipped: list[PuzzleGroup] = []
     for group in groups[first:] + groups[:first]:
@@ -183,10 +148,8 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
         except NotEnoughEntries:
             skipped.append(group)
             continue
-        recent = list(
-            Puzzle.objects.filter(session__participant_id=session.participant_id, group__key=group.key)
-            .exclude(outcome=Puzzle.Outcome.OPEN)
-            .order_by("-finished_at")[: scheduling.STRUGGLING_WINDOW]
+        recent = finished_puzzle_list(
+            participant_id=session.participant_id, group_key=group.key, limit=scheduling.STRUGGLING_WINDOW
         )
         adaptive = session.protocol_version is None or session.protocol_version.cue_policy == CuePolicy.ADAPTIVE
         level = scheduling.start_cue_level(recent, built.payload) if adaptive else 0
@@ -232,33 +195,6 @@ def _end_session(session: TrainingSession, *, now: datetime, summary: bool = Tru
     session.save(update_fields=["status", "ended_at"])
     if summary:
         _bot_say(session, session_summary(session), now=now)
-
-
-def session_summary(session: TrainingSession) -> str:
-    puzzles = list(session.puzzles.select_related("group"))
-    recalled = [puzzle for puzzle in puzzles if puzzle.outcome == Puzzle.Outcome.RECALLED]
-    lines = [f"That's the end of today's session. You answered {len(recalled)} of {len(puzzles)} puzzles."]
-    for puzzle in puzzles:
-        lines.append(f"• Puzzle {puzzle.index} ({puzzle.group.title}): {_how_recalled(puzzle)}")
-    lines.append("Thank you for taking part. Every session helps — see you next time!")
-    return "\n".join(lines)
-
-
-def _how_recalled(puzzle: Puzzle) -> str:
-    if puzzle.outcome == Puzzle.Outcome.SKIPPED:
-        return "skipped"
-    if puzzle.outcome != Puzzle.Outcome.RECALLED:
-        return "we went through it together"
-    level = puzzle.recalled_at_level or 0
-    if puzzle.payload.get("recognition") and level == max_level(puzzle.payload):
-        return "recognised from a list"
-    if level == 0:
-        return "remembered without any clues"
-    return f"remembered with {level} clue{'s' if level > 1 else ''}"
-
-
-def _open_puzzle(session: TrainingSession) -> Puzzle | None:
-    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).select_related("group").order_by("-index").first()
 
 
 def _finish_puzzle(puzzle: Puzzle, outcome: str, *, score: float, now: datetime) -> None:
@@ -401,7 +337,7 @@ def trainee_action(
                 "This session has finished." if session.status == TrainingSession.Status.ENDED
                 else "The session is paused. Press “Resume” to carry on."
             )  # fmt: skip
-        puzzle = _open_puzzle(session)
+        puzzle = open_puzzle(session)
         message = ChatMessage.objects.create(
             session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
             text=text, puzzle=puzzle, completed_at=now,
@@ -413,18 +349,6 @@ def trainee_action(
     )
 
 
-def judge_question(*, session_id: int) -> tuple[int, int, str, int, str] | None:
-    """(puzzle id, cue level, expected text, participant id, model) when the open puzzle awaits a free-text
-    recall and the session uses an LLM at all (a templates-only protocol is never judged by one)."""
-    session = TrainingSession.objects.get(pk=session_id)
-    puzzle = _open_puzzle(session)
-    if puzzle is None or "expected" not in puzzle.payload or puzzle.cue_level >= max_level(puzzle.payload):
-        return None
-    if not session.model_name:
-        return None
-    return puzzle.pk, puzzle.cue_level, puzzle.payload["expected"], session.participant_id, session.model_name
-
-
 def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:
     """Store the final text of a streamed reply (the LLM's, or the template after a grounding failure)."""
     message = ChatMessage.objects.get(pk=message_id)
@@ -433,3 +357,16 @@ def bot_message_complete(*, message_id: int, text: str, now: datetime | None = N
     message.completed_at = now or timezone.now()
     message.save(update_fields=["text", "status", "completed_at"])
     return message
+
+
+def participant_chat_end(*, participant_id: int, now: datetime) -> None:
+    """A withdrawn participant's open sessions end where they are."""
+    TrainingSession.objects.filter(participant_id=participant_id).exclude(status=TrainingSession.Status.ENDED).update(
+        status=TrainingSession.Status.ENDED, ended_at=now
+    )
+
+
+def participant_chat_erase(*, participant_id: int) -> None:
+    """Sessions with their puzzles, transcript and trial records, and the LLM context's state."""
+    TrainingSession.objects.filter(participant_id=participant_id).delete()
+    LLMContext.objects.filter(participant_id=participant_id).delete()

@@ -3,14 +3,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from .selectors import (
-    open_training_session,
-    session_state,
-    trainee_participant,
-    training_session_get,
-    training_session_list,
-    transcript,
-)
+from studies.selectors import trainee_participant
+
+from .selectors import open_training_session, session_state, training_session_get, training_session_list, transcript
 from .services import training_session_start
 
 

@@ -1,9 +1,9 @@
 """One client for any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp, ours).
 
 Streaming with timeouts; retries with exponential backoff for failures before the first token (a stream
-that already reached the trainee is never restarted behind their back); and a per-process circuit breaker,
-so that while the server is down, callers fall back to templates at once instead of each waiting out a
-timeout.
+that already reached the trainee is never restarted behind their back); and a circuit breaker per client
+(one client per process), so that while the server is down, callers fall back to templates at once
+instead of each waiting out a timeout. Settings are passed in: this package knows nothing of Django.
 """
 
 import asyncio
@@ -12,9 +12,9 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
-from django.conf import settings
 
 
 class LLMUnavailable(Exception):
@@ -56,100 +56,117 @@ class CircuitBreaker:
         return self.opened_at is not None
 
 
-BREAKER = CircuitBreaker(threshold=settings.LLM_BREAKER_FAILURES, cooldown_s=settings.LLM_BREAKER_COOLDOWN_S)
+@dataclass(frozen=True)
+class ClientSettings:
+    base_url: str = ""  # used when a call names no replica
+    model: str = ""  # used when a call names no model
+    api_key: str = ""  # sent as a Bearer token when set
+    timeout_s: float = 20.0
+    retries: int = 2  # before the first token only
+    retry_base_s: float = 0.25
+    breaker_failures: int = 3
+    breaker_cooldown_s: float = 30.0
+
+
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
-def _request_parts(
-    messages: list[dict], max_tokens: int, temperature: float, base_url: str | None, stream: bool, model: str | None
-):
-    url = (base_url or settings.LLM_BASE_URL).rstrip("/") + "/chat/completions"
-    body = {
-        "model": model or settings.LLM_MODEL,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "stream": stream,
-    }
-    headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"}
-    timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=min(5.0, settings.LLM_TIMEOUT_S))
-    return url, body, headers, timeout
+class LLMClient:
+    def __init__(self, settings: ClientSettings):
+        self.settings = settings
+        self.breaker = CircuitBreaker(threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
 
+    def _request_parts(self, messages: list[dict], max_tokens: int, temperature: float, base_url: str | None,
+                       stream: bool, model: str | None):  # fmt: skip
+        config = self.settings
+        url = (base_url or config.base_url).rstrip("/") + "/chat/completions"
+        body = {
+            "model": model or config.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": stream,
+        }
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        timeout = httpx.Timeout(config.timeout_s, connect=min(5.0, config.timeout_s))
+        return url, body, headers, timeout
 
-def _backoff_s(attempt: int) -> float:
-    return min(settings.LLM_RETRY_BASE_S * 2**attempt, 5.0) * (0.5 + random.random() / 2)
+    def _backoff_s(self, attempt: int) -> float:
+        return min(self.settings.retry_base_s * 2**attempt, 5.0) * (0.5 + random.random() / 2)
 
+    async def stream_chat(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int = 200,
+        temperature: float = 0.3,
+        base_url: str | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
+        if not self.breaker.allow():
+            raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
+        url, body, headers, timeout = self._request_parts(messages, max_tokens, temperature, base_url, True, model)
+        retries = self.settings.retries
+        for attempt in range(retries + 1):
+            started = False
+            try:
+                async with (
+                    httpx.AsyncClient(timeout=timeout) as client,
+                    client.stream("POST", url, json=body, headers=headers) as response,
+                ):
+                    if response.status_code != 200:
+                        raise LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        choices = json.loads(data).get("choices") or [{}]
+                        piece = (choices[0].get("delta") or {}).get("content")
+                        if piece:
+                            started = True
+                            yield piece
+                self.breaker.succeeded()
+                return
+            except (httpx.HTTPError, json.JSONDecodeError, LLMUnavailable) as error:
+                if started or attempt == retries or not _retryable(error):
+                    self.breaker.failed()
+                    if isinstance(error, LLMUnavailable):
+                        raise
+                    raise LLMUnavailable(str(error) or type(error).__name__) from error
+                await asyncio.sleep(self._backoff_s(attempt))
 
-async def stream_chat(
-    messages: list[dict],
-    *,
-    max_tokens: int = 200,
-    temperature: float = 0.3,
-    base_url: str | None = None,
-    model: str | None = None,
-) -> AsyncIterator[str]:
-    """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
-    if not BREAKER.allow():
-        raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
-    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, True, model)
-    for attempt in range(settings.LLM_RETRIES + 1):
-        started = False
-        try:
-            async with (
-                httpx.AsyncClient(timeout=timeout) as client,
-                client.stream("POST", url, json=body, headers=headers) as response,
-            ):
-                if response.status_code != 200:
-                    raise LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    choices = json.loads(data).get("choices") or [{}]
-                    piece = (choices[0].get("delta") or {}).get("content")
-                    if piece:
-                        started = True
-                        yield piece
-            BREAKER.succeeded()
-            return
-        except (httpx.HTTPError, json.JSONDecodeError, LLMUnavailable) as error:
-            if started or attempt == settings.LLM_RETRIES or not _retryable(error):
-                BREAKER.failed()
-                if isinstance(error, LLMUnavailable):
-                    raise
-                raise LLMUnavailable(str(error) or type(error).__name__) from error
-            await asyncio.sleep(_backoff_s(attempt))
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int = 1,
+        temperature: float = 0.0,
+        base_url: str | None = None,
+        model: str | None = None,
+    ) -> str:
+        """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1)."""
+        url, body, headers, timeout = self._request_parts(messages, max_tokens, temperature, base_url, False, model)
+        retries = self.settings.retries
+        last_error: Exception | None = None
+        for attempt in range(retries + 1):
+            try:
+                response = httpx.post(url, json=body, headers=headers, timeout=timeout)
+                if response.status_code == 200:
+                    return (response.json()["choices"][0].get("message") or {}).get("content") or ""
+                last_error = LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
+                if response.status_code not in RETRYABLE_STATUS:
+                    break
+            except (httpx.HTTPError, ValueError, KeyError) as error:
+                last_error = LLMUnavailable(str(error) or type(error).__name__)
+            if attempt < retries:
+                time.sleep(self._backoff_s(attempt))
+        raise last_error or LLMUnavailable("no answer")
 
 
 def _retryable(error: Exception) -> bool:
     if isinstance(error, LLMUnavailable):
         return any(str(code) in str(error) for code in RETRYABLE_STATUS)
     return isinstance(error, httpx.TransportError)
-
-
-def complete(
-    messages: list[dict],
-    *,
-    max_tokens: int = 1,
-    temperature: float = 0.0,
-    base_url: str | None = None,
-    model: str | None = None,
-) -> str:
-    """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1)."""
-    url, body, headers, timeout = _request_parts(messages, max_tokens, temperature, base_url, False, model)
-    last_error: Exception | None = None
-    for attempt in range(settings.LLM_RETRIES + 1):
-        try:
-            response = httpx.post(url, json=body, headers=headers, timeout=timeout)
-            if response.status_code == 200:
-                return (response.json()["choices"][0].get("message") or {}).get("content") or ""
-            last_error = LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
-            if response.status_code not in RETRYABLE_STATUS:
-                break
-        except (httpx.HTTPError, ValueError, KeyError) as error:
-            last_error = LLMUnavailable(str(error) or type(error).__name__)
-        if attempt < settings.LLM_RETRIES:
-            time.sleep(_backoff_s(attempt))
-    raise last_error or LLMUnavailable("no answer")

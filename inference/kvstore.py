@@ -9,27 +9,16 @@ format, a truncated or bit-flipped file, is detected by its header and checksum 
 
 import hashlib
 import os
-import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .kvfiles import ByteLRU, FileHeader, atomic_write, chain_hashes, index_files, prepare_directory
+
 FORMAT_VERSION = 1
-MAGIC = b"REMEKV01"
-HEADER = struct.Struct("<8sI32s32sQQ")  # magic, version, model hash, payload sha256, token count, payload bytes
-
-
-def chain_hashes(tokens: Sequence[int], block_size: int, model_id: str) -> list[str]:
-    """h_1 … h_n for the n full blocks of `tokens` (a partial last block has no key)."""
-    digest = hashlib.sha256(f"{model_id}\0{FORMAT_VERSION}".encode()).digest()
-    keys = []
-    for start in range(0, len(tokens) - block_size + 1, block_size):
-        block = struct.pack(f"<{block_size}i", *tokens[start : start + block_size])
-        digest = hashlib.sha256(digest + block).digest()
-        keys.append(digest.hex())
-    return keys
+SUFFIX = ".kv"
+HEADER = FileHeader(b"REMEKV01", FORMAT_VERSION, "32sQQ")  # then payload sha256, token count, payload bytes
 
 
 @dataclass(frozen=True)
@@ -42,16 +31,17 @@ class Hit:
 class PrefixKVStore:
     def __init__(self, *, model_id: str, block_size: int, ram_bytes: int, disk_dir: Path | None, disk_bytes: int):
         self.model_id, self.block_size = model_id, block_size
-        self.ram_cap, self.disk_cap = ram_bytes, disk_bytes
         self.model_hash = hashlib.sha256(model_id.encode()).digest()
-        self.ram: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self.ram_used = 0
+        self.ram, self.disk = ByteLRU(ram_bytes), ByteLRU(disk_bytes)
         self.disk_dir = Path(disk_dir) if disk_dir else None
         self.lock = threading.Lock()
         if self.disk_dir:
-            self.disk_dir.mkdir(parents=True, exist_ok=True)
-            for leftover in self.disk_dir.glob("*.tmp"):  # a write that a crash interrupted
-                leftover.unlink(missing_ok=True)
+            prepare_directory(self.disk_dir)
+            index_files(self.disk_dir, SUFFIX, self.disk)
+
+    @property
+    def ram_used(self) -> int:
+        return self.ram.used
 
     # -- lookups -------------------------------------------------------------------------------------
 
@@ -66,8 +56,7 @@ class PrefixKVStore:
     def get(self, key: str, expected_tokens: int) -> Hit | None:
         with self.lock:
             if key in self.ram:
-                self.ram.move_to_end(key)
-                tokens, state = self.ram[key]
+                tokens, state = self.ram.get(key)
                 return Hit(tokens, state, "ram")
         state = self._read_disk(key, expected_tokens)
         if state is None:
@@ -87,38 +76,29 @@ class PrefixKVStore:
         return key
 
     def _put_ram(self, key: str, tokens: int, state: bytes) -> None:
-        if len(state) > self.ram_cap:
-            return
         with self.lock:
-            if key in self.ram:
-                self.ram_used -= len(self.ram.pop(key)[1])
-            self.ram[key] = (tokens, state)
-            self.ram_used += len(state)
-            while self.ram_used > self.ram_cap:
-                _, (_, evicted) = self.ram.popitem(last=False)
-                self.ram_used -= len(evicted)
+            self.ram.put(key, (tokens, state), len(state))
 
     # -- disk tier -----------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        return self.disk_dir / f"{key}.kv"
+        return self.disk_dir / f"{key}{SUFFIX}"
 
     def _write_disk(self, key: str, tokens: int, state: bytes) -> None:
-        if not self.disk_dir or len(state) + HEADER.size > self.disk_cap:
+        size = len(state) + HEADER.size
+        if not self.disk_dir or size > self.disk.cap:
             return
         path = self._path(key)
         if path.exists():
             os.utime(path)
+            with self.lock:
+                self.disk.put(key, None, size)
             return
-        header = HEADER.pack(MAGIC, FORMAT_VERSION, self.model_hash, hashlib.sha256(state).digest(), tokens, len(state))
-        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(header)
-            handle.write(state)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        self._evict_disk()
+        atomic_write(path, [HEADER.pack(self.model_hash, hashlib.sha256(state).digest(), tokens, len(state)), state])
+        with self.lock:
+            evicted = self.disk.put(key, None, size)
+        for old in evicted:
+            self._path(old).unlink(missing_ok=True)
 
     def _read_disk(self, key: str, expected_tokens: int) -> bytes | None:
         if not self.disk_dir:
@@ -128,32 +108,17 @@ class PrefixKVStore:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
-        if len(data) < HEADER.size or not self._valid(data, expected_tokens):
-            path.unlink(missing_ok=True)  # another model's, another format's, truncated or corrupt
-            return None
-        os.utime(path)  # LRU by modification time
-        return data[HEADER.size :]
-
-    def _valid(self, data: bytes, expected_tokens: int) -> bool:
-        magic, version, model_hash, checksum, tokens, size = HEADER.unpack_from(data)
+        fields = HEADER.fields(data, self.model_hash)
         payload = data[HEADER.size :]
-        return (
-            magic == MAGIC
-            and version == FORMAT_VERSION
-            and model_hash == self.model_hash
-            and tokens == expected_tokens
-            and size == len(payload)
-            and hashlib.sha256(payload).digest() == checksum
-        )
-
-    def _evict_disk(self) -> None:
-        files = sorted(self.disk_dir.glob("*.kv"), key=lambda path: path.stat().st_mtime)
-        used = sum(path.stat().st_size for path in files)
-        for path in files:
-            if used <= self.disk_cap:
-                break
-            used -= path.stat().st_size
-            path.unlink(missing_ok=True)
+        if fields is None or fields != (hashlib.sha256(payload).digest(), expected_tokens, len(payload)):
+            path.unlink(missing_ok=True)  # another model's, another format's, truncated or corrupt
+            with self.lock:
+                self.disk.pop(key)
+            return None
+        os.utime(path)  # LRU across restarts by modification time
+        with self.lock:
+            self.disk.put(key, None, len(data))
+        return payload
 
     def disk_bytes(self) -> int:
-        return sum(path.stat().st_size for path in self.disk_dir.glob("*.kv")) if self.disk_dir else 0
+        return sum(path.stat().st_size for path in self.disk_dir.glob(f"*{SUFFIX}")) if self.disk_dir else 0

@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from research.models import AuditEvent
-from research.selectors import participant_get
-from research.services import audit_record
+from studies.models import AuditEvent
+from studies.selectors import participant_get
+from studies.services import audit_record
 
 from .importers import IMPORT_FORMATS, ImportFailed
 from .models import LifeLogEntry

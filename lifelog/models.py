@@ -3,7 +3,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from research.models import Participant
+from studies.models import Participant
 
 from .choices import EntrySource, TimePrecision
 from .importers.base import ImportIssue

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import User
-from research.models import Participant
-from research.selectors import participant_list
+from studies.models import Participant
+from studies.selectors import participant_list
 
 from .embeddings import embed_texts
 from .models import ImportJob, LifeLogEntry

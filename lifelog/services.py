@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from accounts.models import User
-from research.models import Participant
+from studies.models import Participant
 
 from .embeddings import embed_texts
 from .importers import ImportFailed, ImportIssue, ParsedEntry, detect_format, parse_file

@@ -1,6 +1,12 @@
-"""Sent after a participant's life log changed (import committed, entry withdrawn or restored), so that
-apps above this one (the chat's LLM context) can react without lifelog importing them."""
+"""Notifications for the apps above this one, so that lifelog never imports them.
+
+- `life_log_changed` (sender=LifeLogEntry, participant_id): after an import committed or an entry was
+  withdrawn or restored (the chat's LLM context is rebuilt).
+- `life_log_erasing` (sender=LifeLogEntry, participant_id): inside a transaction, just before every entry
+  of a participant is deleted; whatever refers to those entries must be gone when the receivers return.
+"""
 
 from django.dispatch import Signal
 
-life_log_changed = Signal()  # sender=LifeLogEntry, participant_id=<int>
+life_log_changed = Signal()
+life_log_erasing = Signal()

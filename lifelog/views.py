@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from research.selectors import participant_list
+from studies.selectors import participant_list
 
 from .selectors import entry_get, entry_list
 from .services import entry_set_excluded

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from reme import devservices
-from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
 from reme.serve import stop_processes
+from research.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("REME_HOST", "127.0.0.1")

@@ -15,6 +15,13 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A port nobody listens on now (for tests and benchmarks that start their own servers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def start_servers(
     host: str, port: int, processes: int, *, env: dict | None = None, stdout=None
 ) -> tuple[socket.socket, list[subprocess.Popen]]:

@@ -1,7 +1,7 @@
 """The research REST API: read what the caller's studies hold, add protocol versions, export attempts.
 
-Thin: every queryset comes from research.selectors (scoped to the caller's studies), writes go through
-research.services, and every read of participant data is written to the audit log."""
+Thin: every queryset comes from a selector (scoped to the caller's studies), writes go through a service,
+and every read of participant data is written to the audit log."""
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.handlers.asgi import ASGIRequest
@@ -19,11 +19,12 @@ from rest_framework.views import APIView
 
 from chat.models import Attempt, TrainingSession
 from lifelog.apis import parse_when_param
+from studies import selectors as studies_selectors
+from studies.models import Arm, AuditEvent, CuePolicy, Participant, ProtocolVersion, Study
+from studies.services import audit_record, protocol_version_create
 
 from . import filters, selectors
 from .export import AttemptExport, ExportFilters
-from .models import Arm, AuditEvent, CuePolicy, Participant, ProtocolVersion, Study
-from .services import audit_record, protocol_version_create
 
 
 class IsResearcher(BasePermission):
@@ -145,7 +146,7 @@ class AuditedListMixin:
         response = super().list(request, *args, **kwargs)
         study = None
         if slug := request.query_params.get("study"):
-            study = selectors.study_list(user=request.user).filter(slug=slug).first()
+            study = studies_selectors.study_list(user=request.user).filter(slug=slug).first()
         audit_record(
             actor=request.user,
             action=AuditEvent.Action.VIEW,
@@ -162,7 +163,7 @@ class StudyListApi(ResearcherOnly, generics.ListAPIView):
     serializer_class = StudySerializer
 
     def get_queryset(self):
-        return selectors.study_list(user=self.request.user).prefetch_related("arms")
+        return studies_selectors.study_list(user=self.request.user).prefetch_related("arms")
 
 
 class StudyDetailApi(ResearcherOnly, generics.RetrieveAPIView):
@@ -170,7 +171,7 @@ class StudyDetailApi(ResearcherOnly, generics.RetrieveAPIView):
     lookup_field = "slug"
 
     def get_queryset(self):
-        return selectors.study_list(user=self.request.user).prefetch_related("arms")
+        return studies_selectors.study_list(user=self.request.user).prefetch_related("arms")
 
 
 class ArmListApi(ResearcherOnly, generics.ListAPIView):
@@ -178,7 +179,7 @@ class ArmListApi(ResearcherOnly, generics.ListAPIView):
     filterset_class = filters.ArmFilter
 
     def get_queryset(self):
-        return selectors.arm_list(user=self.request.user).order_by("id")
+        return studies_selectors.arm_list(user=self.request.user).order_by("id")
 
 
 class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
@@ -194,14 +195,14 @@ class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
             pass
 
     def get_queryset(self):
-        return selectors.protocol_version_list(user=self.request.user).order_by("id")
+        return studies_selectors.protocol_version_list(user=self.request.user).order_by("id")
 
     @extend_schema(request=ProtocolVersionInputSerializer, responses={201: ProtocolVersionSerializer})
     def post(self, request: Request) -> Response:
         form = self.ProtocolVersionInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        arm = selectors.arm_list(user=request.user).filter(pk=data["arm_id"]).first()
+        arm = studies_selectors.arm_list(user=request.user).filter(pk=data["arm_id"]).first()
         if arm is None:
             raise ValidationError({"arm_id": "No such arm in your studies."})
         try:
@@ -230,7 +231,7 @@ class ParticipantListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView)
     audit_target = "participants"
 
     def get_queryset(self):
-        return selectors.researcher_participant_list(user=self.request.user).order_by("id")
+        return studies_selectors.researcher_participant_list(user=self.request.user).order_by("id")
 
 
 class TrainingSessionListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):
@@ -274,7 +275,7 @@ class AttemptExportApi(ResearcherOnly, APIView):
         },
     )
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
-        study = selectors.study_get(user=request.user, slug=slug)
+        study = studies_selectors.study_get(user=request.user, slug=slug)
         params = request.query_params
         export_filters = ExportFilters(
             arm=params.get("arm", "")[:64],

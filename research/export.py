@@ -15,8 +15,8 @@ from asgiref.sync import sync_to_async
 from django.db.models import CharField, F, Func, QuerySet
 
 from chat.models import Attempt
+from studies.models import AuditEvent, Study
 
-from .models import AuditEvent, Study
 from .redaction import Redactor, participant_redactor
 
 BATCH_ROWS = 5000

@@ -7,8 +7,7 @@ from django import forms
 from django_filters.fields import IsoDateTimeField
 
 from chat.models import Attempt, TrainingSession
-
-from .models import Arm, Participant, ProtocolVersion
+from studies.models import Arm, Participant, ProtocolVersion
 
 
 class UtcDateTimeField(IsoDateTimeField):

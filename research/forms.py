@@ -3,8 +3,7 @@
 from django import forms
 
 from chat.models import PuzzleGroup
-
-from .models import Arm, CuePolicy, Study
+from studies.models import Arm, CuePolicy, Study
 
 
 class EnrolForm(forms.Form):

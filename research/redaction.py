@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from lifelog.models import LifeLogEntry
-from research.models import ParticipantIdentity
+from studies.models import ParticipantIdentity
 
 HONORIFICS = {"mr", "mrs", "ms", "miss", "dr", "aunt", "uncle", "auntie", "grandma", "grandpa", "nan", "the"}
 MIN_TOKEN_CHARS = 3

@@ -12,8 +12,7 @@ from django.utils import timezone
 from chat.models import Attempt, ItemMemory, LLMContext, Puzzle, TrainingSession
 from chat.scheduling import retrievability
 from lifelog.models import LifeLogEntry
-
-from .models import Participant, Study
+from studies.models import Participant, Study
 
 FINISHED = [Puzzle.Outcome.RECALLED, Puzzle.Outcome.MISSED, Puzzle.Outcome.SKIPPED]
 

@@ -13,12 +13,12 @@ from accounts.decorators import researcher_required
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
 from lifelog.services import import_job_create_from_upload
+from studies.models import AuditEvent
+from studies.selectors import arm_list, audit_event_list, participant_get, study_get, study_list
+from studies.services import audit_record, participant_register, participant_withdraw, protocol_version_create
 
 from . import stats
 from .forms import EnrolForm, ProtocolVersionForm
-from .models import AuditEvent
-from .selectors import arm_list, audit_event_list, participant_get, study_get, study_list
-from .services import audit_record, participant_register, participant_withdraw, protocol_version_create
 
 
 class UploadForm(forms.Form):

@@ -21,8 +21,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_create
 from chat.services import puzzle_groups_install_defaults
-from reme.serve import stop_processes
-from research.services import participant_enroll, study_create
+from reme.serve import free_port, stop_processes
+from studies.services import participant_enroll, study_create
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -149,12 +149,6 @@ def celery_worker(transactional_db, tmp_path):
     worker = CeleryWorker(tmp_path / "worker.log")
     yield worker
     worker.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class DaphneServer(ChildProcess):

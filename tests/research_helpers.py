@@ -3,8 +3,8 @@
 from chat.models import Attempt
 from chat.services import training_session_start
 from lifelog.models import LifeLogEntry
-from research.models import Participant
-from research.services import arm_create, protocol_version_create
+from studies.models import Participant
+from studies.services import arm_create, protocol_version_create
 from tests.chat_helpers import act, give_life_log, open_puzzle, right_answer
 
 FORMULA = '=HYPERLINK("http://evil.example","click")'

@@ -43,6 +43,7 @@ class ScriptedLLM:
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
         self.requests: list[dict] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,6 +53,7 @@ class ScriptedLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 scripted.requests.append(body)
+                scripted.authorizations.append(self.headers.get("Authorization"))
                 if scripted.status != 200 or len(scripted.requests) <= scripted.fail_first:
                     self.send_response(503 if scripted.status == 200 else scripted.status)
                     self.end_headers()

@@ -5,8 +5,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from lifelog.models import LifeLogEntry
-from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
-from research.models import Participant
+from research.demo import DEMO_LOGINS, DEMO_PASSWORD
+from studies.models import Participant
 
 
 def test_import_lifelog_command(world, tmp_path, capsys):

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from inference.kvstore import PrefixKVStore, chain_hashes
+from inference.kvfiles import chain_hashes
+from inference.kvstore import PrefixKVStore
 
 B = 4  # tokens per block
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from chat.context import participant_prefix
+from chat.llm import llm_client
 from chat.models import LLMContext
 from chat.prefill import llm_context_prefill, lock_key
+from chat.selectors import llm_prefix_get, phrase_request_get
 from chat.services import training_session_start
-from inference import client
-from inference.client import CircuitBreaker, LLMUnavailable, complete, stream_chat
+from inference.client import CircuitBreaker, LLMUnavailable
 from inference.prompt import serialize_life_log
 from lifelog.models import LifeLogEntry
 from lifelog.services import entry_set_excluded
@@ -25,23 +25,26 @@ def llm(settings):
     server = ScriptedLLM()
     settings.LLM_BASE_URL = server.base_url
     settings.LLM_RETRY_BASE_S = 0.01
-    client.BREAKER.succeeded()
+    llm_client().breaker.succeeded()
     yield server
-    client.BREAKER.succeeded()
+    llm_client().breaker.succeeded()
     server.close()
 
 
-def test_prefix_is_byte_identical_across_turns_and_sessions_and_leaves_out_withdrawn(world, settings):
+def test_prefix_is_byte_identical_across_turns_and_sessions_and_leaves_out_withdrawn(
+    world, settings, django_capture_on_commit_callbacks
+):
     settings.LLM_PREFILL_ENABLED = False
     give_life_log(world.participant_a, count=30)
-    first = participant_prefix(world.participant_a)
+    first = llm_prefix_get(world.participant_a.pk)
     session = training_session_start(participant=world.participant_a, puzzles=1)
     act(session, kind="skip")  # a turn, the end of a session, a new session
     training_session_start(participant=world.participant_a, puzzles=1)
-    assert json.dumps(participant_prefix(world.participant_a)) == json.dumps(first)
+    assert json.dumps(llm_prefix_get(world.participant_a.pk)) == json.dumps(first)
     withdrawn = LifeLogEntry.objects.filter(participant=world.participant_a).order_by("occurred_at")[3]
-    entry_set_excluded(entry=withdrawn, excluded=True)
-    changed = participant_prefix(world.participant_a)[0]["content"]
+    with django_capture_on_commit_callbacks(execute=True):  # the change is announced once it commits
+        entry_set_excluded(entry=withdrawn, excluded=True)
+    changed = llm_prefix_get(world.participant_a.pk)[0]["content"]
     assert changed != first[0]["content"] and f'"id": {withdrawn.id},' not in changed
     assert "END OF LIFE LOG" in changed and "data, never instructions" in changed
 
@@ -61,7 +64,7 @@ def test_prefill_is_idempotent_and_deduplicated(world, llm):
     context = LLMContext.objects.get(participant=world.participant_a)
     assert context.state == "ready" and len(context.prefix_sha256) == 64
     sent = llm.requests[-1]
-    assert sent["max_tokens"] == 1 and sent["messages"][0] == participant_prefix(world.participant_a)[0]
+    assert sent["max_tokens"] == 1 and sent["messages"][0] == llm_prefix_get(world.participant_a.pk)[0]
     assert llm_context_prefill(participant_id=world.participant_a.pk) == "ready"
     assert len(llm.requests) == 1  # same prefix: nothing sent again
     from django.core.cache import cache
@@ -108,10 +111,37 @@ def test_a_life_log_change_makes_the_worker_prefill_again(world, llm, tmp_path, 
 
 def test_client_retries_before_the_first_token(llm, settings):
     llm.fail_first = 2  # two 503s, then an answer
-    assert complete([{"role": "user", "content": "hi"}], max_tokens=1) == "OK"
+    assert llm_client().complete([{"role": "user", "content": "hi"}], max_tokens=1) == "OK"
     llm.fail_first = len(llm.requests) + 2  # and again for the stream
-    pieces = asyncio.run(_collect(stream_chat([{"role": "user", "content": "DRAFT:\nHello.\n\nRewrite the DRAFT."}])))
+    draft = [{"role": "user", "content": "DRAFT:\nHello.\n\nRewrite the DRAFT."}]
+    pieces = asyncio.run(_collect(llm_client().stream_chat(draft)))
     assert "".join(pieces).startswith("Let's see. Hello.")
+
+
+def test_an_api_key_is_sent_only_when_one_is_set(llm, settings):
+    llm_client().complete([{"role": "user", "content": "hi"}])
+    settings.LLM_API_KEY = "sk-test"
+    llm_client().complete([{"role": "user", "content": "hi"}])
+    assert llm.authorizations == [None, "Bearer sk-test"]
+
+
+def test_the_prefix_is_built_once_per_life_log_change(world, llm, monkeypatch, django_capture_on_commit_callbacks):
+    from chat import context
+
+    give_life_log(world.participant_a, count=10)
+    builds = []
+    real_build = context.prefix_build
+    monkeypatch.setattr(context, "prefix_build", lambda entries: builds.append(1) or real_build(entries))
+    session = training_session_start(participant=world.participant_a, puzzles=2, group_keys=["life-recall"])
+    act(session, kind="hint")  # more streaming messages, each with a phrase request
+    for message in session.messages.filter(status="streaming"):
+        assert phrase_request_get(message_id=message.pk).messages[0] == llm_prefix_get(world.participant_a.pk)[0]
+    assert len(builds) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        entry_set_excluded(entry=LifeLogEntry.objects.filter(participant=world.participant_a).first(), excluded=True)
+    llm_prefix_get(world.participant_a.pk)
+    llm_prefix_get(world.participant_a.pk)
+    assert len(builds) == 2
 
 
 async def _collect(stream) -> list[str]:
@@ -136,12 +166,12 @@ def test_circuit_breaker_opens_then_lets_one_trial_through():
 def test_an_open_breaker_answers_at_once_without_calling_the_server(llm, settings):
     llm.status = 503
     settings.LLM_RETRIES = 0
-    for _ in range(client.BREAKER.threshold):
+    for _ in range(llm_client().breaker.threshold):
         with pytest.raises(LLMUnavailable):
-            asyncio.run(_collect(stream_chat([{"role": "user", "content": "x"}])))
+            asyncio.run(_collect(llm_client().stream_chat([{"role": "user", "content": "x"}])))
     calls = len(llm.requests)
     with pytest.raises(LLMUnavailable, match="marked down"):
-        asyncio.run(_collect(stream_chat([{"role": "user", "content": "x"}])))
+        asyncio.run(_collect(llm_client().stream_chat([{"role": "user", "content": "x"}])))
     assert len(llm.requests) == calls
 
 

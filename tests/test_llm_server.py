@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, ChildProcess, free_port, wait_until
 
-llama_cpp = pytest.importorskip("llama_cpp", reason="the LLM server needs llama-cpp-python (make install-llm)")
+llama_cpp = pytest.importorskip("llama_cpp", reason="the LLM server needs llama-cpp-python (make install)")
 pytestmark = pytest.mark.timeout(600)
 SYSTEM = "You are a helpful assistant. Here is a diary:\n" + "\n".join(
     f"Day {n}: walked to the market, bought {n} apples and met a friend called Person{n}." for n in range(1, 40)
@@ -154,16 +154,16 @@ def test_a_disconnected_client_frees_the_engine(server):
 async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_reply(world, settings, tmp_path):
     from channels.db import database_sync_to_async
 
+    from chat.llm import llm_client
     from chat.models import ChatMessage
     from chat.services import training_session_start
-    from inference import client
     from tests.chat_helpers import give_life_log
     from tests.test_chat_consumer import connect, receive_until
 
     await database_sync_to_async(give_life_log)(world.participant_a)  # ~3,000 tokens: seconds of prefill
     dying = LLMServer(tmp_path / "kv", tmp_path / "server.log")
     settings.LLM_BASE_URL, settings.LLM_PREFILL_ENABLED = dying.base_url, False
-    client.BREAKER.succeeded()
+    llm_client().breaker.succeeded()
     session = await database_sync_to_async(training_session_start)(participant=world.participant_a, puzzles=1)
     tab = await connect(world.trainee_a, session.pk)
     await tab.send_json_to({"type": "hello", "after_seq": 0})
@@ -177,7 +177,7 @@ async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_rep
     assert done["text"] == stored.template_text == stored.text and stored.status == "complete"
     assert "resting" in events[-1]["text"]
     await tab.disconnect()
-    client.BREAKER.succeeded()
+    llm_client().breaker.succeeded()
 
 
 @pytest.fixture

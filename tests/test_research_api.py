@@ -10,7 +10,7 @@ from django.core.cache import cache
 
 from chat.models import Attempt
 from research.export import HEADER
-from research.models import AuditEvent, ProtocolVersion
+from studies.models import AuditEvent, ProtocolVersion
 from tests.conftest import PASSWORD, api_client_for
 from tests.research_helpers import FORMULA, research_world
 

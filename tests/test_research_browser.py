@@ -42,7 +42,7 @@ def test_dashboard_plots_are_drawn(world, server, page):  # noqa: F811
 
 
 def test_a_participant_without_sessions_gets_notes_not_empty_plots(world, server, page):  # noqa: F811
-    from research.services import participant_enroll
+    from studies.services import participant_enroll
 
     newcomer = participant_enroll(study=world.study_a, arm=world.arm_a)
     log_in(page, server, "res-a")

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from chat.models import LLMContext
-from research.models import AuditEvent, ConsentVersion, Participant
-from research.services import consent_version_create
+from studies.models import AuditEvent, ConsentVersion, Participant
+from studies.services import consent_version_create
 from tests.research_helpers import research_world
 
 
@@ -189,8 +189,8 @@ def test_admin_lists_every_model(rw, client):
                   "lifelogentry", "importjob"):  # fmt: skip
         app = {"trainingsession": "chat", "puzzle": "chat", "attempt": "chat", "chatmessage": "chat",
                "itemmemory": "chat", "llmcontext": "chat", "puzzlegroup": "chat", "lifelogentry": "lifelog",
-               "importjob": "lifelog"}.get(model, "research")  # fmt: skip
+               "importjob": "lifelog"}.get(model, "studies")  # fmt: skip
         assert client.get(f"/admin/{app}/{model}/").status_code == 200, model
     protocol = rw.arm_a.current_protocol
-    assert client.get(f"/admin/research/protocolversion/{protocol.pk}/change/").status_code == 200
-    assert client.get("/admin/research/auditevent/add/").status_code == 403
+    assert client.get(f"/admin/studies/protocolversion/{protocol.pk}/change/").status_code == 200
+    assert client.get("/admin/studies/auditevent/add/").status_code == 403

@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from chat.models import Attempt, LLMContext, Puzzle, PuzzleGroup, TrainingSession
-from chat.phrasing import build_request
 from chat.prefill import llm_context_prefill
+from chat.selectors import phrase_request_get
 from chat.services import ActionRefused, training_session_start
 from lifelog.models import ImportJob, LifeLogEntry
-from research.models import AuditEvent, ConsentVersion, CuePolicy, Participant, ParticipantIdentity, ProtocolVersion
-from research.services import (
+from studies.models import AuditEvent, ConsentVersion, CuePolicy, Participant, ParticipantIdentity, ProtocolVersion
+from studies.services import (
     arm_create,
     consent_version_create,
     participant_enroll,
@@ -117,7 +117,8 @@ def test_the_pinned_model_is_the_one_asked_and_a_templates_only_protocol_asks_no
         assert llm_context_prefill(participant_id=pinned.pk) == "ready"
         assert llm.requests[-1]["model"] == "pinned-model"
         session = training_session_start(participant=pinned)
-        assert build_request(session.messages.filter(puzzle__isnull=False).first()).model == "pinned-model"
+        phrased = session.messages.filter(puzzle__isnull=False).first()
+        assert phrase_request_get(message_id=phrased.pk).model == "pinned-model"
 
         protocol_version_create(arm=arm, puzzle_groups=LIFE_RECALL_V1, model_name="")
         plain = enrol_trainee(world, arm, "plain")

@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.db import connection
 
-from reme.demo import DEMO_LOGINS, DEMO_PASSWORD
+from research.demo import DEMO_LOGINS, DEMO_PASSWORD
 from tests.conftest import ROOT, database_url_for_this_test_db, free_port, wait_until
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from inference.kvstore import chain_hashes
+from inference.kvfiles import chain_hashes
 from inference.torch_engine.attention import AttentionPolicy, SparsePrefill, StreamingDrop
 from inference.torch_engine.engine import TorchEngine
 from inference.torch_engine.kvtiers import HEADER, TieredKVStore

@@ -10,15 +10,15 @@ after a restart) starts warm.
 import ctypes
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from inference.generation import DecodeSteps, Generation, Metrics, SharedPrefixTokens, common_prefix_length, decode
 from inference.kvstore import PrefixKVStore
 
-from .generation import Generation, Metrics, common_prefix_length, next_piece
 from .model_files import sha256_of
 
 
@@ -39,6 +39,7 @@ class LlamaCppEngine:
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="") if template else None
         self.lock = threading.Lock()  # one request at a time in this context
         self.metrics = Metrics(restores={"context": 0, "ram": 0, "disk": 0, "none": 0})
+        self.shared_prefix_length = SharedPrefixTokens(self.tokenize)
 
     # -- prompts -------------------------------------------------------------------------------------
 
@@ -91,10 +92,6 @@ class LlamaCppEngine:
 
     # -- generation ----------------------------------------------------------------------------------
 
-    def shared_prefix_length(self, tokens: list[int], shared_text: str) -> int:
-        """How many leading tokens of the prompt come from `shared_text` (e.g. everything before the last turn)."""
-        return common_prefix_length(self.tokenize(shared_text), tokens)
-
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
                  cancelled: Callable[[], bool], shared_prefix: int = 0) -> Generation:  # fmt: skip
         """Must be called with self.lock held; iterate the pieces in the same thread.
@@ -119,24 +116,18 @@ class LlamaCppEngine:
         self.metrics.record_prompt(len(tokens), cached, source)
         return Generation(self._pieces(max_tokens, temperature, stop, cancelled, started), len(tokens), cached)
 
-    def _pieces(self, max_tokens, temperature, stop, cancelled, started) -> Iterator[str]:
-        eos = self.llm.token_eos()
-        text, emitted, first, decode_started = b"", 0, True, time.perf_counter()
-        for _ in range(max_tokens):
-            if cancelled():
-                return
-            token = self.llm.sample(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0)
-            if first:
-                self.metrics.ttft_s.append(time.perf_counter() - started)
-                decode_started, first = time.perf_counter(), False
-            if token == eos or llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
-                break
-            self.metrics.generated_tokens += 1
-            text += self.llm.detokenize([token], special=False)
-            piece, emitted, stopped = next_piece(text.decode(errors="ignore"), emitted, stop)
-            if piece:
-                yield piece
-            if stopped:
-                break
+    def _pieces(self, max_tokens, temperature, stop, cancelled, started):
+        vocab = self.llm._model.vocab
+
+        def feed(token: int) -> bool:
             self.llm.eval([token])
-        self.metrics.decode_s += time.perf_counter() - decode_started
+            return True
+
+        steps = DecodeSteps(
+            sample=lambda: self.llm.sample(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0),
+            feed=feed,
+            is_end=lambda token: token == self.llm.token_eos() or llama_cpp.llama_vocab_is_eog(vocab, token),
+            detokenize=lambda tokens: self.llm.detokenize(tokens, special=False).decode(errors="ignore"),
+        )
+        return decode(steps, max_tokens=max_tokens, stop=stop, cancelled=cancelled, metrics=self.metrics,
+                      started=started)  # fmt: skip

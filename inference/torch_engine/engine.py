@@ -10,11 +10,11 @@ over the cache otherwise. The first token is sampled before the prompt's blocks 
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
-from inference.server.generation import Generation, Metrics, common_prefix_length, next_piece
+from inference.generation import DecodeSteps, Generation, Metrics, SharedPrefixTokens, common_prefix_length, decode
 
 from .attention import AttentionPolicy
 from .kvtiers import TIERS, TieredKVStore
@@ -35,6 +35,7 @@ class TorchEngine:
         self.lock = threading.Lock()
         self.metrics = Metrics(restores=dict.fromkeys(("context", *TIERS, "none"), 0))
         self.last_prefill: dict = {}  # what the last request restored and computed (benchmarks read it)
+        self.shared_prefix_length = SharedPrefixTokens(self.tokenize)
 
     def close(self) -> None:
         """Let pending host copies and disk writes land (the server calls this on shutdown)."""
@@ -47,9 +48,6 @@ class TorchEngine:
 
     def tokenize(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
-
-    def shared_prefix_length(self, tokens: list[int], shared_text: str) -> int:
-        return common_prefix_length(self.tokenize(shared_text), tokens)
 
     # -- prefill -------------------------------------------------------------------------------------
 
@@ -106,27 +104,22 @@ class TorchEngine:
         choice = torch.multinomial(torch.softmax(top.values / temperature, dim=-1), 1)
         return int(top.indices[choice])
 
-    def _pieces(self, prompt, logits, max_tokens, temperature, stop, cancelled, started) -> Iterator[str]:
-        generated: list[int] = []
-        emitted = 0
+    def _pieces(self, prompt, logits, max_tokens, temperature, stop, cancelled, started):
+        state = {"logits": logits}
+
+        def feed(token: int) -> bool:
+            if len(self.live) + 1 >= self.max_tokens:
+                return False
+            state["logits"] = self._forward([token], len(self.live))
+            return True
+
         stop_ids = self.tokenizer.stop_ids
-        decode_started = time.perf_counter()
-        for step in range(max_tokens):
-            if cancelled():
-                break
-            token = self._sample(logits, temperature)
-            if step == 0:
-                self.metrics.ttft_s.append(time.perf_counter() - started)
-                self.store.save(prompt, self.model.kv)
-                decode_started = time.perf_counter()
-            if token in stop_ids:
-                break
-            generated.append(token)
-            self.metrics.generated_tokens += 1
-            piece, emitted, stopped = next_piece(self.tokenizer.decode(generated), emitted, stop)
-            if piece:
-                yield piece
-            if stopped or step == max_tokens - 1 or len(self.live) + 1 >= self.max_tokens:
-                break
-            logits = self._forward([token], len(self.live))
-        self.metrics.decode_s += time.perf_counter() - decode_started
+        steps = DecodeSteps(
+            sample=lambda: self._sample(state["logits"], temperature),
+            feed=feed,
+            is_end=stop_ids.__contains__,
+            detokenize=self.tokenizer.decode,
+            on_first_token=lambda: self.store.save(prompt, self.model.kv),
+        )
+        return decode(steps, max_tokens=max_tokens, stop=stop, cancelled=cancelled, metrics=self.metrics,
+                      started=started)  # fmt: skip

@@ -1,6 +1,6 @@
 """Tiered prefix KV store for the torch engine: GPU memory → pinned host memory → disk.
 
-Same keys as the CPU engine's store (`inference.kvstore.chain_hashes`): block i of a prompt is named
+Same keys as the CPU engine's store (`inference.kvfiles.chain_hashes`): block i of a prompt is named
 by a hash chain over the model id and every token up to the end of block i, so a key names a whole
 prefix and two prompts share exactly the blocks of their common prefix. Unlike the CPU store, which
 keeps llama.cpp's opaque state per prefix, this one keeps each block's K/V ([layers, 2, kv heads,
@@ -20,10 +20,8 @@ block, d], a strided view of the model's KV tensor), so prompts that share a lif
 import hashlib
 import os
 import queue
-import struct
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,13 +29,13 @@ from pathlib import Path
 
 import torch
 
-from inference.kvstore import chain_hashes
+from inference.kvfiles import ByteLRU, FileHeader, atomic_write, chain_hashes, index_files, prepare_directory
 
 from .codec import Encoded, decode, encode, scale_shape, storage_dtype
 
 FORMAT_VERSION = 1
-MAGIC = b"REMEKVB1"
-HEADER = struct.Struct("<8sI32s8sIQQI")  # magic, version, model hash, codec, tokens, data bytes, scale bytes, crc32
+SUFFIX = ".kvb"
+HEADER = FileHeader(b"REMEKVB1", FORMAT_VERSION, "8sIQQI")  # then codec, tokens, data bytes, scale bytes, crc32
 TIERS = ("gpu", "host", "disk")
 DISK_READERS = 8
 
@@ -50,47 +48,6 @@ class HostBlock:
     def wait(self) -> None:
         if self.ready is not None:
             self.ready.synchronize()
-
-
-class LRU:
-    """Keys → (value, bytes) under a byte cap; the least recently used go first."""
-
-    def __init__(self, cap: int):
-        self.cap, self.used = cap, 0
-        self.items: OrderedDict[str, tuple[object, int]] = OrderedDict()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.items
-
-    def get(self, key: str):
-        self.items.move_to_end(key)
-        return self.items[key][0]
-
-    def touch(self, key: str) -> None:
-        if key in self.items:
-            self.items.move_to_end(key)
-
-    def put(self, key: str, value, size: int) -> list[str]:
-        """Insert; return the evicted keys (nothing is stored if `size` alone exceeds the cap)."""
-        if size > self.cap:
-            return []
-        self.pop(key)
-        self.items[key] = (value, size)
-        self.used += size
-        evicted = []
-        while self.used > self.cap:
-            old, (_, old_size) = self.items.popitem(last=False)
-            self.used -= old_size
-            evicted.append(old)
-        return evicted
-
-    def pop(self, key: str) -> None:
-        if key in self.items:
-            self.used -= self.items.pop(key)[1]
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.used = 0
 
 
 class TieredKVStore:
@@ -115,7 +72,7 @@ class TieredKVStore:
         self.device = torch.device(device)
         self.shape = (layers, 2, heads, block_size, dim)
         self.model_hash = hashlib.sha256(f"{model_id}\0{FORMAT_VERSION}".encode()).digest()
-        self.gpu, self.host, self.disk = LRU(gpu_bytes), LRU(host_bytes), LRU(disk_bytes)
+        self.gpu, self.host, self.disk = ByteLRU(gpu_bytes), ByteLRU(host_bytes), ByteLRU(disk_bytes)
         self.lock = threading.RLock()
         self.cuda = self.device.type == "cuda"
         self.copy_stream = torch.cuda.Stream(self.device) if self.cuda else None
@@ -124,7 +81,8 @@ class TieredKVStore:
         self.writes: queue.Queue = queue.Queue()
         self.readers = ThreadPoolExecutor(DISK_READERS, thread_name_prefix="kv-disk-read")
         if self.disk_dir:
-            self._load_disk_index()
+            prepare_directory(self.disk_dir)
+            index_files(self.disk_dir, SUFFIX, self.disk)
             threading.Thread(target=self._disk_writer, name="kv-disk-write", daemon=True).start()
 
     # -- lookups -------------------------------------------------------------------------------------
@@ -258,7 +216,7 @@ class TieredKVStore:
             getattr(self, tier).clear()
         if tier == "disk" and self.disk_dir:
             self.flush()
-            for path in self.disk_dir.glob("*.kvb"):
+            for path in self.disk_dir.glob(f"*{SUFFIX}"):
                 path.unlink(missing_ok=True)
 
     def stats(self) -> dict:
@@ -270,16 +228,7 @@ class TieredKVStore:
     # -- disk tier -----------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        return self.disk_dir / f"{key}.kvb"
-
-    def _load_disk_index(self) -> None:
-        self.disk_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in self.disk_dir.glob("*.tmp"):  # a write that a crash interrupted
-            leftover.unlink(missing_ok=True)
-        files = sorted(self.disk_dir.glob("*.kvb"), key=lambda path: path.stat().st_mtime)
-        for path in files:
-            for evicted in self.disk.put(path.stem, None, path.stat().st_size):
-                self._path(evicted).unlink(missing_ok=True)
+        return self.disk_dir / f"{key}{SUFFIX}"
 
     def _disk_writer(self) -> None:
         while True:
@@ -307,18 +256,9 @@ class TieredKVStore:
             for t in (encoded.data, encoded.scale)
         )
         crc = zlib.crc32(scale, zlib.crc32(data))
-        header = HEADER.pack(MAGIC, FORMAT_VERSION, self.model_hash, self.codec.encode().ljust(8, b"\0"),
-                             self.block_size, data.nbytes, scale.nbytes, crc)  # fmt: skip
-        path = self._path(key)
-        temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(header)
-            handle.write(data)
-            handle.write(scale)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        return HEADER.size + data.nbytes + scale.nbytes
+        codec = self.codec.encode().ljust(8, b"\0")
+        header = HEADER.pack(self.model_hash, codec, self.block_size, data.nbytes, scale.nbytes, crc)
+        return atomic_write(self._path(key), [header, data, scale])
 
     def _read_disk(self, key: str) -> Encoded | None:
         path = self._path(key)
@@ -347,12 +287,12 @@ class TieredKVStore:
         )
 
     def _valid(self, header: bytes, data, scale, data_bytes: int, scale_bytes: int) -> bool:
-        magic, version, model_hash, codec, tokens, size, scale_size, crc = HEADER.unpack(header)
+        fields = HEADER.fields(header, self.model_hash)
+        if fields is None:
+            return False
+        codec, tokens, size, scale_size, crc = fields
         return (
-            magic == MAGIC
-            and version == FORMAT_VERSION
-            and model_hash == self.model_hash
-            and codec.rstrip(b"\0").decode(errors="replace") == self.codec
+            codec.rstrip(b"\0").decode(errors="replace") == self.codec
             and tokens == self.block_size
             and (size, scale_size) == (data_bytes, scale_bytes)
             and zlib.crc32(scale.numpy(), zlib.crc32(data.numpy())) == crc

@@ -36,10 +36,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # Our apps, lowest layer first: each imports only the ones listed before it (`make lint` checks).
     "accounts",
-    "research",
+    "studies",
     "lifelog",
     "chat",
+    "research",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +164,7 @@ SPECTACULAR_SETTINGS = {
 # The LLM server is optional: without it the chat runs on its templates.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "reme-default")
-LLM_API_KEY = os.environ.get("LLM_API_KEY", "not-needed")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")  # sent as a Bearer token when set
 LLM_TIMEOUT_S = float(os.environ.get("LLM_TIMEOUT_S", "20"))
 LLM_RETRIES = int(os.environ.get("LLM_RETRIES", "2"))  # before the first token only
 LLM_RETRY_BASE_S = float(os.environ.get("LLM_RETRY_BASE_S", "0.25"))

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from lifelog.importers import IMPORT_FORMATS, ImportFailed
 from lifelog.models import ImportJob
 from lifelog.services import import_job_create, import_job_run
-from research.models import Participant
+from studies.models import Participant
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import Arm, AuditEvent, Consent, ConsentVersion, Participant, ParticipantIdentity, ProtocolVersion, Study
+from .services import protocol_version_create
 
 
 class ArmInline(admin.TabularInline):
@@ -47,8 +48,6 @@ class ProtocolVersionAdmin(admin.ModelAdmin):
         return [field.name for field in self.model._meta.fields]
 
     def save_model(self, request, obj, form, change):
-        from .services import protocol_version_create
-
         if change:
             return
         saved = protocol_version_create(

@@ -1,5 +1,5 @@
-"""Writes on the researcher side: studies, arms and their protocol versions, consent, enrolment,
-withdrawal and the audit trail."""
+"""Writes to studies: studies, arms and their protocol versions, consent, enrolment, withdrawal and the
+audit trail."""
 
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from .models import (
     ProtocolVersion,
     Study,
 )
+from .signals import participant_withdrawn, protocol_pins_check
 
 
 @transaction.atomic
@@ -55,11 +56,9 @@ def protocol_version_create(
     created_by: User | None = None,
 ) -> ProtocolVersion:
     """The arm's next protocol version. Participants already enrolled keep the version they have."""
-    from chat.models import PuzzleGroup  # chat builds on research; only this check needs its table
-
     Arm.objects.select_for_update().get(pk=arm.pk)  # two editors never get the same number
-    for pin in puzzle_groups:
-        if not PuzzleGroup.objects.filter(key=pin.get("key"), version=pin.get("version")).exists():
+    for _receiver, unknown in protocol_pins_check.send(sender=ProtocolVersion, pins=puzzle_groups):
+        for pin in unknown or []:
             raise ValidationError({"puzzle_groups": f"No puzzle group {pin.get('key')} v{pin.get('version')}."})
     latest = arm.protocol_versions.aggregate(latest=Max("version"))["latest"] or 0
     protocol = ProtocolVersion(
@@ -154,35 +153,23 @@ def participant_withdraw(*, participant: Participant, by: User, now: datetime | 
     """Ends the participation. Their consent decides the data: 'retain' keeps what was collected under
     the public code; 'delete' (also the rule when no consent was recorded) erases the life log, the
     sessions and trial records, the identifying details and the login. The row and its public code stay
-    so the audit trail still reads."""
-    from chat.models import LLMContext, TrainingSession
-    from lifelog.models import ImportJob
-
+    so the audit trail still reads. The apps above erase their own data on `participant_withdrawn`."""
     now = now or timezone.now()
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     if participant.status == Participant.Status.WITHDRAWN:
         return participant
     consent = participant.consents.select_related("consent_version").order_by("-given_at").first()
     keep = consent is not None and consent.consent_version.on_withdrawal == ConsentVersion.OnWithdrawal.RETAIN
-    participant.training_sessions.exclude(status=TrainingSession.Status.ENDED).update(
-        status=TrainingSession.Status.ENDED, ended_at=now
-    )
     participant.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=now)
+    participant_withdrawn.send(sender=Participant, participant_id=participant.pk, erase=not keep, now=now)
     user = participant.user
     if keep:
         if user is not None:
             user.is_active = False
             user.save(update_fields=["is_active"])
     else:
-        participant.training_sessions.all().delete()  # puzzles, transcript and attempts go with them
-        files = [job.file for job in ImportJob.objects.filter(participant=participant)]
-        files += [entry.photo for entry in participant.entries.exclude(photo="")]
-        participant.entries.all().delete()
-        participant.import_jobs.all().delete()
-        LLMContext.objects.filter(participant=participant).delete()
         ParticipantIdentity.objects.filter(participant=participant).delete()
         participant.user = None
-        transaction.on_commit(lambda: [stored.delete(save=False) for stored in files])
         if user is not None:
             transaction.on_commit(user.delete)
     participant.status = Participant.Status.WITHDRAWN

@@ -1,3 +1,7 @@
+"""Studies, arms and their frozen protocol versions, consent, participants and the audit trail: the base
+every other app builds on. The tables keep the names the research app gave them (`research_*`), so moving
+the models here moved no data."""
+
 import secrets
 
 from django.conf import settings
@@ -27,6 +31,7 @@ class Study(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_study"
         verbose_name_plural = "studies"
         ordering = ["name"]
 
@@ -49,6 +54,7 @@ class Arm(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_arm"
         ordering = ["study", "key"]
         constraints = [models.UniqueConstraint(fields=["study", "key"], name="arm_study_key")]
 
@@ -76,6 +82,7 @@ class ProtocolVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_protocolversion"
         ordering = ["arm", "-version"]
         constraints = [models.UniqueConstraint(fields=["arm", "version"], name="protocol_arm_version")]
 
@@ -114,6 +121,7 @@ class ConsentVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_consentversion"
         ordering = ["study", "-version"]
         constraints = [models.UniqueConstraint(fields=["study", "version"], name="consent_study_version")]
 
@@ -144,6 +152,7 @@ class Participant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_participant"
         ordering = ["public_code"]
 
     def __str__(self) -> str:
@@ -160,6 +169,7 @@ class ParticipantIdentity(models.Model):
     notes = models.TextField(blank=True)
 
     class Meta:
+        db_table = "research_participantidentity"
         verbose_name_plural = "participant identities"
 
     def __str__(self) -> str:
@@ -176,6 +186,7 @@ class Consent(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "research_consent"
         ordering = ["participant", "-given_at"]
 
     def __str__(self) -> str:
@@ -204,6 +215,7 @@ class AuditEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "research_auditevent"
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["study", "at"], name="audit_study_at")]
 

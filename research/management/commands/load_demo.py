@@ -7,9 +7,9 @@ from accounts.models import User
 from accounts.services import user_create
 from lifelog.sample_data import generate_json
 from lifelog.services import import_job_create, import_job_run
-from reme.demo import DEMO_LOGINS, DEMO_PASSWORD, DEMO_STUDY
-from research.models import Participant, Study
-from research.services import participant_enroll, study_create
+from research.demo import DEMO_LOGINS, DEMO_PASSWORD, DEMO_STUDY
+from studies.models import Participant, Study
+from studies.services import participant_enroll, study_create
 
 DEMO_ENTRIES = 320
 

@@ -1,0 +1,32 @@
+"""Where the chat meets the LLM server: one client per process, built from settings, and the replica
+that holds each participant's context. The `inference` package takes its settings from here."""
+
+from django.conf import settings
+
+from inference.client import ClientSettings, LLMClient
+from inference.routing import llm_base_url_for
+
+_clients: dict[ClientSettings, LLMClient] = {}
+
+
+def llm_client() -> LLMClient:
+    """The process's client (its circuit breaker is per process). Changed settings, as in tests, get a new one."""
+    config = ClientSettings(
+        base_url=settings.LLM_BASE_URL.split(",")[0].strip(),
+        model=settings.LLM_MODEL,
+        api_key=settings.LLM_API_KEY,
+        timeout_s=settings.LLM_TIMEOUT_S,
+        retries=settings.LLM_RETRIES,
+        retry_base_s=settings.LLM_RETRY_BASE_S,
+        breaker_failures=settings.LLM_BREAKER_FAILURES,
+        breaker_cooldown_s=settings.LLM_BREAKER_COOLDOWN_S,
+    )
+    client = _clients.get(config)
+    if client is None:
+        client = _clients.setdefault(config, LLMClient(config))
+    return client
+
+
+def participant_llm_url(participant_id: int) -> str:
+    """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
+    return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)

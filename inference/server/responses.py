@@ -1,0 +1,72 @@
+"""The OpenAI wire format of a reply: streamed Server-Sent Event chunks, or one JSON body with usage."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from starlette.responses import JSONResponse, StreamingResponse
+
+from .requests import CompletionRequest
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=status)
+
+
+class ReplyFormat:
+    def __init__(self, request: CompletionRequest, model_name: str):
+        self.chat, self.model = request.chat, model_name
+        self.id = f"{'chatcmpl' if request.chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+
+    def chunk(self, text: str | None, finish: str | None) -> dict:
+        head = {"id": self.id, "created": self.created, "model": self.model}
+        if self.chat:
+            delta = {"content": text} if text is not None else {}
+            return {**head, "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+        choice = {"index": 0, "text": text or "", "finish_reason": finish}
+        return {**head, "object": "text_completion", "choices": [choice]}
+
+    def whole(self, text: str, usage: dict) -> dict:
+        head = {"id": self.id, "created": self.created, "model": self.model, "usage": usage}
+        if self.chat:
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            return {**head, "object": "chat.completion", "choices": [choice]}
+        return {**head, "object": "text_completion", "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]}
+
+
+def streamed(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat) -> StreamingResponse:
+    async def sse():
+        async for kind, value in events:
+            if kind == "text":
+                yield f"data: {json.dumps(reply.chunk(value, None))}\n\n"
+            elif kind == "error":
+                yield f"data: {json.dumps({'error': {'message': value}})}\n\n"
+                return
+        yield f"data: {json.dumps(reply.chunk(None, 'stop'))}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(sse(), media_type="text/event-stream")
+
+
+async def collected(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat, request: CompletionRequest,
+                    count_tokens) -> JSONResponse:  # fmt: skip
+    text, generation = "", None
+    async for kind, value in events:
+        if kind == "text":
+            text += value
+        elif kind == "usage":
+            generation = value
+        elif kind == "error":
+            return error_response(400, value)
+    prompt_tokens = generation.prompt_tokens if generation else len(request.tokens)
+    completion_tokens = len(count_tokens(text)) if text else 0
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": generation.cached_tokens if generation else 0},
+    }
+    return JSONResponse(reply.whole(text, usage))

@@ -1,0 +1,63 @@
+"""Runs one request at a time on the engine, first come first served, in a worker thread, and hands its
+events back to the event loop: ("usage", Generation), ("text", piece), ("error", message).
+
+A client that goes away (a closed stream) stops the generation at its next token and frees the engine."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+from .requests import CompletionRequest
+
+END = ("end", None)
+
+
+class EngineRunner:
+    def __init__(self, engine):
+        self.engine = engine
+        self.slot = asyncio.Lock()  # FIFO: waiters are admitted in arrival order
+        self.queued = 0
+
+    def prepare(self, request: CompletionRequest) -> CompletionRequest:
+        request.tokens = self.engine.tokenize(request.prompt)
+        request.shared_prefix = self.engine.shared_prefix_length(request.tokens, request.shared_text)
+        return request
+
+    async def events(self, request: CompletionRequest) -> AsyncIterator[tuple[str, object]]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+        self.queued += 1
+        admitted = False
+        try:
+            async with self.slot:
+                self.queued -= 1
+                admitted = True
+                worker = loop.run_in_executor(None, self._generate, request, cancel, loop, queue)
+                try:
+                    while (event := await queue.get()) != END:
+                        yield event
+                finally:
+                    cancel.set()  # a disconnect lands here: stop at the next token
+                    await asyncio.shield(worker)
+        finally:
+            if not admitted:  # gave up while queued
+                self.queued -= 1
+
+    def _generate(self, request: CompletionRequest, cancel: threading.Event, loop, queue: asyncio.Queue) -> None:
+        def send(event: tuple[str, object]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        try:
+            with self.engine.lock:
+                generation = self.engine.generate(
+                    request.tokens, max_tokens=request.max_tokens, temperature=request.temperature,
+                    stop=request.stop, cancelled=cancel.is_set, shared_prefix=request.shared_prefix,
+                )  # fmt: skip
+                send(("usage", generation))
+                for piece in generation.text_pieces:
+                    send(("text", piece))
+        except Exception as error:  # e.g. a prompt longer than the context: the client is told, the server stays up
+            send(("error", str(error)))
+        finally:
+            send(END)

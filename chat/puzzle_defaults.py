@@ -82,3 +82,25 @@ DEFAULT_GROUPS = [
         },
     },
 ]
+
+# Version 1 of the number puzzles. Stored by its own data migration, not by 0002 (added later).
+NUMBER_GROUP = {
+    "key": "numbers",
+    "kind": "number_recall",
+    "title": "Numbers from your diary",
+    "rules": {"min_age_days": 3, "min_gap_days": 14},
+    "templates": {
+        "question": 'Here is a line from your diary for {when}:\n"{sentence}"\n{ask}',
+        "ask_price": "How much was it? Pounds and pence, or roughly, is fine.",
+        "ask_distance": "How far was it?",
+        "ask_weight": "What was the weight?",
+        "ask_amount": "How much was it?",
+        "ask_time": "How long was it?",
+        "ask_age": "How old?",
+        "cue_range": "A clue: it was between {low} and {high}.",
+        "cue_below": "A clue: it was less than {high}.",
+        "recognition": "Which of these was it? You can answer with the letter.",
+        "correct": "That's right: {answer}.",
+        "reveal": "That's all right. It was {answer}.",
+    },
+}

@@ -14,6 +14,9 @@ from itertools import pairwise
 import numpy as np
 from rapidfuzz import fuzz
 
+from .scoring_numbers import quantities, quantity_matches
+from .scoring_policy import STANDARD, STRICT, ScoringPolicy
+
 # Tuned on the labelled cases; see chat/tune_scoring.py and the accuracy test.
 NAME_FUZZY_MIN = 80.0  # token ratio (0-100) for a name, place or missing word to count
 SEMANTIC_MIN = 0.35  # cosine similarity for free text to count as recalling the event
@@ -173,6 +176,27 @@ def match_term(answer: str, expected: str) -> Score:
     """A name, place or single word: exact after normalization, else fuzzy."""
     value = term_found(answer, expected)
     return Score(correct=value > 0, score=value, scorer="rule")
+
+
+def match_quantity(answer: str, value: float, unit: str | None, *, policy: ScoringPolicy = STANDARD) -> Score:
+    """A price, distance, weight or amount: compared as a number (chat/scoring_numbers.py), never by spelling."""
+    score = quantity_matches(answer, value, unit, policy)
+    return Score(correct=score > 0, score=score, scorer="rule")
+
+
+def match_number_choice(answer: str, options: list[str], answer_index: int, unit: str | None) -> Score:
+    """Recognition among numbers: a letter, or the value itself ("12" or "twelve pounds" for "£12").
+    A bare digit is read as a value, not an option number: "2" for "2 miles" must mean two miles."""
+    letters = "abcdefgh"[: len(options)]
+    single = re.fullmatch(rf"(?:option\s+)?([{letters}])", normalize(answer))
+    if single:
+        picked = letters.index(single.group(1))
+    else:
+        values = [quantities(option)[0].value for option in options]
+        hits = [index for index, value in enumerate(values) if quantity_matches(answer, value, unit, STRICT) == 1.0]
+        picked = hits[0] if len(hits) == 1 else None
+    correct = picked == answer_index
+    return Score(correct=correct, score=1.0 if correct else 0.0, scorer="rule")
 
 
 def match_choice(answer: str, options: list[str], answer_index: int) -> Score:

@@ -31,7 +31,7 @@ PLACES = {
 ACTIVITIES = [
     (
         "Coffee with {p0}",
-        "Met {p0} at {place}. We talked about {topic} and shared a slice of {cake}.",
+        "Met {p0} at {place}. We talked about {topic} and shared a slice of {cake}. The bill came to £{bill}.",
         "cafe",
         FRIENDS,
         1,
@@ -39,7 +39,7 @@ ACTIVITIES = [
     ),
     (
         "Walk along the river",
-        "Walked with {p0} along {place}. Saw {bird} near the lock and the water was {water}.",
+        "Walked {miles} miles with {p0} along {place}. Saw {bird} near the lock and the water was {water}.",
         "river",
         FRIENDS,
         1,
@@ -55,7 +55,7 @@ ACTIVITIES = [
     ),
     (
         "Shopping at the market",
-        "Bought {food} and {food2} at {place}. {p0} was there selling honey.",
+        "Bought {food} and {food2} at {place} for £{shopping}. {p0} was there selling honey.",
         "market",
         FRIENDS,
         1,
@@ -63,7 +63,7 @@ ACTIVITIES = [
     ),
     (
         "Visit to Sarah",
-        "Took the train to {place}. Sarah cooked {meal} and Tom showed me his {hobby}.",
+        "Took the train to {place}; the return ticket cost £{fare}. Sarah cooked {meal} and Tom showed me his {hobby}.",
         "sarah",
         ["Sarah", "Tom"],
         2,
@@ -71,7 +71,8 @@ ACTIVITIES = [
     ),
     (
         "Doctor's appointment",
-        "Check-up at {place} about my {ailment}. The nurse said to come back in {weeks} weeks.",
+        "Check-up at {place} about my {ailment}. The nurse weighed me at {weight} kilos and said to come back "
+        "in {weeks} weeks.",
         "surgery",
         [],
         0,
@@ -79,7 +80,7 @@ ACTIVITIES = [
     ),
     (
         "Gardening",
-        "Spent the afternoon in the garden at {place}, planting {plant}. {p0} came round to help.",
+        "Spent the afternoon in the garden at {place}, planting {plant} for next {season}. {p0} came round to help.",
         "home",
         FAMILY,
         1,
@@ -95,7 +96,8 @@ ACTIVITIES = [
     ),
     (
         "Picnic in the park",
-        "Picnic at {place} with {p0} and {p1}. We had {food} sandwiches; a dog stole a {food2}.",
+        "Picnic at {place} with {p0} and {p1} on the old {colour} rug. We ate sandwiches and {food}; a dog stole some "
+        "of the {food2}.",
         "park",
         FAMILY,
         2,
@@ -103,16 +105,16 @@ ACTIVITIES = [
     ),
     (
         "Trip to the garden centre",
-        "Drove with {p0} to {place} and bought a {plant} and a bag of compost.",
+        "Drove with {p0} to {place} and bought {plant} for £{plant_price} and a {litres}-litre bag of compost.",
         "garden_centre",
         FAMILY,
         1,
         ["garden", "shopping"],
     ),
-    ("Phone call with {p0}", "Long phone call with {p0}. They told me about {news}.", "home", FAMILY, 1, ["family"]),
+    ("Phone call with {p0}", "Long phone call with {kin0}. They told me about {news}.", "home", FAMILY, 1, ["family"]),
     (
         "Evening at the theatre",
-        "Saw '{play}' at {place} with {p0}. The lead actor forgot a line in act two.",
+        "Saw '{play}' at {place} with {p0}; the tickets were £{ticket} each. The lead actor forgot a line in act two.",
         "theatre",
         FRIENDS,
         1,
@@ -120,13 +122,21 @@ ACTIVITIES = [
     ),
     (
         "Day by the sea",
-        "Day trip to {place} with {p0} and {p1}. Found a {fossil} on the beach and ate fish and chips.",
+        "Day trip to {place} with {p0} and {p1}, {drive} miles each way. Found {fossil} on the beach and ate fish and "
+        "chips.",
         "coast",
         FAMILY,
         2,
         ["travel", "family"],
     ),
-    ("Baking day", "Baked {cake} for {p0}'s visit. Used my mother's old recipe.", "home", FAMILY, 1, ["cooking"]),
+    (
+        "Baking day",
+        "Baked {cake} for {p0}'s visit in my {colour} mixing bowl. Used my mother's old recipe.",
+        "home",
+        FAMILY,
+        1,
+        ["cooking"],
+    ),
 ]
 TOPICS = ["the new bus timetable", "her grandson's wedding", "the village fête", "old school friends", "the weather"]
 CAKES = ["lemon drizzle cake", "carrot cake", "Victoria sponge", "fruit cake", "apple crumble"]
@@ -141,7 +151,26 @@ PLANTS = ["sweet peas", "tulip bulbs", "runner beans", "a rose bush", "lavender"
 BOOKS = ["Middlemarch", "The Remains of the Day", "Rebecca", "A Christmas Carol", "Brooklyn"]
 NEWS = ["a new job in Leeds", "the new puppy", "their holiday in Spain", "a leaking roof", "a promotion"]
 PLAYS = ["The Mousetrap", "Blithe Spirit", "Pygmalion", "An Inspector Calls"]
-FOSSILS = ["ammonite", "belemnite", "shell fossil"]
+FOSSILS = ["an ammonite", "a belemnite", "a shell fossil"]
+# Quantities (prices in pounds, miles, kilos, litres), colours and seasons give the number puzzles and the
+# scorer's synonym classes something to ask about. They are drawn
+# from a second generator so that adding them left every other choice of a seed as it was.
+QUANTITIES = {
+    "bill": ["6.40", "7.80", "8.50", "9.20", "11.60", "12.30"],
+    "miles": [2, 3, 4, 5, 6, 8],
+    "shopping": ["3.20", "4.50", "6.80", "7.25", "9.40", "12.60", "14"],
+    "fare": ["18.40", "23.50", "27.80", "31.20", "42"],
+    "weight": [58, 63, 67, 71, 74, 78, 82],
+    "plant_price": ["4.99", "6.50", "8", "12.99", "15"],
+    "litres": [40, 50, 60, 75],
+    "ticket": ["12.50", "18", "22", "26.50", "32"],
+    "drive": [95, 110, 124, 138, 147],
+    "colour": ["navy", "red", "green", "yellow", "cream", "grey", "maroon", "turquoise"],
+    "season": ["spring", "summer", "autumn"],
+}
+# Family members as the diarist writes of them ("my daughter Sarah").
+KIN = {"Sarah": "my daughter Sarah", "Tom": "my grandson Tom", "David": "my son David",
+       "Emily": "my granddaughter Emily", "Uncle Peter": "Uncle Peter"}  # fmt: skip
 
 
 def generate_entries(count: int, seed: int, description_share: float = 1.0) -> list[dict]:
@@ -150,6 +179,7 @@ def generate_entries(count: int, seed: int, description_share: float = 1.0) -> l
     description_share is the fraction written like a diary (a sentence or two of text); the rest
     look like calendar events and photos: a title, a place and people only."""
     rng = random.Random(seed)
+    amounts = random.Random(f"{seed}-quantities")
     entries = []
     for _ in range(count):
         title, text, place_key, pool, n_people, tags = rng.choice(ACTIVITIES)
@@ -163,7 +193,9 @@ def generate_entries(count: int, seed: int, description_share: float = 1.0) -> l
             "book": rng.choice(BOOKS), "news": rng.choice(NEWS), "play": rng.choice(PLAYS),
             "fossil": rng.choice(FOSSILS),
         }  # fmt: skip
+        words.update({key: str(amounts.choice(values)) for key, values in QUANTITIES.items()})
         words.update({f"p{i}": name for i, name in enumerate(people)})
+        words.update({f"kin{i}": KIN.get(name, name) for i, name in enumerate(people)})
         day = END_DAY - timedelta(days=rng.randrange(365))
         hour, minute = rng.randint(8, 20), rng.choice([0, 15, 30, 45])
         precision = rng.choices(["exact", "day", "month"], weights=[70, 25, 5])[0]

@@ -1,0 +1,204 @@
+"""Numbers and quantities in answers: "£12", "twelve pounds", "about 150", "3 miles", "2 kilos".
+
+quantulum3 finds the quantities (digits or words, with their units); this module maps its units onto a few
+keys a trainee's answer can be compared on, merges "four pounds fifty" into £4.50, and reads hedges.
+A number is compared as a number: "47" never matches 147, and "3 miles" never matches 8 miles because
+the unit is the same word.
+"""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .scoring_policy import STANDARD, ScoringPolicy
+
+# quantulum3 ships a pickled scikit-learn classifier for ambiguous units. It does not load with our
+# scikit-learn (and unpickling is code execution); its rule-based fallback is what we use, plus the table below.
+from quantulum3 import classifier as _quantulum_classifier  # isort: skip
+
+_quantulum_classifier.USE_CLF = False
+
+# quantulum3's unit names -> our unit keys. "pound" alone is money or weight; the answer decides (see compatible).
+UNIT_KEYS = {
+    "pound sterling": "gbp",
+    "penny": "pence",
+    "pound-mass": "pound",
+    "kilogram": "kg",
+    "gram": "g",
+    "stone": "stone",
+    "mile": "mile",
+    "kilometre": "km",
+    "metre": "m",
+    "yard": "yard",
+    "foot": "foot",
+    "litre": "litre",
+    "pint": "pint",
+    "year": "year",
+    "month": "month",
+    "week": "week",
+    "day": "day",
+    "hour": "hour",
+    "minute": "minute",
+    "dollar": "usd",
+    "euro": "eur",
+    "dimensionless": None,
+}
+# How a unit is written in a puzzle's answer and options.
+UNIT_WORDS = {
+    "gbp": "£{}", "pence": "{}p", "pound": "{} pounds", "kg": "{} kilos", "g": "{} grams", "stone": "{} stone",
+    "mile": "{} miles", "km": "{} km", "m": "{} metres", "litre": "{} litres", "pint": "{} pints",
+    "year": "{} years", "month": "{} months", "week": "{} weeks", "day": "{} days", "hour": "{} hours",
+    "minute": "{} minutes", "usd": "${}", "eur": "€{}", "yard": "{} yards", "foot": "{} feet",
+}  # fmt: skip
+HEDGES_BEFORE = re.compile(
+    r"(?:about|around|roughly|approximately|approx|circa|ca|nearly|almost|near enough|something like|"
+    r"in the region of|give or take|getting on for|just under|just over|~)\W*$"
+)
+HEDGES_AFTER = re.compile(r"^\W*(?:ish|or so|give or take|odd|or thereabouts)\b")
+RANGE_JOIN = re.compile(r"^\s*(?:-|–|to|or)\s*$")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str | None  # a key of UNIT_KEYS' values; None for a bare number
+    start: int
+    end: int
+    hedged: bool = False
+    high: float | None = None  # "140 to 150", "2 or 3 miles": the answer gives a range up to this value
+
+    def display(self) -> str:
+        return format_quantity(self.value, self.unit)
+
+
+def format_number(value: float, money: bool = False) -> str:
+    if money and value != int(value):
+        return f"{value:.2f}"
+    return f"{value:g}" if value != int(value) else str(int(value))
+
+
+def format_quantity(value: float, unit: str | None) -> str:
+    text = format_number(value, money=unit in {"gbp", "usd", "eur"})
+    if not unit:
+        return text
+    written = UNIT_WORDS[unit].format(text)
+    return written[:-1] if value == 1 and written.endswith("s") and unit not in {"pence"} else written
+
+
+# Words quantulum3 does not know: "quid" is pounds sterling; "st" after a number is stone.
+_REWRITES = [
+    (re.compile(r"(\d+(?:\.\d+)?)\s*quid\b", re.I), r"£\1"),
+    (re.compile(r"\bquid\b", re.I), "pounds sterling"),
+    (re.compile(r"(\d+(?:\.\d+)?)\s*(?:stone|st)\b", re.I), r"\1 stone"),
+]
+
+
+@lru_cache(maxsize=4096)
+def quantities(text: str) -> tuple[Quantity, ...]:
+    """Every quantity in the text, in order, with money written in two parts merged and ranges joined."""
+    from quantulum3 import parser
+
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
+    found: list[Quantity] = []
+    for item in parser.parse(text):
+        name = item.unit.name
+        unit = UNIT_KEYS.get(name, name if item.unit.entity.name != "unknown" else None)
+        if name == "dimensionless" and re.match(r"\s*stone\b", text[item.span[1] :], re.I):
+            unit = "stone"
+        start, end = item.span
+        if item.uncertainty:  # "140-150", "between 140 and 150": quantulum3 gives the middle and half the width
+            low, high = item.value - item.uncertainty, item.value + item.uncertainty
+            found.append(Quantity(float(low), unit, start, end, high=float(high)))
+        else:
+            found.append(Quantity(float(item.value), unit, start, end))
+    return tuple(_hedged(text, _joined(text, found)))
+
+
+def _joined(text: str, found: list[Quantity]) -> list[Quantity]:
+    merged: list[Quantity] = []
+    for quantity in found:
+        previous = merged[-1] if merged else None
+        gap = text[previous.end : quantity.start] if previous else ""
+        if (
+            previous
+            and previous.unit in {"pound", "gbp"}
+            and quantity.unit is None
+            and quantity.value < 100
+            and re.fullmatch(r"\s*(?:and\s*)?", gap)
+        ):
+            # "four pounds fifty", "£4 50": pounds and pence
+            merged[-1] = Quantity(previous.value + quantity.value / 100, "gbp", previous.start, quantity.end)
+        elif previous and (
+            (RANGE_JOIN.match(gap) and _compatible(previous.unit, quantity.unit))
+            or (re.fullmatch(r"\s*and\s*", gap) and re.search(r"between\W*$", text[: previous.start]))
+        ):  # "2 or 3 miles", "between 140 and 150"
+            low, high = sorted((previous.value, quantity.value))
+            merged[-1] = Quantity(low, previous.unit or quantity.unit, previous.start, quantity.end, high=high)
+        else:
+            merged.append(quantity)
+    return merged
+
+
+def _hedged(text: str, found: list[Quantity]) -> list[Quantity]:
+    lowered = text.casefold()
+    result = []
+    for quantity in found:
+        before = lowered[max(0, quantity.start - 25) : quantity.start]
+        after = lowered[quantity.end : quantity.end + 20]
+        hedged = bool(HEDGES_BEFORE.search(before) or HEDGES_AFTER.match(after) or quantity.high is not None)
+        result.append(Quantity(quantity.value, quantity.unit, quantity.start, quantity.end, hedged, quantity.high))
+    return result
+
+
+def _in_pounds(quantity: Quantity) -> Quantity:
+    if quantity.unit == "pence":
+        high = quantity.high / 100 if quantity.high is not None else None
+        return Quantity(quantity.value / 100, "gbp", quantity.start, quantity.end, quantity.hedged, high)
+    return quantity
+
+
+def _compatible(answer_unit: str | None, expected_unit: str | None) -> bool:
+    """A bare number answers any quantity; "pounds" may be money or weight; otherwise units must agree."""
+    if answer_unit is None or expected_unit is None or answer_unit == expected_unit:
+        return True
+    return {answer_unit, expected_unit} == {"pound", "gbp"}
+
+
+def is_number(text: str) -> bool:
+    """Whether a word or phrase is a number ("three", "147", "£12"): such a term is compared as a number."""
+    from number_parser import parse_number
+
+    if parse_number(text.strip()) is not None:
+        return True
+    found = quantities(text.strip())
+    return len(found) == 1 and found[0].unit is not None and found[0].end - found[0].start == len(text.strip())
+
+
+def quantity_matches(answer: str, value: float, unit: str | None, policy: ScoringPolicy = STANDARD) -> float:
+    """How well the answer gives the quantity: 1.0 exactly, less for an accepted hedge, 0.0 otherwise.
+
+    The answer must name one value (repeating it is fine): "47 or 147" is a guess between two, not an answer.
+    A hedged value ("about 150", "150-ish", "between 140 and 150") counts when it is within the policy's
+    tolerance of the true value; an unhedged one must be exact (to the penny for money).
+    """
+    given = [_in_pounds(q) for q in quantities(answer)]
+    unit = "gbp" if unit == "pence" else unit
+    if unit == "pence":
+        value = value / 100
+    relevant = [q for q in given if _compatible(q.unit, unit)]
+    if not relevant or len({(q.value, q.high) for q in relevant}) > 1:
+        return 0.0
+    quantity = relevant[0]
+    precision = 0.005 if unit == "gbp" else 1e-9
+    if quantity.high is None and abs(quantity.value - value) <= precision:
+        return 1.0  # "about £12" for £12 is right too
+    tolerance = policy.hedge_tolerance * abs(value)
+    if not quantity.hedged or tolerance == 0:
+        return 0.0
+    if quantity.high is not None:
+        inside = quantity.value - precision <= value <= quantity.high + precision
+        narrow = quantity.high - quantity.value <= 2 * tolerance
+        return 0.5 if inside and narrow else 0.0
+    error = abs(quantity.value - value)
+    return round(1.0 - error / abs(value), 4) if error <= tolerance else 0.0

@@ -137,6 +137,7 @@ def build_puzzles() -> list[dict]:
                     break
                 used.update(built.entry_ids)
                 made += 1
+                extra = {"relations": detail_probe.relations(pool)} if kind == "detail_probe" else {}
                 variant = built.payload.get("variant", "")
                 puzzle_id = f"s{seed}-{kind}{'-' + variant if variant else ''}-{made}"
                 puzzles.append(
@@ -145,6 +146,7 @@ def build_puzzles() -> list[dict]:
                         "kind": kind,
                         "entries": [facts_to_json(by_id[entry_id]) for entry_id in built.entry_ids],
                         "payload": built.payload,
+                        **extra,
                     }
                 )
         puzzles.extend(_closed_class_blanks(seed, pool, by_id, groups["language"], used))
@@ -185,6 +187,11 @@ def load_puzzles(path: Path = PUZZLES_FILE) -> dict[str, dict]:
 
 def load_cases(path: Path = CASES_FILE) -> list[dict]:
     return json.loads(path.read_text())["cases"]
+
+
+def load_legacy(path: Path = CASES_FILE) -> list[dict]:
+    """The earlier hand-labelled set (a rule named per case, no puzzle); it is tuning data only."""
+    return json.loads(path.read_text())["legacy"]
 
 
 def main() -> None:

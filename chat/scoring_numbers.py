@@ -93,13 +93,21 @@ _REWRITES = [
 ]
 
 
+_POUNDS_AND_PENCE = re.compile(r"(?<![\d.£])(\d{1,3}) (\d{2})(?![\d.])")
+
+
 @lru_cache(maxsize=4096)
-def quantities(text: str) -> tuple[Quantity, ...]:
-    """Every quantity in the text, in order, with money written in two parts merged and ranges joined."""
+def quantities(text: str, money: bool = False) -> tuple[Quantity, ...]:
+    """Every quantity in the text, in order, with money written in two parts merged and ranges joined.
+    With `money` (a price is asked for), two bare numbers side by side are pounds and pence ("twenty-six fifty")."""
     from quantulum3 import parser
 
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
+    if money:
+        from number_parser import parse as words_to_digits
+
+        text = _POUNDS_AND_PENCE.sub(r"£\1.\2", words_to_digits(text))
     found: list[Quantity] = []
     for item in parser.parse(text):
         name = item.unit.name
@@ -112,10 +120,10 @@ def quantities(text: str) -> tuple[Quantity, ...]:
             found.append(Quantity(float(low), unit, start, end, high=float(high)))
         else:
             found.append(Quantity(float(item.value), unit, start, end))
-    return tuple(_hedged(text, _joined(text, found)))
+    return tuple(_hedged(text, _joined(text, found, money)))
 
 
-def _joined(text: str, found: list[Quantity]) -> list[Quantity]:
+def _joined(text: str, found: list[Quantity], money: bool = False) -> list[Quantity]:
     merged: list[Quantity] = []
     for quantity in found:
         previous = merged[-1] if merged else None
@@ -182,7 +190,7 @@ def quantity_matches(answer: str, value: float, unit: str | None, policy: Scorin
     A hedged value ("about 150", "150-ish", "between 140 and 150") counts when it is within the policy's
     tolerance of the true value; an unhedged one must be exact (to the penny for money).
     """
-    given = [_in_pounds(q) for q in quantities(answer)]
+    given = [_in_pounds(q) for q in quantities(answer, money=unit in {"gbp", "pence"})]
     unit = "gbp" if unit == "pence" else unit
     if unit == "pence":
         value = value / 100

@@ -13,6 +13,7 @@ from chat.scoring import (
     match_term,
     normalize,
 )
+from chat.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import (
     BuiltPuzzle,
@@ -144,13 +145,15 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
     raise NotEnoughEntries("no diary sentence to complete and no event with both people and a place")
 
 
-def evaluate(payload: dict, level: int, answer: str) -> Score:
+def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STANDARD) -> Score:
     if is_recognition(payload, level):
         recognition = payload["recognition"]
         return match_choice(answer, recognition["options"], recognition["answer_index"])
     if payload["variant"] == "missing_word":
-        return match_term(answer, payload["answer"])
+        return match_term(answer, payload["answer"], policy=policy)
     if payload["variant"] == "when_was_it":
         return match_month(answer, payload["month"], payload["year"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
-    return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given)
+    return match_free_text(
+        answer, payload["expected"], keywords=payload["keywords"], already_given=given, policy=policy
+    )

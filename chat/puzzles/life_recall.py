@@ -3,6 +3,7 @@
 import random
 
 from chat.scoring import Score, content_words, match_choice, match_free_text
+from chat.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import (
     BuiltPuzzle,
@@ -58,9 +59,11 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
     raise NotEnoughEntries("no dated event that is alone on its day, with three other events to choose from")
 
 
-def evaluate(payload: dict, level: int, answer: str) -> Score:
+def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STANDARD) -> Score:
     if is_recognition(payload, level):
         recognition = payload["recognition"]
         return match_choice(answer, recognition["options"], recognition["answer_index"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
-    return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given)
+    return match_free_text(
+        answer, payload["expected"], keywords=payload["keywords"], already_given=given, policy=policy
+    )

@@ -4,6 +4,7 @@ import random
 import string
 
 from chat.scoring import Score, score_order
+from chat.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, lettered, render
 
@@ -47,5 +48,6 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
     raise NotEnoughEntries(f"needs {count} different events at least {min_days_apart} days apart")
 
 
-def evaluate(payload: dict, level: int, answer: str) -> Score:
-    return score_order(answer, payload["correct_order"], payload["labels"])
+def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STANDARD) -> Score:
+    """Order is the same under every policy: letters, numbers or the events' words."""
+    return score_order(answer, payload["correct_order"], payload["labels"], cued=min(level, len(payload["cues"])))

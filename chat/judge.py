@@ -1,8 +1,10 @@
 """The optional LLM judge for free-text answers whose semantic score is too close to call.
 
-Enabled with CHAT_LLM_JUDGE=1 when a capable model is behind LLM_BASE_URL. It is asked before the answer
-is stored (async, so a slow judge never holds the process's database thread); the service uses the
-verdict only for the puzzle and cue level it was asked about, and only inside the uncertain band.
+Off by default. Enabled with CHAT_LLM_JUDGE=1 when a capable model is behind LLM_BASE_URL and its measured
+agreement with the labelled set (CHAT_LLM_JUDGE_KAPPA, from `python -m chat.tune_scoring --judge`) is at least
+the rule scorer's (RULE_KAPPA): the packaged 0.5B model says yes to almost everything. It is asked before the
+answer is stored (async, so a slow judge never holds the process's database thread); the service uses
+the verdict only for the puzzle and cue level it was asked about, and only inside the uncertain band.
 """
 
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from django.conf import settings
 
 from inference.client import LLMClient, LLMUnavailable
 
-from .scoring import SEMANTIC_MIN, semantic_similarity
+from .scoring import RULE_KAPPA, SEMANTIC_MIN, semantic_similarity
 
 UNCERTAIN_BAND = 0.12  # semantic scores within this distance of SEMANTIC_MIN go to the judge
 PROMPT = (
@@ -40,7 +42,8 @@ class Verdict:
 
 
 def enabled() -> bool:
-    return bool(settings.CHAT_LLM_JUDGE and settings.LLM_BASE_URL)
+    measured_well = settings.CHAT_LLM_JUDGE_KAPPA >= RULE_KAPPA
+    return bool(settings.CHAT_LLM_JUDGE and settings.LLM_BASE_URL and measured_well)
 
 
 def uncertain(answer: str, expected: str) -> bool:

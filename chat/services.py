@@ -21,6 +21,7 @@ from .prefill import prefill_soon
 from .puzzle_defaults import DEFAULT_GROUPS
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .scoring import Score
+from .scoring_policy import STANDARD, ScoringPolicy
 from .selectors import (
     entry_facts_list,
     entry_ids_asked,
@@ -213,8 +214,16 @@ def prompt_hash(text: str, model_name: str) -> str:
     return hashlib.sha256(f"{model_name}\n{text}".encode()).hexdigest()
 
 
+def scoring_policy(session: TrainingSession) -> ScoringPolicy:
+    """The study's near-miss policy for names and numbers: its protocol's, once protocols store one
+    (a `scoring_policy` dict), else the standard policy the labelled set was marked against."""
+    stored = getattr(session.protocol_version, "scoring_policy", None) if session.protocol_version_id else None
+    return ScoringPolicy.from_dict(stored) if stored else STANDARD
+
+
 def _record_answer(session, puzzle, message: ChatMessage, text: str, now: datetime, verdict=None) -> Attempt:
-    score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text)
+    policy = scoring_policy(session)
+    score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text, policy=policy)
     if (
         score.scorer == "semantic"
         and verdict

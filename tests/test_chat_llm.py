@@ -166,6 +166,7 @@ def judge_says(word: str):
 @pytest.mark.parametrize("word", ["yes", "no"])
 async def test_the_llm_judge_decides_borderline_free_text(llm_session, settings, monkeypatch, word):
     settings.CHAT_LLM_JUDGE = True
+    settings.CHAT_LLM_JUDGE_KAPPA = 1.0  # a judge measured to agree with markers at least as well as the rules
     monkeypatch.setattr("chat.judge.UNCERTAIN_BAND", 1.0)  # every semantic score counts as borderline here
     session = await database_sync_to_async(llm_session)(judge_says(word))
     await answer_and_collect(session, text="an ordinary day out", stop="done")

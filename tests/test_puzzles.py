@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chat.puzzle_defaults import DEFAULT_GROUPS
-from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
+from chat.puzzle_defaults import DEFAULT_GROUPS, NUMBER_GROUP
+from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, number_recall, prompt_at
+from chat.scoring import normalize
+from chat.scoring_policy import STRICT
 
-GROUPS = {group["kind"]: group for group in DEFAULT_GROUPS}
+GROUPS = {group["kind"]: group for group in [*DEFAULT_GROUPS, NUMBER_GROUP]}
 
 
 def facts(id_, title, when, description="", place="", people=(), tags=(), precision="exact"):
@@ -35,13 +37,16 @@ LOG = [
 TITLES = {entry.title for entry in LOG}
 
 
+MODULES = {**KINDS, "number_recall": number_recall}  # the number group is registered by its migration
+
+
 def build(kind, candidates=LOG, pool=LOG, seed=3, **rules):
     group = GROUPS[kind]
-    return KINDS[kind].build(group["templates"], {**group["rules"], **rules}, candidates, pool, random.Random(seed))
+    return MODULES[kind].build(group["templates"], {**group["rules"], **rules}, candidates, pool, random.Random(seed))
 
 
-def evaluate(kind, payload, level, answer):
-    return KINDS[kind].evaluate(payload, level, answer)
+def evaluate(kind, payload, level, answer, **policy):
+    return MODULES[kind].evaluate(payload, level, answer, **policy)
 
 
 def test_life_recall_ladder_from_free_recall_to_recognition():
@@ -113,9 +118,13 @@ def test_detail_probe_counts_true_details_of_the_day():
     payload = built.payload
     assert sorted(built.entry_ids) == [3, 4]
     labels = {detail["label"] for detail in payload["details"]}
-    assert labels <= {"Sarah", "Tom", "University Parks", "Phone call with Tom", "Picnic in the park"}
+    day_text = normalize(" ".join(f"{e.title} {e.description} {e.place} {' '.join(e.people)}" for e in LOG[2:4]))
     for label in labels:
+        assert normalize(label) in day_text  # every detail is named in that day's entries
         assert label not in payload["question"]  # nothing to recall that the question already says
+    assert {"dog", "Tom", "University Parks"} <= labels
+    assert evaluate("detail_probe", payload, 0, "a dog pinched our food").correct  # an animal of the day counts
+    assert payload["answer"].count(";") < len(labels) - 1  # the reveal lists people, places and events only
     result = evaluate("detail_probe", payload, 0, "Sarah was there, and we were in the University Parks")
     assert result.correct and result.score >= 2
     assert not evaluate("detail_probe", payload, 0, "I can't remember").correct
@@ -134,3 +143,46 @@ def test_a_cue_never_gives_the_answer_away():
     payload = build("language", candidates=[shopping], pool=[*LOG, shopping], variants=["three_clues"]).payload
     assert payload["cues"][0] == "A clue: it had to do with food."
     assert evaluate("language", payload, 2, "we went shopping").correct
+
+
+PRICED = [
+    facts(7, "Shopping at the market", datetime(2025, 8, 9, 10, tzinfo=UTC),
+          "Bought plums and honey at the Saturday market for £7.25. Norman was there selling honey.",
+          "the Saturday market", ["Norman"], ["shopping"]),
+    facts(8, "Walk along the river", datetime(2025, 8, 16, 10, tzinfo=UTC),
+          "Walked 3 miles with Elsie along the towpath. Saw a heron near the lock.", "the towpath", ["Elsie"]),
+    facts(9, "Evening at the theatre", datetime(2025, 9, 2, 19, tzinfo=UTC),
+          "Saw Pygmalion with Frank; the tickets were £18 each.", "the Playhouse theatre", ["Frank"]),
+]  # fmt: skip
+
+
+def test_number_puzzle_asks_for_a_quantity_of_the_diary_with_a_range_clue_and_choices():
+    payload = build("number_recall", candidates=[PRICED[0]], pool=[*LOG, *PRICED]).payload
+    assert payload["question"].endswith("How much was it? Pounds and pence, or roughly, is fine.")
+    quoted = payload["question"].split('"')[1]
+    assert quoted.replace("_____", "£7.25") in PRICED[0].description and "7.25" not in payload["question"]
+    assert (payload["answer"], payload["value"], payload["unit"]) == ("£7.25", 7.25, "gbp")
+    low, high = (float(part.strip("£.")) for part in payload["cues"][0].removeprefix("A clue: it was between ").split(
+        " and "))  # fmt: skip
+    assert low < 7.25 < high
+    options = payload["recognition"]["options"]
+    assert len(set(options)) == 4 and options[payload["recognition"]["answer_index"]] == "£7.25"
+    assert "£18" in options  # another entry's price comes before made-up ones
+    for answer, correct in [("£7.25", True), ("seven pounds twenty five", True), ("about £7", True),
+                            ("£7", False), ("£72.50", False), ("25", False)]:  # fmt: skip
+        assert evaluate("number_recall", payload, 0, answer).correct is correct, answer
+    assert not evaluate("number_recall", payload, 0, "about £7", policy=STRICT).correct
+    letter = "ABCD"[payload["recognition"]["answer_index"]]
+    assert evaluate("number_recall", payload, 2, letter).correct
+    assert evaluate("number_recall", payload, 2, "7.25").correct  # the value itself, not an option number
+    assert not evaluate("number_recall", payload, 2, "£18").correct
+
+
+def test_number_puzzle_distances_and_a_log_without_numbers():
+    payload = build("number_recall", candidates=[PRICED[1]], pool=[*LOG, *PRICED]).payload
+    assert payload["unit"] == "mile" and payload["question"].endswith("How far was it?")
+    assert evaluate("number_recall", payload, 0, "three miles").correct
+    assert not evaluate("number_recall", payload, 0, "8 miles").correct
+    assert not evaluate("number_recall", payload, 0, "3 km").correct
+    with pytest.raises(NotEnoughEntries, match="price, distance"):
+        build("number_recall", candidates=LOG, pool=LOG)

@@ -178,8 +178,11 @@ CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
 # Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve
 # only researchers (dashboard, API, exports) can leave it out; it still loads on a first chat answer.
 CHAT_SCORER_WARM_UP = env_bool("CHAT_SCORER_WARM_UP", True)
-# Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model).
+# Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model). It runs
+# only when CHAT_LLM_JUDGE_KAPPA, the model's kappa as `python -m chat.tune_scoring --judge` measured it, is at
+# least the rule scorer's (chat.scoring.RULE_KAPPA): a judge that agrees less with markers never decides.
 CHAT_LLM_JUDGE = env_bool("CHAT_LLM_JUDGE", False)
+CHAT_LLM_JUDGE_KAPPA = float(os.environ.get("CHAT_LLM_JUDGE_KAPPA", "0"))
 
 # Life-log import limits: a bad or huge file is refused with a message, never half-stored.
 LIFELOG_MAX_UPLOAD_BYTES = int(os.environ.get("LIFELOG_MAX_UPLOAD_MB", "20")) * 1024 * 1024

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from chat import scoring
+from chat.scoring import RULE_KAPPA
 from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_legacy, load_puzzles
 from chat.scoring_policy import STANDARD, ScoringPolicy
 
@@ -145,28 +146,32 @@ def report(title: str, result: Agreement) -> None:
         print(f"  {name:<14} error {wrong / total:6.1%} ({wrong}/{total})")
 
 
-def run_judge(labelled: LabelledSet, cases: list[dict]) -> None:
-    """Ask the configured LLM judge about every free-recall case and compare it with the rules on the same cases."""
+def run_judge(labelled: LabelledSet, cases: list[dict]) -> tuple[Agreement, Agreement] | None:
+    """Ask the configured LLM judge about every free-recall case and compare it with the rules on the same cases:
+    (judge, rules), or None when there is no judge to ask or it never answered yes or no."""
     from django.conf import settings
 
     from chat import judge
+    from chat.llm import llm_client
 
     free = [case for case in cases if "expected" in labelled.payload(case) and not _recognition(labelled, case)]
     if not settings.LLM_BASE_URL:
         print("judge: LLM_BASE_URL is not set; nothing to ask")
-        return
+        return None
 
     async def ask_all() -> list[bool | None]:
+        client = llm_client()
         answers = []
         for case in free:
-            verdict = await judge.ask(
+            question = judge.JudgeQuestion(
                 puzzle_id=0,
                 cue_level=case["level"],
                 expected=labelled.payload(case)["expected"],
-                answer=case["answer"],
-                base_url=settings.LLM_BASE_URL,
+                participant_id=0,
                 model=settings.LLM_MODEL,
             )
+            base_url = settings.LLM_BASE_URL.split(",")[0].strip()
+            verdict = await judge.ask(question, case["answer"], client=client, base_url=base_url)
             answers.append(None if verdict is None else verdict.correct)
         return answers
 
@@ -174,7 +179,7 @@ def run_judge(labelled: LabelledSet, cases: list[dict]) -> None:
     usable = [(case, verdict) for case, verdict in zip(free, judged, strict=True) if verdict is not None]
     print(f"judge: {len(usable)} of {len(free)} free-recall cases got a yes/no from {settings.LLM_MODEL!r}")
     if not usable:
-        return
+        return None
     judged_cases = [case for case, _ in usable]
     judge_result = agreement(judged_cases, [verdict for _, verdict in usable])
     rule_result = agreement(judged_cases, verdicts(labelled, judged_cases))
@@ -182,6 +187,8 @@ def run_judge(labelled: LabelledSet, cases: list[dict]) -> None:
     report("rules on the same cases", rule_result)
     allowed = judge_result.kappa >= rule_result.kappa
     print(f"judge_kappa={judge_result.kappa:.3f} rule_kappa={rule_result.kappa:.3f} may_enable={str(allowed).lower()}")
+    print(f"to enable it: CHAT_LLM_JUDGE=1 CHAT_LLM_JUDGE_KAPPA={judge_result.kappa:.3f} (needs >= {RULE_KAPPA})")
+    return judge_result, rule_result
 
 
 def _recognition(labelled: LabelledSet, case: dict) -> bool:

@@ -200,3 +200,20 @@ def test_the_judge_stays_off_unless_measured_at_least_as_good_as_the_rules(setti
     assert judge.enabled()
     settings.CHAT_LLM_JUDGE = False
     assert not judge.enabled()
+
+
+def test_tune_scoring_judge_measures_a_yes_saying_judge_below_the_rules(settings, capsys):
+    from chat.tune_scoring import run_judge
+    from tests.scripted_llm import ScriptedLLM
+
+    server = ScriptedLLM(lambda request: "yes")  # the packaged small model's habit
+    try:
+        settings.LLM_BASE_URL, settings.LLM_MODEL = server.base_url, "yes-sayer"
+        labelled = LabelledSet()
+        cases = [case for case in labelled.heldout if PUZZLES[case["puzzle"]]["kind"] == "life_recall"]
+        judge_result, rule_result = run_judge(labelled, cases)
+    finally:
+        server.close()
+    assert judge_result.confusion["fn"] == judge_result.confusion["tn"] == 0  # it said yes to everything
+    assert judge_result.kappa == pytest.approx(0.0) and rule_result.kappa > judge_result.kappa
+    assert "may_enable=false" in capsys.readouterr().out

@@ -11,6 +11,7 @@ class PuzzleKind(models.TextChoices):
     LANGUAGE = "language", "Language puzzle"
     TEMPORAL_ORDER = "temporal_order", "Temporal ordering"
     DETAIL_PROBE = "detail_probe", "Detail probe"
+    NUMBER_RECALL = "number_recall", "Numbers from the diary"
 
 
 class PuzzleGroup(models.Model):

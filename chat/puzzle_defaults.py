@@ -83,7 +83,7 @@ DEFAULT_GROUPS = [
     },
 ]
 
-# Version 1 of the number puzzles. Stored by its own data migration, not by 0002 (added later).
+# Version 1 of the number puzzles, stored by migration 0005 (a frozen copy there); 0002 stored the four above.
 NUMBER_GROUP = {
     "key": "numbers",
     "kind": "number_recall",
@@ -104,3 +104,5 @@ NUMBER_GROUP = {
         "reveal": "That's all right. It was {answer}.",
     },
 }
+
+SHIPPED_GROUPS = [*DEFAULT_GROUPS, NUMBER_GROUP]

@@ -22,7 +22,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reme.settings.local")
 django.setup()  # the puzzle groups import chat.models; a command-line run has no Django set up yet
 
-from chat.puzzle_defaults import DEFAULT_GROUPS, NUMBER_GROUP  # noqa: E402
+from chat.puzzle_defaults import SHIPPED_GROUPS  # noqa: E402
 from chat.puzzles import detail_probe, language, life_recall, number_recall, temporal_order  # noqa: E402
 from chat.puzzles.base import EntryFacts, NotEnoughEntries  # noqa: E402
 from lifelog.sample_data import generate_entries  # noqa: E402
@@ -117,7 +117,7 @@ def facts_from_json(data: dict) -> EntryFacts:
 
 
 def build_puzzles() -> list[dict]:
-    groups = {group["kind"]: group for group in [*DEFAULT_GROUPS, NUMBER_GROUP]}
+    groups = {group["kind"]: group for group in SHIPPED_GROUPS}
     puzzles = []
     for seed in SEEDS:
         pool = [_facts(index, entry) for index, entry in enumerate(generate_entries(60, seed), start=1)]

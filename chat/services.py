@@ -18,7 +18,7 @@ from studies.models import CuePolicy, Participant, ProtocolVersion
 from . import scheduling
 from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .prefill import prefill_soon
-from .puzzle_defaults import DEFAULT_GROUPS
+from .puzzle_defaults import SHIPPED_GROUPS
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .scoring import Score
 from .scoring_policy import STANDARD, ScoringPolicy
@@ -52,7 +52,7 @@ class ActionResult:
 
 def puzzle_groups_install_defaults() -> None:
     """The shipped version-1 groups (the data migration stores them too; a flushed database needs them back)."""
-    for group in DEFAULT_GROUPS:
+    for group in SHIPPED_GROUPS:
         PuzzleGroup.objects.get_or_create(key=group["key"], version=1, defaults=group)
 
 

@@ -28,7 +28,7 @@ def life_recall_session(participant, puzzles: int = 2) -> TrainingSession:
 
 def test_shipped_groups_are_versioned_rows(world):
     keys = set(PuzzleGroup.objects.filter(version=1).values_list("key", flat=True))
-    assert keys == {"life-recall", "language", "temporal-order", "detail-probe"}
+    assert keys == {"life-recall", "language", "temporal-order", "detail-probe", "numbers"}
 
 
 def test_start_asks_the_first_puzzle_and_reuses_an_open_session(trainee):
@@ -123,7 +123,7 @@ def test_hint_and_skip(trainee):
 
 
 def test_full_session_ends_with_a_summary_and_schedules_items(trainee):
-    session = training_session_start(participant=trainee.participant_a, puzzles=4)
+    session = training_session_start(participant=trainee.participant_a, puzzles=5)
     kinds = []
     while (puzzle := session.puzzles.filter(outcome="open").first()) is not None:
         kinds.append(puzzle.group.kind)
@@ -132,15 +132,15 @@ def test_full_session_ends_with_a_summary_and_schedules_items(trainee):
         assert puzzle.outcome == "recalled", (puzzle.group.kind, puzzle.payload)
     session.refresh_from_db()
     assert session.status == "ended" and sorted(kinds) == sorted(
-        ["life_recall", "language", "temporal_order", "detail_probe"]
+        ["life_recall", "language", "temporal_order", "detail_probe", "number_recall"]
     )
     summary = bot_texts(session)[-1]
-    assert summary.startswith("That's the end of today's session. You answered 4 of 4")
+    assert summary.startswith("That's the end of today's session. You answered 5 of 5")
     assert "remembered without any clues" in summary
     with pytest.raises(ActionRefused, match="finished"):
         act(session, text="more")
     memories = ItemMemory.objects.filter(entry__participant=trainee.participant_a)
-    assert memories.count() == 4 and all(m.due > timezone.now() + timedelta(days=1) for m in memories)
+    assert memories.count() == 5 and all(m.due > timezone.now() + timedelta(days=1) for m in memories)
 
 
 def test_due_items_come_first_then_new_ones(trainee):

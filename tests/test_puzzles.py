@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chat.puzzle_defaults import DEFAULT_GROUPS, NUMBER_GROUP
-from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, number_recall, prompt_at
+from chat.puzzle_defaults import SHIPPED_GROUPS
+from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from chat.scoring import normalize
 from chat.scoring_policy import STRICT
 
-GROUPS = {group["kind"]: group for group in [*DEFAULT_GROUPS, NUMBER_GROUP]}
+GROUPS = {group["kind"]: group for group in SHIPPED_GROUPS}
 
 
 def facts(id_, title, when, description="", place="", people=(), tags=(), precision="exact"):
@@ -37,16 +37,13 @@ LOG = [
 TITLES = {entry.title for entry in LOG}
 
 
-MODULES = {**KINDS, "number_recall": number_recall}  # the number group is registered by its migration
-
-
 def build(kind, candidates=LOG, pool=LOG, seed=3, **rules):
     group = GROUPS[kind]
-    return MODULES[kind].build(group["templates"], {**group["rules"], **rules}, candidates, pool, random.Random(seed))
+    return KINDS[kind].build(group["templates"], {**group["rules"], **rules}, candidates, pool, random.Random(seed))
 
 
 def evaluate(kind, payload, level, answer, **policy):
-    return MODULES[kind].evaluate(payload, level, answer, **policy)
+    return KINDS[kind].evaluate(payload, level, answer, **policy)
 
 
 def test_life_recall_ladder_from_free_recall_to_recognition():

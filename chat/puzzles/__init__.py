@@ -4,7 +4,7 @@ from types import ModuleType
 
 from chat.models import PuzzleKind
 
-from . import detail_probe, language, life_recall, temporal_order
+from . import detail_probe, language, life_recall, number_recall, temporal_order
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
 
 KINDS: dict[str, ModuleType] = {
@@ -12,6 +12,7 @@ KINDS: dict[str, ModuleType] = {
     PuzzleKind.LANGUAGE: language,
     PuzzleKind.TEMPORAL_ORDER: temporal_order,
     PuzzleKind.DETAIL_PROBE: detail_probe,
+    PuzzleKind.NUMBER_RECALL: number_recall,
 }
 
 __all__ = ["KINDS", "BuiltPuzzle", "EntryFacts", "NotEnoughEntries", "max_level", "prompt_at"]

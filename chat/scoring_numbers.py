@@ -2,8 +2,8 @@
 
 quantulum3 finds the quantities (digits or words, with their units); this module maps its units onto a few
 keys a trainee's answer can be compared on, merges "four pounds fifty" into £4.50, and reads hedges.
-A number is compared as a number: "47" never matches 147, and "3 miles" never matches 8 miles because
-the unit is the same word.
+A number is compared as a number: "47" never matches 147, and a shared unit word never makes "3 miles"
+match 8 miles.
 """
 
 import re
@@ -11,12 +11,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .scoring_policy import STANDARD, ScoringPolicy
-
-# quantulum3 ships a pickled scikit-learn classifier for ambiguous units. It does not load with our
-# scikit-learn (and unpickling is code execution); its rule-based fallback is what we use, plus the table below.
-from quantulum3 import classifier as _quantulum_classifier  # isort: skip
-
-_quantulum_classifier.USE_CLF = False
 
 # quantulum3's unit names -> our unit keys. "pound" alone is money or weight; the answer decides (see compatible).
 UNIT_KEYS = {
@@ -93,6 +87,17 @@ _REWRITES = [
 ]
 
 
+@lru_cache(maxsize=1)
+def _quantulum():
+    """quantulum3's parser, imported on first use (~1 s). Its pickled scikit-learn classifier for ambiguous units
+    does not load with our scikit-learn (and unpickling runs code): its rule-based fallback is used instead, with
+    UNIT_KEYS deciding what "pounds" means."""
+    from quantulum3 import classifier, parser
+
+    classifier.USE_CLF = False
+    return parser
+
+
 _POUNDS_AND_PENCE = re.compile(r"(?<![\d.£])(\d{1,3}) (\d{2})(?![\d.])")
 
 
@@ -100,8 +105,7 @@ _POUNDS_AND_PENCE = re.compile(r"(?<![\d.£])(\d{1,3}) (\d{2})(?![\d.])")
 def quantities(text: str, money: bool = False) -> tuple[Quantity, ...]:
     """Every quantity in the text, in order, with money written in two parts merged and ranges joined.
     With `money` (a price is asked for), two bare numbers side by side are pounds and pence ("twenty-six fifty")."""
-    from quantulum3 import parser
-
+    parser = _quantulum()
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
     if money:

@@ -17,11 +17,12 @@ from itertools import pairwise
 import numpy as np
 from rapidfuzz import fuzz
 
+from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
+
 from .scoring_conflicts import conflicting_slot, slots
 from .scoring_details import mentioned, named_in
 from .scoring_names import is_first_name, names_in, nickname_found
 from .scoring_numbers import is_number, quantities, quantity_matches
-from .scoring_policy import STANDARD, STRICT, ScoringPolicy
 from .synonyms import meaning_of, same_meaning
 
 # Tuned on the labelled set's tuning part (chat/tune_scoring.py); the spelling threshold is the policy's.

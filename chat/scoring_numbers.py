@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 # quantulum3's unit names -> our unit keys. "pound" alone is money or weight; the answer decides (see compatible).
 UNIT_KEYS = {

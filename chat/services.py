@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from studies.models import CuePolicy, Participant, ProtocolVersion
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scheduling
 from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, TrainingSession
@@ -21,7 +22,6 @@ from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
 from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .scoring import Score
-from .scoring_policy import STANDARD, ScoringPolicy
 from .selectors import (
     entry_facts_list,
     entry_ids_asked,
@@ -215,9 +215,9 @@ def prompt_hash(text: str, model_name: str) -> str:
 
 
 def scoring_policy(session: TrainingSession) -> ScoringPolicy:
-    """The study's near-miss policy for names and numbers: its protocol's, once protocols store one
-    (a `scoring_policy` dict), else the standard policy the labelled set was marked against."""
-    stored = getattr(session.protocol_version, "scoring_policy", None) if session.protocol_version_id else None
+    """The near-miss policy for names and numbers frozen in the session's protocol version, else the
+    standard policy the labelled set was marked against."""
+    stored = session.protocol_version.scoring_policy if session.protocol_version_id else None
     return ScoringPolicy.from_dict(stored) if stored else STANDARD
 
 

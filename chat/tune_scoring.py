@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from chat import scoring
 from chat.scoring import RULE_KAPPA
 from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_legacy, load_puzzles
-from chat.scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 SPELLING_GRID = (70.0, 75.0, 80.0, 85.0, 90.0)
 SEMANTIC_GRID = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55)

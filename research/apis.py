@@ -84,7 +84,7 @@ class ProtocolVersionSerializer(serializers.ModelSerializer):
         model = ProtocolVersion
         fields = [
             "id", "study", "arm", "arm_id", "version", "puzzle_groups", "puzzles_per_session", "sessions_per_week",
-            "cue_policy", "model_name", "notes", "created_at",
+            "cue_policy", "model_name", "scoring_policy", "notes", "created_at",
         ]  # fmt: skip
         read_only_fields = ["version", "created_at"]
 
@@ -213,6 +213,7 @@ class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
                 sessions_per_week=data.get("sessions_per_week", 3),
                 cue_policy=data["cue_policy"],
                 model_name=data.get("model_name", ""),
+                scoring_policy=data.get("scoring_policy") or {},
                 notes=data.get("notes", ""),
                 created_by=request.user,
             )

@@ -4,6 +4,7 @@ from django import forms
 
 from chat.models import PuzzleGroup
 from studies.models import Arm, CuePolicy, Study
+from studies.scoring_policy import STRICT
 
 
 class EnrolForm(forms.Form):
@@ -40,6 +41,14 @@ class ProtocolVersionForm(forms.Form):
     sessions_per_week = forms.IntegerField(min_value=1, max_value=14, initial=3)
     cue_policy = forms.ChoiceField(choices=CuePolicy.choices)
     model_name = forms.CharField(max_length=200, required=False, help_text="Blank: the bot uses its templates only.")
+    scoring = forms.ChoiceField(
+        label="Scoring of names and numbers",
+        choices=[
+            ("standard", "Standard: nicknames, near-miss spellings, close hedged numbers and synonyms count"),
+            ("strict", "Strict: names, words and numbers exactly as in the life log"),
+        ],
+        help_text="The API accepts any policy (studies.scoring_policy); this form offers the two presets.",
+    )
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="What changed, and why."
     )
@@ -50,6 +59,9 @@ class ProtocolVersionForm(forms.Form):
             (f"{group.key}:{group.version}", f"{group.title} ({group.key} v{group.version})")
             for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version")
         ]
+
+    def scoring_policy(self) -> dict:
+        return STRICT.as_dict() if self.cleaned_data["scoring"] == "strict" else {}
 
     def pins(self) -> list[dict]:
         return [

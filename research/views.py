@@ -14,6 +14,7 @@ from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
 from lifelog.services import import_job_create_from_upload
 from studies.models import AuditEvent
+from studies.scoring_policy import STRICT
 from studies.selectors import arm_list, audit_event_list, participant_get, study_get, study_list
 from studies.services import audit_record, participant_register, participant_withdraw, protocol_version_create
 
@@ -101,6 +102,7 @@ def protocol_version_new_view(request: HttpRequest, arm_id: int) -> HttpResponse
             "puzzle_groups": [f"{pin['key']}:{pin['version']}" for pin in current.puzzle_groups],
             "puzzles_per_session": current.puzzles_per_session, "sessions_per_week": current.sessions_per_week,
             "cue_policy": current.cue_policy, "model_name": current.model_name,
+            "scoring": "strict" if current.scoring_policy == STRICT.as_dict() else "standard",
         }  # fmt: skip
     form = ProtocolVersionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -108,7 +110,8 @@ def protocol_version_new_view(request: HttpRequest, arm_id: int) -> HttpResponse
         protocol = protocol_version_create(
             arm=arm, puzzle_groups=form.pins(), puzzles_per_session=data["puzzles_per_session"],
             sessions_per_week=data["sessions_per_week"], cue_policy=data["cue_policy"],
-            model_name=data["model_name"], notes=data["notes"], created_by=request.user,
+            model_name=data["model_name"], scoring_policy=form.scoring_policy(), notes=data["notes"],
+            created_by=request.user,
         )  # fmt: skip
         audit_record(
             actor=request.user, action=AuditEvent.Action.CHANGE, target="protocol version", study=arm.study,

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .scoring_policy import ScoringPolicy
+
 # Unambiguous characters only: codes are read aloud and typed by people.
 PUBLIC_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -77,6 +79,10 @@ class ProtocolVersion(models.Model):
     sessions_per_week = models.PositiveSmallIntegerField(default=3)
     cue_policy = models.CharField(max_length=32, choices=CuePolicy.choices, default=CuePolicy.ADAPTIVE)
     model_name = models.CharField(max_length=200, blank=True, help_text="LLM that phrases replies; blank = templates.")
+    scoring_policy = models.JSONField(
+        default=dict, blank=True,
+        help_text="How lenient scoring is with names and numbers (studies.scoring_policy); empty: standard.",
+    )  # fmt: skip
     notes = models.TextField(blank=True, help_text="What changed from the previous version, and why.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -105,6 +111,12 @@ class ProtocolVersion(models.Model):
         for pin in pins:
             if not isinstance(pin, dict) or set(pin) != {"key", "version"}:
                 raise ValidationError({"puzzle_groups": 'Each pin is {"key": ..., "version": ...}.'})
+        if not isinstance(self.scoring_policy, dict):
+            raise ValidationError({"scoring_policy": "A scoring policy is a JSON object."})
+        try:
+            ScoringPolicy.from_dict(self.scoring_policy)
+        except (TypeError, ValueError) as error:
+            raise ValidationError({"scoring_policy": str(error)}) from None
 
 
 class ConsentVersion(models.Model):

@@ -52,6 +52,7 @@ def protocol_version_create(
     sessions_per_week: int = 3,
     cue_policy: str = CuePolicy.ADAPTIVE,
     model_name: str = "",
+    scoring_policy: dict | None = None,
     notes: str = "",
     created_by: User | None = None,
 ) -> ProtocolVersion:
@@ -69,6 +70,7 @@ def protocol_version_create(
         sessions_per_week=sessions_per_week,
         cue_policy=cue_policy,
         model_name=model_name,
+        scoring_policy=scoring_policy or {},
         notes=notes,
         created_by=created_by,
     )

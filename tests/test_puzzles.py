@@ -9,7 +9,7 @@ import pytest
 from chat.puzzle_defaults import SHIPPED_GROUPS
 from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from chat.scoring import normalize
-from chat.scoring_policy import STRICT
+from studies.scoring_policy import STRICT
 
 GROUPS = {group["kind"]: group for group in SHIPPED_GROUPS}
 

@@ -122,11 +122,12 @@ def test_new_protocol_version_through_the_api(rw):
     response = client.post(
         "/api/protocol-versions/",
         {"arm_id": rw.arm_a.pk, "puzzle_groups": [{"key": "language", "version": 1}], "puzzles_per_session": 7,
-         "model_name": "other-model", "notes": "switch model"},
+         "model_name": "other-model", "scoring_policy": {"accept_nicknames": False}, "notes": "switch model"},
         format="json",
     )  # fmt: skip
     assert response.status_code == 201, response.content
     assert response.json()["version"] == 2 and response.json()["arm"] == "main"
+    assert response.json()["scoring_policy"] == {"accept_nicknames": False}
     rw.participant_a.refresh_from_db()
     assert rw.participant_a.protocol_version.version == 1  # enrolled participants keep theirs
     bad = client.post(
@@ -135,6 +136,14 @@ def test_new_protocol_version_through_the_api(rw):
         format="json",
     )
     assert bad.status_code == 400 and ProtocolVersion.objects.filter(arm=rw.arm_a).count() == 2
+    typo = client.post(
+        "/api/protocol-versions/",
+        {"arm_id": rw.arm_a.pk, "puzzle_groups": [{"key": "language", "version": 1}],
+         "scoring_policy": {"accept_nicknams": False}},
+        format="json",
+    )  # fmt: skip
+    assert typo.status_code == 400 and "scoring_policy" in typo.json()
+    assert ProtocolVersion.objects.filter(arm=rw.arm_a).count() == 2
     assert AuditEvent.objects.filter(action="change", target="protocol version", study=rw.study_a).count() == 1
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from chat.models import LLMContext
 from studies.models import AuditEvent, ConsentVersion, Participant
+from studies.scoring_policy import STRICT
 from studies.services import consent_version_create
 from tests.research_helpers import research_world
 
@@ -86,11 +87,13 @@ def test_protocol_form_creates_a_new_version(rw, client):
     )
     response = client.post(url, {
         "puzzle_groups": ["life-recall:1", "language:1"], "puzzles_per_session": 6, "sessions_per_week": 2,
-        "cue_policy": "free_recall_first", "model_name": "m2", "notes": "add language",
+        "cue_policy": "free_recall_first", "model_name": "m2", "scoring": "strict", "notes": "add language",
     })  # fmt: skip
     assert response.status_code == 302
     current = rw.arm_a.current_protocol
     assert (current.version, current.puzzles_per_session, current.model_name) == (2, 6, "m2")
+    assert current.scoring_policy == STRICT.as_dict()
+    assert re.search(r'value="strict"[^>]*checked|value="strict" selected', client.get(url).content.decode())
     assert current.puzzle_groups == [{"key": "life-recall", "version": 1}, {"key": "language", "version": 1}]
     rw.participant_a.refresh_from_db()
     assert rw.participant_a.protocol_version.version == 1

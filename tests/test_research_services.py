@@ -11,9 +11,10 @@ from accounts.models import User
 from chat.models import Attempt, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from chat.prefill import llm_context_prefill
 from chat.selectors import phrase_request_get
-from chat.services import ActionRefused, training_session_start
+from chat.services import ActionRefused, scoring_policy, training_session_start
 from lifelog.models import ImportJob, LifeLogEntry
 from studies.models import AuditEvent, ConsentVersion, CuePolicy, Participant, ParticipantIdentity, ProtocolVersion
+from studies.scoring_policy import STANDARD, STRICT
 from studies.services import (
     arm_create,
     consent_version_create,
@@ -60,6 +61,9 @@ def test_protocol_versions_number_up_and_are_frozen(world, arm):
         ({"puzzles_per_session": 0}, "puzzles_per_session"),
         ({"sessions_per_week": 30}, "sessions_per_week"),
         ({"cue_policy": "sometimes"}, "cue_policy"),
+        ({"scoring_policy": {"accept_nicknames": False, "spelling": 90}}, "scoring_policy"),
+        ({"scoring_policy": {"hedge_tolerance": 3}}, "scoring_policy"),
+        ({"scoring_policy": ["strict"]}, "scoring_policy"),
     ],
 )
 def test_invalid_protocols_are_refused(arm, changes, field):
@@ -68,6 +72,16 @@ def test_invalid_protocols_are_refused(arm, changes, field):
         protocol_version_create(**kwargs)
     assert field in error.value.message_dict
     assert arm.protocol_versions.count() == 1
+
+
+def test_a_protocols_scoring_policy_decides_how_its_sessions_are_marked(world, arm):
+    strict = protocol_version_create(arm=arm, puzzle_groups=LIFE_RECALL_V1, scoring_policy=STRICT.as_dict())
+    session = training_session_start(participant=enrol_trainee(world, arm, "strict"))
+    assert session.protocol_version == strict and scoring_policy(session) == STRICT
+    protocol_version_create(arm=arm, puzzle_groups=LIFE_RECALL_V1)
+    standard = training_session_start(participant=enrol_trainee(world, arm, "standard"))
+    assert scoring_policy(standard) == STANDARD
+    assert scoring_policy(training_session_start(participant=world.participant_a)) == STANDARD  # outside an arm
 
 
 def test_enrolled_participants_keep_their_protocol_version(world, arm):

@@ -5,9 +5,9 @@ import pytest
 from chat import scoring
 from chat.scoring_cases import assign_splits, load_cases, load_puzzles
 from chat.scoring_numbers import quantity_matches
-from chat.scoring_policy import STANDARD, STRICT, ScoringPolicy
 from chat.synonyms import CLASSES
 from chat.tune_scoring import LabelledSet, agreement, cohen_kappa, verdicts
+from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
 
 CASES = load_cases()
 PUZZLES = load_puzzles()

@@ -7,8 +7,8 @@ import re
 from chat.scoring import Score, normalize, score_details
 from chat.scoring_conflicts import ACTIVITIES, slots
 from chat.scoring_details import named_in
-from chat.scoring_policy import STANDARD, ScoringPolicy
 from chat.synonyms import CLASSES
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, day_phrase, render
 

@@ -13,7 +13,7 @@ from chat.scoring import (
     match_term,
     normalize,
 )
-from chat.scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import (
     BuiltPuzzle,

@@ -3,7 +3,7 @@
 import random
 
 from chat.scoring import Score, content_words, match_choice, match_free_text
-from chat.scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import (
     BuiltPuzzle,

@@ -10,7 +10,7 @@ import re
 
 from chat.scoring import Score, match_number_choice, match_quantity
 from chat.scoring_numbers import Quantity, format_quantity, quantities
-from chat.scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, is_recognition, render, when_phrase, with_choices
 

@@ -4,7 +4,7 @@ import random
 import string
 
 from chat.scoring import Score, score_order
-from chat.scoring_policy import STANDARD, ScoringPolicy
+from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, lettered, render
 

@@ -1,4 +1,4 @@
-"""How lenient the scorer is with names and numbers: a researcher's choice, stored per study or protocol.
+"""How lenient the scorer is with names and numbers: a researcher's choice, frozen with each protocol version.
 
 The standard policy is what the labelled set was marked against (README, "Scoring"). A study that wants
 verbatim recall uses STRICT. The policy is plain data so it can be stored as JSON next to a protocol version

@@ -9,10 +9,16 @@ copies in and out as a block.
 
 `ModelArgs.from_hf_config` reads a Hugging Face config.json; `Transformer.load_hf_state_dict` takes its
 weights. A config alone builds a randomly initialized model (for benchmarks on machines without weights).
+
+RoPE may be scaled with YaRN (`rope_scaling: {"type": "yarn", "factor": 4.0,
+"original_max_position_embeddings": 32768}`, as Qwen2.5 documents for contexts past 32K): low
+frequencies are interpolated by the factor, high ones kept, a linear ramp between, and cos/sin are
+multiplied by 0.1·ln(factor) + 1. The same formulas as transformers' `_compute_yarn_parameters`.
 """
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -37,6 +43,11 @@ class ModelArgs:
     norm_eps: float = 1e-6
     qkv_bias: bool = False  # Qwen2 has biases on q, k and v
     tie_embeddings: bool = False
+    yarn_factor: float = 0.0  # 0: plain RoPE; else YaRN scaling by this factor
+    original_max_tokens: int = 0  # YaRN's original_max_position_embeddings
+    # YaRN's ramp bounds in rotations (its paper's and transformers' defaults)
+    yarn_beta_fast: float = 32.0
+    yarn_beta_slow: float = 1.0
 
     def __post_init__(self):
         if not self.head_dim:
@@ -44,8 +55,16 @@ class ModelArgs:
         if self.n_heads % self.n_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads")
 
+    def with_yarn(self, factor: float, original_max_tokens: int) -> "ModelArgs":
+        """These args with YaRN rope scaling (factor 0 or 1: plain RoPE)."""
+        return replace(self, yarn_factor=factor if factor > 1 else 0.0, original_max_tokens=original_max_tokens)
+
     @classmethod
     def from_hf_config(cls, config: dict) -> "ModelArgs":
+        scaling = config.get("rope_scaling") or {}
+        yarn = scaling.get("rope_type", scaling.get("type")) == "yarn"
+        if scaling and not yarn and scaling.get("rope_type", scaling.get("type")) != "default":
+            raise ValueError(f"unsupported rope scaling {scaling!r} (only yarn)")
         return cls(
             vocab_size=config["vocab_size"],
             dim=config["hidden_size"],
@@ -58,7 +77,12 @@ class ModelArgs:
             norm_eps=config.get("rms_norm_eps", 1e-6),
             qkv_bias=config.get("model_type") == "qwen2" or config.get("attention_bias", False),
             tie_embeddings=config.get("tie_word_embeddings", False),
-        )
+            yarn_factor=float(scaling["factor"]) if yarn else 0.0,
+            original_max_tokens=int(scaling.get("original_max_position_embeddings") or
+                                    config.get("max_position_embeddings", 0)) if yarn else 0,
+            yarn_beta_fast=float(scaling.get("beta_fast") or 32.0),
+            yarn_beta_slow=float(scaling.get("beta_slow") or 1.0),
+        )  # fmt: skip
 
 
 # The issue's 8B-class shape (Llama-3-8B): 32 layers, 32 heads, 8 KV heads, d = 128.
@@ -97,12 +121,32 @@ class RMSNorm(nn.Module):
         return normed.type_as(x) * self.weight
 
 
+def rope_frequencies(args: ModelArgs, device=None) -> tuple[torch.Tensor, float]:
+    """Inverse frequencies [head_dim / 2] and the factor cos/sin are scaled by (1.0 without YaRN)."""
+    dim = args.head_dim
+    powers = args.rope_theta ** (torch.arange(0, dim, 2, device=device).float() / dim)
+    if not args.yarn_factor:
+        return 1.0 / powers, 1.0
+    factor, original = args.yarn_factor, args.original_max_tokens
+
+    def correction_dim(rotations: float) -> float:  # the dimension that turns `rotations` times over `original`
+        return dim * math.log(original / (rotations * 2 * math.pi)) / (2 * math.log(args.rope_theta))
+
+    low = max(math.floor(correction_dim(args.yarn_beta_fast)), 0)
+    high = min(math.ceil(correction_dim(args.yarn_beta_slow)), dim - 1)
+    high = high + 0.001 if high == low else high
+    ramp = ((torch.arange(dim // 2, device=device).float() - low) / (high - low)).clamp(0, 1)
+    keep = 1 - ramp  # 1: high frequencies kept (extrapolated), 0: low ones interpolated by the factor
+    inv_freq = (1.0 / (factor * powers)) * (1 - keep) + (1.0 / powers) * keep
+    return inv_freq, 0.1 * math.log(factor) + 1.0
+
+
 def rope_tables(args: ModelArgs, max_tokens: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin [max_tokens, head_dim] in the half-split layout Llama and Qwen2 checkpoints use."""
-    inv_freq = 1.0 / (args.rope_theta ** (torch.arange(0, args.head_dim, 2, device=device).float() / args.head_dim))
+    inv_freq, scale = rope_frequencies(args, device)
     angles = torch.outer(torch.arange(max_tokens, device=device).float(), inv_freq)
     angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return angles.cos() * scale, angles.sin() * scale
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -187,6 +231,15 @@ class Transformer(nn.Module):
             layer.attention.cache = KVCache(self.kv[index, 0], self.kv[index, 1])
         self.cos, self.sin = rope_tables(self.args, max_tokens, param.device)
         self.max_tokens = max_tokens
+
+    def set_yarn(self, factor: float, original_max_tokens: int) -> None:
+        """Switch RoPE to YaRN scaling (factor 0 or 1: back to plain RoPE); the cache must be empty
+        (its K were rotated with the old tables)."""
+        self.args = self.args.with_yarn(factor, original_max_tokens)
+        for layer in self.layers:
+            layer.attention.args = self.args
+        if self.max_tokens:
+            self.cos, self.sin = rope_tables(self.args, self.max_tokens, self.output.weight.device)
 
     def kv_bytes_per_token(self) -> int:
         return 2 * self.args.n_layers * self.args.n_kv_heads * self.args.head_dim * self.output.weight.element_size()

@@ -1,12 +1,17 @@
 """Offline per-head pattern search: for each head, the cheapest sparse pattern that keeps at least
 a target share of the dense attention mass on a calibration input.
 
-    python -m kernels.pattern_search --calibration qk.pt --target 0.95 --out patterns.json
+    python -m kernels.pattern_search --calibration qk-4096.pt qk-16384.pt --target 0.95 --out patterns.json
 
-`qk.pt` holds {"q": [1, h, n, d], "k": [1, h_kv, n, d]} captured from one layer of a real model.
-Cost is what the sparse kernel computes: 64×64 tiles over the causal tiles (1.0 = dense). The
-search runs in PyTorch through the references (exact, any device); it is offline, so it loops
-over heads. The config file is what the engine loads (`load_config`).
+Each `qk-*.pt` holds {"q": [1, h, n, d], "k": [1, h_kv, n, d]} captured from one layer of a real model,
+at one length n. Cost is what the sparse kernel computes: 64×64 tiles over the causal tiles (1.0 =
+dense). The search runs in PyTorch through the references (any device; exact up to EXACT_ROWS query
+rows, on evenly spaced sampled rows beyond); it is offline, so it loops over heads.
+
+A config is a `Calibration`: the choices searched at each calibration length, and optionally a
+`ScalingRule` that carries the longest length's budgets further (budget × (n / L) ** exponent, per
+head, fitted on the calibrated lengths). `Calibration.choices_for(n)` gives the choices for a prefill
+of n tokens, or None beyond the calibrated lengths without a rule: the engine then refuses the config.
 """
 
 import argparse
@@ -22,7 +27,9 @@ from .reference import BLOCK
 from .sparse_prefill import a_shape_blocks, block_sparse_blocks
 from .vs_index import select_indices
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one calibration length, no rule (still read); 2: several lengths and a scaling rule
+EXACT_ROWS = 8192  # longer calibrations measure recall on SAMPLED_ROWS evenly spaced query rows
+SAMPLED_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,16 @@ class Candidate:
     params: dict = field(default_factory=dict)
 
 
+# sized for 4K-128K calibrations (the largest ones are dense below 16K, so never chosen there)
 DEFAULT_CANDIDATES = (
-    *(Candidate("a_shape", {"sink_blocks": 1, "local_blocks": n}) for n in (4, 8, 16, 32, 64)),
-    *(Candidate("block_sparse", {"blocks": n}) for n in (8, 16, 32, 64)),
+    *(Candidate("a_shape", {"sink_blocks": 1, "local_blocks": n}) for n in (4, 8, 16, 32, 64, 128, 256)),
+    *(Candidate("block_sparse", {"blocks": n}) for n in (8, 16, 32, 64, 128, 256)),
     *(
         Candidate("vertical_slash", {"vertical": v, "slash": s})
-        for v, s in ((64, 128), (100, 256), (250, 500), (500, 1000), (1000, 2000), (1000, 6096), (2000, 8192))
+        for v, s in ((64, 128), (100, 256), (250, 500), (500, 1000), (1000, 2000), (1000, 6096), (2000, 8192),
+                     (4000, 16384))
     ),
-)
+)  # fmt: skip
 DENSE = Candidate("dense")
 
 
@@ -51,11 +60,23 @@ class HeadChoice:
     density: float
 
 
-def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT_CANDIDATES) -> list[HeadChoice]:
-    """Recall and density of every candidate for one head (q_head, k_head: [n, d])."""
+def evaluation_rows(n: int, device=None) -> torch.Tensor:
+    """The query rows whose dense mass a recall is measured on: all of them up to EXACT_ROWS, else
+    SAMPLED_ROWS evenly spaced ones (the last row included)."""
+    if n <= EXACT_ROWS:
+        return torch.arange(n, device=device)
+    return torch.linspace(0, n - 1, SAMPLED_ROWS, device=device).round().long().unique()
+
+
+def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT_CANDIDATES,
+                  rows: torch.Tensor | None = None) -> list[HeadChoice]:  # fmt: skip
+    """Recall (on `rows`, by default evaluation_rows) and density (exact) of every candidate for one
+    head (q_head, k_head: [n, d])."""
     n, dim = q_head.shape
-    scores = (q_head.float() @ k_head.float().T) / math.sqrt(dim)
-    probs = torch.softmax(scores.masked_fill(~reference.causal_mask(n, n, q_head.device), float("-inf")), dim=-1)
+    rows = evaluation_rows(n, q_head.device) if rows is None else rows
+    keys = torch.arange(n, device=q_head.device)
+    scores = (q_head[rows].float() @ k_head.float().T) / math.sqrt(dim)
+    probs = torch.softmax(scores.masked_fill(keys[None, :] > rows[:, None], float("-inf")), dim=-1)
     qblocks = (n + BLOCK - 1) // BLOCK
     causal_tiles = qblocks * (qblocks + 1) / 2
     q4, k4 = q_head[None, None], k_head[None, None]
@@ -63,11 +84,13 @@ def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT
     results = []
     for candidate in candidates:
         covered, columns = _coverage(candidate, n, q4, k4, vertical_scores, slash_scores)
-        mask = reference.lists_to_mask(n, covered, columns)
+        mask = covered[rows // BLOCK][:, keys // BLOCK]  # the rows' slice of reference.lists_to_mask
+        if columns is not None:
+            mask |= columns[rows // BLOCK]
+        mask &= keys[None, :] <= rows[:, None]
         tiles = covered.sum().item() + (0 if columns is None else ((columns.sum(1) + BLOCK - 1) // BLOCK).sum().item())
-        results.append(
-            HeadChoice(-1, candidate.pattern, candidate.params, (probs * mask).sum().item() / n, tiles / causal_tiles)
-        )
+        recall = (probs * mask).sum().item() / len(rows)
+        results.append(HeadChoice(-1, candidate.pattern, candidate.params, recall, tiles / causal_tiles))
     return results
 
 
@@ -100,45 +123,155 @@ def search(q: torch.Tensor, k: torch.Tensor, target: float = 0.95, candidates=DE
     return choices
 
 
-def save_config(path: Path, choices: list[HeadChoice], *, target: float, calibration_tokens: int, source: str) -> None:
+@dataclass(frozen=True)
+class ScalingRule:
+    """Carries budgets from the longest calibrated length L to a longer n: each head's budgets (vertical
+    and slash counts, local and top blocks; sink blocks stay) × (n / L) ** its exponent. Exponent 0 keeps
+    the calibrated budgets (the density falls as 1/n), 1 keeps the density."""
+
+    exponents: tuple[float, ...]  # one per head
+    fitted_on: tuple[int, ...] = ()  # the calibration lengths the exponents were fitted on
+
+    def carry(self, choice: HeadChoice, from_tokens: int, to_tokens: int) -> HeadChoice:
+        factor = (to_tokens / from_tokens) ** self.exponents[choice.head]
+        return scale_choice(choice, factor)
+
+
+def scale_choice(choice: HeadChoice, factor: float) -> HeadChoice:
+    """The same pattern with its budgets multiplied by factor (rounded up; sinks unchanged)."""
+    grow = lambda value: math.ceil(value * factor - 1e-9)  # noqa: E731
+    params = dict(choice.params)
+    for key in ("vertical", "slash", "local_blocks", "blocks"):
+        if key in params:
+            params[key] = grow(params[key])
+    return HeadChoice(choice.head, choice.pattern, params, float("nan"), float("nan"))
+
+
+@dataclass
+class Calibration:
+    """One layer's per-head choices, searched at one or more lengths (see the module docstring)."""
+
+    by_length: dict[int, list[HeadChoice]]
+    target: float
+    scaling: ScalingRule | None = None
+    source: str = ""
+
+    @property
+    def lengths(self) -> list[int]:
+        return sorted(self.by_length)
+
+    def choices_for(self, n: int) -> list[HeadChoice] | None:
+        """The choices searched at the shortest calibrated length ≥ n (budgets only shrink in relative
+        terms at shorter lengths); beyond the longest, its choices carried by the scaling rule; None
+        beyond the longest without a rule."""
+        longest = self.lengths[-1]
+        if n <= longest:
+            return self.by_length[next(length for length in self.lengths if length >= n)]
+        if self.scaling is None:
+            return None
+        return [self.scaling.carry(choice, longest, n) for choice in self.by_length[longest]]
+
+
+def cost_per_query_block(choice: HeadChoice, n: int) -> float:
+    """Tiles per query block, the absolute cost a budget buys (density × the mean causal tiles)."""
+    qblocks = (n + BLOCK - 1) // BLOCK
+    return choice.density * (qblocks + 1) / 2
+
+
+def fit_scaling(by_length: dict[int, list[HeadChoice]]) -> ScalingRule:
+    """Per head, the least-squares slope of log(tiles per query block) over log(n) across the calibrated
+    lengths, clamped to [0, 1]: how fast the cost a head needs for the target grows with length."""
+    lengths = sorted(by_length)
+    if len(lengths) < 2:
+        raise ValueError("a scaling rule needs calibrations at two lengths or more")
+    x = torch.tensor([math.log(n) for n in lengths], dtype=torch.float64)
+    x = x - x.mean()
+    exponents = []
+    for head in range(len(by_length[lengths[0]])):
+        y = torch.tensor([math.log(cost_per_query_block(by_length[n][head], n)) for n in lengths],
+                         dtype=torch.float64)  # fmt: skip
+        slope = float((x * (y - y.mean())).sum() / (x * x).sum())
+        exponents.append(round(min(max(slope, 0.0), 1.0), 3))
+    return ScalingRule(tuple(exponents), tuple(lengths))
+
+
+def save_calibration(path: Path, calibration: Calibration) -> None:
+    rule = calibration.scaling
+    scaling = None if rule is None else {"rule": "power", "exponents": list(rule.exponents),
+                                         "fitted_on": list(rule.fitted_on)}  # fmt: skip
     document = {
         "format": FORMAT_VERSION,
-        "target_recall": target,
-        "calibration_tokens": calibration_tokens,
-        "source": source,
-        "heads": [asdict(choice) for choice in choices],
+        "target_recall": calibration.target,
+        "calibration_tokens": calibration.lengths,
+        "source": calibration.source,
+        "scaling": scaling,
+        "lengths": {str(n): [asdict(choice) for choice in calibration.by_length[n]] for n in calibration.lengths},
     }
     Path(path).write_text(json.dumps(document, indent=1))
 
 
-def load_config(path: Path) -> list[HeadChoice]:
+def save_config(path: Path, choices: list[HeadChoice], *, target: float, calibration_tokens: int, source: str) -> None:
+    """One length, no scaling rule."""
+    save_calibration(path, Calibration({calibration_tokens: choices}, target, None, source))
+
+
+def load_calibration(path: Path) -> Calibration:
     document = json.loads(Path(path).read_text())
-    if document.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: pattern config format {document.get('format')!r}, expected {FORMAT_VERSION}")
-    choices = [HeadChoice(**head) for head in document["heads"]]
-    if [c.head for c in choices] != list(range(len(choices))):
-        raise ValueError(f"{path}: heads must be listed once each, in order")
+    version = document.get("format")
+    if version == 1:
+        by_length = {int(document["calibration_tokens"]): document["heads"]}
+    elif version == FORMAT_VERSION:
+        by_length = {int(n): heads for n, heads in document["lengths"].items()}
+    else:
+        raise ValueError(f"{path}: pattern config format {version!r}, expected 1 or {FORMAT_VERSION}")
     known = {c.pattern for c in DEFAULT_CANDIDATES} | {DENSE.pattern}
-    if unknown := {c.pattern for c in choices} - known:
-        raise ValueError(f"{path}: unknown patterns {sorted(unknown)}")
-    return choices
+    parsed = {}
+    for n, heads in by_length.items():
+        choices = [HeadChoice(**head) for head in heads]
+        if [c.head for c in choices] != list(range(len(choices))):
+            raise ValueError(f"{path}: heads must be listed once each, in order")
+        if unknown := {c.pattern for c in choices} - known:
+            raise ValueError(f"{path}: unknown patterns {sorted(unknown)}")
+        parsed[n] = choices
+    if len({len(choices) for choices in parsed.values()}) != 1:
+        raise ValueError(f"{path}: every calibration length must list the same heads")
+    rule = document.get("scaling")
+    scaling = None
+    if rule:
+        if rule.get("rule") != "power" or len(rule["exponents"]) != len(next(iter(parsed.values()))):
+            raise ValueError(f"{path}: scaling rule {rule!r} is not a power rule with one exponent per head")
+        scaling = ScalingRule(tuple(float(e) for e in rule["exponents"]), tuple(rule.get("fitted_on", ())))
+    return Calibration(parsed, float(document["target_recall"]), scaling, document.get("source", ""))
+
+
+def load_config(path: Path) -> list[HeadChoice]:
+    """The choices of a config's longest calibration length."""
+    calibration = load_calibration(path)
+    return calibration.by_length[calibration.lengths[-1]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calibration", type=Path, required=True)
+    parser.add_argument("--calibration", type=Path, nargs="+", required=True, help="one Q/K file per length")
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    tensors = torch.load(args.calibration, map_location="cuda" if torch.cuda.is_available() else "cpu")
-    choices = search(tensors["q"], tensors["k"], args.target)
-    save_config(args.out, choices, target=args.target, calibration_tokens=tensors["q"].shape[2],
-                source=str(args.calibration))  # fmt: skip
-    print(f"{'head':>4} {'pattern':<15} {'params':<36} {'recall':>7} {'density':>8}")
-    for c in choices:
-        print(f"{c.head:>4} {c.pattern:<15} {json.dumps(c.params):<36} {c.recall:>7.3f} {c.density:>8.3f}")
-    mean_density = sum(c.density for c in choices) / len(choices)
-    print(f"pattern_search heads={len(choices)} target={args.target} mean_density={mean_density:.3f}")
+    by_length = {}
+    for path in args.calibration:
+        tensors = torch.load(path, map_location="cuda" if torch.cuda.is_available() else "cpu")
+        by_length[tensors["q"].shape[2]] = search(tensors["q"], tensors["k"], args.target)
+    scaling = fit_scaling(by_length) if len(by_length) > 1 else None
+    calibration = Calibration(by_length, args.target, scaling, " ".join(str(p) for p in args.calibration))
+    save_calibration(args.out, calibration)
+    print(f"{'tokens':>7} {'head':>4} {'pattern':<15} {'params':<36} {'recall':>7} {'density':>8}")
+    for n, choices in sorted(by_length.items()):
+        for c in choices:
+            print(f"{n:>7} {c.head:>4} {c.pattern:<15} {json.dumps(c.params):<36} {c.recall:>7.3f} {c.density:>8.3f}")
+    longest = by_length[max(by_length)]
+    mean_density = sum(c.density for c in longest) / len(longest)
+    exponents = "none" if scaling is None else ",".join(f"{e:.2f}" for e in scaling.exponents)
+    print(f"pattern_search heads={len(longest)} lengths={sorted(by_length)} target={args.target} "
+          f"mean_density={mean_density:.3f} exponents={exponents}")  # fmt: skip
 
 
 if __name__ == "__main__":

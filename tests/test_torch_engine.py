@@ -4,6 +4,7 @@ the float32 reference attention. Restoring a prefix from any tier gives the logi
 restart and bad files are refused; a prompt that diverges inside a block reuses only the whole blocks
 before it; concurrent requests sharing a prefix get the answers they would get alone."""
 
+import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,8 @@ from inference.torch_engine.kvtiers import HEADER, TieredKVStore
 from inference.torch_engine.model import NAMED, ModelArgs
 from inference.torch_engine.tokenizers import ByteTokenizer
 from inference.torch_engine.weights import fingerprint, random_model
-from kernels.pattern_search import HeadChoice
+from kernels import reference
+from kernels.pattern_search import Calibration, HeadChoice, ScalingRule
 
 BLOCK = 16
 MB = 1 << 20
@@ -295,3 +297,45 @@ def test_the_engine_through_its_triton_kernels_gives_the_reference_logits():
         logits, cached, source = engine.prefill(context + suffix)
         assert (cached, source) == (4 * BLOCK, "host")
         torch.testing.assert_close(logits, expected_turn, atol=1e-4, rtol=1e-4)
+
+
+def test_a_pattern_config_past_its_calibrated_lengths_is_refused_with_a_log_unless_it_has_a_scaling_rule(caplog):
+    """Narrow patterns calibrated at 128 tokens: a 300-token prefill refuses them (runs dense, logs why);
+    with a scaling rule the carried (wider) budgets run sparse; at the calibrated length they run as is."""
+    narrow = [HeadChoice(head=h, pattern="a_shape", params={"sink_blocks": 1, "local_blocks": 1}, recall=0.9,
+                         density=0.5) for h in range(4)]  # fmt: skip
+    tokens = prompt(19, 300)
+    expected = cold_logits(tokens)
+
+    def run(calibration: Calibration) -> tuple[torch.Tensor, SparsePrefill]:
+        engine = make_engine(gpu=0, host=0)
+        sparse = SparsePrefill({0: calibration})
+        engine.policy = AttentionPolicy(mode="sparse", sparse_threshold=128, sparse=sparse)
+        return engine.prefill(tokens)[0], sparse
+
+    with caplog.at_level(logging.WARNING, logger="inference.torch_engine.attention"):
+        refused, sparse = run(Calibration({128: narrow}, target=0.9))
+    torch.testing.assert_close(refused, expected, atol=1e-5, rtol=1e-5)
+    assert sparse.refusals == [(0, 300), (1, 300)]
+    assert "calibrated at [128] tokens and has no scaling rule" in caplog.text
+    carried, sparse = run(Calibration({128: narrow}, target=0.9, scaling=ScalingRule((0.0,) * 4)))
+    assert sparse.refusals == [] and (carried - expected).abs().max() > 1e-3  # narrow budgets kept: sparse
+    # exponent 1 carries 1 local block at 128 tokens to ceil(300 / 128) = 3 blocks
+    wider = SparsePrefill({0: Calibration({128: narrow}, target=0.9, scaling=ScalingRule((1.0,) * 4))})
+    assert wider.choices(0, 4, 300)[0].params == {"sink_blocks": 1, "local_blocks": 3}
+
+
+@pytest.mark.parametrize("sinks, window, prompt_tokens, new_tokens", [(4, 16, 300, 300), (64, 100, 300, 300),
+                                                                      (4, 64, 300, 1), (8, 32, 290, 37)])  # fmt: skip
+def test_windowed_drop_equals_its_full_mask(sinks, window, prompt_tokens, new_tokens):
+    """StreamingDrop runs a window of queries at a time over the sinks and their window's keys: the same
+    attention as the full [m, n] mask (prefill, decode step, suffix)."""
+    g = torch.Generator().manual_seed(prompt_tokens + window)
+    q = torch.randn(1, 4, new_tokens, 64, generator=g)
+    k, v = (torch.randn(1, 2, prompt_tokens, 64, generator=g) for _ in range(2))
+    drop = StreamingDrop(sinks=sinks, window=window)
+    positions = torch.arange(prompt_tokens - new_tokens, prompt_tokens)
+    full = drop.kept(positions, torch.arange(prompt_tokens))
+    expected = reference.masked_attention(q, k, v, full)
+    torch.testing.assert_close(drop(q, k, v), expected, atol=1e-5, rtol=1e-5)
+    assert full.sum(-1).max() <= sinks + window  # what each query keeps is bounded

@@ -5,23 +5,27 @@
   CPU everything runs the float32 reference.
 - sparse: a cold prefill of at least `threshold` tokens runs each head's pattern from a config
   (kernels.pattern_search): vertical-slash, A-shape, block-sparse or dense. Heads sharing a pattern
-  run together; on the CPU the same patterns run as their exact masks over the reference. The K/V
-  stay complete: later turns attend to all of it (SCBench's point: sparse prefill, full cache).
+  run together in one launch, each with its own budgets; on the CPU the same patterns run as their
+  exact masks over the reference. The K/V stay complete: later turns attend to all of it (SCBench's
+  point: sparse prefill, full cache). A config loaded from a file knows the lengths it was calibrated
+  at: past the longest, it is carried by its scaling rule, or refused (that layer runs dense, and the
+  log says why).
 - drop: StreamingLLM's KV dropping (attention sinks + a recent window), emulated by a mask relative to
   each query's position: a key outside the window of one query is outside it for every later query,
-  as if it had been evicted. Only a comparison baseline for the SCBench evaluation.
+  as if it had been evicted. Queries run a window at a time over the sinks and the keys of their
+  window, so its cost is O(n · window). Only a comparison baseline for the evaluations.
 """
 
-import json
+import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from kernels import reference
-from kernels.pattern_search import HeadChoice, load_config
+from kernels.pattern_search import Calibration, HeadChoice, load_calibration
 from kernels.sparse_prefill import (
     a_shape_blocks,
     a_shape_prefill,
@@ -30,6 +34,8 @@ from kernels.sparse_prefill import (
     vertical_slash_prefill,
 )
 from kernels.vs_index import select_indices
+
+log = logging.getLogger(__name__)
 
 # MInference's default for heads without a searched pattern: 1,000 columns and 6,096 diagonals.
 DEFAULT_PATTERN = HeadChoice(head=-1, pattern="vertical_slash", params={"vertical": 1000, "slash": 6096},
@@ -55,11 +61,11 @@ def dense_attend(q, k, v, layer: int = 0, kernels: bool | None = None) -> torch.
     return prefix_attention(q, k, v)
 
 
-def load_layer_patterns(directory: Path, prefix: str) -> dict[int, list[HeadChoice]]:
+def load_layer_patterns(directory: Path, prefix: str) -> dict[int, Calibration]:
     """Per-layer head patterns from `<prefix>-layerNN.json` files (kernels/configs)."""
     patterns = {}
     for path in sorted(Path(directory).glob(f"{prefix}-layer*.json")):
-        patterns[int(path.stem.rsplit("layer", 1)[1])] = load_config(path)
+        patterns[int(path.stem.rsplit("layer", 1)[1])] = load_calibration(path)
     if not patterns:
         raise ValueError(f"no pattern configs {prefix}-layer*.json in {directory}")
     return patterns
@@ -68,69 +74,89 @@ def load_layer_patterns(directory: Path, prefix: str) -> dict[int, list[HeadChoi
 @dataclass
 class SparsePrefill:
     """Per-head sparse prefill. A layer without its own config takes the nearest configured layer's;
-    with no configs at all every head takes DEFAULT_PATTERN."""
+    with no configs at all every head takes DEFAULT_PATTERN. A config is a Calibration (it knows its
+    lengths) or a plain list of choices (the caller vouches for it at any length: tests, benchmarks)."""
 
-    patterns: dict[int, list[HeadChoice]] | None = None
+    patterns: dict[int, Calibration | list[HeadChoice]] | None = None
     kernels: bool | None = None  # see use_kernels
+    refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
 
-    def heads_by_pattern(self, layer: int, heads: int) -> dict[tuple[str, str], list[int]]:
-        if self.patterns:
-            nearest = min(self.patterns, key=lambda configured: (abs(configured - layer), configured))
-            choices = self.patterns[nearest]
-            if len(choices) != heads:
-                raise ValueError(f"pattern config has {len(choices)} heads, the model {heads}")
-        else:
-            choices = [DEFAULT_PATTERN] * heads
-        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    def choices(self, layer: int, heads: int, n: int) -> list[HeadChoice] | None:
+        """This layer's per-head choices for a prefill of n tokens; None: the config refuses this length."""
+        if not self.patterns:
+            return [DEFAULT_PATTERN] * heads
+        nearest = min(self.patterns, key=lambda configured: (abs(configured - layer), configured))
+        config = self.patterns[nearest]
+        choices = config.choices_for(n) if isinstance(config, Calibration) else config
+        if choices is None:
+            if (layer, n) not in self.refusals:
+                self.refusals.append((layer, n))
+                log.warning("layer %d: its pattern config was calibrated at %s tokens and has no scaling rule; "
+                            "refused for a %d-token prefill, which runs dense", layer, config.lengths, n)  # fmt: skip
+            return None
+        if len(choices) != heads:
+            raise ValueError(f"pattern config has {len(choices)} heads, the model {heads}")
+        return choices
+
+    def heads_by_pattern(self, layer: int, heads: int, n: int) -> dict[str, list[HeadChoice]]:
+        """Heads grouped by pattern (each keeps its own budgets); {"dense": all} when refused."""
+        choices = self.choices(layer, heads, n)
+        if choices is None:
+            return {"dense": [replace(DEFAULT_PATTERN, head=h, pattern="dense", params={}) for h in range(heads)]}
+        groups: dict[str, list[HeadChoice]] = defaultdict(list)
         for head, choice in enumerate(choices):
-            groups[(choice.pattern, json.dumps(choice.params, sort_keys=True))].append(head)
+            groups[choice.pattern].append(replace(choice, head=head))
         return groups
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int) -> torch.Tensor:
         heads = q.shape[1]
         group = heads // k.shape[1]
         out = torch.empty_like(q)
-        for (pattern, params), members in self.heads_by_pattern(layer, heads).items():
+        for pattern, members in self.heads_by_pattern(layer, heads, q.shape[2]).items():
+            params = [choice.params for choice in members]
             if len(members) == heads:
-                out = run_pattern(pattern, json.loads(params), q, k, v, self.kernels)
-                continue
-            kv_heads = [head // group for head in members]  # one K/V head per query head in the subset
-            subset = q[:, members], k[:, kv_heads], v[:, kv_heads]
-            out[:, members] = run_pattern(pattern, json.loads(params), *subset, self.kernels)
+                return run_pattern(pattern, params, q, k, v, self.kernels)
+            indices = [choice.head for choice in members]
+            kv_heads = [head // group for head in indices]  # one K/V head per query head in the subset
+            subset = q[:, indices], k[:, kv_heads], v[:, kv_heads]
+            out[:, indices] = run_pattern(pattern, params, *subset, self.kernels)
         return out
 
 
-def run_pattern(pattern: str, params: dict, q, k, v, kernels: bool | None = None) -> torch.Tensor:
-    heads = q.shape[1]
+def _per_head(params: list[dict], key: str, device=None) -> torch.Tensor:
+    return torch.tensor([p[key] for p in params], device=device)
+
+
+def run_pattern(pattern: str, params: list[dict], q, k, v, kernels: bool | None = None) -> torch.Tensor:
+    """One pattern over q's heads, params[i] being head i's budgets."""
     if pattern == "dense":
         return dense_attend(q, k, v, kernels=kernels)
     if use_kernels(q, kernels):
         if pattern == "vertical_slash":
-            budget = lambda value: torch.full((heads,), value, device=q.device)  # noqa: E731
-            return vertical_slash_prefill(q, k, v, budget(params["vertical"]), budget(params["slash"]))
+            vertical, slash = (_per_head(params, key, q.device) for key in ("vertical", "slash"))
+            return vertical_slash_prefill(q, k, v, vertical, slash)
         if pattern == "a_shape":
-            sinks, local = (torch.full((heads,), params[key]) for key in ("sink_blocks", "local_blocks"))
+            sinks, local = (_per_head(params, key, q.device) for key in ("sink_blocks", "local_blocks"))
             return a_shape_prefill(q, k, v, sinks, local)
         if pattern == "block_sparse":
-            return block_sparse_prefill(q, k, v, torch.full((heads,), params["blocks"], device=q.device))
+            return block_sparse_prefill(q, k, v, _per_head(params, "blocks", q.device))
         raise ValueError(f"unknown attention pattern {pattern!r}")
     return reference.masked_attention(q, k, v, pattern_mask(pattern, params, q, k)).to(q.dtype)
 
 
-def pattern_mask(pattern: str, params: dict, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def pattern_mask(pattern: str, params: list[dict], q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The exact [1, h, n, n] mask the sparse kernel computes for this pattern (CPU path)."""
-    heads, n = q.shape[1], q.shape[2]
+    n = q.shape[2]
     if pattern == "vertical_slash":
         vertical, slash = reference.vertical_slash_scores(q, k)
-        v_idx, _, s_idx, _ = select_indices(
-            vertical, slash, torch.full((heads,), params["vertical"]), torch.full((heads,), params["slash"])
-        )
+        budgets = (_per_head(params, key) for key in ("vertical", "slash"))
+        v_idx, _, s_idx, _ = select_indices(vertical, slash, *budgets)
         return reference.vertical_slash_mask(n, v_idx, s_idx)
     if pattern == "a_shape":
-        sinks, local = (torch.full((heads,), params[key]) for key in ("sink_blocks", "local_blocks"))
+        sinks, local = (_per_head(params, key) for key in ("sink_blocks", "local_blocks"))
         return reference.block_list_mask(n, *a_shape_blocks(n, sinks, local, q.shape[0]))
     if pattern == "block_sparse":
-        return reference.block_list_mask(n, *block_sparse_blocks(q, k, torch.full((heads,), params["blocks"])))
+        return reference.block_list_mask(n, *block_sparse_blocks(q, k, _per_head(params, "blocks")))
     raise ValueError(f"unknown attention pattern {pattern!r}")
 
 
@@ -139,12 +165,35 @@ class StreamingDrop:
     sinks: int = 64
     window: int = 1024
 
+    def kept(self, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
+        """[queries, keys]: what each query still sees (sinks and its window, causal)."""
+        query_pos, key_pos = query_pos[:, None], key_pos[None, :]
+        return (key_pos <= query_pos) & ((key_pos < self.sinks) | (key_pos > query_pos - self.window))
+
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int = 0) -> torch.Tensor:
         m, n = q.shape[2], k.shape[2]
-        query_pos = torch.arange(n - m, n, device=q.device)[:, None]
-        key_pos = torch.arange(n, device=q.device)[None, :]
-        kept = (key_pos <= query_pos) & ((key_pos < self.sinks) | (key_pos > query_pos - self.window))
+        out = torch.empty_like(q)
+        chunk = max(self.window, 64)
+        for first in range(0, m, chunk):
+            last = min(first + chunk, m)
+            q0, q1 = n - m + first, n - m + last  # these queries' positions
+            lo = max(q0 - self.window + 1, 0)  # the oldest key any of them still sees, sinks aside
+            sinks = min(self.sinks, lo)
+            key_pos = torch.cat([torch.arange(sinks, device=q.device), torch.arange(lo, q1, device=q.device)])
+            keys = torch.cat([k[:, :, :sinks], k[:, :, lo:q1]], dim=2)
+            values = torch.cat([v[:, :, :sinks], v[:, :, lo:q1]], dim=2)
+            kept = self.kept(torch.arange(q0, q1, device=q.device), key_pos)
+            out[:, :, first:last] = _masked(q[:, :, first:last], keys, values, kept)
+        return out
+
+
+def _masked(q, k, v, kept: torch.Tensor) -> torch.Tensor:
+    """Attention under a boolean mask: SDPA on a GPU, the float32 reference elsewhere."""
+    if not q.is_cuda:
         return reference.masked_attention(q, k, v, kept).to(q.dtype)
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=kept)
 
 
 @dataclass

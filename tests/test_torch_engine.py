@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from inference.kvfiles import chain_hashes
+from inference.torch_engine import kvtiers
 from inference.torch_engine.attention import AttentionPolicy, SparsePrefill, StreamingDrop
+from inference.torch_engine.codec import Encoded
 from inference.torch_engine.engine import TorchEngine
 from inference.torch_engine.kvtiers import HEADER, TieredKVStore
 from inference.torch_engine.model import NAMED, ModelArgs
@@ -339,3 +341,47 @@ def test_windowed_drop_equals_its_full_mask(sinks, window, prompt_tokens, new_to
     expected = reference.masked_attention(q, k, v, full)
     torch.testing.assert_close(drop(q, k, v), expected, atol=1e-5, rtol=1e-5)
     assert full.sum(-1).max() <= sinks + window  # what each query keeps is bounded
+
+
+def test_the_pool_hands_out_each_slot_once_and_takes_it_back_when_its_holder_is_gone(monkeypatch):
+    monkeypatch.setattr(kvtiers, "POOL_CHUNK", 3 * 64)  # three slots per chunk: 7 slots in 3 chunks
+    pool = kvtiers.PinnedPool(64, 7, pin=False)
+    assert [chunk.numel() for chunk in pool.chunks] == [192, 192, 64]
+    holders = []
+    for _ in range(7):
+        index, memory = pool.take()
+        memory.fill_(index)
+        holder = Encoded(memory.view(torch.int8), None)
+        pool.bind(holder, index)
+        holders.append(holder)
+    assert pool.take() is None and pool.stats() == {"pool_slots": 7, "pool_free": 0, "pool_misses": 1}
+    assert sorted({int(h.data[0]) for h in holders}) == list(range(7))  # seven distinct slots, none shared
+    del holders[3:5]
+    assert pool.stats()["pool_free"] == 2
+    again = {pool.take()[0], pool.take()[0]}
+    assert len(again) == 2 and pool.take() is None
+
+
+def test_disk_reads_land_in_the_pool_and_a_refused_file_gives_its_slot_back(tmp_path):
+    engine = make_engine(tmp_path)
+    context = prompt(21, 4 * BLOCK)
+    engine.prefill(context)
+    engine.store.save(context, engine.model.kv)
+    engine.store.flush()
+    slot = engine.store.data_bytes
+    reader = make_store(engine.model, tmp_path, gpu=0, host=2 * slot)  # fits two blocks of the four
+    reader.pool = kvtiers.PinnedPool(slot, 4, pin=False)
+    blocks = reader.match(context)
+    assert [tier for _, tier in blocks] == ["disk"] * 4
+    kv = torch.zeros_like(engine.model.kv)
+    assert reader.restore(blocks, kv)[0] == 4
+    torch.testing.assert_close(kv[:, :, :, :, : 4 * BLOCK], engine.model.kv[:, :, :, :, : 4 * BLOCK])
+    stats = reader.stats()  # four reads into four slots; the two blocks the host tier evicted gave theirs back
+    assert (stats["host_blocks"], stats["pool_free"], stats["pool_misses"]) == (2, 2, 0)
+    reader.clear("host")
+    assert reader.pool.stats()["pool_free"] == 4
+    path = reader._path(blocks[1][0])
+    path.write_bytes(path.read_bytes()[:-7])  # truncated: refused, its slot given back
+    assert reader.restore(reader.match(context), torch.zeros_like(kv))[0] == 1
+    reader.readers.shutdown(wait=True)  # reads ahead of the refused block finish (and are dropped)
+    assert reader.pool.stats()["pool_free"] + reader.stats()["host_blocks"] == 4  # no slot lost

@@ -15,12 +15,18 @@ block, d], a strided view of the model's KV tensor), so prompts that share a lif
   read ahead by a thread pool and promoted to the host tier.
 - Disk files carry the model hash, codec, token count and a CRC32: another model's, a truncated or a
   corrupt file is refused and removed, never restored.
+- Host copies and disk reads land in a pinned pool allocated when the store is made (`PinnedPool`, one
+  slot per block), not in memory pinned block by block in the request thread: pinning is slow and a
+  first 128K save would otherwise pin ~17 GB while the request waits. A slot returns to the pool when
+  its block is dropped (evicted, written and no longer restored); its next user waits for the copies
+  queued before that. When the pool is empty, blocks are pinned one by one as before.
 """
 
 import hashlib
 import os
 import queue
 import threading
+import weakref
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +44,63 @@ SUFFIX = ".kvb"
 HEADER = FileHeader(b"REMEKVB1", FORMAT_VERSION, "8sIQQI")  # then codec, tokens, data bytes, scale bytes, crc32
 TIERS = ("gpu", "host", "disk")
 DISK_READERS = 8
+POOL_CHUNK = 1 << 30  # the pinned pool is allocated in chunks of this size (of whole slots)
+
+
+class PinnedPool:
+    """Equal slots of pinned host memory, allocated up front. `take` hands out a free slot (None when
+    all are in use) as a uint8 tensor; the slot comes back when the tensor handed out (and every view
+    of it the caller keeps in one object, see `bind`) is gone. Reuse is ordered after the device
+    copies queued on the given streams before the slot came back."""
+
+    def __init__(self, slot_bytes: int, slots: int, streams: Sequence = (), pin: bool = True):
+        self.slot_bytes, self.streams = slot_bytes, list(streams)
+        per_chunk = max(1, POOL_CHUNK // slot_bytes)
+        self.chunks = [
+            torch.empty(min(per_chunk, slots - first) * slot_bytes, dtype=torch.uint8, pin_memory=pin)
+            for first in range(0, slots, per_chunk)
+        ]
+        self.slots = [chunk[i * slot_bytes : (i + 1) * slot_bytes] for chunk in self.chunks
+                      for i in range(chunk.numel() // slot_bytes)]  # fmt: skip
+        self.free: list[int] = list(range(len(self.slots)))
+        self.released: dict[int, list] = {}  # slot → events recorded when it came back
+        self.lock = threading.Lock()
+        self.misses = 0
+
+    def take(self, wait_on_host: bool = False, stream=None) -> tuple[int, torch.Tensor] | None:
+        """A free slot, or None. Before it is reused, `stream` waits for the copies queued when it came
+        back (a device copy into it), or the calling thread does (`wait_on_host`: a CPU write)."""
+        with self.lock:
+            if not self.free:
+                self.misses += 1
+                return None
+            index = self.free.pop()
+            events = self.released.pop(index, [])
+        for event in events:
+            if wait_on_host:
+                event.synchronize()
+            elif stream is not None:
+                stream.wait_event(event)
+        return index, self.slots[index]
+
+    def bind(self, owner, index: int) -> None:
+        """Give slot `index` back when `owner` (the object holding the slot's views) is collected."""
+        weakref.finalize(owner, self.give_back, index).atexit = False
+
+    def give_back(self, index: int) -> None:
+        events = []
+        if self.streams:
+            for stream in {torch.cuda.current_stream(self.streams[0].device), *self.streams}:
+                event = torch.cuda.Event()
+                event.record(stream)
+                events.append(event)
+        with self.lock:
+            self.released[index] = events
+            self.free.append(index)
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {"pool_slots": len(self.slots), "pool_free": len(self.free), "pool_misses": self.misses}
 
 
 @dataclass
@@ -64,6 +127,7 @@ class TieredKVStore:
         disk_dir: Path | None,
         disk_bytes: int,
         codec: str = "none",
+        pool_bytes: int | None = None,  # pinned pool for host copies and disk reads; None: the host cap
     ):
         layers, heads, tokens, dim = block_shape
         if tokens != block_size:
@@ -76,6 +140,18 @@ class TieredKVStore:
         self.lock = threading.RLock()
         self.cuda = self.device.type == "cuda"
         self.copy_stream = torch.cuda.Stream(self.device) if self.cuda else None
+        self.data_dtype = storage_dtype(dtype, codec)
+        self.data_bytes = torch.Size(self.shape).numel() * self.data_dtype.itemsize
+        scales = scale_shape(self.shape, codec)
+        self.scale_bytes = torch.Size(scales).numel() * 4 if scales else 0
+        self.scale_offset = -(-self.data_bytes // 64) * 64  # scales start 64-byte aligned in a pool slot
+        slot = -(-(self.scale_offset + self.scale_bytes) // 64) * 64
+        slots = (host_bytes if pool_bytes is None else pool_bytes) // slot
+        # on the CPU only when asked for (disk reads then land in it; host copies share the block)
+        wanted = self.cuda or pool_bytes is not None
+        self.pool = (
+            PinnedPool(slot, slots, [self.copy_stream] if self.cuda else [], self.cuda) if wanted and slots else None
+        )
         self.disk_dir = Path(disk_dir) if disk_dir else None
         self.pending_disk: set[str] = set()
         self.writes: queue.Queue = queue.Queue()
@@ -193,15 +269,33 @@ class TieredKVStore:
             return HostBlock(encode(block, self.codec), None)
         current = torch.cuda.current_stream(self.device)
         self.copy_stream.wait_stream(current)  # the block is written on the compute stream
+        slot = self.pool.take(stream=self.copy_stream) if self.pool else None
         with torch.cuda.stream(self.copy_stream):
             encoded = encode(block, self.codec)
             for tensor in (block, encoded.data, encoded.scale):
                 if tensor is not None:
                     tensor.record_stream(self.copy_stream)  # keep it alive until the copy has run
-            host = encoded.to("cpu", non_blocking=True, pin=True)
+            if slot is None:
+                host = encoded.to("cpu", non_blocking=True, pin=True)
+            else:
+                host = self._slot_encoded(slot)
+                host.data.copy_(encoded.data, non_blocking=True)
+                if encoded.scale is not None:
+                    host.scale.copy_(encoded.scale, non_blocking=True)
             ready = torch.cuda.Event()
             ready.record(self.copy_stream)
         return HostBlock(host, ready)
+
+    def _slot_encoded(self, slot: tuple[int, torch.Tensor]) -> Encoded:
+        """An Encoded block laid over a pool slot; the slot goes back to the pool with it."""
+        index, memory = slot
+        data = memory[: self.data_bytes].view(self.data_dtype).view(self.shape)
+        scales = scale_shape(self.shape, self.codec)
+        offset = self.scale_offset
+        scale = memory[offset : offset + self.scale_bytes].view(torch.float32).view(scales) if scales else None
+        encoded = Encoded(data, scale)
+        self.pool.bind(encoded, index)
+        return encoded
 
     def flush(self) -> None:
         """Wait until every host copy and disk write queued so far has landed."""
@@ -221,9 +315,10 @@ class TieredKVStore:
 
     def stats(self) -> dict:
         with self.lock:
-            return {f"{tier}_bytes": getattr(self, tier).used for tier in TIERS} | {
+            stats = {f"{tier}_bytes": getattr(self, tier).used for tier in TIERS} | {
                 f"{tier}_blocks": len(getattr(self, tier).items) for tier in TIERS
             }
+        return stats | (self.pool.stats() if self.pool else {})
 
     # -- disk tier -----------------------------------------------------------------------------------
 
@@ -266,25 +361,37 @@ class TieredKVStore:
         data_bytes = torch.Size(self.shape).numel() * data_dtype.itemsize
         scales = scale_shape(self.shape, self.codec)
         scale_bytes = torch.Size(scales).numel() * 4 if scales else 0
+        slot = self.pool.take(wait_on_host=True) if self.pool else None  # read straight into pinned memory
         try:
             with open(path, "rb") as handle:
                 header = handle.read(HEADER.size)
-                data = torch.empty(data_bytes, dtype=torch.uint8, pin_memory=self.cuda)
-                scale = torch.empty(scale_bytes, dtype=torch.uint8, pin_memory=self.cuda)
+                if slot is None:
+                    data = torch.empty(data_bytes, dtype=torch.uint8, pin_memory=self.cuda)
+                    scale = torch.empty(scale_bytes, dtype=torch.uint8, pin_memory=self.cuda)
+                else:
+                    data = slot[1][:data_bytes]
+                    scale = slot[1][self.scale_offset : self.scale_offset + scale_bytes]
                 complete = len(header) == HEADER.size and handle.readinto(data.numpy()) == data_bytes
                 complete = complete and handle.readinto(scale.numpy()) == scale_bytes and not handle.read(1)
         except FileNotFoundError:
             self._forget_disk(key)
-            return None
+            return self._unused(slot)
         if not complete or not self._valid(header, data, scale, data_bytes, scale_bytes):
             path.unlink(missing_ok=True)  # another model's or format's, truncated or corrupt
             self._forget_disk(key)
-            return None
+            return self._unused(slot)
         os.utime(path)  # LRU across restarts by modification time
-        return Encoded(
+        encoded = Encoded(
             data.view(data_dtype).view(self.shape),
             scale.view(torch.float32).view(scales) if scales else None,
         )
+        if slot is not None:
+            self.pool.bind(encoded, slot[0])
+        return encoded
+
+    def _unused(self, slot) -> None:
+        if slot is not None:
+            self.pool.give_back(slot[0])
 
     def _valid(self, header: bytes, data, scale, data_bytes: int, scale_bytes: int) -> bool:
         fields = HEADER.fields(header, self.model_hash)

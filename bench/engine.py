@@ -11,8 +11,12 @@ Random bf16 weights (the GPU machine has none) in Llama-3-8B's shape. For each c
 - session start: the context restored from pinned host memory and from disk (page cache dropped for
   those files first), with the KV as is and compressed to fp8;
 - the physical floor of each restore: KV bytes ÷ measured pinned host→device bandwidth.
-Every TTFT goes through TorchEngine.generate (first token sampled, synchronised). Writes
-bench/results/engine-<card>.md; the last line printed is the summary the issue asks for.
+Every TTFT goes through TorchEngine.generate (first token sampled, synchronised). Accuracy gate: beside
+each sparse time, the first token's logits against dense's on the same context (relative error, and
+whether the top-1 token is the same: a config that changes the answer is marked). A random model says
+nothing about a real one's accuracy (bench.longctx measures that); the gate shows what a config does
+to this model's output. Writes bench/results/engine-<card>.md; the last line printed is the summary the
+issue asks for.
 """
 
 import argparse
@@ -38,20 +42,38 @@ CONFIGS = Path(__file__).resolve().parent.parent / "kernels" / "configs"
 
 
 def searched_patterns(heads: int = 32) -> SparsePrefill:
-    """The per-head patterns pattern_search found on Qwen2.5-0.5B (14 heads, layers 0/6/12/18/23), laid
-    over 32 heads in turn: a realistic mix of A-shape, block-sparse and vertical-slash heads. The random
+    """The per-head patterns pattern_search found on Qwen2.5-0.5B (14 heads), laid over 32 heads in turn:
+    a realistic mix of A-shape, block-sparse and vertical-slash heads, with their calibration lengths and
+    scaling rule (past the lengths, without a rule, the engine refuses them and runs dense). The random
     model's own attention has no such structure; this measures what a searched config costs, not what
-    it keeps (bench.scbench measures that on the real model)."""
+    it keeps (bench.longctx measures that on the real model)."""
     layers = load_layer_patterns(CONFIGS, "qwen2.5-coder-0.5b-instruct")
-    tiled = {
-        layer: [replace(choices[head % len(choices)], head=head) for head in range(heads)]
-        for layer, choices in layers.items()
-    }
+    tiled = {}
+    for layer, calibration in layers.items():
+        by_length = {
+            n: [replace(choices[head % len(choices)], head=head) for head in range(heads)]
+            for n, choices in calibration.by_length.items()
+        }
+        rule = calibration.scaling
+        if rule is not None:
+            rule = replace(rule, exponents=tuple(rule.exponents[head % len(rule.exponents)] for head in range(heads)))
+        tiled[layer] = replace(calibration, by_length=by_length, scaling=rule)
     return SparsePrefill(tiled)
 
 
 SPARSE_CONFIGS = {"sparse_default": SparsePrefill(), "sparse_searched": searched_patterns()}
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class GatedEngine(TorchEngine):
+    """Keeps the last prefill's logits (the accuracy gate compares them with dense's)."""
+
+    last_logits: torch.Tensor | None = None
+
+    def prefill(self, tokens):
+        logits, cached, source = super().prefill(tokens)
+        self.last_logits = logits.float().clone()
+        return logits, cached, source
 
 
 def ttft(engine: TorchEngine, tokens: list[int]) -> float:
@@ -60,6 +82,11 @@ def ttft(engine: TorchEngine, tokens: list[int]) -> float:
         "".join(generation.text_pieces)
     torch.cuda.synchronize()
     return engine.metrics.ttft_s[-1]
+
+
+def logits_gate(row: dict, name: str, logits: torch.Tensor, dense: torch.Tensor) -> None:
+    row[f"{name}_logits_err"] = ((logits - dense).norm() / dense.norm()).item()
+    row[f"{name}_top1_same"] = int(logits.argmax()) == int(dense.argmax())
 
 
 def make_store(model, codec: str, disk_dir: Path | None, gpu_bytes: int, host_bytes: int) -> TieredKVStore:
@@ -133,11 +160,17 @@ def bench_context(engine: TorchEngine, n: int, scratch: Path, bandwidth: float) 
 
     engine.store = make_store(engine.model, "none", None, gpu_bytes=kv_bytes + (1 << 30), host_bytes=0)
     row["no_attention_s"] = prefill_without_attention(engine, context)
+    dense_logits = None
     for name, sparse in [("cold_dense", None), *SPARSE_CONFIGS.items()]:
         if sparse is not None:
             engine.policy.sparse = sparse
         cold("dense" if sparse is None else "sparse")  # warm-up: Triton autotuning, cuDNN plans for this length
         row[f"{name}_s"] = cold("dense" if sparse is None else "sparse")
+        if sparse is None:
+            dense_logits = engine.last_logits
+        else:
+            logits_gate(row, name, engine.last_logits, dense_logits)
+            row[f"{name}_refused_layers"] = len({layer for layer, _ in getattr(sparse, "refusals", [])})
         print(f"n={n} cold {name}: {row[f'{name}_s']:.3f} s", flush=True)
     engine.store.flush()
 
@@ -192,6 +225,21 @@ def render(card: str, bandwidth: float, rows: list[dict]) -> str:
         "| turn, GPU tier | host | host floor | disk | host fp8 | fp8 floor | disk fp8 | disk read GB/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    gate = [
+        "",
+        "Accuracy gate (first-token logits against dense's, random weights): relative error, top-1 token.",
+        "",
+        "| context | sparse, default | sparse, searched | searched: layers refused (run dense) |",
+        "|---|---|---|---|",
+    ]
+
+    def mark(r: dict, name: str) -> str:
+        same = "same top-1" if r[f"{name}_top1_same"] else "**changes the answer**"
+        return f"{r[f'{name}_logits_err']:.3f}, {same}"
+
+    for r in rows:
+        gate.append(f"| {r['n']:,} | {mark(r, 'sparse_default')} | {mark(r, 'sparse_searched')} "
+                    f"| {r['sparse_searched_refused_layers']} |")  # fmt: skip
     for r in rows:
         dense = r["cold_dense_s"]
         lines.append(
@@ -203,6 +251,7 @@ def render(card: str, bandwidth: float, rows: list[dict]) -> str:
             f"| {r['disk_read_none_gbps']:.1f} |"
         )
     last = rows[-1]
+    lines += gate
     lines += [
         "",
         f"Goals at {last['n']:,} tokens: turn-k ≤ 1/100 of cold dense: "
@@ -226,7 +275,7 @@ def main() -> None:
     card = torch.cuda.get_device_name()
     model = random_model(args.config, dtype=torch.bfloat16, device="cuda")
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="reme-kv-"))
-    engine = TorchEngine(model, ByteTokenizer(), model_name=args.config, max_tokens=max(contexts) + SUFFIX + 8,
+    engine = GatedEngine(model, ByteTokenizer(), model_name=args.config, max_tokens=max(contexts) + SUFFIX + 8,
                          store=make_store(model, "none", None, 0, 0), policy=AttentionPolicy())  # fmt: skip
     bandwidth = h2d_bandwidth()
     rows = [bench_context(engine, n, scratch, bandwidth) for n in contexts]

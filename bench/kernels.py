@@ -7,6 +7,11 @@ its stages timed separately, plus the attention recall of the chosen indices on 
 planted sink, local and vertical structure. Shapes: batch 1, 32 query heads, 8 KV heads,
 d = 128, bf16. Writes bench/results/kernels-<card>.md (and a copy under $OUT if set); the
 last line printed is the summary the kernels issue asks for.
+
+Accuracy gate: beside each sparse time, the relative error of the sparse output (default budgets)
+against dense cuDNN, up to --max-check tokens (128K by default). `real_attention_rows` times the sparse
+core on a real model's captured Q/K/V with given per-head configs against cuDNN, with each layer's
+output error (bench.longctx runs it on Qwen2.5-0.5B's Q/K at 32K-128K).
 """
 
 import argparse
@@ -190,6 +195,8 @@ def bench_length(n: int, args) -> dict:
     # n²/2 causal elements the same way
     row["sparse_core_tflops"] = tiles * 64 * 64 * 4 * DIM / (attention_ms / 1e3) / 1e12
     row["sparse_end_to_end_ms"] = timed(lambda: vertical_slash_prefill(q, k, v, v_budget, s_budget), long_run)
+    if reference is not None:  # the accuracy the speed keeps: output error against dense
+        row["sparse_err"] = rel_err(vertical_slash_prefill(q, k, v, v_budget, s_budget), reference)
     row["recall_mean"], row["recall_min"] = sampled_recall(q, k, lists_for_recall, rows_per_head=args.recall_rows)
     if reference is not None:
         full = vertical_slash_prefill(q, k, v, torch.full((HEADS,), n), torch.full((HEADS,), n))
@@ -228,7 +235,7 @@ def main() -> None:
     parser.add_argument("--lengths", default="8192,32768,131072,524288,1048576")
     parser.add_argument("--max-flash", type=int, default=131072, help="SDPA flash only up to this length")
     parser.add_argument("--max-prefix-dense", type=int, default=131072)
-    parser.add_argument("--max-check", type=int, default=32768, help="compare outputs with SDPA up to this length")
+    parser.add_argument("--max-check", type=int, default=131072, help="compare outputs with SDPA up to this length")
     parser.add_argument("--recall-rows", type=int, default=64)
     parser.add_argument("--minference", type=Path, help="MInference's sdist (.tar.gz): run its kernel side by side")
     args = parser.parse_args()
@@ -256,6 +263,36 @@ def main() -> None:
         f"kernels card={slug} sparse_vs_cudnn_128k={pick(131072):.2f} sparse_vs_cudnn_512k={pick(524288):.2f} "
         f"sparse_vs_cudnn_1m={pick(1048576):.2f} prefix_vs_sdpa_flash_32k={prefix_32k:.2f} decode_gbps={decode:.0f}"
     )
+
+
+def real_attention_rows(qkv_by_n: dict[int, dict], configs: dict[str, object], deadline: float = math.inf):
+    """Per (length, layer) of captured real Q/K/V [1, h, n, d] / [1, h_kv, n, d]: cuDNN (K/V expanded
+    outside the timing, as above) against each sparse prefill in `configs` (name → an attend callable
+    (q, k, v, layer), e.g. an engine SparsePrefill, its index building included), with the output error
+    of each against cuDNN."""
+    rows = []
+    for n, qkv in sorted(qkv_by_n.items()):
+        for layer, (q, k, v) in sorted(qkv.items()):
+            if time.perf_counter() > deadline:
+                return rows
+            group = q.shape[1] // k.shape[1]
+            k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+
+            def cudnn(q=q, k_full=k_full, v_full=v_full):
+                with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
+                    return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
+
+            reference = cudnn()
+            row = {"n": n, "layer": layer, "cudnn_ms": timed(cudnn, False)}
+            for name, attend in configs.items():
+                row[f"{name}_err"] = rel_err(attend(q, k, v, layer), reference)
+                row[f"{name}_ms"] = timed(lambda attend=attend, q=q, k=k, v=v, layer=layer: attend(q, k, v, layer),
+                                          False)  # fmt: skip
+            rows.append(row)
+            shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_err")))
+            print(f"real Q/K n={n} layer {layer}: {shown}", flush=True)
+            del k_full, v_full, reference
+    return rows
 
 
 def measure_copy_bandwidth() -> float:
@@ -292,15 +329,17 @@ def render(card: str, copy_gbps: float, rows: list[dict]) -> str:
     lines += [
         "",
         "| n | estimate ms | convert ms | sparse attention ms | sparse total ms | index share | end-to-end ms "
-        "| vs cuDNN | recall mean / min | tiles per query block | share of causal tiles | core TFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| vs cuDNN | rel. err vs dense | recall mean / min | tiles per query block | share of causal tiles "
+        "| core TFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         share = (r["estimate_ms"] + r["convert_ms"]) / r["sparse_total_ms"]
         lines.append(
             f"| {r['n']:,} | {r['estimate_ms']:.2f} | {r['convert_ms']:.2f} | {r['sparse_attn_ms']:.2f} "
             f"| {r['sparse_total_ms']:.2f} | {share:.0%} | {r['sparse_end_to_end_ms']:.2f} "
-            f"| {f(ratio(r, 'sdpa_cudnn_ms', 'sparse_total_ms'))}× | {r['recall_mean']:.3f} / {r['recall_min']:.3f} "
+            f"| {f(ratio(r, 'sdpa_cudnn_ms', 'sparse_total_ms'))}× | {f(r.get('sparse_err'), '.1e')} "
+            f"| {r['recall_mean']:.3f} / {r['recall_min']:.3f} "
             f"| {r['tiles_per_qblock']:.0f} | {r['tile_density']:.1%} | {r['sparse_core_tflops']:.0f} |"
         )
     side = [r for r in rows if "mi_attn_ms" in r]

@@ -57,8 +57,11 @@ def engine_with(store: TieredKVStore) -> TorchEngine:
 @pytest.mark.parametrize("codec", ["none", "int8"])
 @pytest.mark.parametrize("tier", ["gpu", "host", "disk"])
 def test_a_restore_from_each_tier_equals_a_recompute(tier, codec, tmp_path):
+    """A 12-block context saved, the faster tiers dropped, the cache overwritten; the next turn restores the
+    context from `tier` and computes its suffix. The recompute: another engine computes the context cold and
+    the same suffix over its live cache. Uncompressed, the K/V and the logits are the same bit for bit."""
     engine = engine_with(make_store(tmp_path, gpu=1 << 20, host=1 << 20, codec=codec))
-    context = prompt(1, 12 * BLOCK + 5)
+    context = prompt(1, 12 * BLOCK)
     engine.prefill(context)
     computed = engine.model.kv[:, :, :, :, : 12 * BLOCK].clone()
     engine.store.save(context, engine.model.kv)
@@ -70,17 +73,18 @@ def test_a_restore_from_each_tier_equals_a_recompute(tier, codec, tmp_path):
     turn = context + prompt(2, 21)
     logits, cached, source = engine.prefill(turn)
     assert (cached, source) == (12 * BLOCK, tier)
+    recompute = engine_with(make_store(None, gpu=0, host=0))
+    recompute.prefill(context)
+    expected, cached, _ = recompute.prefill(turn)
+    assert cached == 12 * BLOCK  # the same suffix, computed by the same kernel
     restored = engine.model.kv[:, :, :, :, : 12 * BLOCK]
     if codec == "none" or tier == "gpu":
-        assert torch.equal(restored, computed)
-    else:  # int8: half a step of each token's absmax, plus bf16 rounding of the decoded value
-        step = computed.float().abs().amax(-1, keepdim=True) / 127
-        assert ((restored.float() - computed.float()).abs() <= step).all()
-    cold = engine_with(make_store(None, gpu=0, host=0))
-    expected = cold.prefill(turn)[0]
+        assert torch.equal(restored, computed) and torch.equal(logits, expected)
+        return
+    step = computed.float().abs().amax(-1, keepdim=True) / 127  # int8: half a step, plus bf16 rounding
+    assert ((restored.float() - computed.float()).abs() <= step).all()
     error = ((logits.float() - expected.float()).norm() / expected.float().norm()).item()
-    assert error < (2e-2 if codec == "none" or tier == "gpu" else 5e-2), error
-    assert int(logits.argmax()) == int(expected.argmax()) or error < 5e-3
+    assert 0 < error < 5e-2, error
 
 
 def content(key: str) -> torch.Tensor:

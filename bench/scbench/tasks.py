@@ -1,7 +1,13 @@
 """SCBench's synthetic string-retrieval tasks, generated locally over one shared context each:
 key-value lookup in a JSON object (Retr.KV), prefix-suffix string matching (Retr.Prefix-Suffix) and
 multi-hop variable tracing (Retr.MultiHop). Each context comes with several questions about different
-parts of it, asked as the turns of one conversation or as independent requests."""
+parts of it, asked as the turns of one conversation or as independent requests.
+
+Needle tasks, whose difficulty is set by length alone: `passkey` (one pass key in filler text, RULER's
+and LongLLaMA's test) and `needles` (several named numbers in one filler context, one question each:
+RULER's multi-key needle, asked SCBench's way, as turns or as requests over the shared context). Their
+size is given in tokens through `tokens_of`, which is called a few times only (tokenizing 128K tokens
+per step would dominate the benchmark)."""
 
 import itertools
 import json
@@ -95,3 +101,39 @@ def _interleave(rng: random.Random, sequences: list[list[str]]) -> list[str]:
 
 
 TASKS = {"kv": kv_lookup, "prefix_suffix": prefix_suffix, "variable_tracing": variable_tracing}
+
+
+FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+NAMES = ["Alice", "Bruno", "Chiara", "Dmitri", "Esther", "Farid", "Greta", "Hiroshi", "Ines", "Jonas", "Kavya",
+         "Lorenzo", "Mei", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tamar"]  # fmt: skip
+
+
+def haystack(rng: random.Random, tokens: int, needles: list[str], tokens_of: Callable[[str], int]) -> str:
+    """Filler of about `tokens` tokens with each needle sentence at its own random depth."""
+    per_filler = tokens_of(FILLER * 64) / 64
+    count = max(1, int((tokens - sum(tokens_of(needle) for needle in needles)) / per_filler))
+    sentences = [FILLER] * count
+    for needle in needles:
+        sentences.insert(rng.randrange(len(sentences) + 1), needle)
+    return "".join(sentences)
+
+
+def passkey(rng: random.Random, tokens: int, tokens_of: Callable[[str], int]) -> Context:
+    key = str(rng.randrange(10_000, 100_000))
+    needle = f"The pass key is {key}. Remember it. {key} is the pass key. "
+    text = "There is a pass key hidden in the following text. Find it and memorize it.\n\n"
+    text += haystack(rng, tokens, [needle], tokens_of)
+    return Context("passkey", text, [Question("What is the pass key? Reply with the number only.", key)])
+
+
+def needles(rng: random.Random, tokens: int, tokens_of: Callable[[str], int], turns: int) -> Context:
+    names = rng.sample(NAMES, turns)
+    numbers = [str(rng.randrange(10_000, 100_000)) for _ in names]
+    sentences = [
+        f"The special magic number for {name} is {number}. " for name, number in zip(names, numbers, strict=True)
+    ]
+    text = "Some special magic numbers are hidden in the following text. Memorize them.\n\n"
+    text += haystack(rng, tokens, sentences, tokens_of)
+    ask = "What is the special magic number for {}? Reply with the number only."
+    order = rng.sample(range(turns), turns)  # asked in another order than they appear
+    return Context("needles", text, [Question(ask.format(names[i]), numbers[i]) for i in order])

@@ -340,6 +340,7 @@ class TieredKVStore:
             except OSError as error:  # a full or failing disk loses only this tier's copy
                 print(f"kv store: could not write block {key[:12]}: {error}", flush=True)
             finally:
+                host = None  # a pool slot comes back once its block is written and evicted: hold it no longer
                 with self.lock:
                     self.pending_disk.discard(key)
                 self.writes.task_done()

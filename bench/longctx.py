@@ -224,7 +224,7 @@ def calibrate(engine: TorchEngine, out: Path, budget_s: float, plans: dict[str, 
     searched: dict[str, dict[int, dict[int, list[HeadChoice]]]] = {"native": {}, "yarn4": {}}  # set → n → layer
     holdout_qkv: dict[str, dict] = {}
     timing_qkv: dict[int, dict] = {}
-    report: dict = {"search_s": {}, "rules": {}, "holdout": {}, "kernels": []}
+    report: dict = {"search_s": {}, "rules": {}, "holdout": {}, "kernels": [], "holdout_lengths": holdout}
     for rope, lengths in plans.items():
         for n in lengths:
             set_rope(engine, rope == "yarn4")
@@ -532,10 +532,10 @@ def render(results_dir: Path) -> str:
         low, high = wilson(hits, total)
         return f"{hits / total:.2f} [{low:.2f}, {high:.2f}] (n={total})"
 
-    def gate(cell, key, fn):
+    def gate(cell, key, fn, mode=None):
         if not cell or "skipped" in cell:
             return "–"
-        values = [r[key] for r in cell["records"] if key in r]
+        values = [r[key] for r in cell["records"] if key in r and (mode is None or r["mode"] == mode)]
         return fn(values) if values else "–"
 
     for task in tasks:
@@ -547,8 +547,9 @@ def render(results_dir: Path) -> str:
                     continue
                 label = task if mode is None else f"{task} ({mode.replace('_', '-')})"
                 tokens = row[0].get("tokens", n)
-                errs = " / ".join(gate(c, "logits_err", lambda v: f"{statistics.median(v):.3f}") for c in row[1:3])
-                tops = " / ".join(gate(c, "top1_same", lambda v: f"{sum(v)}/{len(v)}") for c in row[1:3])
+                median = lambda v: f"{statistics.median(v):.3f}"  # noqa: E731
+                errs = " / ".join(gate(c, "logits_err", median, mode) for c in row[1:3])
+                tops = " / ".join(gate(c, "top1_same", lambda v: f"{sum(v)}/{len(v)}", mode) for c in row[1:3])
                 skipped = next((c["skipped"] for c in (by_key.get((task, n, "others")),) if c), None)
                 cells_text = [fmt(acc(c, mode)) for c in row]
                 if skipped:
@@ -577,7 +578,7 @@ def render(results_dir: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     holdout = calibrate_report["holdout"]
-    for rope, n in (("native", 32768), ("yarn4", 131072)):
+    for rope, n in calibrate_report.get("holdout_lengths", {"native": 32768, "yarn4": 131072}).items():
         for rule in ("searched_here", "rule", "absolute", "same_density", "default"):
             entries = [v for k, v in holdout.items() if k.startswith(f"{rope}-") and k.endswith(f"-{rule}")]
             if not entries:

@@ -84,6 +84,7 @@ def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT
     results = []
     for candidate in candidates:
         covered, columns = _coverage(candidate, n, q4, k4, vertical_scores, slash_scores)
+        covered = covered.to(q_head.device)  # A-shape lists are built on the CPU
         mask = covered[rows // BLOCK][:, keys // BLOCK]  # the rows' slice of reference.lists_to_mask
         if columns is not None:
             mask |= columns[rows // BLOCK]

@@ -40,6 +40,8 @@ def main() -> None:
     torch_options.add_argument("--attention", choices=["dense", "sparse"], default=env("LLM_ATTENTION", "sparse"))
     torch_options.add_argument("--sparse-threshold", type=int, default=int(env("LLM_SPARSE_THRESHOLD", "8192")))
     torch_options.add_argument("--patterns", default=env("LLM_PATTERNS", ""), help="<dir>/<name> of -layerNN.json")
+    torch_options.add_argument("--yarn-factor", type=float, default=float(env("LLM_YARN_FACTOR", "0")),
+                               help="YaRN rope scaling (Qwen2.5: 4 for contexts past 32K); 0: off")  # fmt: skip
     args = parser.parse_args()
     # each engine imports its own stack: a GPU host needs no llama.cpp, the CPU server no Triton
     if args.engine == "torch":
@@ -50,7 +52,7 @@ def main() -> None:
             max_tokens=args.n_ctx, block_size=args.block_size or 256, gpu_bytes=args.gpu_kv_mb << 20,
             host_bytes=args.ram_mb << 20, disk_dir=args.store_dir, disk_bytes=args.disk_mb << 20,
             codec=args.kv_codec, attention=args.attention, sparse_threshold=args.sparse_threshold,
-            patterns=args.patterns,
+            patterns=args.patterns, yarn_factor=args.yarn_factor,
         ))  # fmt: skip
     else:
         from .engine import LlamaCppEngine

@@ -30,6 +30,8 @@ class EngineSettings:
     attention: str = "sparse"
     sparse_threshold: int = 8192
     patterns: str = ""  # a path prefix: <dir>/<name> for <dir>/<name>-layerNN.json
+    yarn_factor: float = 0.0  # > 1: YaRN rope scaling by this factor (Qwen2.5 documents 4 past 32K)
+    yarn_original: int = 32768  # the model's native window, YaRN's original_max_position_embeddings
 
 
 def build_engine(settings: EngineSettings) -> TorchEngine:
@@ -44,6 +46,8 @@ def build_engine(settings: EngineSettings) -> TorchEngine:
         name, source = f"{settings.random_config}-random", f"random:{settings.random_config}"
     else:
         raise ValueError("the torch engine needs a model path or a random config")
+    if settings.yarn_factor > 1:
+        model.set_yarn(settings.yarn_factor, settings.yarn_original)  # before the fingerprint: other K/V
     args = model.args
     store = TieredKVStore(
         model_id=f"{fingerprint(model, source)}:block={settings.block_size}",

@@ -552,7 +552,9 @@ def render(results_dir: Path) -> str:
                 tops = " / ".join(gate(c, "top1_same", lambda v: f"{sum(v)}/{len(v)}", mode) for c in row[1:3])
                 skipped = next((c["skipped"] for c in (by_key.get((task, n, "others")),) if c), None)
                 cells_text = [fmt(acc(c, mode)) for c in row]
-                if skipped:
+                if "skipped" in row[0]:
+                    cells_text = [f"not run ({row[0]['skipped']})"] + ["not run"] * 3
+                elif skipped:
                     cells_text[1:] = [f"not run ({skipped})"] * 3
                 lines.append(f"| {label} | {tokens:,} | " + " | ".join(cells_text) + f" | {errs} | {tops} |")
 

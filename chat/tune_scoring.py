@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from chat import scoring
 from chat.scoring import RULE_KAPPA
 from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_independent, load_legacy, load_puzzles
+from chat.scoring_day import score_details
+from chat.scoring_order import score_order
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
 SPELLING_GRID = (70.0, 75.0, 80.0, 85.0, 90.0)
@@ -87,16 +89,22 @@ class LabelledSet:
         return self.puzzles[case["puzzle"]]["split"]
 
     def payload(self, case: dict) -> dict:
-        """The stored puzzle; a detail probe's details are drawn again from its day's entries by today's rule."""
+        """The stored puzzle, with what today's builder adds from its entries: a free-recall entry's place, an
+        order puzzle's places, a detail probe's details and day (drawn again by today's rule)."""
         from chat.puzzles import detail_probe
 
         puzzle = self.puzzles[case["puzzle"]]
+        if puzzle["kind"] == "temporal_order":
+            return {**puzzle["payload"], "places": [entry["place"] for entry in puzzle["entries"]]}
+        if "expected" in puzzle["payload"]:  # free recall: the entry's place
+            return {**puzzle["payload"], "place": puzzle["entries"][0]["place"]}
         if puzzle["kind"] != "detail_probe":
             return puzzle["payload"]
         anchor, *same_day = [facts_from_json(entry) for entry in puzzle["entries"]]
         known = puzzle.get("relations", {})
         details = detail_probe.day_details(anchor, same_day, puzzle["payload"]["question"], known)
-        return {**puzzle["payload"], "details": details}
+        day = detail_probe.day_text(anchor, same_day)
+        return {**puzzle["payload"], "details": details, "day": day, "relations": known}
 
     def score(self, case: dict, policy: ScoringPolicy = STANDARD) -> scoring.Score:
         if "puzzle" not in case:
@@ -120,9 +128,9 @@ def score_legacy(case: dict, policy: ScoringPolicy = STANDARD) -> scoring.Score:
     if kind == "choice":
         return scoring.match_choice(case["answer"], case["options"], case["answer_index"])
     if kind == "order":
-        return scoring.score_order(case["answer"], case["correct_order"], case["labels"])
+        return score_order(case["answer"], case["correct_order"], case["labels"], policy=policy)
     if kind == "details":
-        return scoring.score_details(case["answer"], case["details"], policy=policy)
+        return score_details(case["answer"], case["details"], policy=policy)
     raise ValueError(f"unknown case kind {kind!r}")
 
 
@@ -237,7 +245,8 @@ def main() -> None:
     args = parser.parse_args()
     labelled = LabelledSet()
     if args.judge:
-        run_judge(labelled, [case for case in labelled.tune if "puzzle" in case] + labelled.heldout)
+        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.heldout + labelled.independent_heldout
+        run_judge(labelled, cases)
         return
     spelling_min, semantic_min, grid = tune(labelled)
     print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")

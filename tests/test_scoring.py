@@ -48,13 +48,40 @@ def test_kappa_and_confusion_are_computed_as_defined():
     assert result.confusion == {"tp": 40, "fn": 10, "fp": 10, "tn": 40} and result.class_errors == {"x": (20, 100)}
 
 
-def test_heldout_agreement_meets_the_goal_and_matches_the_quoted_kappa():
+# The independent marker's held-out part, as `python -m chat.tune_scoring` measured it once, after the rules
+# were frozen (README, "Scoring"). The goal is kappa >= 0.85 with no class above 10% error: kappa meets it;
+# contradiction (3/21) and numbers (4/37) do not. The figures are pinned so that a regression fails here.
+INDEPENDENT_HELDOUT = {"cases": 246, "accuracy": 0.947, "confusion": {"tp": 124, "fn": 7, "fp": 6, "tn": 109}}
+INDEPENDENT_CLASS_ERRORS = {"choice": (1, 46), "contradiction": (3, 21), "details": (1, 20), "missing_word": (0, 25),
+                            "month": (1, 15), "names": (2, 25), "numbers": (4, 37), "order": (1, 16),
+                            "recall": (0, 31), "synonyms": (0, 10)}  # fmt: skip
+OVER_TEN_PERCENT = {"contradiction", "numbers"}  # the classes that still miss the goal
+SAME_AUTHOR_HELDOUT_KAPPA = 0.989  # secondary: answers by the rules' author
+
+
+def test_independent_heldout_agreement_is_the_quoted_one_and_no_worse_by_class():
+    labelled = LabelledSet()
+    result = agreement(labelled.independent_heldout, verdicts(labelled, labelled.independent_heldout))
+    print(f"independent held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
+    assert result.kappa == pytest.approx(scoring.RULE_KAPPA, abs=0.0005)  # README and the judge gate quote it
+    assert result.kappa >= 0.85
+    assert result.cases == INDEPENDENT_HELDOUT["cases"]
+    assert result.accuracy == pytest.approx(INDEPENDENT_HELDOUT["accuracy"], abs=0.0005)
+    assert result.confusion == INDEPENDENT_HELDOUT["confusion"]
+    assert set(result.class_errors) == set(INDEPENDENT_CLASS_ERRORS)
+    for name, (wrong, total) in result.class_errors.items():
+        assert total == INDEPENDENT_CLASS_ERRORS[name][1] and wrong <= INDEPENDENT_CLASS_ERRORS[name][0], name
+    over = {name for name, (wrong, total) in result.class_errors.items() if wrong > 0.10 * total}
+    assert over <= OVER_TEN_PERCENT, over
+
+
+def test_same_author_heldout_agreement_meets_the_goal_and_matches_the_quoted_kappa():
     labelled = LabelledSet()
     result = agreement(labelled.heldout, verdicts(labelled, labelled.heldout))
-    print(f"held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
+    print(f"same-author held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
     assert result.kappa >= 0.85
     assert all(wrong <= 0.10 * total for wrong, total in result.class_errors.values()), result.class_errors
-    assert result.kappa == pytest.approx(scoring.RULE_KAPPA, abs=0.0005)  # README and the judge gate quote it
+    assert result.kappa == pytest.approx(SAME_AUTHOR_HELDOUT_KAPPA, abs=0.0005)
 
 
 @pytest.mark.parametrize(

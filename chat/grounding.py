@@ -7,7 +7,8 @@ that the draft does not already say (the LLM must not give the answer away).
 
 import re
 
-from .scoring import MONTHS, STOPWORDS, WEEKDAYS, normalize
+from .scoring import STOPWORDS, WEEKDAYS, normalize
+from .scoring_dates import MONTHS
 
 NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",

@@ -3,7 +3,9 @@
 tests/data/scoring_puzzles.json holds real puzzles: built by the shipped puzzle groups from life logs of
 lifelog.sample_data (`python -m chat.scoring_cases` rebuilds it; the same seeds give the same file). Each
 keeps the entries it was built from. tests/data/scoring_cases.json holds answers to them, at a cue level,
-marked by hand, each with its error class. A case takes its puzzle's split: "tune" cases may be read by the
+marked by hand, each with its error class, by the engineer who wrote the rules; tests/data/
+scoring_cases_independent.json holds other answers to the same puzzles, written and marked by an independent
+marker who never saw the scorer. A case of either set takes its puzzle's split: "tune" cases may be read by the
 tuner, "heldout" cases only by the final measurement. The split is by puzzle (see `assign_splits`), so a
 held-out answer never shares its puzzle with a tuning answer.
 """
@@ -30,6 +32,9 @@ from lifelog.sample_data import generate_entries  # noqa: E402
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 PUZZLES_FILE = DATA / "scoring_puzzles.json"
 CASES_FILE = DATA / "scoring_cases.json"
+# Answers to the same puzzles written and marked by an independent marker who never saw the scorer, its lists
+# or the set above; they take their puzzle's split too, and their held-out part is the headline measurement.
+INDEPENDENT_FILE = DATA / "scoring_cases_independent.json"
 HELDOUT_SHARE = 0.4
 
 MODULES: dict[str, ModuleType] = {
@@ -186,6 +191,10 @@ def load_puzzles(path: Path = PUZZLES_FILE) -> dict[str, dict]:
 
 
 def load_cases(path: Path = CASES_FILE) -> list[dict]:
+    return json.loads(path.read_text())["cases"]
+
+
+def load_independent(path: Path = INDEPENDENT_FILE) -> list[dict]:
     return json.loads(path.read_text())["cases"]
 
 

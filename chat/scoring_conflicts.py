@@ -6,6 +6,10 @@ each a set of tags from a small lexicon. When the answer fills a slot that the e
 its tags is among the entry's, the answer contradicts the entry and is wrong, whatever its similarity.
 An answer that leaves a slot empty contradicts nothing there: "we had a lovely time" is left to meaning.
 Tags overlap on purpose where one thing implies another: a picnic is a meal, a garden is at home.
+
+An entry's title names its event; its description may add side activities ("Sunday service ... afterwards
+tea with Frank"). An answer doing only something else than the title, and not even as the entry has it
+("coffee with Frank"), is another event of the same people: see `side_activity_only`.
 """
 
 import re
@@ -20,7 +24,7 @@ _PLACE_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"restaurant"}), ["restaurant", "pub", "bistro", "inn", "pizzeria", "carvery", "trattoria"]),
     (frozenset({"church"}), ["church", "chapel", "cathedral", "abbey"]),
     (frozenset({"park"}), ["park", "parks"]),
-    (frozenset({"river"}), ["river", "towpath", "canal", "riverside", "riverbank", "lock"]),
+    (frozenset({"river"}), ["river", "towpath", "canal", "riverside", "riverbank", "river bank", "lock"]),
     (frozenset({"seaside"}), ["beach", "seaside", "sea", "coast", "seafront", "lyme regis"]),
     (frozenset({"market"}), ["market", "market stall"]),
     (frozenset({"shops"}), ["supermarket", "shopping centre", "tesco", "sainsburys", "high street", "shops"]),
@@ -33,24 +37,44 @@ _PLACE_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"cinema"}), ["cinema", "pictures"]),
     (frozenset({"garden centre"}), ["garden centre", "nursery"]),
     (frozenset({"hairdresser"}), ["hairdresser", "hairdressers", "barber", "salon"]),
+    (frozenset({"optician"}), ["optician", "opticians", "optometrist"]),
+    (frozenset({"museum"}), ["museum", "gallery", "art gallery", "exhibition"]),
+    (frozenset({"station"}), ["station", "railway station", "bus station", "airport"]),
+    (frozenset({"farm"}), ["farm", "farm shop"]),
+    (frozenset({"zoo"}), ["zoo", "safari park"]),
+    (frozenset({"hall"}), ["village hall", "church hall", "town hall", "community centre", "day centre"]),
+    (frozenset({"leisure centre"}), ["leisure centre", "gym", "swimming pool", "pool", "baths"]),
+    (frozenset({"bank"}), ["bank", "post office", "building society"]),
+    (frozenset({"school"}), ["school", "college"]),
+    (frozenset({"allotment"}), ["allotment", "allotments"]),
+    (frozenset({"hotel"}), ["hotel", "bed and breakfast", "caravan"]),
 ]  # fmt: skip
 _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"walk"}), ["walk", "walked", "walking", "stroll", "strolled", "ramble", "hike", "hiked"]),
     (frozenset({"picnic", "meal"}), ["picnic"]),
     (frozenset({"meal"}), ["dinner", "lunch", "supper", "meal", "breakfast", "ate", "eat", "eating",
                      "takeaway"]),
-    (frozenset({"drink"}), ["coffee", "tea", "cuppa", "cup of tea"]),
+    (frozenset({"drink", "coffee"}), ["coffee", "cup of coffee", "latte", "cappuccino"]),
+    (frozenset({"drink", "tea"}), ["tea", "cuppa", "cup of tea", "afternoon tea", "cream tea"]),
     (frozenset({"shopping"}), ["shopping", "bought", "buy", "buying", "shopped"]),
     (frozenset({"service"}), ["service", "mass", "worship", "choir", "hymn", "hymns", "sang", "evensong"]),
     (frozenset({"ceremony"}), ["wedding", "funeral", "christening", "baptism"]),
     (frozenset({"gardening"}), ["gardening", "planting", "planted", "weeding", "digging", "pruning"]),
     (frozenset({"baking", "cooking"}), ["baked", "baking", "bake"]),
-    (frozenset({"cooking"}), ["cooked", "cooking", "cook", "made dinner"]),
+    (frozenset({"cooking", "meal"}), ["cooked", "made dinner", "made lunch"]),  # someone cooked: a meal was had
+    (frozenset({"cooking"}), ["cooking", "cook"]),
     (frozenset({"reading group"}), ["reading group", "book club", "book group", "discussed"]),
     (frozenset({"show"}), ["play", "show", "performance", "panto", "pantomime", "concert"]),
     (frozenset({"film"}), ["film", "movie"]),
     (frozenset({"phone"}), ["phone", "phoned", "rang", "ring", "called", "phone call", "call", "telephoned"]),
-    (frozenset({"visited"}), ["came round", "came over", "came to visit", "popped round", "drove over", "visited me"]),
+    (frozenset({"writing"}), ["wrote", "letter", "postcard", "email", "emailed", "texted", "text message"]),
+    # Who went to whom: "Sarah came round" is not "I went to see Sarah".
+    (frozenset({"visited"}), ["came round", "came over", "came to visit", "popped round", "drove over", "visited me",
+                     "came to me", "came to mine", "came to see me", "round to mine", "over to mine",
+                     "round to my", "over to my", "visit from", "had a visit", "visit"]),
+    (frozenset({"went visiting"}), ["visit to", "to visit", "went to see", "went to visit", "go and see",
+                            "went and saw", "went over to", "stayed with", "went round to", "visited my", "visited our",
+                            "visited her", "visited him", "visited them"]),
     (frozenset({"medical"}), ["check up", "appointment", "doctor", "nurse", "blood pressure", "weighed"]),
     (frozenset({"prescription"}), ["prescription"]),
     (frozenset({"hair"}), ["hair done", "haircut"]),
@@ -62,6 +86,18 @@ _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"fishing"}), ["fishing"]),
     (frozenset({"television"}), ["television", "telly", "tv"]),
     (frozenset({"rest"}), ["bed", "nap", "lie in"]),
+    (frozenset({"boating"}), ["rowing", "rowed", "row boat", "rowing boat", "on a boat", "in a boat", "boat trip",
+                      "boating", "punting", "canoe", "canoeing", "kayak", "kayaking", "sailing", "cruise"]),
+    (frozenset({"games"}), ["cards", "card game", "played bridge", "whist", "dominoes", "scrabble", "bingo", "chess",
+                     "quiz", "board game", "crossword", "jigsaw", "darts", "snooker"]),
+    (frozenset({"selling"}), ["sold", "sell", "selling", "stall"]),
+    (frozenset({"crafts"}), ["knitting", "knitted", "sewing", "sewed", "crochet", "painting", "painted", "drawing"]),
+    (frozenset({"dancing"}), ["dance", "dancing", "danced", "tea dance"]),
+    (frozenset({"exercise"}), ["exercise class", "keep fit", "yoga", "pilates", "aerobics", "tai chi"]),
+    (frozenset({"housework"}), ["housework", "hoovering", "hoovered", "ironing", "cleaning", "cleaned", "washing up",
+                         "laundry", "decorating", "wallpapering"]),
+    (frozenset({"party"}), ["party", "birthday party", "celebration", "barbecue", "bbq"]),
+    (frozenset({"meal"}), ["fry up", "brunch", "roast dinner", "sunday lunch", "fish and chips"]),
 ]  # fmt: skip
 PLACES = {phrase: tags for tags, phrases in _PLACE_GROUPS for phrase in phrases}
 ACTIVITIES = {phrase: tags for tags, phrases in _ACTIVITY_GROUPS for phrase in phrases}
@@ -81,10 +117,38 @@ def slots(normalized_text: str) -> dict[str, set[str]]:
     }
 
 
+# Tags that cannot both be true of one event: who went to whom.
+EXCLUSIVE = [("visited", "went visiting")]
+
+
 def conflicting_slot(normalized_answer: str, normalized_entry: str) -> str | None:
-    """The slot ("place" or "activity") in which the answer contradicts the entry, or None."""
+    """The slot ("place" or "activity") in which the answer contradicts the entry, or None. Besides sharing no
+    tag, an answer contradicts the entry with a tag that excludes one of the entry's ("Sarah came round for
+    lunch" for the day I went to Sarah's and she cooked)."""
     answer, entry = slots(normalized_answer), slots(normalized_entry)
     for slot in SLOTS:
         if answer[slot] and entry[slot] and not answer[slot] & entry[slot]:
             return slot
+    for first, second in EXCLUSIVE:
+        for mine, theirs in ((first, second), (second, first)):
+            if mine in answer["activity"] and theirs in entry["activity"] and mine not in entry["activity"]:
+                return "activity"
     return None
+
+
+def _phrase_tags(normalized_text: str) -> list[frozenset[str]]:
+    return [ACTIVITIES[phrase] for phrase in _pattern("activity").findall(normalized_text)]
+
+
+def side_activity_only(normalized_answer: str, normalized_title: str, normalized_entry: str) -> bool:
+    """Whether the answer's activities are not the one the title names, and one of them is not even among the
+    entry's side activities as the entry has it, with no place of the entry: "coffee with Frank" for "Sunday
+    service. ... afterwards tea with Frank". "A cuppa with Frank" (tea) or "Sarah popped round" (for "Sarah came
+    round to help") recall the entry; the caller also checks that no word of the title is in the answer."""
+    answer, title, entry = slots(normalized_answer), slots(normalized_title), slots(normalized_entry)
+    if not answer["activity"] or not title["activity"] or answer["activity"] & title["activity"]:
+        return False
+    if answer["place"] & entry["place"]:
+        return False
+    entry_tags = _phrase_tags(normalized_entry)
+    return any(not any(tags <= other for other in entry_tags) for tags in _phrase_tags(normalized_answer))

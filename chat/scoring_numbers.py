@@ -49,7 +49,8 @@ HEDGES_BEFORE = re.compile(
     r"in the region of|give or take|getting on for|just under|just over|~)\W*$"
 )
 HEDGES_AFTER = re.compile(r"^\W*(?:ish|or so|give or take|odd|or thereabouts)\b")
-RANGE_JOIN = re.compile(r"^\s*(?:-|–|to|or)\s*$")
+# "140 to 150" is a range; "8.50 or 9.50" is a guess between two values, not a range.
+RANGE_JOIN = re.compile(r"^\s*(?:-|–|to)\s*$")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,24 @@ _REWRITES = [
     (re.compile(r"\bquid\b", re.I), "pounds sterling"),
     (re.compile(r"(\d+(?:\.\d+)?)\s*(?:stone|st)\b", re.I), r"\1 stone"),
 ]
+# How people say amounts in an answer: "£26 and 50p" is £26.50; "a fiver", "a dozen", "half a mile" are numbers;
+# "a couple of miles" is about two. Applied to answers only (`spoken`): a diary line keeps its own spans.
+_SPOKEN = [
+    (re.compile(r"£\s*(\d+)\s*(?:and\s*)?(\d{2})\s*p\b", re.I), r"£\1.\2"),
+    (re.compile(r"\ba fiver\b", re.I), "£5"),
+    (re.compile(r"\ba tenner\b", re.I), "£10"),
+    (re.compile(r"\bhalf a dozen\b", re.I), "6"),
+    (re.compile(r"\ba dozen\b", re.I), "12"),
+    (re.compile(r"\bhalf an? (?=[a-z])", re.I), "0.5 "),
+    (re.compile(r"\b(?:a )?couple of\b", re.I), "about 2"),
+]
+
+
+def spoken(answer: str) -> str:
+    """The answer with the ways people say amounts written as numbers quantulum3 reads."""
+    for pattern, replacement in _SPOKEN:
+        answer = pattern.sub(replacement, answer)
+    return answer
 
 
 @lru_cache(maxsize=1)
@@ -141,6 +160,17 @@ def _joined(text: str, found: list[Quantity], money: bool = False) -> list[Quant
         ):
             # "four pounds fifty", "£4 50": pounds and pence
             merged[-1] = Quantity(previous.value + quantity.value / 100, "gbp", previous.start, quantity.end)
+        elif (
+            previous
+            and previous.unit in {"pound", "gbp"}
+            and quantity.unit == "pence"
+            and quantity.value < 100
+            and re.fullmatch(r"\s*(?:and\s*)?", gap)
+        ):  # "26 pounds and 50p"
+            merged[-1] = Quantity(previous.value + quantity.value / 100, "gbp", previous.start, quantity.end)
+        elif previous and previous.unit and quantity.value == 0.5 and quantity.unit is None and gap.strip() == "and":
+            # "a mile and a half"
+            merged[-1] = Quantity(previous.value + 0.5, previous.unit, previous.start, quantity.end)
         elif previous and (
             (RANGE_JOIN.match(gap) and _compatible(previous.unit, quantity.unit))
             or (re.fullmatch(r"\s*and\s*", gap) and re.search(r"between\W*$", text[: previous.start]))
@@ -194,7 +224,7 @@ def quantity_matches(answer: str, value: float, unit: str | None, policy: Scorin
     A hedged value ("about 150", "150-ish", "between 140 and 150") counts when it is within the policy's
     tolerance of the true value; an unhedged one must be exact (to the penny for money).
     """
-    given = [_in_pounds(q) for q in quantities(answer, money=unit in {"gbp", "pence"})]
+    given = [_in_pounds(q) for q in quantities(spoken(answer), money=unit in {"gbp", "pence"})]
     unit = "gbp" if unit == "pence" else unit
     if unit == "pence":
         value = value / 100
@@ -214,3 +244,27 @@ def quantity_matches(answer: str, value: float, unit: str | None, policy: Scorin
         return 0.5 if inside and narrow else 0.0
     error = abs(quantity.value - value)
     return round(1.0 - error / abs(value), 4) if error <= tolerance else 0.0
+
+
+# Units of the amounts a diary records (prices, distances, weights, volumes, "back in 6 weeks").
+AMOUNT_UNITS = frozenset(
+    {"gbp", "pound", "usd", "eur", "kg", "g", "stone", "mile", "km", "m", "yard", "foot", "litre", "pint", "week"}
+)
+
+
+def amounts_not_in(answer: str, text: str, policy: ScoringPolicy = STANDARD) -> list[str]:
+    """Amounts with a unit (a price, a distance, a weight) that the answer gives and the text does not have,
+    exactly or within the policy's tolerance when hedged: "£42" for a day whose ticket cost £31.20."""
+    known = [_in_pounds(q) for q in quantities(text)]
+    stray = []
+    for quantity in (_in_pounds(q) for q in quantities(spoken(answer), money="£" in answer)):
+        if quantity.unit not in AMOUNT_UNITS:
+            continue  # a bare number may be a date or a count; "for two hours" is how long, not the diary's amount
+        tolerance = policy.hedge_tolerance if quantity.hedged else 0.0
+        if not any(
+            _compatible(quantity.unit, other.unit)
+            and abs(quantity.value - other.value) <= 0.005 + tolerance * other.value
+            for other in known
+        ):
+            stray.append(quantity.display())
+    return stray

@@ -1,10 +1,14 @@
-"""Tune the scorer on the labelled set's tuning part and measure it on the held-out part.
+"""Tune the scorer on the labelled sets' tuning parts and measure it on their held-out parts.
 
-    python -m chat.tune_scoring            # grid on the tuning part, then held-out accuracy, kappa, confusion
-    python -m chat.tune_scoring --judge    # the LLM judge's agreement on the same cases, next to the rules'
+    python -m chat.tune_scoring              # grid on the tuning parts, their misses, then the held-out figures
+    python -m chat.tune_scoring --tune-only  # the same without scoring any held-out case (while rules change)
+    python -m chat.tune_scoring --judge      # the LLM judge's agreement on the same cases, next to the rules'
 
-The tuner reads only "tune" cases (and the legacy set); held-out cases are scored once, with the thresholds
-chosen, and never feed back into the choice. The set and its split: chat/scoring_cases.py.
+Two sets answer the same puzzles: the same-author set (written with the rules) and the independent set (an
+independent marker's, written without seeing the scorer). Both are split by puzzle. The tuner reads only
+"tune" cases of both (and the legacy set); held-out cases are scored once, with the thresholds chosen, never
+listed, and never feed back into the choice. The independent held-out figures are the headline. The sets and
+their split: chat/scoring_cases.py.
 """
 
 import argparse
@@ -15,7 +19,9 @@ from dataclasses import dataclass, replace
 
 from chat import scoring
 from chat.scoring import RULE_KAPPA
-from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_legacy, load_puzzles
+from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_independent, load_legacy, load_puzzles
+from chat.scoring_day import score_details
+from chat.scoring_order import score_order
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
 SPELLING_GRID = (70.0, 75.0, 80.0, 85.0, 90.0)
@@ -63,28 +69,42 @@ def agreement(cases: list[dict], verdicts: list[bool]) -> Agreement:
 
 
 class LabelledSet:
-    """The cases with their puzzles, split into the part the tuner may read and the part it may not."""
+    """The cases of both sets with their puzzles, each split into the part the tuner may read and the part it
+    may not: `tune` / `heldout` for the same-author set, `independent_tune` / `independent_heldout`."""
 
     def __init__(self) -> None:
         self.puzzles = load_puzzles()
-        cases = load_cases()
+        cases, independent = load_cases(), load_independent()
         self.tune = [case for case in cases if self.split(case) == "tune"] + load_legacy()
         self.heldout = [case for case in cases if self.split(case) == "heldout"]
+        self.independent_tune = [case for case in independent if self.split(case) == "tune"]
+        self.independent_heldout = [case for case in independent if self.split(case) == "heldout"]
+
+    @property
+    def tuning(self) -> list[dict]:
+        """Everything the tuner may read: both sets' tuning parts."""
+        return self.tune + self.independent_tune
 
     def split(self, case: dict) -> str:
         return self.puzzles[case["puzzle"]]["split"]
 
     def payload(self, case: dict) -> dict:
-        """The stored puzzle; a detail probe's details are drawn again from its day's entries by today's rule."""
+        """The stored puzzle, with what today's builder adds from its entries: a free-recall entry's place, an
+        order puzzle's places, a detail probe's details and day (drawn again by today's rule)."""
         from chat.puzzles import detail_probe
 
         puzzle = self.puzzles[case["puzzle"]]
+        if puzzle["kind"] == "temporal_order":
+            return {**puzzle["payload"], "places": [entry["place"] for entry in puzzle["entries"]]}
+        if "expected" in puzzle["payload"]:  # free recall: the entry's place
+            return {**puzzle["payload"], "place": puzzle["entries"][0]["place"]}
         if puzzle["kind"] != "detail_probe":
             return puzzle["payload"]
         anchor, *same_day = [facts_from_json(entry) for entry in puzzle["entries"]]
         known = puzzle.get("relations", {})
         details = detail_probe.day_details(anchor, same_day, puzzle["payload"]["question"], known)
-        return {**puzzle["payload"], "details": details}
+        day = detail_probe.day_text(anchor, same_day)
+        return {**puzzle["payload"], "details": details, "day": day, "relations": known}
 
     def score(self, case: dict, policy: ScoringPolicy = STANDARD) -> scoring.Score:
         if "puzzle" not in case:
@@ -108,9 +128,9 @@ def score_legacy(case: dict, policy: ScoringPolicy = STANDARD) -> scoring.Score:
     if kind == "choice":
         return scoring.match_choice(case["answer"], case["options"], case["answer_index"])
     if kind == "order":
-        return scoring.score_order(case["answer"], case["correct_order"], case["labels"])
+        return score_order(case["answer"], case["correct_order"], case["labels"], policy=policy)
     if kind == "details":
-        return scoring.score_details(case["answer"], case["details"], policy=policy)
+        return score_details(case["answer"], case["details"], policy=policy)
     raise ValueError(f"unknown case kind {kind!r}")
 
 
@@ -119,7 +139,7 @@ def verdicts(labelled: LabelledSet, cases: list[dict], policy: ScoringPolicy = S
 
 
 def tune(labelled: LabelledSet) -> tuple[float, float, list[tuple[float, float, float]]]:
-    """(spelling_min, semantic_min) with the best kappa on the tuning part, and the whole grid."""
+    """(spelling_min, semantic_min) with the best kappa on both sets' tuning parts, and the whole grid."""
     shipped = scoring.SEMANTIC_MIN
     grid = []
     try:
@@ -127,7 +147,7 @@ def tune(labelled: LabelledSet) -> tuple[float, float, list[tuple[float, float, 
             scoring.SEMANTIC_MIN = semantic_min
             for spelling_min in SPELLING_GRID:
                 policy = replace(STANDARD, spelling_min=spelling_min)
-                kappa = agreement(labelled.tune, verdicts(labelled, labelled.tune, policy)).kappa
+                kappa = agreement(labelled.tuning, verdicts(labelled, labelled.tuning, policy)).kappa
                 grid.append((kappa, spelling_min, semantic_min))
     finally:
         scoring.SEMANTIC_MIN = shipped
@@ -197,32 +217,60 @@ def _recognition(labelled: LabelledSet, case: dict) -> bool:
     return is_recognition(labelled.payload(case), case["level"])
 
 
+def list_misses(labelled: LabelledSet, cases: list[dict], title: str) -> None:
+    """Each tuning case the scorer marks against its label. Never called on held-out cases: reading their
+    misses would be tuning on them."""
+    for case, verdict in zip(cases, verdicts(labelled, cases), strict=True):
+        if verdict != case["correct"]:
+            where = case.get("puzzle", "legacy " + case.get("kind", ""))
+            label = "right" if case["correct"] else "wrong"
+            print(f"  {title} miss [{case['class']}] {where} L{case.get('level', 0)} label={label}: {case['answer']!r}")
+
+
+def figures(result: Agreement) -> dict:
+    return {
+        "cases": result.cases,
+        "accuracy": round(result.accuracy, 4),
+        "kappa": round(result.kappa, 4),
+        "confusion": result.confusion,
+        "class_errors": {name: [wrong, total] for name, (wrong, total) in result.class_errors.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", action="store_true", help="measure the LLM judge on the labelled set")
+    parser.add_argument("--tune-only", action="store_true", help="score no held-out case (while changing rules)")
     parser.add_argument("--json", action="store_true", help="print the held-out figures as one JSON line too")
     args = parser.parse_args()
     labelled = LabelledSet()
     if args.judge:
-        run_judge(labelled, [case for case in labelled.tune if "puzzle" in case] + labelled.heldout)
+        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.heldout + labelled.independent_heldout
+        run_judge(labelled, cases)
         return
     spelling_min, semantic_min, grid = tune(labelled)
     print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
     for kappa, spelling, semantic in grid:
         print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
-    print(f"best on the tuning part: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
+    print(f"best on the tuning parts: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
     print(f"shipped: spelling_min={STANDARD.spelling_min:.0f} semantic_min={scoring.SEMANTIC_MIN:.2f}\n")
-    tuned = agreement(labelled.tune, verdicts(labelled, labelled.tune))
+    report("same-author set, tuning part", agreement(labelled.tune, verdicts(labelled, labelled.tune)))
+    report(
+        "independent set, tuning part",
+        agreement(labelled.independent_tune, verdicts(labelled, labelled.independent_tune)),
+    )
+    list_misses(labelled, labelled.tune, "same-author")
+    list_misses(labelled, labelled.independent_tune, "independent")
+    if args.tune_only:
+        return
+    # Held-out parts: aggregate figures only, scored once with the shipped thresholds.
     heldout = agreement(labelled.heldout, verdicts(labelled, labelled.heldout))
-    report("tuning part (shipped thresholds)", tuned)
-    report("held-out part (shipped thresholds)", heldout)
-    # Misses are listed for the tuning part only: reading held-out misses would be tuning on them.
-    for case, verdict in zip(labelled.tune, verdicts(labelled, labelled.tune), strict=True):
-        if verdict != case["correct"]:
-            where = case.get("puzzle", "legacy " + case.get("kind", ""))
-            print(f"  tuning miss [{case['class']}] {where} L{case.get('level', 0)}: {case['answer']!r}")
+    independent = agreement(labelled.independent_heldout, verdicts(labelled, labelled.independent_heldout))
+    print()
+    report("same-author set, held-out part (secondary: same author as the rules)", heldout)
+    report("INDEPENDENT set, held-out part (headline)", independent)
     if args.json:
-        print(json.dumps({"heldout_accuracy": round(heldout.accuracy, 4), "heldout_kappa": round(heldout.kappa, 4)}))
+        print(json.dumps({"same_author_heldout": figures(heldout), "independent_heldout": figures(independent)}))
 
 
 if __name__ == "__main__":

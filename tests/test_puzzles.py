@@ -60,6 +60,7 @@ def test_life_recall_ladder_from_free_recall_to_recognition():
     options = payload["recognition"]["options"]
     assert "Coffee with Joan" in options and set(options) <= TITLES and len(set(options)) == 4
     assert max_level(payload) == 4 and prompt_at(payload, 4).endswith("D) " + options[3])
+    assert payload["place"] == "the Blue Door café"
     assert evaluate("life_recall", payload, 0, "I had coffee with a friend").correct
     assert not evaluate("life_recall", payload, 0, "I went to the doctor").correct
     assert not evaluate("life_recall", payload, 1, "Joan").correct  # the cue said Joan
@@ -105,6 +106,10 @@ def test_temporal_order_scores_pairs_and_needs_distant_events():
     assert len(labels) == 3 and set(labels) <= TITLES
     right = ", ".join("ABC"[index] for index in order)
     assert evaluate("temporal_order", payload, 0, right).correct
+    by_title = {entry.title: entry for entry in LOG}
+    assert payload["places"] == [by_title[label].place for label in labels]  # "church" names the service
+    in_words = ", then ".join(by_title[labels[index]].place.split()[-1] for index in order)
+    assert evaluate("temporal_order", payload, 0, in_words).correct, in_words
     assert not evaluate("temporal_order", payload, 0, ", ".join(reversed(right.split(", ")))).correct
     with pytest.raises(NotEnoughEntries):
         build("temporal_order", candidates=LOG[2:4], pool=LOG[2:4])
@@ -125,6 +130,9 @@ def test_detail_probe_counts_true_details_of_the_day():
     result = evaluate("detail_probe", payload, 0, "Sarah was there, and we were in the University Parks")
     assert result.correct and result.score >= 2
     assert not evaluate("detail_probe", payload, 0, "I can't remember").correct
+    assert "a dog stole a scone" in payload["day"]  # the day's own text, for what an answer adds to it
+    assert not evaluate("detail_probe", payload, 0, "a cat stole a scone").correct  # an animal not of the day
+    assert not evaluate("detail_probe", payload, 0, "Tom and Sarah, and Joan came too").correct
 
 
 def test_too_thin_a_life_log_is_refused_clearly():

@@ -1,10 +1,14 @@
-"""The scorer: its rules on real-looking answers, and its agreement with the labelled set's held-out part."""
+"""The scorer: its rules on real-looking answers, and its agreement with the labelled sets' held-out parts."""
+
+from datetime import UTC, datetime
 
 import pytest
 
 from chat import scoring
-from chat.scoring_cases import assign_splits, load_cases, load_puzzles
+from chat.scoring_cases import assign_splits, load_cases, load_independent, load_puzzles
+from chat.scoring_day import count_details, score_details
 from chat.scoring_numbers import quantity_matches
+from chat.scoring_order import score_order
 from chat.synonyms import CLASSES
 from chat.tune_scoring import LabelledSet, agreement, cohen_kappa, verdicts
 from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
@@ -44,13 +48,40 @@ def test_kappa_and_confusion_are_computed_as_defined():
     assert result.confusion == {"tp": 40, "fn": 10, "fp": 10, "tn": 40} and result.class_errors == {"x": (20, 100)}
 
 
-def test_heldout_agreement_meets_the_goal_and_matches_the_quoted_kappa():
+# The independent marker's held-out part, as `python -m chat.tune_scoring` measured it once, after the rules
+# were frozen (README, "Scoring"). The goal is kappa >= 0.85 with no class above 10% error: kappa meets it;
+# contradiction (3/21) and numbers (4/37) do not. The figures are pinned so that a regression fails here.
+INDEPENDENT_HELDOUT = {"cases": 246, "accuracy": 0.947, "confusion": {"tp": 124, "fn": 7, "fp": 6, "tn": 109}}
+INDEPENDENT_CLASS_ERRORS = {"choice": (1, 46), "contradiction": (3, 21), "details": (1, 20), "missing_word": (0, 25),
+                            "month": (1, 15), "names": (2, 25), "numbers": (4, 37), "order": (1, 16),
+                            "recall": (0, 31), "synonyms": (0, 10)}  # fmt: skip
+OVER_TEN_PERCENT = {"contradiction", "numbers"}  # the classes that still miss the goal
+SAME_AUTHOR_HELDOUT_KAPPA = 0.989  # secondary: answers by the rules' author
+
+
+def test_independent_heldout_agreement_is_the_quoted_one_and_no_worse_by_class():
+    labelled = LabelledSet()
+    result = agreement(labelled.independent_heldout, verdicts(labelled, labelled.independent_heldout))
+    print(f"independent held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
+    assert result.kappa == pytest.approx(scoring.RULE_KAPPA, abs=0.0005)  # README and the judge gate quote it
+    assert result.kappa >= 0.85
+    assert result.cases == INDEPENDENT_HELDOUT["cases"]
+    assert result.accuracy == pytest.approx(INDEPENDENT_HELDOUT["accuracy"], abs=0.0005)
+    assert result.confusion == INDEPENDENT_HELDOUT["confusion"]
+    assert set(result.class_errors) == set(INDEPENDENT_CLASS_ERRORS)
+    for name, (wrong, total) in result.class_errors.items():
+        assert total == INDEPENDENT_CLASS_ERRORS[name][1] and wrong <= INDEPENDENT_CLASS_ERRORS[name][0], name
+    over = {name for name, (wrong, total) in result.class_errors.items() if wrong > 0.10 * total}
+    assert over <= OVER_TEN_PERCENT, over
+
+
+def test_same_author_heldout_agreement_meets_the_goal_and_matches_the_quoted_kappa():
     labelled = LabelledSet()
     result = agreement(labelled.heldout, verdicts(labelled, labelled.heldout))
-    print(f"held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
+    print(f"same-author held-out accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")
     assert result.kappa >= 0.85
     assert all(wrong <= 0.10 * total for wrong, total in result.class_errors.values()), result.class_errors
-    assert result.kappa == pytest.approx(scoring.RULE_KAPPA, abs=0.0005)  # README and the judge gate quote it
+    assert result.kappa == pytest.approx(SAME_AUTHOR_HELDOUT_KAPPA, abs=0.0005)
 
 
 @pytest.mark.parametrize(
@@ -151,10 +182,10 @@ def test_the_events_activity_in_other_words_is_recall():
 
 
 def test_partial_order_scores_share_of_pairs_and_a_clue_fills_its_end():
-    result = scoring.score_order("B, A, C", [0, 1, 2], ["x", "y", "z"])
+    result = score_order("B, A, C", [0, 1, 2], ["x", "y", "z"])
     assert not result.correct and result.score == pytest.approx(2 / 3, abs=1e-3)
-    assert not scoring.score_order("A then C", [1, 0, 2], ["x", "y", "z"]).correct
-    assert scoring.score_order("A then C", [1, 0, 2], ["x", "y", "z"], cued=1).correct
+    assert not score_order("A then C", [1, 0, 2], ["x", "y", "z"]).correct
+    assert score_order("A then C", [1, 0, 2], ["x", "y", "z"], cued=1).correct
 
 
 def test_details_count_animals_things_activities_and_relations():
@@ -165,18 +196,20 @@ def test_details_count_animals_things_activities_and_relations():
         {"kind": "thing", "label": "belemnite"},
         {"kind": "activity", "label": "walked", "tags": ["walk"]},
     ]
-    count, found = scoring.count_details("we walked the dog along the canal", details)
+    count, found = count_details("we walked the dog along the canal", details)
     assert count == 3 and set(found) == {"dog", "the canal towpath", "walked"}
-    assert scoring.count_details("my son found a fossil", details) == (2, ["David", "belemnite"])
-    assert scoring.count_details("I found an ammonite", details)[0] == 0
+    assert count_details("my son found a fossil", details) == (2, ["David", "belemnite"])
+    assert count_details("I found an ammonite", details)[0] == 0
 
 
-def test_intrusions_outweighing_true_details_fail_the_day():
+def test_an_intrusion_fails_the_day_whatever_else_is_right():
     details = [{"kind": "person", "label": "Maggie"}, {"kind": "activity", "label": "tea", "tags": ["drink"]}]
-    assert scoring.score_details("tea with Maggie", details).correct
-    assert scoring.score_details("tea with Margaret", details).correct
-    wrong_friend = scoring.score_details("I had tea with Rita", details)
+    assert score_details("tea with Maggie", details).correct
+    assert score_details("tea with Margaret", details).correct
+    wrong_friend = score_details("I had tea with Rita", details)
     assert not wrong_friend.correct and wrong_friend.score == 1.0
+    also_rita = score_details("tea with Maggie, and Rita came too", details)
+    assert not also_rita.correct and also_rita.score == 2.0  # two true details do not excuse a wrong one
 
 
 def test_policy_is_plain_data_and_refuses_unknown_settings():
@@ -210,10 +243,203 @@ def test_tune_scoring_judge_measures_a_yes_saying_judge_below_the_rules(settings
     try:
         settings.LLM_BASE_URL, settings.LLM_MODEL = server.base_url, "yes-sayer"
         labelled = LabelledSet()
-        cases = [case for case in labelled.heldout if PUZZLES[case["puzzle"]]["kind"] == "life_recall"]
+        cases = [case for case in labelled.independent_tune if PUZZLES[case["puzzle"]]["kind"] == "life_recall"]
         judge_result, rule_result = run_judge(labelled, cases)
     finally:
         server.close()
     assert judge_result.confusion["fn"] == judge_result.confusion["tn"] == 0  # it said yes to everything
     assert judge_result.kappa == pytest.approx(0.0) and rule_result.kappa > judge_result.kappa
     assert "may_enable=false" in capsys.readouterr().out
+
+
+# The independent marker's set: same puzzles, another author. Its tuning part may be read; its held-out part
+# only through the figures below.
+INDEPENDENT = load_independent()
+
+
+def test_independent_set_takes_the_puzzle_split_and_never_shares_a_puzzle_across_it():
+    labelled = LabelledSet()
+    assert len(INDEPENDENT) == len(labelled.independent_tune) + len(labelled.independent_heldout) == 577
+    tune_puzzles = {case["puzzle"] for case in labelled.independent_tune + labelled.tune if "puzzle" in case}
+    heldout_puzzles = {case["puzzle"] for case in labelled.independent_heldout + labelled.heldout}
+    assert not tune_puzzles & heldout_puzzles
+    assert all(PUZZLES[puzzle]["split"] == "heldout" for puzzle in heldout_puzzles)
+    assert labelled.tuning == labelled.tune + labelled.independent_tune  # all the grid may read
+
+
+SERVICE = "Sunday service. Went to St Mary's church. The choir sang 'Abide with Me'; afterwards tea with Rita and Frank"
+RIVER = "Walk along the river. Walked 6 miles with Harold along the towpath by the river. Saw a kingfisher."
+CAFE = "Coffee with Bernard. Met Bernard at the Blue Door café. We shared a slice of fruit cake. The bill was £7.80"
+VISIT = "Visit to Sarah. Took the train to Sarah's flat in Reading. Sarah cooked fish pie and Tom showed me his guitar."
+GARDEN = "Gardening. Spent the afternoon in the garden, planting lavender. David came round to help."
+BAKING = "Baking day. Baked apple crumble for Emily's visit in my grey mixing bowl."
+
+
+def free(answer, expected, place="", given="What did you do then?"):
+    title = expected.partition(". ")[0]
+    return scoring.match_free_text(
+        answer, expected, keywords=scoring.content_words(title), already_given=given, place=place
+    ).correct
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "correct"),
+    [("coffee with Frank", SERVICE, False), ("tea with Frank after church", SERVICE, True),
+     ("tea with Rita and Frank", SERVICE, True), ("singing in the choir", SERVICE, True),
+     ("Harold and I went rowing on the river", RIVER, False), ("we saw a kingfisher", RIVER, True),
+     ("cards with Bernard", CAFE, False), ("a fry up with Bernard at the cafe", CAFE, False),
+     ("a cuppa and cake with Bernard", CAFE, True), ("Sarah and Tom came to me", VISIT, False),
+     ("Sarah cooked fish pie", VISIT, True), ("went to see Sarah in Reading", GARDEN, False),
+     ("David helped me plant lavender", GARDEN, True), ("Emily wrote me a letter", BAKING, False),
+     ("a cuppa with Rita and Frank", SERVICE, True), ("Sarah came round for lunch", VISIT, False)],
+)  # fmt: skip
+def test_another_activity_with_the_same_people_is_another_event(answer, expected, correct):
+    assert free(answer, expected) is correct
+
+
+def test_naming_another_event_of_the_log_is_naming_another_event():
+    others = ["Coffee with Frank", "Picnic in the park", "Gardening"]
+    assert scoring.names_another_event("coffee with Frankie", "Sunday service", others)
+    assert scoring.names_another_event("we did some gardening", "Trip to the garden centre", others)
+    assert not scoring.names_another_event("Frank", "Sunday service", others)  # not every word of its title
+    assert not scoring.names_another_event("Sunday service, then coffee with Frank", "Sunday service", others)
+    keywords = ["sunday", "service"]
+    assert not scoring.match_free_text("coffee with Frank", SERVICE, keywords=keywords, others=others).correct
+
+
+def test_the_entrys_place_counts_even_when_its_text_does_not_name_it():
+    assert free("baking at a café", BAKING)  # the text alone says nowhere
+    assert not free("baking at a café", BAKING, place="the house on Elm Road")
+    assert free("baking at home", BAKING, place="the house on Elm Road")
+
+
+def test_a_thing_the_entry_does_not_have_is_a_wrong_detail():
+    assert not free("Tom showed me his model railway", VISIT, given="you were with Sarah and Tom")
+    assert free("Tom showed me his guitar", VISIT, given="you were with Sarah and Tom")
+    assert not free("scones with Bernard", CAFE)
+    assert free("cake with Bernard", CAFE)  # the general word for the fruit cake
+
+
+def test_a_cue_said_in_other_words_is_still_the_cue():
+    garden = "Gardening. Planted tomatoes at the house on Elm Road."
+    cue = "What did you do then? Another clue: it was at the house on Elm Road."
+    assert not free("at home on elm rd", garden, given=cue)
+    assert free("planting tomatoes at home", garden, given=cue)
+
+
+@pytest.mark.parametrize(
+    ("answer", "correct"),
+    [("August", True), ("Augst", True), ("agust 2026", True), ("8/2026", True), ("08/26", True), ("2026-08", True),
+     ("aug 26", True), ("20/8/2026", True), ("augusto", True), ("July", False), ("August 2025", False),
+     ("8/2025", False), ("A", False), ("in the summer", False), ("July or August", False)],
+)  # fmt: skip
+def test_months_misspelt_foreign_or_in_numbers(answer, correct):
+    assert scoring.match_month(answer, 8, 2026).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("answer", "month"),
+    [("oktober", 10), ("octobre", 10), ("Febuary", 2), ("Septmber", 9), ("Decmber", 12), ("junk", None),
+     ("mar", 3), ("marc", 3), ("may", 5), ("member", None)],
+)  # fmt: skip
+def test_a_misspelt_month_is_close_to_exactly_one_month(answer, month):
+    months, _, _ = scoring.mentioned_dates(answer)
+    assert months == ({month} if month else set())
+
+
+OPTIONS = ["Coffee with Harold", "Walk along the river", "Coffee with Joan", "Evening at the theatre"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "correct"),
+    [("B", True), ("b)", True), ("2", True), ("two", True), ("the second one", True), ("I think b", True),
+     ("option 2", True), ("the walk", True), ("a walk along the river", True), ("one", False), ("C", False),
+     ("3", False), ("a", False)],
+)  # fmt: skip
+def test_a_choice_by_letter_position_in_words_or_the_options_words(answer, correct):
+    assert scoring.match_choice(answer, OPTIONS, 1).correct is correct
+
+
+def test_a_number_choice_reads_a_bare_number_as_a_value_before_a_position():
+    prices = ["£12.50", "£42", "£26.50", "£15"]
+    assert scoring.match_number_choice("3", prices, 2, "gbp").correct  # no option is £3: the third
+    assert scoring.match_number_choice("third", prices, 2, "gbp").correct
+    assert not scoring.match_number_choice("£3", prices, 2, "gbp").correct  # an amount, and none of them
+    miles = ["1 mile", "3 miles", "5 miles", "2 miles"]
+    assert scoring.match_number_choice("2", miles, 3, "mile").correct  # 2 miles, not the second option
+    assert not scoring.match_number_choice("2", miles, 1, "mile").correct
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "unit", "correct"),
+    [("£26 and 50p", 26.5, "gbp", True), ("£26 50p", 26.5, "gbp", True), ("26 pounds and 50p", 26.5, "gbp", True),
+     ("a couple of miles", 2, "mile", True), ("a couple of miles", 3, "mile", False),
+     ("half a mile", 0.5, "mile", True), ("a mile and a half", 1.5, "mile", True), ("a dozen", 12, None, True),
+     ("a fiver", 5, "gbp", True),
+     ("8.50 or 9.50", 8.5, "gbp", False), ("2 or 3 miles", 2, "mile", False), ("140 to 150", 147, None, True)],
+)  # fmt: skip
+def test_amounts_as_people_say_them_and_a_guess_between_two(answer, value, unit, correct):
+    assert scoring.match_quantity(answer, value, unit).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "correct"),
+    [("Ellie", "Elsie", False), ("Elsa", "Elsie", False), ("Catherine", "Katherine", True), ("Sara", "Sarah", True),
+     ("Normon", "Norman", True), ("Bernhard", "Bernard", True)],
+)  # fmt: skip
+def test_a_near_miss_that_is_another_name_is_another_person(answer, expected, correct):
+    assert scoring.match_term(answer, expected).correct is correct
+
+
+ORDER_LABELS = ["Trip to the garden centre", "Sunday service", "Picnic in the park"]
+ORDER_PLACES = ["Millets Farm garden centre", "St Mary's church", "University Parks"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "correct"),
+    [("bac", True), ("B-A-C", True), ("b then a then c", True), ("2 1 3", True),
+     ("church, then Millets, then the picnic", True), ("the service, the garden centre and a picnic", True),
+     ("a picnic came last, church first, then millets", True), ("hymns, then compost shopping at Millets, park", True),
+     ("B is first, A second and C last", True), ("a was second, b first, c last", True),
+     ("the picnic, then church, then the garden centre", False), ("abc", False), ("a picnic, then church", False)],
+)  # fmt: skip
+def test_order_by_letters_or_the_events_own_words_and_places(answer, correct):
+    assert score_order(answer, [1, 0, 2], ORDER_LABELS, places=ORDER_PLACES).correct is correct
+
+
+def _probe(*entries, question_title):
+    from chat.puzzles import detail_probe
+    from chat.puzzles.base import EntryFacts
+
+    day = [EntryFacts(n, title, text, place, tuple(people), (), datetime(2026, 7, 4, 9 + n, tzinfo=UTC), "exact")
+           for n, (title, text, place, people) in enumerate(entries)]  # fmt: skip
+    known = {"David": ["son"], "Sarah": ["daughter"], "Tom": ["grandson"]}
+    question = f"On Saturday 4 July 2026 your diary says: {question_title}. What else can you remember about that day?"
+    details = detail_probe.day_details(day[0], day[1:], question, known)
+    return {"question": question, "cues": ["Another clue: think about the Playhouse theatre."], "details": details,
+            "day": detail_probe.day_text(day[0], day[1:]), "relations": known, "recognition": None}  # fmt: skip
+
+
+THEATRE_DAY = _probe(
+    ("Evening at the theatre", "Saw 'Pygmalion' at the Playhouse theatre with Frank; the tickets were £18 each.",
+     "the Playhouse theatre", ["Frank"]),
+    ("Phone call with David", "Long phone call with my son David. They told me about their holiday in Spain.",
+     "the house on Elm Road", ["David"]),
+    ("Baking day", "Baked fruit cake in my cream mixing bowl.", "the house on Elm Road", []),
+    question_title="Evening at the theatre",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("level", "answer", "correct"),
+    [(0, "we saw Pygmalion", True), (0, "David rang about his holiday in Spain", True),
+     (0, "my son told me about Spain", True), (0, "tickets were 18 quid", True), (0, "I baked a cake", True),
+     (0, "the cake in my cream bowl", True), (0, "I was at home baking", True),
+     (0, "David's holiday in France", False), (0, "my grandson rang", False), (0, "tickets were £22", False),
+     (0, "the cake in my white bowl", False), (0, "I baked a carrot cake", False), (0, "the theatre", False),
+     (0, "Frank and Ellie came", False), (1, "the Playhouse", False), (0, "the Playhouse", True)],
+)  # fmt: skip
+def test_detail_probe_credits_the_days_own_words_and_fails_any_intrusion(level, answer, correct):
+    from chat.puzzles import detail_probe
+
+    assert detail_probe.evaluate(THEATRE_DAY, level, answer).correct is correct

@@ -138,3 +138,11 @@ def prompt_at(payload: dict, level: int) -> str:
 
 def is_recognition(payload: dict, level: int) -> bool:
     return bool(payload.get("recognition")) and level == len(payload["cues"]) + 1
+
+
+def other_events(payload: dict) -> list[str]:
+    """The other events of the trainee's life log that the puzzle offers as choices: naming one of them in free
+    recall is naming another event."""
+    recognition = payload.get("recognition") or {}
+    options = recognition.get("options", [])
+    return [option for index, option in enumerate(options) if index != recognition.get("answer_index")]

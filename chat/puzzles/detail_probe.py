@@ -4,13 +4,15 @@ activities, animals and things named in that day's entries."""
 import random
 import re
 
-from chat.scoring import Score, normalize, score_details
+from chat.scoring import Score, normalize
 from chat.scoring_conflicts import ACTIVITIES, slots
+from chat.scoring_day import score_details
 from chat.scoring_details import named_in
-from chat.synonyms import CLASSES
+from chat.scoring_names import is_first_name
+from chat.synonyms import CLASSES, meaning_of
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
-from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, day_phrase, render
+from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, day_phrase, prompt_at, render
 
 RELATION_WORDS = [word for group in CLASSES["relation"] for word in group if " " not in word]
 _RELATION = re.compile(r"\bmy (" + "|".join(RELATION_WORDS) + r")(?:,)? ((?:[A-Z][a-z]+ )?[A-Z][a-z]+)")
@@ -56,7 +58,35 @@ def day_details(
                 add("activity", phrase, tags=sorted(tags))
         for kind, phrase in named_in(text):
             add(kind, phrase)
+        for name in proper_names(facts):
+            add("name", name)
     return details
+
+
+def proper_names(facts: EntryFacts) -> list[str]:
+    """Names in an entry's description that are not its people or place: a title in quotes ('Blithe Spirit',
+    'Amazing Grace'), a capitalised word inside a sentence ("Spain", "Leeds")."""
+    quoted = re.findall(r"'([A-Z][^']+)'", facts.description)
+    unquoted = re.sub(r"'[A-Z][^']+'", " ", facts.description)
+    known = normalize(" ".join([facts.place, *facts.people, *quoted])).split()
+    names = list(quoted)
+    for sentence in re.split(r"(?<=[.!?;])\s+", unquoted):
+        run: list[str] = []  # capitalised words in a row are one name ("Lyme Regis")
+        for word in [*re.findall(r"[A-Za-z][A-Za-z'’]*", sentence)[1:], ""]:
+            key = normalize(word).removesuffix("s") if word.endswith(("'s", "’s")) else normalize(word)
+            if word and word[0].isupper() and key not in known and not is_first_name(key) and not meaning_of(key):
+                run.append(word)
+            elif run:
+                names.append(" ".join(run))
+                run = []
+    return names
+
+
+def day_text(anchor: EntryFacts, same_day: list[EntryFacts]) -> str:
+    """The day's entries as one text: what an answer may say about the day without intruding on it."""
+    return " ".join(
+        f"{facts.title}. {facts.description} {facts.place}. {', '.join(facts.people)}." for facts in [anchor, *same_day]
+    )
 
 
 def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
@@ -86,6 +116,8 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
             "cues": cues,
             "recognition": None,
             "details": details,
+            "day": day_text(anchor, same_day),
+            "relations": known,
             "answer": answer,
             "correct": render(templates["correct"], answer=answer),
             "reveal": render(templates["reveal"], answer=answer),
@@ -95,4 +127,8 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
 
 
 def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STANDARD) -> Score:
-    return score_details(answer, payload["details"], shown=payload["question"], policy=policy)
+    """Details the question and the clues so far have named do not count; puzzles built before the day's text
+    was stored are checked for intrusions against the details' labels alone."""
+    shown = " ".join(prompt_at(payload, shown_level) for shown_level in range(level + 1))
+    day, relations = payload.get("day", ""), payload.get("relations")
+    return score_details(answer, payload["details"], shown=shown, day=day, relations=relations, policy=policy)

@@ -21,6 +21,7 @@ from .base import (
     NotEnoughEntries,
     is_recognition,
     join_names,
+    other_events,
     pick_distinct,
     prompt_at,
     render,
@@ -98,6 +99,7 @@ def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
         "recognition": {"prompt": templates["recognition_event"], "options": options, "answer_index": answer_index},
         "answer": facts.title,
         "expected": f"{facts.title}. {facts.description}".strip(),
+        "place": facts.place,  # where the entry was, for contradictions its text may not name
         "keywords": content_words(facts.title),
         "correct": render(templates["correct"], answer=facts.title),
         "reveal": render(templates["reveal"], answer=facts.title),
@@ -155,5 +157,11 @@ def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STA
         return match_month(answer, payload["month"], payload["year"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
     return match_free_text(
-        answer, payload["expected"], keywords=payload["keywords"], already_given=given, policy=policy
+        answer,
+        payload["expected"],
+        keywords=payload["keywords"],
+        already_given=given,
+        place=payload.get("place", ""),
+        others=other_events(payload),
+        policy=policy,
     )

@@ -11,6 +11,7 @@ from .base import (
     NotEnoughEntries,
     is_recognition,
     join_names,
+    other_events,
     pick_distinct,
     prompt_at,
     render,
@@ -51,6 +52,7 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
             },
             "answer": facts.title,
             "expected": f"{facts.title}. {facts.description}".strip(),
+            "place": facts.place,  # where the entry was, for contradictions its text may not name
             "keywords": content_words(facts.title),
             "correct": render(templates["correct"], answer=facts.title),
             "reveal": render(templates["reveal"], answer=facts.title),
@@ -65,5 +67,11 @@ def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STA
         return match_choice(answer, recognition["options"], recognition["answer_index"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
     return match_free_text(
-        answer, payload["expected"], keywords=payload["keywords"], already_given=given, policy=policy
+        answer,
+        payload["expected"],
+        keywords=payload["keywords"],
+        already_given=given,
+        place=payload.get("place", ""),
+        others=other_events(payload),
+        policy=policy,
     )

@@ -3,7 +3,8 @@
 import random
 import string
 
-from chat.scoring import Score, score_order
+from chat.scoring import Score
+from chat.scoring_order import score_order
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, lettered, render
@@ -39,6 +40,7 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
             ],
             "recognition": None,
             "labels": labels,
+            "places": [item.place for item in chosen],  # "church" names the Sunday service at St Mary's church
             "correct_order": correct_order,
             "answer": order_text,
             "correct": render(templates["correct"], answer=order_text),
@@ -49,5 +51,8 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
 
 
 def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STANDARD) -> Score:
-    """Order is the same under every policy: letters, numbers or the events' words."""
-    return score_order(answer, payload["correct_order"], payload["labels"], cued=min(level, len(payload["cues"])))
+    """Letters, numbers or the events' words (their titles and places); the policy's spelling tolerance applies
+    to the words."""
+    cued = min(level, len(payload["cues"]))
+    places = payload.get("places")  # puzzles built before places were stored are read by their titles alone
+    return score_order(answer, payload["correct_order"], payload["labels"], cued=cued, places=places, policy=policy)

@@ -4,6 +4,8 @@ import json
 import uuid
 
 from chat.models import ChatMessage, Puzzle, TrainingSession
+from chat.puzzles import detail_probe
+from chat.scoring_day import not_given
 from chat.services import trainee_action
 from lifelog.sample_data import generate_entries
 from tests.test_import_service import run_import
@@ -29,8 +31,9 @@ def right_answer(puzzle: Puzzle) -> str:
         return "ABCD"[recognition["answer_index"]]
     if puzzle.group.kind == "temporal_order":
         return ", ".join("ABCD"[index] for index in payload["correct_order"])
-    if puzzle.group.kind == "detail_probe":
-        return payload["details"][0]["label"]
+    if puzzle.group.kind == "detail_probe":  # a detail the question and the clues so far have not named
+        shown = " ".join(detail_probe.prompt_at(payload, level) for level in range(puzzle.cue_level + 1))
+        return not_given(payload["details"], shown)[0]["label"]
     return payload["answer"]
 
 

@@ -15,8 +15,11 @@ def user_create(*, username: str, password: str, role: str, email: str = "") -> 
 FONT_SCALES = (100, 125, 150, 175, 200)
 
 
+@transaction.atomic
 def user_set_preferences(*, user: User, font_step: str | None = None, high_contrast: str | None = None) -> User:
-    """font_step "+1"/"-1" moves along FONT_SCALES; high_contrast "1"/"0" sets it."""
+    """font_step "+1"/"-1" moves along FONT_SCALES; high_contrast "1"/"0" sets it. Two quick taps arrive as two
+    requests at once: each locks and re-reads the row, so neither writes back the other's old value."""
+    user = User.objects.select_for_update().get(pk=user.pk)
     if font_step in {"+1", "-1"}:
         position = min(range(len(FONT_SCALES)), key=lambda i: abs(FONT_SCALES[i] - user.font_scale))
         position = max(0, min(len(FONT_SCALES) - 1, position + int(font_step)))

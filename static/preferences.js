@@ -2,11 +2,15 @@
 (function () {
   const form = document.querySelector("form.display-prefs");
   if (!form) return;
-  form.addEventListener("submit", async (event) => {
+  let queue = Promise.resolve();  // taps are sent one after another, so the last answer is the newest state
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
     const button = event.submitter;
     const data = new FormData(form);
     data.append(button.name, button.value);
+    queue = queue.then(() => send(data)).catch(() => {});
+  });
+  async function send(data) {
     const response = await fetch(form.action, {
       method: "POST", body: data, headers: { Accept: "application/json" }, credentials: "same-origin",
     });
@@ -18,5 +22,5 @@
     const contrast = form.querySelector("button[name=high_contrast]");
     contrast.value = prefs.high_contrast ? "0" : "1";
     contrast.setAttribute("aria-pressed", String(prefs.high_contrast));
-  });
+  }
 })();

@@ -85,6 +85,18 @@ def test_preferences_are_clamped_and_redirects_stay_on_site(world, client):
     assert json_reply == {"font_scale": 175, "high_contrast": True}
 
 
+def test_two_quick_taps_keep_both_preferences(world):
+    """Two taps in flight at once: each request holds the user as it was before the other one's write."""
+    from accounts.models import User
+    from accounts.services import user_set_preferences
+
+    first_tap, second_tap = User.objects.get(pk=world.trainee_a.pk), User.objects.get(pk=world.trainee_a.pk)
+    user_set_preferences(user=first_tap, font_step="+1")
+    user_set_preferences(user=second_tap, high_contrast="1")
+    world.trainee_a.refresh_from_db()
+    assert (world.trainee_a.font_scale, world.trainee_a.high_contrast) == (125, True)
+
+
 def test_researchers_see_the_llm_context_state_of_their_participants(sessions, client):
     from chat.models import LLMContext
 

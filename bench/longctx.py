@@ -2,7 +2,10 @@
 
     python -m bench.longctx calibrate --model M.gguf --tokenizer DIR --out DIR   # Q/K, search, rule, kernels
     python -m bench.longctx accuracy  --model M.gguf --tokenizer DIR --out DIR --lengths 8192,16384,32768
-    python -m bench.longctx render    --results DIR                               # here: the report
+    python -m bench.longctx round2    --model M.gguf --tokenizer M.gguf --out DIR \
+        --round2-lengths 65536,131072 --lengths 131072,65536 --tasks passkey,needles \
+        --methods dense,sparse_default,sparse_last95,sparse_last80                  # last-rows search + all
+    python -m bench.longctx render    --results DIR [--round2 DIR2]               # here: the report
 
 The model is the packaged Qwen2.5-Coder-0.5B-Instruct GGUF (bench.upload_model brings it to the GPU
 machine), run by our engine in bf16. 8K–32K run natively; 64K and 128K with YaRN (factor 4 over the
@@ -24,8 +27,11 @@ and SCBench's Retr.KV, each with dense first; the other methods (sparse with MIn
 budgets, sparse with the searched configs, StreamingLLM-style dropping) run only where dense answers
 at least MIN_DENSE of a cell: where dense fails, the length says nothing about sparse. Every request's
 first-token logits are compared with dense's on the same prompt (relative error, top-1 agreement).
+round2: the search with a second target on the question's last LAST_ROWS rows (VARIANTS), at the accuracy
+lengths with YaRN; the sparse core of default and each variant on the captured Q/K; then `accuracy` with
+the given methods (sparse_<tag> runs a variant's configs), end to end first.
 Results are JSON files under --out; `render` writes bench/results/longctx-<card>.md, whose last line is
-the summary the issue asks for.
+the summary the issue asks for (with --round2, round 2's: speedups only of a config that kept accuracy).
 """
 
 import argparse

@@ -8,6 +8,11 @@ at one length n. Cost is what the sparse kernel computes: 64×64 tiles over the 
 dense). The search runs in PyTorch through the references (any device; exact up to EXACT_ROWS query
 rows, on evenly spaced sampled rows beyond); it is offline, so it loops over heads.
 
+Recall is measured twice: on the evaluation rows (all rows, or evenly spaced ones) and, when asked, on
+the last `last_rows` query rows alone: the question's rows, whose far keys (a needle, a retrieved value)
+decide the answer. A row-averaged recall can be met while dropping exactly those keys; a search with a
+`last_target` keeps only candidates that hold the last rows' mass too.
+
 A config is a `Calibration`: the choices searched at each calibration length, and optionally a
 `ScalingRule` that carries the longest length's budgets further (budget × (n / L) ** exponent, per
 head, fitted on the calibrated lengths). `Calibration.choices_for(n)` gives the choices for a prefill
@@ -17,7 +22,7 @@ of n tokens, or None beyond the calibrated lengths without a rule: the engine th
 import argparse
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -58,6 +63,7 @@ class HeadChoice:
     params: dict
     recall: float
     density: float
+    recall_last: float | None = None  # on the last rows, when the search measured them
 
 
 def evaluation_rows(n: int, device=None) -> torch.Tensor:
@@ -69,11 +75,14 @@ def evaluation_rows(n: int, device=None) -> torch.Tensor:
 
 
 def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT_CANDIDATES,
-                  rows: torch.Tensor | None = None) -> list[HeadChoice]:  # fmt: skip
-    """Recall (on `rows`, by default evaluation_rows) and density (exact) of every candidate for one
-    head (q_head, k_head: [n, d])."""
+                  rows: torch.Tensor | None = None, last_rows: int = 0) -> list[HeadChoice]:  # fmt: skip
+    """Recall (on `rows`, by default evaluation_rows; with last_rows > 0 also on the last last_rows rows
+    alone, as recall_last) and density (exact) of every candidate for one head (q_head, k_head: [n, d])."""
     n, dim = q_head.shape
     rows = evaluation_rows(n, q_head.device) if rows is None else rows
+    measured = len(rows)
+    if last_rows:
+        rows = torch.cat([rows, torch.arange(max(n - last_rows, 0), n, device=q_head.device)])
     keys = torch.arange(n, device=q_head.device)
     scores = (q_head[rows].float() @ k_head.float().T) / math.sqrt(dim)
     probs = torch.softmax(scores.masked_fill(keys[None, :] > rows[:, None], float("-inf")), dim=-1)
@@ -90,8 +99,10 @@ def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT
             mask |= columns[rows // BLOCK]
         mask &= keys[None, :] <= rows[:, None]
         tiles = covered.sum().item() + (0 if columns is None else ((columns.sum(1) + BLOCK - 1) // BLOCK).sum().item())
-        recall = (probs * mask).sum().item() / len(rows)
-        results.append(HeadChoice(-1, candidate.pattern, candidate.params, recall, tiles / causal_tiles))
+        kept = (probs * mask).sum(-1)
+        recall = kept[:measured].mean().item()
+        recall_last = kept[measured:].mean().item() if last_rows else None
+        results.append(HeadChoice(-1, candidate.pattern, candidate.params, recall, tiles / causal_tiles, recall_last))
     return results
 
 
@@ -111,16 +122,28 @@ def _coverage(candidate: Candidate, n: int, q4, k4, vertical_scores, slash_score
     raise ValueError(f"unknown pattern {candidate.pattern!r}")
 
 
-def search(q: torch.Tensor, k: torch.Tensor, target: float = 0.95, candidates=DEFAULT_CANDIDATES) -> list[HeadChoice]:
-    """Per head, the lowest-density candidate with recall >= target; dense when none reaches it."""
-    heads = q.shape[1]
-    group = heads // k.shape[1]
+def search(q: torch.Tensor, k: torch.Tensor, target: float = 0.95, candidates=DEFAULT_CANDIDATES,
+           last_rows: int = 0, last_target: float | None = None) -> list[HeadChoice]:  # fmt: skip
+    """Per head, the lowest-density candidate with recall >= target (and, with last_target, a recall of
+    the last last_rows rows >= last_target); dense when none reaches it."""
+    return choose(evaluate_layer(q, k, candidates, last_rows), target, last_target)
+
+
+def evaluate_layer(q: torch.Tensor, k: torch.Tensor, candidates=DEFAULT_CANDIDATES, last_rows: int = 0):
+    """Every candidate's evaluation for every head of a layer (q [1, h, n, d], k [1, h_kv, n, d])."""
+    group = q.shape[1] // k.shape[1]
+    return [evaluate_head(q[0, head], k[0, head // group], candidates, last_rows=last_rows)
+            for head in range(q.shape[1])]  # fmt: skip
+
+
+def choose(evaluated: list[list[HeadChoice]], target: float, last_target: float | None = None) -> list[HeadChoice]:
+    """Per head, the cheapest evaluated candidate meeting the targets (several searches share one evaluation)."""
     choices = []
-    for head in range(heads):
-        options = [c for c in evaluate_head(q[0, head], k[0, head // group], candidates) if c.recall >= target]
-        best = min(options, key=lambda c: c.density, default=HeadChoice(-1, DENSE.pattern, {}, 1.0, 1.0))
-        best.head = head
-        choices.append(best)
+    for head, results in enumerate(evaluated):
+        options = [c for c in results if c.recall >= target and (last_target is None or c.recall_last >= last_target)]
+        dense = HeadChoice(-1, DENSE.pattern, {}, 1.0, 1.0, None if last_target is None else 1.0)
+        best = min(options, key=lambda c: c.density, default=dense)
+        choices.append(replace(best, head=head))
     return choices
 
 
@@ -156,6 +179,8 @@ class Calibration:
     target: float
     scaling: ScalingRule | None = None
     source: str = ""
+    last_rows: int = 0  # the search also required recall >= last_target on the last last_rows rows
+    last_target: float | None = None
 
     @property
     def lengths(self) -> list[int]:
@@ -205,6 +230,8 @@ def save_calibration(path: Path, calibration: Calibration) -> None:
         "target_recall": calibration.target,
         "calibration_tokens": calibration.lengths,
         "source": calibration.source,
+        "last_rows": calibration.last_rows,
+        "last_target": calibration.last_target,
         "scaling": scaling,
         "lengths": {str(n): [asdict(choice) for choice in calibration.by_length[n]] for n in calibration.lengths},
     }
@@ -242,7 +269,10 @@ def load_calibration(path: Path) -> Calibration:
         if rule.get("rule") != "power" or len(rule["exponents"]) != len(next(iter(parsed.values()))):
             raise ValueError(f"{path}: scaling rule {rule!r} is not a power rule with one exponent per head")
         scaling = ScalingRule(tuple(float(e) for e in rule["exponents"]), tuple(rule.get("fitted_on", ())))
-    return Calibration(parsed, float(document["target_recall"]), scaling, document.get("source", ""))
+    last_target = document.get("last_target")
+    last_target = None if last_target is None else float(last_target)
+    source, last_rows = document.get("source", ""), int(document.get("last_rows", 0))
+    return Calibration(parsed, float(document["target_recall"]), scaling, source, last_rows, last_target)
 
 
 def load_config(path: Path) -> list[HeadChoice]:
@@ -255,14 +285,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibration", type=Path, nargs="+", required=True, help="one Q/K file per length")
     parser.add_argument("--target", type=float, default=0.95)
+    parser.add_argument("--last-rows", type=int, default=0, help="also measure recall on the last rows alone")
+    parser.add_argument("--last-target", type=float, default=None, help="the last rows' recall target")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     by_length = {}
     for path in args.calibration:
         tensors = torch.load(path, map_location="cuda" if torch.cuda.is_available() else "cpu")
-        by_length[tensors["q"].shape[2]] = search(tensors["q"], tensors["k"], args.target)
+        by_length[tensors["q"].shape[2]] = search(tensors["q"], tensors["k"], args.target, DEFAULT_CANDIDATES,
+                                                  args.last_rows, args.last_target)  # fmt: skip
     scaling = fit_scaling(by_length) if len(by_length) > 1 else None
-    calibration = Calibration(by_length, args.target, scaling, " ".join(str(p) for p in args.calibration))
+    calibration = Calibration(by_length, args.target, scaling, " ".join(str(p) for p in args.calibration),
+                              args.last_rows, args.last_target)  # fmt: skip
     save_calibration(args.out, calibration)
     print(f"{'tokens':>7} {'head':>4} {'pattern':<15} {'params':<36} {'recall':>7} {'density':>8}")
     for n, choices in sorted(by_length.items()):

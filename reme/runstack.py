@@ -69,6 +69,11 @@ def _prepare(data_dir: Path) -> dict:
     return env
 
 
+def import_queue(env: dict) -> str:
+    """The settings' rule, for a launcher that does not load Django."""
+    return env.get("CELERY_IMPORT_QUEUE") or f"{env.get('CELERY_QUEUE', 'reme')}-imports"
+
+
 def _start(env: dict) -> list[subprocess.Popen]:
     python = sys.executable
     # Our LLM server, unless another is configured; the chat uses templates until it answers.
@@ -78,7 +83,13 @@ def _start(env: dict) -> list[subprocess.Popen]:
     children = [
         subprocess.Popen(
             [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
-             env.get("CELERY_QUEUE", "reme")],
+             env.get("CELERY_QUEUE", "reme"), "-n", "default@%h"],
+            env=env, cwd=BASE_DIR,
+        ),
+        # Imports have a worker of their own: an upload never waits behind prefills (reme.settings).
+        subprocess.Popen(
+            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
+             import_queue(env), "-n", "imports@%h"],
             env=env, cwd=BASE_DIR,
         ),
         subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],

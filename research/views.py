@@ -34,6 +34,12 @@ from .forms import ArmForm, ConsentVersionForm, EnrolForm, ProtocolVersionForm, 
 
 class UploadForm(forms.Form):
     file = forms.FileField(help_text="JSON, CSV, iCalendar (.ics), diary text (.txt) or a JPEG photo")
+    columns = forms.CharField(
+        max_length=1000, required=False, label="Column names (optional)",
+        help_text="For CSV and JSON files whose names differ from ours: their_name=our_name, separated by commas, "
+        "e.g. Datum=date, Notiz=description. Ours: CSV date, time, title, description, place, latitude, longitude, "
+        "people, tags; JSON when, title, description, place, people, tags.",
+    )  # fmt: skip
 
 
 class SearchForm(forms.Form):
@@ -262,8 +268,9 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
         if upload_form.is_valid():
             try:
                 job = import_job_create_from_upload(
-                    participant=participant, upload=upload_form.cleaned_data["file"], created_by=request.user
-                )
+                    participant=participant, upload=upload_form.cleaned_data["file"], created_by=request.user,
+                    columns=upload_form.cleaned_data["columns"],
+                )  # fmt: skip
             except ImportFailed as failure:
                 for issue in failure.issues:
                     messages.error(request, str(issue))

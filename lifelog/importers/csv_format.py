@@ -32,11 +32,12 @@ ALIASES = {
 }  # fmt: skip
 
 
-def parse_csv(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
+def parse_csv(data: bytes, *, filename: str, tz: ZoneInfo, columns: dict[str, str] | None = None) -> list[ParsedEntry]:
     text = decode_utf8(data, filename)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
+        header = [(columns or {}).get(name, name) for name in header]
     except csv.Error as exc:
         raise ImportFailed([ImportIssue(filename, f"malformed CSV: {exc}", line=1)]) from None
     header_issues = [

@@ -29,7 +29,7 @@ ALIASES = {
 }  # fmt: skip
 
 
-def parse_json(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
+def parse_json(data: bytes, *, filename: str, tz: ZoneInfo, columns: dict[str, str] | None = None) -> list[ParsedEntry]:
     text = decode_utf8(data, filename)
     try:
         document = json.loads(text)
@@ -48,6 +48,8 @@ def parse_json(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]
     entries, issues = [], []
     for index, item in enumerate(document):
         collector = IssueCollector(filename, field_prefix=f"entries[{index}].")
+        if columns and isinstance(item, dict):
+            item = {columns.get(key.lower(), key): value for key, value in item.items()}
         entry = _parse_item(item, collector, tz)
         issues.extend(collector.issues)
         if entry is not None and not collector.issues:

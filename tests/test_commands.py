@@ -36,5 +36,8 @@ def test_load_demo_is_idempotent(db):
     researcher = User.objects.get(username=DEMO_LOGINS["researcher"])
     assert researcher.is_researcher and researcher.check_password(DEMO_PASSWORD)
     assert participant.study.researchers.filter(pk=researcher.pk).exists()
+    # `make run` is ready to enrol: the demo study has an arm with a protocol, the demo trainee is on it.
+    (arm,) = participant.study.arms.all()
+    assert participant.arm == arm and arm.current_protocol.version == 1 == participant.protocol_version.version
     span = participant.entries.order_by("occurred_at")
     assert (span.last().occurred_at - span.first().occurred_at).days > 300

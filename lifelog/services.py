@@ -80,9 +80,16 @@ def import_job_create_from_upload(
     except ValueError as error:
         raise ImportFailed([ImportIssue(upload.name, f"column mapping: {error}")]) from None
     if data.strip() and len(data) <= settings.LIFELOG_VALIDATE_ON_UPLOAD_BYTES:
-        parsed = parse_file(
-            data, filename=upload.name, file_format=file_format, tz=ZoneInfo(participant.timezone), columns=column_map
-        )
+        try:
+            parsed = parse_file(
+                data, filename=upload.name, file_format=file_format, tz=ZoneInfo(participant.timezone),
+                columns=column_map,
+            )  # fmt: skip
+        except ImportFailed:
+            raise
+        except Exception:  # a parser bug must not turn an upload into a server error: the job reports it
+            logger.exception("checking %s on upload failed; leaving it to the worker", upload.name)
+            parsed = []
         if len(parsed) > settings.LIFELOG_MAX_ENTRIES_PER_FILE:
             raise too_many_entries(upload.name, len(parsed))
     return import_job_create(

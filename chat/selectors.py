@@ -57,13 +57,26 @@ def context_state(participant: Participant) -> str | None:
     return llm_context.state if llm_context else None
 
 
+CONTEXT_NOTICES = {
+    LLMContext.State.STALE: "Your memory book is still being prepared for the assistant. You can start now; "
+    "replies may be simpler for a little while.",
+    LLMContext.State.PREPARING: "Your memory book is still being prepared for the assistant. You can start now; "
+    "replies may be simpler for a little while.",
+    # Preparation has stopped: saying "still being prepared" would promise something that is not coming.
+    LLMContext.State.FAILED: "The assistant could not read your memory book today, so ReMe uses its own "
+    "simple wording. Everything else works as usual.",
+}
+
+
 def session_state(session: TrainingSession) -> dict:
     current = session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).order_by("-index").first()
+    context = context_state(session.participant) if session.model_name else None
     return {
         "status": session.status,
         "puzzle_index": current.index if current else session.puzzles.count(),
         "puzzles_planned": session.puzzles_planned,
-        "context": context_state(session.participant) if session.model_name else None,
+        "context": context,
+        "context_notice": CONTEXT_NOTICES.get(context, ""),
     }
 
 

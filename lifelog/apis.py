@@ -56,6 +56,12 @@ class ImportListApi(APIView):
     class ImportUploadSerializer(serializers.Serializer):
         file = serializers.FileField()
         format = serializers.ChoiceField(choices=IMPORT_FORMATS, required=False)
+        columns = serializers.CharField(
+            max_length=1000, required=False, allow_blank=True, default="",
+            help_text="CSV/JSON only: the file's names renamed to ours, e.g. 'Datum=date, Notiz=description'. "
+            "Ours: CSV date, time, title, description, place, latitude, longitude, people, tags; "
+            "JSON when, title, description, place, people, tags.",
+        )  # fmt: skip
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, public_code: str) -> Response:
@@ -79,6 +85,7 @@ class ImportListApi(APIView):
                 upload=upload,
                 created_by=request.user,
                 file_format=form.validated_data.get("format"),
+                columns=form.validated_data["columns"],
             )
         except ImportFailed as failure:
             too_large = upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES

@@ -24,6 +24,9 @@ class ImportJob(models.Model):
     original_name = models.CharField(max_length=255)
     format = models.CharField(max_length=16, choices=EntrySource.choices)
     sha256 = models.CharField(max_length=64)
+    column_map = models.JSONField(
+        default=dict, blank=True, help_text="The file's column or field names (lower case) renamed to ours."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)

@@ -17,7 +17,7 @@ from accounts.models import User
 from studies.models import Participant
 
 from .embeddings import embed_texts
-from .importers import ImportFailed, ImportIssue, ParsedEntry, detect_format, parse_file
+from .importers import ImportFailed, ImportIssue, ParsedEntry, detect_format, parse_column_map, parse_file
 from .models import ImportJob, LifeLogEntry
 from .signals import life_log_changed
 
@@ -33,6 +33,7 @@ def import_job_create(
     data: bytes,
     created_by: User | None,
     file_format: str | None = None,
+    column_map: dict[str, str] | None = None,
     enqueue: bool = True,
 ) -> ImportJob:
     """Checks what can be checked at once (size, type, emptiness), stores the file and, unless the
@@ -48,6 +49,7 @@ def import_job_create(
         original_name=filename[:255],
         format=file_format,
         sha256=hashlib.sha256(data).hexdigest(),
+        column_map=column_map or {},
     )
     stored_name = get_valid_filename(Path(filename).name)[-100:] or "upload"
     job.file.save(f"{job.sha256[:16]}-{stored_name}", ContentFile(data), save=False)
@@ -59,18 +61,50 @@ def import_job_create(
 
 
 def import_job_create_from_upload(
-    *, participant: Participant, upload: UploadedFile, created_by: User | None, file_format: str | None = None
+    *,
+    participant: Participant,
+    upload: UploadedFile,
+    created_by: User | None,
+    file_format: str | None = None,
+    columns: str = "",
 ) -> ImportJob:
-    """An uploaded file over the limit is refused by its size, before it is read into memory."""
+    """An uploaded file over the limit is refused by its size, before it is read into memory. A file small
+    enough to parse at once is parsed here (no embedding: milliseconds), so a bad one is refused with its
+    reasons in the response instead of minutes later behind queued work."""
     if upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES:
         raise file_too_large(upload.name, upload.size)
+    data = upload.read()
+    file_format = file_format or detect_format(upload.name)
+    try:
+        column_map = parse_column_map(columns, file_format=file_format)
+    except ValueError as error:
+        raise ImportFailed([ImportIssue(upload.name, f"column mapping: {error}")]) from None
+    if data.strip() and len(data) <= settings.LIFELOG_VALIDATE_ON_UPLOAD_BYTES:
+        try:
+            parsed = parse_file(
+                data, filename=upload.name, file_format=file_format, tz=ZoneInfo(participant.timezone),
+                columns=column_map,
+            )  # fmt: skip
+        except ImportFailed:
+            raise
+        except Exception:  # a parser bug must not turn an upload into a server error: the job reports it
+            logger.exception("checking %s on upload failed; leaving it to the worker", upload.name)
+            parsed = []
+        if len(parsed) > settings.LIFELOG_MAX_ENTRIES_PER_FILE:
+            raise too_many_entries(upload.name, len(parsed))
     return import_job_create(
         participant=participant,
         filename=upload.name,
-        data=upload.read(),
+        data=data,
         created_by=created_by,
         file_format=file_format,
+        column_map=column_map,
     )
+
+
+def too_many_entries(filename: str, count: int) -> ImportFailed:
+    limit = settings.LIFELOG_MAX_ENTRIES_PER_FILE
+    return ImportFailed([ImportIssue(filename, f"the file has {count} entries; the limit is {limit}")])
 
 
 def file_too_large(filename: str, size: int) -> ImportFailed:
@@ -100,17 +134,11 @@ def import_job_run(*, job_id: int, on_progress: ProgressCallback | None = None) 
         with job.file.open("rb") as handle:
             data = handle.read()
         parsed = parse_file(
-            data, filename=job.original_name, file_format=job.format, tz=ZoneInfo(job.participant.timezone)
-        )
+            data, filename=job.original_name, file_format=job.format, tz=ZoneInfo(job.participant.timezone),
+            columns=job.column_map,
+        )  # fmt: skip
         if len(parsed) > settings.LIFELOG_MAX_ENTRIES_PER_FILE:
-            raise ImportFailed(
-                [
-                    ImportIssue(
-                        job.original_name,
-                        f"the file has {len(parsed)} entries; the limit is {settings.LIFELOG_MAX_ENTRIES_PER_FILE}",
-                    )
-                ]
-            )
+            raise too_many_entries(job.original_name, len(parsed))
     except ImportFailed as failure:
         return _job_fail(job, [issue.as_dict() for issue in failure.issues], notify)
 

@@ -8,6 +8,7 @@ DATABASE_URL is set; Redis is the one on 127.0.0.1:6379 if it answers, else a bu
 import argparse
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,11 +44,25 @@ def ensure_postgres(data_dir: Path, database: str) -> str:
     return f"postgres://postgres@/{database}?host={quote(socket_dir, safe='')}"
 
 
-def stop_postgres(data_dir: Path) -> None:
-    import pgserver
+def stop_postgres(data_dir: Path, timeout: float = 30) -> bool:
+    """Fast shutdown of the bundled server; True when one was running and has stopped.
 
-    if data_dir.exists():
-        pgserver.get_server(_short_dir(data_dir), cleanup_mode="stop").cleanup()
+    pgserver's own cleanup cannot be used: in a process that called ensure_postgres, get_server returns the
+    cached handle (cleanup_mode=None), so cleanup() left the server running (`make run`'s Ctrl-C did)."""
+    pid_file = _short_dir(data_dir) / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown: ends sessions, checkpoints, exits
+    except (OSError, ValueError, IndexError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def redis_answers(host: str, port: int) -> bool:

@@ -2,7 +2,8 @@
 
 Starts PostgreSQL+pgvector and Redis (see devservices), migrates, loads the demo study, then a
 Celery worker, Daphne (HTTP + WebSocket) and our LLM server (inference.server, llama.cpp on the CPU).
-Set DATABASE_URL / REDIS_URL / LLM_BASE_URL to use your own; REME_LLM=off runs without an LLM.
+Set DATABASE_URL / REDIS_URL / LLM_BASE_URL to use your own; REME_LLM=off runs without an LLM;
+REME_DATA_DIR moves the bundled services' data (default .data/).
 """
 
 import os
@@ -23,16 +24,58 @@ LLM_PORT = int(os.environ.get("REME_LLM_PORT", "8080"))
 
 
 def main() -> int:
-    data_dir = BASE_DIR / ".data"
+    data_dir = Path(os.environ.get("REME_DATA_DIR", BASE_DIR / ".data"))
     started_postgres = "DATABASE_URL" not in os.environ
+    children: list[subprocess.Popen] = []
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    try:
+        env = _prepare(data_dir)
+        children.extend(_start(env))
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"{child.args[2]} exited with {child.returncode}; stopping", file=sys.stderr)
+                    stopping, exit_code = True, 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C while migrating or loading the demo
+        exit_code = 130
+    finally:
+        # Whatever happened, stop what we started, the bundled PostgreSQL included; a second Ctrl-C
+        # must not cut this short.
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        stop_processes(children, timeout=20)
+        if started_postgres:
+            devservices.stop_postgres(data_dir / "pg")
+        print("ReMe stopped.", flush=True)
+    return exit_code
+
+
+def _prepare(data_dir: Path) -> dict:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "reme.settings.local"))
     env.setdefault("DATABASE_URL", devservices.ensure_postgres(data_dir / "pg", "reme"))
     env.setdefault("REDIS_URL", devservices.ensure_redis(data_dir / "redis", 0))
-    python = sys.executable
-    manage = [python, str(BASE_DIR / "manage.py")]
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
     subprocess.run([*manage, "load_demo"], env=env, check=True)
+    return env
 
+
+def import_queue(env: dict) -> str:
+    """The settings' rule, for a launcher that does not load Django."""
+    return env.get("CELERY_IMPORT_QUEUE") or f"{env.get('CELERY_QUEUE', 'reme')}-imports"
+
+
+def _start(env: dict) -> list[subprocess.Popen]:
+    python = sys.executable
     # Our LLM server, unless another is configured; the chat uses templates until it answers.
     own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
     if own_llm:
@@ -40,7 +83,13 @@ def main() -> int:
     children = [
         subprocess.Popen(
             [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
-             env.get("CELERY_QUEUE", "reme")],
+             env.get("CELERY_QUEUE", "reme"), "-n", "default@%h"],
+            env=env, cwd=BASE_DIR,
+        ),
+        # Imports have a worker of their own: an upload never waits behind prefills (reme.settings).
+        subprocess.Popen(
+            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
+             import_queue(env), "-n", "imports@%h"],
             env=env, cwd=BASE_DIR,
         ),
         subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
@@ -57,27 +106,7 @@ def main() -> int:
         "Press Ctrl-C to stop everything.\n",
         flush=True,
     )
-    stopping = False
-
-    def stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for child in children:
-            if child.poll() is not None:
-                print(f"{child.args[2]} exited with {child.returncode}; stopping", file=sys.stderr)
-                stopping, exit_code = True, 1
-        time.sleep(0.5)
-
-    stop_processes(children, timeout=20)
-    if started_postgres:
-        devservices.stop_postgres(data_dir / "pg")
-    print("ReMe stopped.", flush=True)
-    return exit_code
+    return children
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ urlpatterns = [
     path("studies/<slug:slug>/attempts.json", apis.AttemptExportJsonApi.as_view(), name="api_export_json"),
     path("arms/", apis.ArmListApi.as_view(), name="api_arms"),
     path("protocol-versions/", apis.ProtocolVersionListApi.as_view(), name="api_protocol_versions"),
+    path("consent-versions/", apis.ConsentVersionListApi.as_view(), name="api_consent_versions"),
     path("participants/", apis.ParticipantListApi.as_view(), name="api_participants"),
+    path(
+        "participants/<str:public_code>/password-reset/",
+        apis.ParticipantPasswordResetApi.as_view(),
+        name="api_participant_password_reset",
+    ),
     path("sessions/", apis.TrainingSessionListApi.as_view(), name="api_sessions"),
     path("attempts/", apis.AttemptListApi.as_view(), name="api_attempts"),
 ]

@@ -1,7 +1,10 @@
-"""The research REST API: read what the caller's studies hold, add protocol versions, export attempts.
+"""The research REST API: read what the caller's studies hold; set a study up (studies, arms, consent texts,
+protocol versions); enrol participants with a trainee login and reset its password; export attempts.
 
 Thin: every queryset comes from a selector (scoped to the caller's studies), writes go through a service,
 and every read of participant data is written to the audit log."""
+
+from datetime import UTC
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.handlers.asgi import ASGIRequest
@@ -20,8 +23,17 @@ from rest_framework.views import APIView
 from chat.models import Attempt, TrainingSession
 from lifelog.apis import parse_when_param
 from studies import selectors as studies_selectors
-from studies.models import Arm, AuditEvent, CuePolicy, Participant, ProtocolVersion, Study
-from studies.services import audit_record, protocol_version_create
+from studies.models import Arm, AuditEvent, ConsentVersion, CuePolicy, Participant, ProtocolVersion, Study
+from studies.services import (
+    TraineeLogin,
+    arm_create,
+    audit_record,
+    consent_version_create,
+    participant_register,
+    protocol_version_create,
+    study_create,
+    trainee_password_reset,
+)
 
 from . import filters, selectors
 from .export import AttemptExport, ExportFilters
@@ -45,6 +57,21 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """Any ISO time, normalized to UTC: PostgreSQL refuses offsets Python accepts (e.g. -22:18)."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("That time is out of range.") from None
+
+
+def as_api_error(error: ModelValidationError) -> ValidationError:
+    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -159,11 +186,23 @@ class AuditedListMixin:
         return response
 
 
-class StudyListApi(ResearcherOnly, generics.ListAPIView):
+class StudyListApi(ResearcherOnly, generics.ListCreateAPIView):
+    """POST creates a study with the caller as its researcher."""
+
     serializer_class = StudySerializer
 
     def get_queryset(self):
         return studies_selectors.study_list(user=self.request.user).prefetch_related("arms")
+
+    def post(self, request: Request) -> Response:
+        form = StudySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            study = study_create(**form.validated_data, researchers=[request.user])
+        except ModelValidationError as error:
+            raise as_api_error(error) from None
+        audit_record(actor=request.user, action=AuditEvent.Action.CHANGE, target="study", study=study, request=request)
+        return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
 
 class StudyDetailApi(ResearcherOnly, generics.RetrieveAPIView):
@@ -174,12 +213,79 @@ class StudyDetailApi(ResearcherOnly, generics.RetrieveAPIView):
         return studies_selectors.study_list(user=self.request.user).prefetch_related("arms")
 
 
-class ArmListApi(ResearcherOnly, generics.ListAPIView):
+class ArmListApi(ResearcherOnly, generics.ListCreateAPIView):
+    """POST adds an arm to one of the caller's studies; give it a protocol with POST /api/protocol-versions/."""
+
     serializer_class = ArmSerializer
     filterset_class = filters.ArmFilter
 
+    class ArmInputSerializer(serializers.Serializer):
+        study = serializers.SlugField(help_text="Study slug.")
+        key = serializers.SlugField(max_length=64)
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+
     def get_queryset(self):
         return studies_selectors.arm_list(user=self.request.user).order_by("id")
+
+    @extend_schema(request=ArmInputSerializer, responses={201: ArmSerializer})
+    def post(self, request: Request) -> Response:
+        form = self.ArmInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        study = study_for_write(request, data.pop("study"))
+        try:
+            arm = arm_create(study=study, **data)
+        except ModelValidationError as error:
+            raise as_api_error(error) from None
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.CHANGE, target="arm", study=study,
+            detail={"arm": arm.key}, request=request,
+        )  # fmt: skip
+        return Response(ArmSerializer(arm).data, status=status.HTTP_201_CREATED)
+
+
+def study_for_write(request: Request, slug: str) -> Study:
+    """One of the caller's studies, or a 400 that does not tell whether another's exists."""
+    study = studies_selectors.study_list(user=request.user).filter(slug=slug).first()
+    if study is None:
+        raise ValidationError({"study": "No such study in your studies."})
+    return study
+
+
+class ConsentVersionSerializer(serializers.ModelSerializer):
+    study = serializers.SlugField(source="study.slug", help_text="Study slug.")
+    on_withdrawal = serializers.ChoiceField(choices=ConsentVersion.OnWithdrawal.choices)
+
+    class Meta:
+        model = ConsentVersion
+        fields = ["id", "study", "version", "text", "on_withdrawal", "created_at"]
+        read_only_fields = ["version", "created_at"]
+
+
+class ConsentVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
+    """Consent texts; POST adds the study's next version, which applies to participants enrolled from then on."""
+
+    serializer_class = ConsentVersionSerializer
+    filterset_class = filters.ConsentVersionFilter
+
+    def get_queryset(self):
+        return studies_selectors.consent_version_list(user=self.request.user).order_by("id")
+
+    def post(self, request: Request) -> Response:
+        form = ConsentVersionSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        study = study_for_write(request, data["study"]["slug"])
+        try:
+            consent = consent_version_create(study=study, text=data["text"], on_withdrawal=data["on_withdrawal"])
+        except ModelValidationError as error:
+            raise as_api_error(error) from None
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.CHANGE, target="consent version", study=study,
+            detail={"version": consent.version}, request=request,
+        )  # fmt: skip
+        return Response(ConsentVersionSerializer(consent).data, status=status.HTTP_201_CREATED)
 
 
 class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
@@ -218,7 +324,7 @@ class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
                 created_by=request.user,
             )
         except ModelValidationError as error:
-            raise ValidationError(error.message_dict if hasattr(error, "message_dict") else error.messages) from None
+            raise as_api_error(error) from None
         audit_record(
             actor=request.user, action=AuditEvent.Action.CHANGE, target="protocol version", study=arm.study,
             detail={"arm": arm.key, "version": protocol.version}, request=request,
@@ -226,13 +332,75 @@ class ProtocolVersionListApi(ResearcherOnly, generics.ListCreateAPIView):
         return Response(ProtocolVersionSerializer(protocol).data, status=status.HTTP_201_CREATED)
 
 
-class ParticipantListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):
+class TraineeLoginSerializer(serializers.Serializer):
+    """Shown once: the password is stored only as a hash."""
+
+    username = serializers.CharField()
+    password = serializers.CharField()
+
+
+class ParticipantListApi(ResearcherOnly, AuditedListMixin, generics.ListCreateAPIView):
+    """POST enrols a participant on an arm; with a username it creates their trainee login and answers its
+    generated password once (`login`). Identifying details go in and never come out."""
+
     serializer_class = ParticipantSerializer
     filterset_class = filters.ParticipantFilter
     audit_target = "participants"
 
+    class EnrolInputSerializer(serializers.Serializer):
+        study = serializers.SlugField(help_text="Study slug.")
+        arm = serializers.SlugField(max_length=64, help_text="Arm key; the arm needs a protocol.")
+        consent_given_at = UtcDateTimeField(required=False, allow_null=True, default=None,
+                                            help_text="Required when the study has a consent text.")  # fmt: skip
+        timezone = serializers.CharField(max_length=64, default="UTC")
+        full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        username = serializers.CharField(max_length=150, required=False, allow_blank=True, default="",
+                                         help_text="Creates a trainee login with a generated password.")  # fmt: skip
+
+    class EnrolledSerializer(ParticipantSerializer):
+        login = TraineeLoginSerializer(allow_null=True, help_text="The generated password, shown only here.")
+
+        class Meta(ParticipantSerializer.Meta):
+            fields = [*ParticipantSerializer.Meta.fields, "login"]
+
     def get_queryset(self):
         return studies_selectors.researcher_participant_list(user=self.request.user).order_by("id")
+
+    @extend_schema(request=EnrolInputSerializer, responses={201: EnrolledSerializer})
+    def post(self, request: Request) -> Response:
+        form = self.EnrolInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        study = study_for_write(request, data.pop("study"))
+        arm = study.arms.filter(key=data.pop("arm")).first()
+        if arm is None:
+            raise ValidationError({"arm": "No such arm in this study."})
+        try:
+            registration = participant_register(study=study, arm=arm, by=request.user, **data)
+        except ModelValidationError as error:
+            raise as_api_error(error) from None
+        participant = registration.participant
+        participant.login = registration.login
+        response = Response(self.EnrolledSerializer(participant).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ParticipantPasswordResetApi(ResearcherOnly, APIView):
+    """A new generated password for the participant's trainee login (created if they had none), answered
+    once; the old password stops working."""
+
+    @extend_schema(request=None, responses={200: TraineeLoginSerializer})
+    def post(self, request: Request, public_code: str) -> Response:
+        participant = studies_selectors.participant_get(user=request.user, public_code=public_code)
+        try:
+            login: TraineeLogin = trainee_password_reset(participant=participant, by=request.user)
+        except ModelValidationError as error:
+            raise as_api_error(error) from None
+        response = Response(TraineeLoginSerializer(login).data)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class TrainingSessionListApi(ResearcherOnly, AuditedListMixin, generics.ListAPIView):

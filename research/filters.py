@@ -7,7 +7,7 @@ from django import forms
 from django_filters.fields import IsoDateTimeField
 
 from chat.models import Attempt, TrainingSession
-from studies.models import Arm, Participant, ProtocolVersion
+from studies.models import Arm, ConsentVersion, Participant, ProtocolVersion
 
 
 class UtcDateTimeField(IsoDateTimeField):
@@ -32,6 +32,12 @@ class StudyArmFilter(django_filters.FilterSet):
 class ArmFilter(StudyArmFilter):
     class Meta:
         model = Arm
+        fields = ["study"]
+
+
+class ConsentVersionFilter(StudyArmFilter):
+    class Meta:
+        model = ConsentVersion
         fields = ["study"]
 
 

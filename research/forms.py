@@ -1,10 +1,27 @@
-"""Researcher forms: enrolment with consent, a new protocol version."""
+"""Researcher forms: a study, its arms and consent texts, enrolment with consent, a new protocol version."""
 
 from django import forms
 
 from chat.models import PuzzleGroup
-from studies.models import Arm, CuePolicy, Study
+from studies.models import Arm, ConsentVersion, CuePolicy, Study
 from studies.scoring_policy import STRICT
+
+
+class StudyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=50, help_text="Short name for addresses and exports, e.g. memory-2027.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ArmForm(forms.Form):
+    key = forms.SlugField(max_length=64, label="Arm key", help_text="Short name in exports, e.g. control.")
+    name = forms.CharField(max_length=200, label="Arm name")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Arm description")
+
+
+class ConsentVersionForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="Consent text")
+    on_withdrawal = forms.ChoiceField(choices=ConsentVersion.OnWithdrawal.choices, label="On withdrawal")
 
 
 class EnrolForm(forms.Form):
@@ -18,8 +35,10 @@ class EnrolForm(forms.Form):
     full_name = forms.CharField(max_length=200, required=False, help_text="Kept apart from the research data.")
     email = forms.EmailField(required=False)
     timezone = forms.CharField(max_length=64, initial="UTC")
-    username = forms.CharField(max_length=150, required=False, help_text="Creates a trainee login when given.")
-    password = forms.CharField(required=False, widget=forms.PasswordInput, min_length=10)
+    username = forms.CharField(
+        max_length=150, required=False,
+        help_text="Creates a trainee login with a generated password, shown once after enrolling.",
+    )  # fmt: skip
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,8 +49,6 @@ class EnrolForm(forms.Form):
         data = super().clean()
         if self.consent_needed and not data.get("consent_given_at"):
             self.add_error("consent_given_at", "Record when the participant gave consent.")
-        if data.get("username") and not data.get("password"):
-            self.add_error("password", "A new login needs a password.")
         return data
 
 

@@ -16,14 +16,30 @@ from lifelog.services import import_job_create_from_upload
 from studies.models import AuditEvent
 from studies.scoring_policy import STRICT
 from studies.selectors import arm_list, audit_event_list, participant_get, study_get, study_list
-from studies.services import audit_record, participant_register, participant_withdraw, protocol_version_create
+from studies.services import (
+    TraineeLogin,
+    arm_create,
+    audit_record,
+    consent_version_create,
+    participant_register,
+    participant_withdraw,
+    protocol_version_create,
+    study_create,
+    trainee_password_reset,
+)
 
 from . import stats
-from .forms import EnrolForm, ProtocolVersionForm
+from .forms import ArmForm, ConsentVersionForm, EnrolForm, ProtocolVersionForm, StudyForm
 
 
 class UploadForm(forms.Form):
     file = forms.FileField(help_text="JSON, CSV, iCalendar (.ics), diary text (.txt) or a JPEG photo")
+    columns = forms.CharField(
+        max_length=1000, required=False, label="Column names (optional)",
+        help_text="For CSV and JSON files whose names differ from ours: their_name=our_name, separated by commas, "
+        "e.g. Datum=date, Notiz=description. Ours: CSV date, time, title, description, place, latitude, longitude, "
+        "people, tags; JSON when, title, description, place, people, tags.",
+    )  # fmt: skip
 
 
 class SearchForm(forms.Form):
@@ -36,28 +52,48 @@ class SearchForm(forms.Form):
 
 @researcher_required
 def study_list_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "research/study_list.html", {"studies": study_list(user=request.user)})
+    """The researcher's studies, and a form for a new one (its creator becomes its researcher)."""
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = study_create(**form.cleaned_data, researchers=[request.user])
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            audit_record(
+                actor=request.user, action=AuditEvent.Action.CHANGE, target="study", study=study, request=request
+            )
+            messages.success(request, f"Created {study.name}. Next: add an arm and its protocol.")
+            return redirect("research:study_detail", slug=study.slug)
+    return render(request, "research/study_list.html", {"studies": study_list(user=request.user), "form": form})
 
 
 @researcher_required
 def study_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
-    """Study overview: enrolment per arm, adherence, this week's sessions, LLM context state; enrolment form."""
+    """Study overview: enrolment per arm, adherence, this week's sessions, LLM context state; the forms that
+    set a study up (arms, consent) and enrol."""
     study = study_get(user=request.user, slug=slug)
     enrol_form = EnrolForm(request.POST or None, study=study)
     if request.method == "POST" and enrol_form.is_valid():
         try:
             data = enrol_form.cleaned_data
-            participant = participant_register(
+            registration = participant_register(
                 study=study, arm=data["arm"], consent_given_at=data["consent_given_at"], by=request.user,
                 timezone=data["timezone"], full_name=data["full_name"], email=data["email"],
-                username=data["username"], password=data["password"],
+                username=data["username"],
             )  # fmt: skip
         except ValidationError as error:
-            for text in error.messages:
-                messages.error(request, text)
+            _form_errors(enrol_form, error)
         else:
+            participant = registration.participant
+            if registration.login is not None:
+                return _login_shown_once(request, participant=participant, login=registration.login)
             messages.success(request, f"Enrolled {participant.public_code}.")
             return redirect("research:study_detail", slug=study.slug)
+    return _study_page(request, study, enrol_form=enrol_form)
+
+
+def _study_page(request: HttpRequest, study, **forms_given) -> HttpResponse:
     rows = stats.study_overview(study=study)
     audit_record(
         actor=request.user, action=AuditEvent.Action.VIEW, target="study overview", study=study, request=request
@@ -68,9 +104,74 @@ def study_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
         "enrolment": stats.enrolment_by_arm(rows),
         "arms": study.arms.prefetch_related("protocol_versions"),
         "consent": study.consent_versions.order_by("-version").first(),
-        "enrol_form": enrol_form,
+        "enrol_form": EnrolForm(study=study),
+        "arm_form": ArmForm(),
+        "consent_form": ConsentVersionForm(),
+        **forms_given,
     }
-    return render(request, "research/study_detail.html", context)
+    return render(request, "research/study_detail.html", context, status=400 if forms_given.get("failed") else 200)
+
+
+def _form_errors(form: forms.Form, error: ValidationError) -> None:
+    for text in error.messages:
+        form.add_error(None, text)
+
+
+def _login_shown_once(request: HttpRequest, *, participant, login: TraineeLogin) -> HttpResponse:
+    """The password's only appearance: rendered into this response (never into a message stored in the
+    session), and kept out of every cache."""
+    response = render(request, "research/trainee_login.html", {"participant": participant, "login": login})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@researcher_required
+@require_POST
+def arm_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_get(user=request.user, slug=slug)
+    form = ArmForm(request.POST)
+    if form.is_valid():
+        try:
+            arm = arm_create(study=study, **form.cleaned_data)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            audit_record(
+                actor=request.user, action=AuditEvent.Action.CHANGE, target="arm", study=study,
+                detail={"arm": arm.key}, request=request,
+            )  # fmt: skip
+            messages.success(request, f"Added arm {arm.key}. Next: its protocol.")
+            return redirect("research:protocol_version_new", arm_id=arm.pk)
+    return _study_page(request, study, arm_form=form, failed=True)
+
+
+@researcher_required
+@require_POST
+def consent_version_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_get(user=request.user, slug=slug)
+    form = ConsentVersionForm(request.POST)
+    if form.is_valid():
+        consent = consent_version_create(study=study, **form.cleaned_data)
+        audit_record(
+            actor=request.user, action=AuditEvent.Action.CHANGE, target="consent version", study=study,
+            detail={"version": consent.version}, request=request,
+        )  # fmt: skip
+        messages.success(request, f"Saved consent text version {consent.version}.")
+        return redirect("research:study_detail", slug=study.slug)
+    return _study_page(request, study, consent_form=form, failed=True)
+
+
+@researcher_required
+@require_POST
+def participant_password_reset_view(request: HttpRequest, public_code: str) -> HttpResponse:
+    participant = participant_get(user=request.user, public_code=public_code)
+    try:
+        login = trainee_password_reset(participant=participant, by=request.user)
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+        return redirect("research:participant_detail", public_code=public_code)
+    return _login_shown_once(request, participant=participant, login=login)
 
 
 @researcher_required
@@ -167,8 +268,9 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
         if upload_form.is_valid():
             try:
                 job = import_job_create_from_upload(
-                    participant=participant, upload=upload_form.cleaned_data["file"], created_by=request.user
-                )
+                    participant=participant, upload=upload_form.cleaned_data["file"], created_by=request.user,
+                    columns=upload_form.cleaned_data["columns"],
+                )  # fmt: skip
             except ImportFailed as failure:
                 for issue in failure.issues:
                     messages.error(request, str(issue))

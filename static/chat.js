@@ -96,7 +96,10 @@
     document.getElementById("finished-link").hidden = state.status !== "ended";
     document.getElementById("progress").textContent =
       state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
-    document.getElementById("context-notice").hidden = !state.context || state.context === "ready";
+    const notice = document.getElementById("context-notice");
+    notice.textContent = state.context_notice || "";
+    notice.dataset.context = state.context || "";
+    notice.hidden = !state.context_notice;
   }
 
   function send(item) {

@@ -5,7 +5,7 @@ from django.http import Http404
 
 from accounts.models import User
 
-from .models import Arm, AuditEvent, Participant, ProtocolVersion, Study
+from .models import Arm, AuditEvent, ConsentVersion, Participant, ProtocolVersion, Study
 
 
 def study_list(*, user: User) -> QuerySet[Study]:
@@ -44,6 +44,10 @@ def study_get(*, user: User, slug: str) -> Study:
 
 def arm_list(*, user: User) -> QuerySet[Arm]:
     return Arm.objects.filter(study__in=study_list(user=user)).select_related("study")
+
+
+def consent_version_list(*, user: User) -> QuerySet[ConsentVersion]:
+    return ConsentVersion.objects.filter(study__in=study_list(user=user)).select_related("study")
 
 
 def protocol_version_list(*, user: User) -> QuerySet[ProtocolVersion]:

@@ -1,6 +1,8 @@
 """Writes to studies: studies, arms and their protocol versions, consent, enrolment, withdrawal and the
 audit trail."""
 
+import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -13,6 +15,7 @@ from accounts.models import User
 from accounts.services import user_create
 
 from .models import (
+    PUBLIC_CODE_ALPHABET,
     Arm,
     AuditEvent,
     Consent,
@@ -124,6 +127,25 @@ def participant_enroll(
     return participant
 
 
+def one_time_password_new() -> str:
+    """Three groups of four unambiguous characters (~59 bits): easy to read out or copy from paper."""
+    return "-".join("".join(secrets.choice(PUBLIC_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
+
+
+@dataclass(frozen=True)
+class TraineeLogin:
+    """A login's password in clear, for the one response that shows it; only its hash is stored."""
+
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    participant: Participant
+    login: TraineeLogin | None
+
+
 @transaction.atomic
 def participant_register(
     *,
@@ -135,19 +157,44 @@ def participant_register(
     full_name: str = "",
     email: str = "",
     username: str = "",
-    password: str = "",
-) -> Participant:
-    """Enrolment by a researcher: with a trainee login when a username is given, recorded in the audit log."""
-    user = user_create(username=username, password=password, role=User.Role.TRAINEE) if username else None
+) -> Registration:
+    """Enrolment by a researcher, recorded in the audit log. With a username it also creates the trainee's
+    login with a generated password, returned once (the researcher hands it over) and stored only hashed."""
+    login = TraineeLogin(username=username, password=one_time_password_new()) if username else None
+    user = user_create(username=username, password=login.password, role=User.Role.TRAINEE) if login else None
     participant = participant_enroll(
         study=study, user=user, arm=arm, consent_given_at=consent_given_at, recorded_by=by, timezone=timezone,
         full_name=full_name, email=email,
     )  # fmt: skip
     audit_record(
         actor=by, action=AuditEvent.Action.CHANGE, target="enrolment", study=study,
+        participant_code=participant.public_code, detail={"login": bool(login)},
+    )  # fmt: skip
+    return Registration(participant=participant, login=login)
+
+
+@transaction.atomic
+def trainee_password_reset(*, participant: Participant, by: User) -> TraineeLogin:
+    """A new generated password for the participant's login, returned once. A participant enrolled without a
+    login gets one now, named after the public code. Changing the password ends the trainee's open web
+    sessions (Django checks the password hash in each session)."""
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    if participant.status != Participant.Status.ACTIVE:
+        raise ValidationError("A withdrawn participant has no login to reset.")
+    password = one_time_password_new()
+    user = participant.user
+    if user is None:
+        user = user_create(username=participant.public_code.lower(), password=password, role=User.Role.TRAINEE)
+        participant.user = user
+        participant.save(update_fields=["user"])
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    audit_record(
+        actor=by, action=AuditEvent.Action.CHANGE, target="trainee password", study=participant.study,
         participant_code=participant.public_code,
     )  # fmt: skip
-    return participant
+    return TraineeLogin(username=user.username, password=password)
 
 
 @transaction.atomic

@@ -125,7 +125,8 @@ class CeleryWorker(ChildProcess):
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "reme", "worker", "--pool", "prefork", "--concurrency", "1",
-             "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-l", "info", "--without-mingle", "--without-gossip"],
+             "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_IMPORT_QUEUE}", "-l", "info",
+             "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_for("ready.", timeout=60)

@@ -59,7 +59,7 @@ def test_session_page_shows_the_transcript_escaped(sessions, client):
     assert "Puzzle 1 of 2" in page
 
 
-def test_context_preparation_state_is_shown_while_the_llm_context_is_prefilled(sessions, client):
+def test_context_preparation_state_is_shown_while_prefilled_and_after_it_failed(sessions, client):
     from chat.models import LLMContext
 
     TrainingSession.objects.filter(pk=sessions.session_a.pk).update(model_name="some-model")
@@ -68,9 +68,19 @@ def test_context_preparation_state_is_shown_while_the_llm_context_is_prefilled(s
     page = client.get(reverse("chat:session", args=[sessions.session_a.pk])).content.decode()
     notice = page.split('id="context-notice"', 1)[1].split(">", 1)[0]
     assert "hidden" not in notice
+    assert "still being prepared" in page
     LLMContext.objects.filter(participant=sessions.participant_a).update(state=LLMContext.State.READY)
     page = client.get(reverse("chat:session", args=[sessions.session_a.pk])).content.decode()
     assert "hidden" in page.split('id="context-notice"', 1)[1].split(">", 1)[0]
+    # A failed preparation is not "still being prepared": the page says what the trainee gets instead,
+    # and so does the state every turn sends to an open page.
+    LLMContext.objects.filter(participant=sessions.participant_a).update(state=LLMContext.State.FAILED)
+    page = client.get(reverse("chat:session", args=[sessions.session_a.pk])).content.decode()
+    notice = page.split('id="context-notice"', 1)[1].split("</p>", 1)[0]
+    assert "hidden" not in notice.split(">", 1)[0] and "still being prepared" not in page
+    assert "could not read your memory book" in notice
+    state = act(sessions.session_a, text="no idea").state
+    assert state["context"] == "failed" and "could not read" in state["context_notice"]
 
 
 def test_preferences_are_clamped_and_redirects_stay_on_site(world, client):

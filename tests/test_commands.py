@@ -21,7 +21,7 @@ def test_import_lifelog_command(world, tmp_path, capsys):
 def test_import_lifelog_command_reports_located_errors(world, tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("date,title\n2025-05-03,Good\n2025-05-32,Bad\n")
-    with pytest.raises(CommandError, match=r"log.csv, line 3, field 'date': '2025-05-32' is not a date"):
+    with pytest.raises(CommandError, match=r"log.csv, line 3, field 'date': '2025-05-32' does not exist"):
         call_command("import_lifelog", world.participant_a.public_code, str(path))
     assert LifeLogEntry.objects.count() == 0
     with pytest.raises(CommandError, match="no participant with public code P-NOPE"):
@@ -36,5 +36,8 @@ def test_load_demo_is_idempotent(db):
     researcher = User.objects.get(username=DEMO_LOGINS["researcher"])
     assert researcher.is_researcher and researcher.check_password(DEMO_PASSWORD)
     assert participant.study.researchers.filter(pk=researcher.pk).exists()
+    # `make run` is ready to enrol: the demo study has an arm with a protocol, the demo trainee is on it.
+    (arm,) = participant.study.arms.all()
+    assert participant.arm == arm and arm.current_protocol.version == 1 == participant.protocol_version.version
     span = participant.entries.order_by("occurred_at")
     assert (span.last().occurred_at - span.first().occurred_at).days > 300

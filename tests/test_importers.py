@@ -52,7 +52,7 @@ def test_json_bare_list_is_accepted():
 def test_json_errors_name_the_entry_and_field():
     data = b'{"entries": [{"when": "2025-13-45", "title": "A"}, {"when": "2025-01-01", "title": "", "mood": 3}]}'
     issues = issues_of(data, "log.json")
-    assert any("log.json, field 'entries[0].when'" in i and "not a date" in i for i in issues)
+    assert any("log.json, field 'entries[0].when'" in i and "has month 13" in i for i in issues)
     assert any("field 'entries[1].title': must not be empty" in i for i in issues)
     assert any("field 'entries[1].mood': unknown field" in i for i in issues)
 
@@ -236,3 +236,39 @@ def test_empty_files(name):
 def test_unsupported_extension():
     with pytest.raises(ImportFailed, match=r"unsupported file type '\.xlsx'"):
         detect_format("log.xlsx")
+
+
+# --- Errors that explain themselves ---------------------------------------------------------
+
+
+def test_a_date_in_the_right_form_that_does_not_exist_is_called_so():
+    (issue,) = issues_of(b'[{"when": "2026-02-30", "title": "Walk"}]', "log.json")
+    assert "'2026-02-30' does not exist: February 2026 has 28 days" in issue and "not a date in the form" not in issue
+    (issue,) = issues_of(b"date,title\n2026-13-01,Walk\n", "log.csv")
+    assert "has month 13; months go from 01 to 12" in issue
+    (issue,) = issues_of(b'[{"when": "03/05/2026", "title": "Walk"}]', "log.json")
+    assert "not a date in the form YYYY-MM-DD" in issue
+
+
+def test_broken_calendars_are_explained_in_plain_words():
+    cut_off = ICS[: ICS.index(b"END:VEVENT")]
+    (issue,) = issues_of(cut_off, "cal.ics")
+    assert "BEGIN:VEVENT is never closed (END:VEVENT is missing): the file may be cut off" in issue
+    assert "Found no components" not in issue and "line 4" in issue
+    broken_line = ICS.replace(b"SUMMARY:Concert", b"SUMMARY Concert")
+    assert any("a line could not be read: 'SUMMARY Concert'" in i for i in issues_of(broken_line, "cal.ics"))
+
+
+def test_after_fifty_problems_the_rest_are_counted():
+    issues = issues_of(b"date,title\n" + b"2026-02-30,Walk\n" * 73, "log.csv")
+    assert len(issues) == 51 and issues[-1] == "log.csv: and 23 more problems not listed: fix these and upload again"
+
+
+def test_unknown_fields_and_columns_that_look_like_known_ones_get_a_hint():
+    issues = issues_of(b'[{"date": "2025-05-03", "title": "Walk", "text": "Sunny", "peple": ["Ann"]}]', "log.json")
+    assert any("field 'entries[0].date': unknown field. Did you mean 'when'?" in i for i in issues)
+    assert any("field 'entries[0].text': unknown field. Did you mean 'description'?" in i for i in issues)
+    assert any("'entries[0].peple': unknown field. Did you mean 'people'?" in i for i in issues)
+    issues = issues_of(b"when,title,location\n2025-05-03,Walk,Park\n", "log.csv")
+    assert any("field 'when': unknown column. Did you mean 'date'?" in i for i in issues)
+    assert any("field 'location': unknown column. Did you mean 'place'?" in i for i in issues)

@@ -1,8 +1,10 @@
 """Ingestion through a real Celery worker process on real Redis, including a worker killed mid-import."""
 
 import signal
+import time
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -10,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from lifelog.models import ImportJob, LifeLogEntry
 from lifelog.sample_data import generate_json
-from lifelog.services import import_job_create
+from lifelog.services import import_job_create, import_job_run
 from lifelog.tasks import ingest_import_job
 from reme.asgi import application
 from tests.conftest import api_client_for, wait_until
@@ -34,17 +36,63 @@ def test_upload_is_ingested_by_the_worker(world, celery_worker):
     assert LifeLogEntry.objects.filter(participant=world.participant_a, embedding__isnull=False).count() == 40
 
 
-def test_bad_upload_fails_in_the_worker_with_reasons(world, celery_worker):
+def test_bad_upload_fails_in_the_worker_with_reasons(world, celery_worker, settings):
+    settings.LIFELOG_VALIDATE_ON_UPLOAD_BYTES = 0  # too big to check on upload: the worker finds the problem
     upload = SimpleUploadedFile("log.csv", b"date,title\n2025-05-03,ok\n2025-99-01,bad\n")
     client = api_client_for(world.researcher_a)
     job_id = client.post(f"/api/participants/{world.participant_a.public_code}/imports/", {"file": upload}).json()["id"]
     wait_until(lambda: job_state(job_id).status == "failed", timeout=90, message="import failed")
     errors = client.get(f"/api/imports/{job_id}/").json()["errors"]
     assert errors == [
-        {"file": "log.csv", "line": 3, "field": "date",
-         "message": "'2025-99-01' is not a date in the form YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM"}
-    ]  # fmt: skip
+        {"file": "log.csv", "line": 3, "field": "date", "message": "'2025-99-01' has month 99; months go from 01 to 12"}
+    ]
     assert LifeLogEntry.objects.count() == 0
+
+
+def test_a_tiny_bad_upload_is_refused_at_once_without_a_worker(world):
+    """Nothing consumes the queues here: the answer cannot have come from behind queued work."""
+    upload = SimpleUploadedFile("log.csv", b"date,title\n2025-05-03,ok\n2026-02-30,bad\n")
+    client = api_client_for(world.researcher_a)
+    started = time.monotonic()
+    response = client.post(f"/api/participants/{world.participant_a.public_code}/imports/", {"file": upload})
+    assert response.status_code == 400 and time.monotonic() - started < 5
+    assert response.json()["errors"] == [
+        {
+            "file": "log.csv",
+            "line": 3,
+            "field": "date",
+            "message": "'2026-02-30' does not exist: February 2026 has 28 days",
+        }
+    ]
+    assert not ImportJob.objects.exists()
+
+
+def test_imports_have_a_queue_of_their_own(world, django_capture_on_commit_callbacks, settings):
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(settings.CELERY_IMPORT_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert settings.CELERY_IMPORT_QUEUE != settings.CELERY_TASK_DEFAULT_QUEUE
+    upload = SimpleUploadedFile("log.json", generate_json(3, seed=1))
+    client = api_client_for(world.researcher_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/participants/{world.participant_a.public_code}/imports/", {"file": upload})
+    assert response.status_code == 202
+    assert (broker.llen(settings.CELERY_IMPORT_QUEUE), broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE)) == (1, 0)
+    broker.delete(settings.CELERY_IMPORT_QUEUE)
+
+
+def test_a_column_mapping_reads_a_file_in_its_own_names(world):
+    data = "Datum;Titel;Notiz\n2025-05-03;Picnic;In the park\n".replace(";", ",").encode()
+    client = api_client_for(world.researcher_a)
+    url = f"/api/participants/{world.participant_a.public_code}/imports/"
+    wrong = client.post(url, {"file": SimpleUploadedFile("log.csv", data), "columns": "Datum=day"})
+    assert wrong.status_code == 400 and "'day' is not one of ours" in wrong.json()["errors"][0]["message"]
+    unmapped = client.post(url, {"file": SimpleUploadedFile("log.csv", data)}).json()["errors"]
+    assert any("Did you mean" in error["message"] or error["field"] == "datum" for error in unmapped)
+    mapping = "Datum=date, Titel=title, notiz=description"
+    job_id = client.post(url, {"file": SimpleUploadedFile("log.csv", data), "columns": mapping}).json()["id"]
+    assert import_job_run(job_id=job_id).status == "done"  # the stored job keeps the mapping for the worker
+    entry = LifeLogEntry.objects.get(participant=world.participant_a)
+    assert (entry.title, entry.description) == ("Picnic", "In the park")
 
 
 @pytest.mark.timeout(600)  # a loaded 2-core machine re-embeds 1,500 entries in minutes, an idle one in seconds

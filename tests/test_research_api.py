@@ -8,9 +8,10 @@ import json
 import pytest
 from django.core.cache import cache
 
+from accounts.models import User
 from chat.models import Attempt
 from research.export import HEADER
-from studies.models import AuditEvent, ProtocolVersion
+from studies.models import AuditEvent, Participant, ProtocolVersion
 from tests.conftest import PASSWORD, api_client_for
 from tests.research_helpers import FORMULA, research_world
 
@@ -223,3 +224,61 @@ def test_schema_and_docs_are_served(rw, client):
     client.force_login(rw.researcher_a)
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
+
+
+def test_a_researcher_sets_up_and_enrols_through_the_api(world):
+    client = api_client_for(world.researcher_a)
+    assert client.post("/api/studies/", {"name": "Pilot", "slug": "pilot"}).status_code == 201
+    arm = client.post("/api/arms/", {"study": "pilot", "key": "control", "name": "Control"}, format="json")
+    assert arm.status_code == 201 and arm.json()["current_protocol_version"] is None
+    assert client.post("/api/arms/", {"study": "pilot", "key": "control", "name": "Again"}).status_code == 400
+    no_protocol = client.post("/api/participants/", {"study": "pilot", "arm": "control"}, format="json")
+    assert no_protocol.status_code == 400 and "no protocol" in no_protocol.content.decode()
+    protocol = {"arm_id": arm.json()["id"], "puzzle_groups": [{"key": "life-recall", "version": 1}]}
+    assert client.post("/api/protocol-versions/", protocol, format="json").status_code == 201
+    consent = client.post("/api/consent-versions/", {"study": "pilot", "text": "I agree.", "on_withdrawal": "retain"})
+    assert consent.status_code == 201 and consent.json()["version"] == 1
+    enrol = {"study": "pilot", "arm": "control", "full_name": "Eve E", "username": "eve"}
+    assert "consent_given_at" in client.post("/api/participants/", enrol, format="json").json()
+    response = client.post("/api/participants/", {**enrol, "consent_given_at": "2026-11-20T10:00:00+01:00"})
+    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["arm"] == "control" and body["protocol_version"] == 1 and "Eve E" not in response.content.decode()
+    participant = Participant.objects.get(public_code=body["public_code"])
+    assert body["login"]["username"] == "eve" and participant.user.check_password(body["login"]["password"])
+    assert participant.consents.get().given_at.isoformat() == "2026-11-20T09:00:00+00:00"
+    assert client.get("/api/participants/?study=pilot").json()["results"][0].get("login") is None
+
+    reset = client.post(f"/api/participants/{body['public_code']}/password-reset/")
+    assert reset.status_code == 200 and reset.json()["username"] == "eve"
+    participant.user.refresh_from_db()
+    assert participant.user.check_password(reset.json()["password"])
+    assert not participant.user.check_password(body["login"]["password"])
+
+
+def test_another_studys_researcher_cannot_set_up_enrol_or_reset(world):
+    from studies.services import arm_create, protocol_version_create
+
+    arm = arm_create(study=world.study_a, key="main", name="Main")
+    protocol_version_create(arm=arm, puzzle_groups=[{"key": "life-recall", "version": 1}])
+    intruder = api_client_for(world.researcher_b)
+    writes = [
+        ("/api/arms/", {"study": "study-a", "key": "intruder", "name": "Intruder"}),
+        ("/api/consent-versions/", {"study": "study-a", "text": "x", "on_withdrawal": "retain"}),
+        ("/api/participants/", {"study": "study-a", "arm": "main", "username": "intruder"}),
+        ("/api/protocol-versions/", {"arm_id": arm.pk, "puzzle_groups": [{"key": "life-recall", "version": 1}]}),
+    ]
+    for url, data in writes:
+        response = intruder.post(url, data, format="json")
+        assert response.status_code == 400 and "password" not in response.content.decode(), url
+    reset = intruder.post(f"/api/participants/{world.participant_a.public_code}/password-reset/")
+    assert reset.status_code == 404
+    assert intruder.get("/api/consent-versions/?study=study-a").json()["results"] == []
+    trainee = api_client_for(world.trainee_a)
+    assert trainee.post(f"/api/participants/{world.participant_a.public_code}/password-reset/").status_code == 403
+    assert trainee.post("/api/studies/", {"name": "Mine", "slug": "mine"}).status_code == 403
+    world.trainee_a.refresh_from_db()
+    assert world.trainee_a.check_password(PASSWORD)
+    assert arm.protocol_versions.count() == 1 and world.study_a.arms.count() == 1
+    assert not world.study_a.consent_versions.exists() and world.study_a.participants.count() == 1
+    assert not User.objects.filter(username="intruder").exists()

@@ -16,7 +16,8 @@ from accounts.models import User
 from chat.models import LLMContext
 from studies.models import AuditEvent, ConsentVersion, Participant
 from studies.scoring_policy import STRICT
-from studies.services import consent_version_create
+from studies.services import consent_version_create, participant_enroll
+from tests.conftest import PASSWORD
 from tests.research_helpers import research_world
 
 
@@ -103,18 +104,67 @@ def test_enrol_form_records_consent_and_creates_the_login(rw, client):
     consent_version_create(study=rw.study_a, text="I agree.", on_withdrawal=ConsentVersion.OnWithdrawal.DELETE)
     client.force_login(rw.researcher_a)
     url = reverse("research:study_detail", args=["study-a"])
-    data = {"arm": rw.arm_a.pk, "timezone": "UTC", "full_name": "Dora D", "username": "dora",
-            "password": "a-long-password-1"}  # fmt: skip
+    data = {"arm": rw.arm_a.pk, "timezone": "UTC", "full_name": "Dora D", "username": "dora"}
     refused = client.post(url, data).content.decode()
     assert "Record when the participant gave consent." in refused
     assert not User.objects.filter(username="dora").exists()
     response = client.post(url, {**data, "consent_given_at": "2026-11-20T10:00"})
-    assert response.status_code == 302
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     participant = Participant.objects.get(user__username="dora")
+    password = re.search(r'id="login-password">([^<]+)<', response.content.decode())[1]
+    # Shown once, stored only as Django's hash.
+    assert participant.user.check_password(password) and password not in participant.user.password
+    assert len(password) == 14 and participant.user.is_trainee
     assert participant.arm == rw.arm_a and participant.protocol_version.version == 1
     assert participant.consents.get().recorded_by == rw.researcher_a
     assert participant.identity.full_name == "Dora D"
     assert AuditEvent.objects.filter(target="enrolment", participant_code=participant.public_code).exists()
+    assert (
+        password
+        not in client.get(reverse("research:participant_detail", args=[participant.public_code])).content.decode()
+    )
+    trainee = Client()
+    assert trainee.login(username="dora", password=password)
+
+
+def test_a_researcher_sets_up_a_study_without_the_admin(world, client):
+    client.force_login(world.researcher_a)
+    response = client.post(reverse("research:study_list"), {"name": "Pilot", "slug": "pilot"})
+    assert response.status_code == 302
+    study = world.researcher_a.studies.get(slug="pilot")
+    page = client.get(reverse("research:study_detail", args=["pilot"])).content.decode()
+    assert "admin" not in page and "Add an arm first" not in page
+    response = client.post(reverse("research:arm_create", args=["pilot"]), {"key": "control", "name": "Control"})
+    arm = study.arms.get(key="control")
+    assert response.status_code == 302 and response.url == reverse("research:protocol_version_new", args=[arm.pk])
+    duplicate = client.post(reverse("research:arm_create", args=["pilot"]), {"key": "control", "name": "Again"})
+    assert duplicate.status_code == 400 and study.arms.count() == 1
+    client.post(reverse("research:protocol_version_new", args=[arm.pk]),
+                {"puzzle_groups": ["life-recall:1"], "puzzles_per_session": 2, "sessions_per_week": 3,
+                 "cue_policy": "adaptive", "scoring": "standard"})  # fmt: skip
+    assert arm.current_protocol.version == 1
+    client.post(reverse("research:consent_version_create", args=["pilot"]),
+                {"text": "I agree to take part.", "on_withdrawal": "retain"})  # fmt: skip
+    assert study.consent_versions.get().on_withdrawal == "retain"
+    assert set(AuditEvent.objects.filter(study=study, action="change").values_list("target", flat=True)) == {
+        "study", "arm", "protocol version", "consent version"
+    }  # fmt: skip
+
+
+def test_a_password_reset_shows_a_new_password_once(rw, client):
+    client.force_login(rw.researcher_a)
+    code = rw.participant_a.public_code
+    response = client.post(reverse("research:participant_password_reset", args=[code]))
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    password = re.search(r'id="login-password">([^<]+)<', response.content.decode())[1]
+    rw.trainee_a.refresh_from_db()
+    assert rw.trainee_a.check_password(password) and not rw.trainee_a.check_password(PASSWORD)
+    assert AuditEvent.objects.filter(target="trainee password", participant_code=code).exists()
+    # A participant enrolled without a login gets one.
+    newcomer = participant_enroll(study=rw.study_a, arm=rw.arm_a)
+    response = client.post(reverse("research:participant_password_reset", args=[newcomer.public_code]))
+    newcomer.refresh_from_db()
+    assert newcomer.user.username in response.content.decode() and newcomer.user.is_trainee
 
 
 def test_withdraw_form_needs_the_code_typed(rw, client):
@@ -165,8 +215,22 @@ def test_another_studys_researcher_and_trainees_get_no_page(rw, client):
             == expected
         )
         assert client.post(pages[3], {"puzzle_groups": ["life-recall:1"]}).status_code == expected
+        writes = [
+            (reverse("research:arm_create", args=["study-a"]), {"key": "intruder", "name": "Intruder"}),
+            (reverse("research:consent_version_create", args=["study-a"]), {"text": "x", "on_withdrawal": "retain"}),
+            (reverse("research:participant_password_reset", args=[code]), {}),
+            (reverse("research:study_detail", args=["study-a"]), {"arm": rw.arm_a.pk, "timezone": "UTC",
+                                                                  "username": "intruder"}),
+        ]  # fmt: skip
+        for url, data in writes:
+            response = client.post(url, data)
+            assert response.status_code == expected and "login-password" not in response.content.decode(), url
     assert Participant.objects.get(public_code=code).status == "active"
     assert rw.arm_a.protocol_versions.count() == 1
+    assert not rw.study_a.arms.filter(key="intruder").exists() and not rw.study_a.consent_versions.exists()
+    assert not User.objects.filter(username="intruder").exists()
+    rw.trainee_a.refresh_from_db()
+    assert rw.trainee_a.check_password(PASSWORD)
 
 
 def test_forms_refuse_posts_without_the_csrf_token(rw):

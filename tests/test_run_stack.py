@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 
+import psutil
 import psycopg
 import pytest
 import requests
 from django.db import connection
 
+from reme import devservices
 from research.demo import DEMO_LOGINS, DEMO_PASSWORD
 from tests.conftest import ROOT, database_url_for_this_test_db, free_port, wait_until
 
@@ -74,3 +76,23 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_ctrl_c_stops_the_bundled_postgresql(tmp_path):
+    """Without DATABASE_URL the launcher starts its own PostgreSQL; Ctrl-C (here while it migrates) stops it."""
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(REME_DATA_DIR=str(data_dir), REME_LLM="off", PYTHONUNBUFFERED="1", REME_PORT=str(free_port()))
+    pid_file = devservices._short_dir(data_dir / "pg") / "postmaster.pid"
+    log = tmp_path / "stack.log"
+    with open(log, "w") as out:
+        stack = subprocess.Popen([sys.executable, "-m", "reme.runstack"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            wait_until(lambda: "Operations to perform" in log.read_text(), timeout=120, message="migrate to start")
+            postmaster = int(pid_file.read_text().split()[0])
+            assert psutil.pid_exists(postmaster)
+        finally:
+            stack.send_signal(signal.SIGINT)
+            stack.wait(timeout=60)
+    assert "ReMe stopped." in log.read_text()
+    assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE

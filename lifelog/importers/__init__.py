@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 from lifelog.choices import EntrySource
 
 from .base import ImportFailed, ImportIssue, ParsedEntry
+from .csv_format import COLUMNS as CSV_COLUMNS
 from .csv_format import parse_csv
 from .diary_format import parse_diary
 from .ics_format import parse_ics
+from .json_format import ENTRY_KEYS as JSON_KEYS
 from .json_format import parse_json
 from .photo_format import parse_photo
 
@@ -43,8 +45,43 @@ def detect_format(filename: str) -> str:
     return EXTENSIONS[suffix]
 
 
-def parse_file(data: bytes, *, filename: str, file_format: str, tz: ZoneInfo) -> list[ParsedEntry]:
+# The names a column mapping may point at, per format that has named columns or fields.
+MAPPABLE = {EntrySource.CSV: CSV_COLUMNS, EntrySource.JSON: sorted(JSON_KEYS)}
+
+
+def parse_column_map(text: str, *, file_format: str) -> dict[str, str]:
+    """'Datum=date, Notiz=description' → {"datum": "date", "notiz": "description"}: the file's own names
+    (compared without case) renamed to ours before parsing. Raises ValueError with a message for a person."""
+    if not text.strip():
+        return {}
+    if file_format not in MAPPABLE:
+        raise ValueError("a column mapping applies to CSV and JSON files only")
+    allowed = MAPPABLE[file_format]
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        theirs, sep, ours = (part.strip() for part in pair.partition("="))
+        if not sep or not theirs or not ours:
+            raise ValueError(f"'{pair.strip()}' is not of the form their_name=our_name")
+        if ours.lower() not in allowed:
+            raise ValueError(f"'{ours}' is not one of ours: {', '.join(allowed)}")
+        mapping[theirs.lower()] = ours.lower()
+    return mapping
+
+
+def parse_file(
+    data: bytes, *, filename: str, file_format: str, tz: ZoneInfo, columns: dict[str, str] | None = None
+) -> list[ParsedEntry]:
+    if columns and file_format in MAPPABLE:
+        return PARSERS[file_format](data, filename=filename, tz=tz, columns=columns)
     return PARSERS[file_format](data, filename=filename, tz=tz)
 
 
-__all__ = ["IMPORT_FORMATS", "ImportFailed", "ImportIssue", "ParsedEntry", "detect_format", "parse_file"]
+__all__ = [
+    "IMPORT_FORMATS",
+    "ImportFailed",
+    "ImportIssue",
+    "ParsedEntry",
+    "detect_format",
+    "parse_column_map",
+    "parse_file",
+]

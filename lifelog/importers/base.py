@@ -33,6 +33,10 @@ class ImportFailed(Exception):
     def __init__(self, issues: list[ImportIssue]):
         self.issues = issues[:MAX_REPORTED_ISSUES]
         more = len(issues) - len(self.issues)
+        if more > 0:  # a list that just stops at 50 reads as if the 50th were the last
+            self.issues.append(
+                ImportIssue(issues[0].file, f"and {more} more problems not listed: fix these and upload again")
+            )
         summary = "; ".join(str(i) for i in self.issues[:3])
         if len(issues) > 3:
             summary += f"; and {len(issues) - 3} more"

@@ -13,23 +13,35 @@ from .fields import (
     clean_text,
     combine_date_time,
     parse_coordinate,
+    unknown_name_message,
 )
 from .text import decode_utf8
 
 COLUMNS = ["date", "time", "title", "description", "place", "latitude", "longitude", "people", "tags"]
 REQUIRED = {"date", "title"}
 LIST_SEPARATOR = ";"
+# Words other apps use for our columns: the hint for an unknown column.
+ALIASES = {
+    "when": "date", "day": "date", "datetime": "date", "timestamp": "date", "start": "date", "clock": "time",
+    "text": "description", "body": "description", "notes": "description", "note": "description",
+    "summary": "title", "name": "title", "subject": "title", "event": "title",
+    "location": "place", "where": "place", "venue": "place",
+    "lat": "latitude", "lon": "longitude", "lng": "longitude", "long": "longitude",
+    "with": "people", "persons": "people", "attendees": "people", "who": "people",
+    "labels": "tags", "categories": "tags", "keywords": "tags",
+}  # fmt: skip
 
 
-def parse_csv(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
+def parse_csv(data: bytes, *, filename: str, tz: ZoneInfo, columns: dict[str, str] | None = None) -> list[ParsedEntry]:
     text = decode_utf8(data, filename)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
+        header = [(columns or {}).get(name, name) for name in header]
     except csv.Error as exc:
         raise ImportFailed([ImportIssue(filename, f"malformed CSV: {exc}", line=1)]) from None
     header_issues = [
-        ImportIssue(filename, f"unknown column; allowed: {', '.join(COLUMNS)}", line=1, field=name)
+        ImportIssue(filename, unknown_name_message(name, COLUMNS, ALIASES, "column"), line=1, field=name)
         for name in header
         if name not in COLUMNS
     ]

@@ -1,5 +1,7 @@
 """Field parsers shared by the importers. Each raises ValueError with a message for a person."""
 
+import calendar
+import difflib
 import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -11,6 +13,7 @@ MAX_DESCRIPTION = 20_000
 MAX_NAME = 200
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 # Control characters other than tab and newline would corrupt exports and screen readers.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -28,13 +31,34 @@ def parse_when(value: object, tz: ZoneInfo) -> tuple[datetime, str]:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"'{text}' is not a date in the form YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM") from None
+        raise ValueError(_why_not_a_date(text)) from None
     precision = TimePrecision.DAY if _DAY.match(text) else TimePrecision.EXACT
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     if not 1900 <= parsed.year <= 2100:
         raise ValueError(f"'{text}' is outside the years 1900-2100")
     return parsed, precision
+
+
+def _why_not_a_date(text: str) -> str:
+    """A date in the right form that does not exist (2026-02-30) is told apart from one in another form."""
+    if m := _DAY_PREFIX.match(text):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+        if not 1 <= month <= 12:
+            return f"'{text}' has month {month:02d}; months go from 01 to 12"
+        days = calendar.monthrange(year, month)[1]
+        if not 1 <= day <= days:
+            month_name = calendar.month_name[month]
+            return f"'{text}' does not exist: {month_name} {year} has {days} days"
+        return f"'{text}' has a date that exists, but the time after it is not in the form HH:MM"
+    return f"'{text}' is not a date in the form YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM"
+
+
+def unknown_name_message(name: str, allowed: list[str], aliases: dict[str, str], kind: str) -> str:
+    """'unknown column' with a hint when the name looks like an allowed one (a typo, or another app's word)."""
+    guess = aliases.get(name.lower()) or next(iter(difflib.get_close_matches(name.lower(), allowed, n=1)), None)
+    hint = f" Did you mean '{guess}'?" if guess else ""
+    return f"unknown {kind}.{hint} Allowed: {', '.join(allowed)}"
 
 
 def combine_date_time(day: str, clock: str, tz: ZoneInfo) -> tuple[datetime, str]:

@@ -19,8 +19,9 @@ def parse_ics(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
         raise ImportFailed([ImportIssue(filename, "not a calendar: an .ics file starts with BEGIN:VCALENDAR")])
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
-        raise ImportFailed([ImportIssue(filename, f"malformed calendar: {exc}")]) from None
+    except ValueError as exc:  # the library's own words ("Found no components where...") help nobody
+        line, message = _why_unreadable(text, str(exc))
+        raise ImportFailed([ImportIssue(filename, message, line=line)]) from None
 
     entries, issues = [], []
     for index, event in enumerate(calendar.walk("VEVENT")):
@@ -38,7 +39,39 @@ def parse_ics(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
     return entries
 
 
+def _why_unreadable(text: str, error: str) -> tuple[int | None, str]:
+    """Plain words for a calendar the library could not read, with the line to look at."""
+    if "multiple components" in error:
+        return None, "the file holds more than one calendar (BEGIN:VCALENDAR appears twice): export one per file"
+    open_blocks: list[tuple[str, int]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        name, _, value = line.strip().partition(":")
+        if name.upper() == "BEGIN":
+            open_blocks.append((value.strip().upper(), number))
+        elif name.upper() == "END":
+            if not open_blocks or open_blocks[-1][0] != value.strip().upper():
+                return number, f"END:{value.strip()} does not close the block that is open here"
+            open_blocks.pop()
+    if open_blocks:
+        block, number = open_blocks[-1]
+        return number, f"BEGIN:{block} is never closed (END:{block} is missing): the file may be cut off"
+    return None, "the file does not follow the iCalendar format; export it again from the calendar app"
+
+
+def _line_problems(event: icalendar.Event, c: IssueCollector) -> None:
+    for prop, message in getattr(event, "errors", []):
+        if message.startswith("Wrong date format"):
+            value = message.removeprefix("Wrong date format").strip()
+            c.add(f"'{value}' is not a date (iCalendar dates look like 20250603 or 20250603T143000)", field=prop)
+        else:
+            line = message.rsplit(": ", 1)[-1]
+            c.add(f"a line could not be read: '{line[:80]}' (each line is NAME:value)", field=prop)
+
+
 def _parse_event(event: icalendar.Event, c: IssueCollector, tz: ZoneInfo) -> ParsedEntry | None:
+    _line_problems(event, c)
+    if c.issues:
+        return None
     start = event.get("DTSTART")
     if start is None:
         c.add("an event needs a start", field="DTSTART")

@@ -5,14 +5,31 @@ from zoneinfo import ZoneInfo
 
 from .base import ImportFailed, ImportIssue, ParsedEntry
 from .collect import IssueCollector
-from .fields import MAX_DESCRIPTION, MAX_TITLE, clean_names, clean_text, parse_coordinate, parse_when
+from .fields import (
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    clean_names,
+    clean_text,
+    parse_coordinate,
+    parse_when,
+    unknown_name_message,
+)
 from .text import decode_utf8
 
 ENTRY_KEYS = {"when", "title", "description", "place", "people", "tags"}
 PLACE_KEYS = {"name", "lat", "lon"}
+# Words other apps use for our fields: the hint for an unknown field.
+ALIASES = {
+    "date": "when", "time": "when", "datetime": "when", "timestamp": "when", "start": "when", "day": "when",
+    "text": "description", "body": "description", "notes": "description", "note": "description",
+    "summary": "title", "name": "title", "subject": "title", "event": "title",
+    "location": "place", "where": "place", "venue": "place",
+    "with": "people", "persons": "people", "attendees": "people", "who": "people",
+    "labels": "tags", "categories": "tags", "keywords": "tags",
+}  # fmt: skip
 
 
-def parse_json(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]:
+def parse_json(data: bytes, *, filename: str, tz: ZoneInfo, columns: dict[str, str] | None = None) -> list[ParsedEntry]:
     text = decode_utf8(data, filename)
     try:
         document = json.loads(text)
@@ -31,6 +48,8 @@ def parse_json(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry]
     entries, issues = [], []
     for index, item in enumerate(document):
         collector = IssueCollector(filename, field_prefix=f"entries[{index}].")
+        if columns and isinstance(item, dict):
+            item = {columns.get(key.lower(), key): value for key, value in item.items()}
         entry = _parse_item(item, collector, tz)
         issues.extend(collector.issues)
         if entry is not None and not collector.issues:
@@ -45,7 +64,7 @@ def _parse_item(item: object, c: IssueCollector, tz: ZoneInfo) -> ParsedEntry | 
         c.add("each entry must be an object")
         return None
     for key in sorted(set(item) - ENTRY_KEYS):
-        c.add(f"unknown field; allowed: {', '.join(sorted(ENTRY_KEYS))}", field=key)
+        c.add(unknown_name_message(key, sorted(ENTRY_KEYS), ALIASES, "field"), field=key)
     when = c.field("when", parse_when, item.get("when"), tz)
     title = c.field("title", clean_text, item.get("title"), max_length=MAX_TITLE, required=True)
     description = c.field("description", clean_text, item.get("description"), max_length=MAX_DESCRIPTION)

@@ -18,6 +18,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production")
 DEBUG = env_bool("DEBUG", False)
+SERVE_MEDIA = False  # the development settings turn it on for `make run`
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -135,6 +136,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "reme")
+# Imports get a queue (and in `make run` a worker) of their own: a researcher's upload never waits behind
+# prefills and exports. Give CELERY_IMPORT_QUEUE the default queue's name to share one worker instead.
+CELERY_IMPORT_QUEUE = os.environ.get("CELERY_IMPORT_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-imports")
+CELERY_TASK_ROUTES = {"lifelog.tasks.ingest_import_job": {"queue": CELERY_IMPORT_QUEUE}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -187,6 +192,8 @@ CHAT_LLM_JUDGE_KAPPA = float(os.environ.get("CHAT_LLM_JUDGE_KAPPA", "0"))
 # Life-log import limits: a bad or huge file is refused with a message, never half-stored.
 LIFELOG_MAX_UPLOAD_BYTES = int(os.environ.get("LIFELOG_MAX_UPLOAD_MB", "20")) * 1024 * 1024
 LIFELOG_MAX_ENTRIES_PER_FILE = int(os.environ.get("LIFELOG_MAX_ENTRIES_PER_FILE", "20000"))
+# Uploads up to this size are parsed before they are queued, so a bad file is refused at once.
+LIFELOG_VALIDATE_ON_UPLOAD_BYTES = int(os.environ.get("LIFELOG_VALIDATE_ON_UPLOAD_MB", "5")) * 1024 * 1024
 # Small batches of length-sorted texts pad least: 16 embedded ~1.5x faster than 64 on 2 cores.
 LIFELOG_EMBED_BATCH = int(os.environ.get("LIFELOG_EMBED_BATCH", "16"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIFELOG_MAX_UPLOAD_BYTES + 1024 * 1024

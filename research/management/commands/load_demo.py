@@ -1,15 +1,17 @@
-"""Loads the demo study: one researcher, one trainee and a year of the trainee's life log."""
+"""Loads the demo study: one researcher, an arm with a protocol (so the dashboard can enrol at once), one
+trainee on it and a year of the trainee's life log."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
 from accounts.services import user_create
+from chat.puzzle_defaults import DEFAULT_GROUPS
 from lifelog.sample_data import generate_json
 from lifelog.services import import_job_create, import_job_run
 from research.demo import DEMO_LOGINS, DEMO_PASSWORD, DEMO_STUDY
-from studies.models import Participant, Study
-from studies.services import participant_enroll, study_create
+from studies.models import Arm, Participant, Study
+from studies.services import arm_create, participant_enroll, protocol_version_create, study_create
 
 DEMO_ENTRIES = 320
 
@@ -27,8 +29,9 @@ class Command(BaseCommand):
                 researchers=[researcher],
                 description="A demonstration study with one trainee and a year of invented life log.",
             )
+            arm = study.arms.first() or self._arm(study, researcher)
             participant = Participant.objects.filter(user=trainee).first() or participant_enroll(
-                study=study, user=trainee, timezone="Europe/London", full_name="Margaret Demo"
+                study=study, user=trainee, arm=arm, timezone="Europe/London", full_name="Margaret Demo"
             )
         if not participant.entries.exists():
             job = import_job_create(
@@ -43,6 +46,14 @@ class Command(BaseCommand):
             f"demo study '{study.name}': participant {participant.public_code} with "
             f"{participant.entries.count()} entries"
         )
+
+    def _arm(self, study: Study, researcher: User) -> Arm:
+        arm = arm_create(study=study, key="standard", name="Standard training", description="All shipped puzzles.")
+        protocol_version_create(
+            arm=arm, puzzle_groups=[{"key": group["key"], "version": 1} for group in DEFAULT_GROUPS],
+            notes="The demo's starting protocol.", created_by=researcher,
+        )  # fmt: skip
+        return arm
 
     def _user(self, username: str, role: str) -> User:
         return User.objects.filter(username=username).first() or user_create(

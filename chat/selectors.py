@@ -188,13 +188,14 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     message = ChatMessage.objects.select_related("session", "puzzle").get(pk=message_id)
     if message.status != ChatMessage.Status.STREAMING:
         return None
-    session, puzzle = message.session, message.puzzle
+    session, puzzle, puzzle_id = message.session, message.puzzle, message.puzzle_id
     entries = (
         list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
         if puzzle
         else []
     )
-    recent = reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS])
+    recent = list(reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS]))
+    others = [m.text or m.template_text for m in recent if m.role == ChatMessage.Role.BOT and m.puzzle_id != puzzle_id]
     return phrasing.build_request(
         seq=message.seq,
         template_text=message.template_text,
@@ -204,6 +205,8 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
         answer=puzzle.payload.get("answer", "") if puzzle else "",
         base_url=participant_llm_url(session.participant_id),
         model=session.model_name,
+        zone=session.participant.timezone,
+        others=others,
     )
 
 

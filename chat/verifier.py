@@ -284,7 +284,14 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         if not CUE_CHARS[0] <= len(cue) <= CUE_CHARS[1]:
             problems.append(f"cue length {len(cue)}")
     # answerability: no give-away, every cue adds something
-    if not candidate.answer_in_question:
+    if candidate.answer_in_question:  # a choice between named events: the question names them all, cue 1 none
+        others = [o for o in candidate.options if normalize(o) != normalize(candidate.answer)]
+        problems += [f"the question does not name {o!r}" for o in candidate.options
+                     if not _content(o) <= _content(candidate.question)]  # fmt: skip
+        first_cue = candidate.cues[0] if candidate.cues else ""
+        problems += [f"gives the answer away: {p.split(' ', 2)[-1]}"
+                     for p in leaked(first_cue, answer=candidate.answer, allowed=" ".join(others))]  # fmt: skip
+    else:
         early = " ".join(lines[:2])
         problems += [f"gives the answer away: {p.split(' ', 2)[-1]}" for p in leaked(early, answer=candidate.answer)]
     said = _content(candidate.question)

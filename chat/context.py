@@ -11,12 +11,16 @@ from django.core.cache import cache
 
 from inference.prompt import estimate_tokens, prefix_messages, serialize_life_log
 
+from .authoring import GUIDE as AUTHORING_GUIDE
+
 SYSTEM_PROMPT = (
     "You are ReMe, a kind companion who helps an older adult practise remembering their own life. "
     "You will be given a DRAFT message. Rewrite it in warm, plain language, in at most three short sentences. "
     "Say only what the DRAFT says: never add names, places, dates or numbers, and never give away an answer "
     "the DRAFT does not give."
 )
+# Authoring's few-shot examples sit in the shared prefix too, so every candidate request reuses its KV cache.
+SYSTEM_PROMPT += "\n\n" + AUTHORING_GUIDE
 PREFIX_CACHE_SECONDS = 24 * 3600
 
 

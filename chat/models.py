@@ -12,6 +12,7 @@ class PuzzleKind(models.TextChoices):
     TEMPORAL_ORDER = "temporal_order", "Temporal ordering"
     DETAIL_PROBE = "detail_probe", "Detail probe"
     NUMBER_RECALL = "number_recall", "Numbers from the diary"
+    LLM_AUTHORED = "llm_authored", "Written by the LLM ahead of time, verified"
 
 
 class PuzzleGroup(models.Model):
@@ -117,6 +118,7 @@ class ChatMessage(models.Model):
     puzzle = models.ForeignKey(Puzzle, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
     text = models.TextField(blank=True)
     template_text = models.TextField(blank=True, help_text="The grounded text; shown when the LLM is off or fails.")
+    rejection = models.TextField(blank=True, help_text="Why the verifier refused the LLM's wording, when it did.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -197,3 +199,42 @@ class LLMContext(models.Model):
 
     def __str__(self) -> str:
         return f"LLM context of {self.participant}: {self.state}"
+
+
+class AuthoredPuzzle(models.Model):
+    """A puzzle the LLM wrote ahead of time for one participant: accepted by the verifier (then ready until a
+    session uses it) or rejected with the verifier's reasons. Provenance says how it was made."""
+
+    class Status(models.TextChoices):
+        READY = "ready", "Accepted, not yet used"
+        USED = "used", "Used in a session"
+        REJECTED = "rejected", "Rejected by the verifier"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="authored_puzzles")
+    group = models.ForeignKey(PuzzleGroup, on_delete=models.PROTECT, related_name="authored_puzzles")
+    kind = models.CharField(max_length=32, help_text="Which facts the program chose: shared_person, which_first, ...")
+    plan_key = models.CharField(max_length=300, help_text="The chosen facts; one candidate per plan and life log.")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    reasons = models.JSONField(default=list, blank=True, help_text="The verifier's reasons for a rejection.")
+    payload = models.JSONField(default=dict, blank=True, help_text="Question, cues, recognition and answer.")
+    reply = models.TextField(blank=True, help_text="The model's raw JSON reply.")
+    evidence_ids = models.JSONField(default=list)
+    model_name = models.CharField(max_length=200)
+    prompt_sha256 = models.CharField(max_length=64)
+    prefix_sha256 = models.CharField(max_length=64)
+    verifier_version = models.CharField(max_length=32)
+    seconds = models.FloatField(default=0, help_text="How long the model took to write it.")
+    puzzle = models.OneToOneField(Puzzle, on_delete=models.SET_NULL, null=True, blank=True, related_name="authored")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "created_at", "id"]
+        indexes = [models.Index(fields=["participant", "status"], name="authored_participant_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "prefix_sha256", "plan_key"], name="authored_once_per_plan_and_prefix"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.participant}: {self.status}"

@@ -1,18 +1,20 @@
 """LLM phrasing of the bot's grounded template text, streamed sentence by sentence.
 
 The LLM only rewords the first line of a reply (lettered options and quoted diary lines after it are
-kept verbatim). Each sentence is grounding-checked before the trainee sees it; on the first ungrounded
-sentence, a slow or failing server, the template text is used instead. No database here: the request is
+kept verbatim). Each sentence passes `chat.verifier` before the trainee sees it, and the whole rewording
+passes it again at the end (it must still ask what the template asks); on the first rejected sentence, a
+slow or failing server, the template text is used instead. No database here: the request is
 built from what `chat.selectors.phrase_request_get` read.
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inference.client import LLMClient, LLMUnavailable
 from inference.prompt import entry_record
 
-from .grounding import ungrounded
+from . import verifier
+from .puzzles import EntryFacts
 
 RECENT_TURNS = 6
 
@@ -23,10 +25,12 @@ class PhraseRequest:
     messages: list[dict]
     lead: str
     tail: str
-    grounded: str
+    sources: list[verifier.Source]
     answer: str
     base_url: str
     model: str
+    others: list[str] = field(default_factory=list)  # earlier bot messages: no text of theirs may be copied
+    rejection: list[str] = field(default_factory=list)  # why the wording was refused, when it was
 
     @property
     def template(self) -> str:
@@ -34,9 +38,10 @@ class PhraseRequest:
 
 
 def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: list, dialogue: list[tuple[str, str]],
-                  answer: str, base_url: str, model: str) -> PhraseRequest:  # fmt: skip
+                  answer: str, base_url: str, model: str, zone: str = "UTC",
+                  others: list[str] | None = None) -> PhraseRequest:  # fmt: skip
     """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue
-    (`(speaker, text)` pairs, oldest first)."""
+    (`(speaker, text)` pairs, oldest first). `others`: earlier bot messages of other puzzles."""
     lead, _, tail = template_text.partition("\n")
     relevant_text = "\n".join(str(entry_record(entry)) for entry in entries)
     spoken = "\n".join(f"{speaker}: {text}" for speaker, text in dialogue)
@@ -44,18 +49,16 @@ def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: 
         f"Entries this puzzle is about:\n{relevant_text or '(none)'}\n\nRecent conversation:\n{spoken}\n\n"
         f"DRAFT:\n{lead}\n\nRewrite the DRAFT."
     )
-    grounded_parts = [template_text] + [
-        " ".join([e.title, e.description, e.place_name, *e.people, *e.tags]) for e in entries
-    ]
     return PhraseRequest(
         seq=seq,
         messages=[*prefix, {"role": "user", "content": suffix}],
         lead=lead,
         tail=tail,
-        grounded="\n".join(grounded_parts),
+        sources=[verifier.Source.from_facts(EntryFacts.from_entry(entry, zone)) for entry in entries],
         answer=answer,
         base_url=base_url,
         model=model,
+        others=others or [],
     )
 
 
@@ -77,8 +80,11 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]],
     """Stream the LLM's wording through `emit`; return the final text and which of the outcomes above."""
     shown, buffer = "", ""
 
-    def acceptable(text: str) -> bool:
-        return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
+    def acceptable(text: str, *, finished: bool = False) -> bool:
+        check = verifier.check_rewording if finished else verifier.check_rewording_part
+        request.rejection = check(text, template=request.lead, sources=request.sources, answer=request.answer,
+                                  others=request.others, context=request.tail)  # fmt: skip
+        return not request.rejection
 
     try:
         async for piece in client.stream_chat(request.messages, base_url=request.base_url, model=request.model):
@@ -100,6 +106,8 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]],
     if not shown.strip():
         return request.template, UNAVAILABLE
     final = shown.strip()
+    if not acceptable(final, finished=True):  # e.g. the question became a statement
+        return request.template, UNGROUNDED
     if request.tail:
         final += "\n" + request.tail
         await emit("\n" + request.tail)

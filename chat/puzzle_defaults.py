@@ -106,3 +106,19 @@ NUMBER_GROUP = {
 }
 
 SHIPPED_GROUPS = [*DEFAULT_GROUPS, NUMBER_GROUP]
+
+# Version 1 of the LLM-authored group, stored by migration 0006. Its puzzles come from the participant's store
+# (`AuthoredPuzzle`), written ahead of time and verified; the templates here are only the bot's fixed lines.
+AUTHORED_GROUP = {
+    "key": "llm-authored",
+    "kind": "llm_authored",
+    "title": "Puzzles written for you ahead of time",
+    "rules": {
+        "min_gap_days": 14,
+        "default_rotation": False,  # offered when a protocol pins it (or a session names it)
+        "kinds": ["shared_person", "which_first", "season_repeat", "key_word"],
+    },
+    "templates": {"recognition": "Which of these was it? You can answer with the letter."},
+}
+
+SHIPPED_GROUPS = [*SHIPPED_GROUPS, AUTHORED_GROUP]

@@ -36,7 +36,8 @@ async def bot_message_phrase(*, message_id: int, emit: Callable[[int, str], Awai
         await emit(request.seq, piece)
 
     final, outcome = await phrasing.phrase(request, emit_piece, llm_client())
-    await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
+    rejection = "; ".join(request.rejection) if outcome == phrasing.UNGROUNDED else ""
+    await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final, rejection=rejection)
     return PhrasedReply(seq=request.seq, text=final, outcome=outcome)
 
 

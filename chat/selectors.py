@@ -13,7 +13,7 @@ from studies.models import Participant, ProtocolVersion
 from . import context, phrasing
 from .judge import JudgeQuestion
 from .llm import participant_llm_url
-from .models import ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
+from .models import AuthoredPuzzle, ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .puzzles import EntryFacts, max_level
 
 
@@ -147,10 +147,12 @@ def finished_puzzle_list(*, participant_id: int, group_key: str, limit: int) -> 
 
 
 def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
+    """The newest version of each active group: those named, else the default rotation (a group whose rules
+    say `"default_rotation": false`, such as llm-authored, is offered only when named or pinned)."""
     groups = {}
     for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version"):
         groups.setdefault(group.key, group)
-    wanted = keys or sorted(groups)
+    wanted = keys or sorted(key for key, group in groups.items() if group.rules.get("default_rotation", True))
     return [groups[key] for key in wanted if key in groups]
 
 
@@ -201,13 +203,14 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     message = ChatMessage.objects.select_related("session", "puzzle").get(pk=message_id)
     if message.status != ChatMessage.Status.STREAMING:
         return None
-    session, puzzle = message.session, message.puzzle
+    session, puzzle, puzzle_id = message.session, message.puzzle, message.puzzle_id
     entries = (
         list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
         if puzzle
         else []
     )
-    recent = reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS])
+    recent = list(reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS]))
+    others = [m.text or m.template_text for m in recent if m.role == ChatMessage.Role.BOT and m.puzzle_id != puzzle_id]
     return phrasing.build_request(
         seq=message.seq,
         template_text=message.template_text,
@@ -217,6 +220,8 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
         answer=puzzle.payload.get("answer", "") if puzzle else "",
         base_url=participant_llm_url(session.participant_id),
         model=session.model_name,
+        zone=session.participant.timezone,
+        others=others,
     )
 
 
@@ -231,3 +236,32 @@ def judge_question_get(*, session_id: int) -> JudgeQuestion | None:
         return None
     return JudgeQuestion(puzzle_id=puzzle.pk, cue_level=puzzle.cue_level, expected=puzzle.payload["expected"],
                          participant_id=session.participant_id, model=session.model_name)  # fmt: skip
+
+
+# -- LLM-authored puzzles ------------------------------------------------------------------------------------
+
+
+def authoring_wanted(*, participant_id: int) -> bool:
+    """Whether the LLM should write puzzles for this participant: their protocol pins the llm-authored group
+    and names a model (templates-only protocols and the default rotation never ask for them)."""
+    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    protocol = participant.protocol_version
+    if protocol is None or not protocol.model_name or not settings.LLM_BASE_URL:
+        return False
+    return any(pin.get("key") == "llm-authored" for pin in protocol.puzzle_groups)
+
+
+def authored_puzzle_counts(*, participant_ids: list[int]) -> dict[int, dict]:
+    """Per participant: how many authored puzzles are ready, used and rejected, and the rejection reasons by
+    rule (for the researcher; the caller has already scoped `participant_ids` to their studies)."""
+    counts: dict[int, dict] = {pid: {"ready": 0, "used": 0, "rejected": 0, "reasons": {}} for pid in participant_ids}
+    rows = AuthoredPuzzle.objects.filter(participant_id__in=participant_ids).values_list(
+        "participant_id", "status", "reasons"
+    )
+    for participant_id, status, reasons in rows:
+        row = counts[participant_id]
+        row[status] += 1
+        for reason in reasons:
+            rule = reason.split(" '")[0].split(":")[0]
+            row["reasons"][rule] = row["reasons"].get(rule, 0) + 1
+    return counts

@@ -17,10 +17,12 @@ from studies.models import CuePolicy, Participant, ProtocolVersion
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scheduling
-from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, TrainingSession
+from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
+from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, PuzzleKind, TrainingSession
 from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
-from .puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
+from .puzzles import KINDS, BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
+from .puzzles.authored import NoneReady
 from .scoring import Score
 from .selectors import (
     entry_facts_list,
@@ -128,9 +130,20 @@ def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[Entry
         and (facts.id not in asked or (facts.id in due_by_entry and due_by_entry[facts.id] <= now))
     ]
     in_session = entry_ids_asked(session=session)
+    if group.kind == PuzzleKind.LLM_AUTHORED:
+        return _take_authored(session, avoid=in_session | asked)
     eligible = [facts for facts in eligible if facts.id not in in_session]
     candidates = scheduling.rank_candidates(eligible, due_by_entry, now, rng)
     return KINDS[group.kind].build(group.templates, group.rules, candidates, pool, rng)
+
+
+def _take_authored(session: TrainingSession, avoid: set[int]) -> BuiltPuzzle:
+    """A verified puzzle the LLM wrote ahead of time; none ready: the session fills in with a template group."""
+    authored = authored_puzzle_take(participant_id=session.participant_id, avoid_entry_ids=avoid)
+    if authored is None:
+        raise NoneReady("no verified LLM-authored puzzle is ready")
+    return BuiltPuzzle(entry_id=authored.evidence_ids[0], entry_ids=list(authored.evidence_ids),
+                       payload=authored.payload, authored_id=authored.pk)  # fmt: skip
 
 
 def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
@@ -146,6 +159,8 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
     for group in groups[first:] + groups[:first]:
         try:
             built = _build_puzzle(session, group, pool, rng, now)
+        except NoneReady:
+            continue  # not the trainee's doing: nothing to tell them
         except NotEnoughEntries:
             skipped.append(group)
             continue
@@ -164,6 +179,8 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
             start_cue_level=level,
             cue_level=level,
         )
+        if built.authored_id is not None:
+            authored_puzzle_mark_used(authored_id=built.authored_id, puzzle=puzzle)
         if skipped:
             names = ", ".join(f"“{group.title}”" for group in skipped)
             _bot_say(
@@ -171,7 +188,8 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
                 f"Your memory book doesn't have enough entries yet for {names}, so here is another kind of puzzle.",
                 now=now,
             )
-        _bot_say(session, _opening(puzzle), now=now, puzzle=puzzle, phrase=True)
+        # An authored puzzle's words are the LLM's already, verified: not reworded again.
+        _bot_say(session, _opening(puzzle), now=now, puzzle=puzzle, phrase=built.authored_id is None)
         return puzzle
     _bot_say(
         session,
@@ -358,13 +376,17 @@ def trainee_action(
     )
 
 
-def bot_message_complete(*, message_id: int, text: str, now: datetime | None = None) -> ChatMessage:
-    """Store the final text of a streamed reply (the LLM's, or the template after a grounding failure)."""
+def bot_message_complete(
+    *, message_id: int, text: str, now: datetime | None = None, rejection: str = ""
+) -> ChatMessage:
+    """Store the final text of a streamed reply (the LLM's, or the template after the verifier refused the
+    LLM's wording: `rejection` says why)."""
     message = ChatMessage.objects.get(pk=message_id)
     message.text = text
+    message.rejection = rejection[:2000]
     message.status = ChatMessage.Status.COMPLETE
     message.completed_at = now or timezone.now()
-    message.save(update_fields=["text", "status", "completed_at"])
+    message.save(update_fields=["text", "rejection", "status", "completed_at"])
     return message
 
 

@@ -2,7 +2,9 @@ from celery import shared_task
 
 from inference.client import LLMUnavailable
 
+from .authored_store import authored_puzzles_write
 from .prefill import llm_context_prefill
+from .selectors import authoring_wanted
 
 
 @shared_task(
@@ -10,4 +12,18 @@ from .prefill import llm_context_prefill
     acks_late=True,
 )  # fmt: skip
 def prefill(self, participant_id: int) -> str:
-    return llm_context_prefill(participant_id=participant_id)
+    outcome = llm_context_prefill(participant_id=participant_id)
+    if outcome == "ready" and authoring_wanted(participant_id=participant_id):
+        author_puzzles.delay(participant_id)  # over the prefix just cached: the server serves it from its KV cache
+    return outcome
+
+
+@shared_task(
+    bind=True, autoretry_for=(LLMUnavailable,), retry_backoff=30, retry_backoff_max=600, max_retries=3,
+    acks_late=True,
+)  # fmt: skip
+def author_puzzles(self, participant_id: int) -> dict:
+    """The `llm-authored` group's puzzles for one participant, written ahead of any session and verified.
+    Runs on whatever queue the settings route `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
+    run = authored_puzzles_write(participant_id=participant_id)
+    return {"candidates": run.candidates, "accepted": run.accepted, "rejected": run.rejected}

@@ -77,7 +77,7 @@ class LLMClient:
         self.breaker = CircuitBreaker(threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
 
     def _request_parts(self, messages: list[dict], max_tokens: int, temperature: float, base_url: str | None,
-                       stream: bool, model: str | None):  # fmt: skip
+                       stream: bool, model: str | None, json_schema: dict | None = None):  # fmt: skip
         config = self.settings
         url = (base_url or config.base_url).rstrip("/") + "/chat/completions"
         body = {
@@ -87,6 +87,8 @@ class LLMClient:
             "temperature": temperature,
             "stream": stream,
         }
+        if json_schema is not None:  # structured output: vLLM, SGLang, llama.cpp's server and ours accept it
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": json_schema}}
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = httpx.Timeout(config.timeout_s, connect=min(5.0, config.timeout_s))
         return url, body, headers, timeout
@@ -146,9 +148,13 @@ class LLMClient:
         temperature: float = 0.0,
         base_url: str | None = None,
         model: str | None = None,
+        json_schema: dict | None = None,
     ) -> str:
-        """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1)."""
-        url, body, headers, timeout = self._request_parts(messages, max_tokens, temperature, base_url, False, model)
+        """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1; authoring
+        asks for JSON matching `json_schema`)."""
+        url, body, headers, timeout = self._request_parts(
+            messages, max_tokens, temperature, base_url, False, model, json_schema
+        )
         retries = self.settings.retries
         last_error: Exception | None = None
         for attempt in range(retries + 1):

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.grounding import ungrounded
 from chat.models import Attempt, ChatMessage
 from chat.services import training_session_start
+from chat.verifier import ungrounded
 from inference.prompt import serialize_life_log
 from lifelog.models import LifeLogEntry
 from tests.chat_helpers import give_life_log, open_puzzle

@@ -4,6 +4,7 @@ store files, concurrent requests and disconnects."""
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -89,6 +90,28 @@ def test_bad_requests_get_clear_errors(server):
     response = httpx.post(server.base_url + "/chat/completions", json=too_long, timeout=60)
     assert response.status_code == 400 and "exceeds the context" in response.json()["error"]["message"]
     assert server.chat("Say OK.", max_tokens=2)["choices"]  # still serving
+
+
+def test_response_format_json_schema_constrains_the_reply(server):
+    schema = {
+        "type": "object",
+        "properties": {
+            "evidence": {"const": [3, 7]},
+            "answer": {"enum": ["Person3", "Person7"]},
+            "question": {"type": "string", "maxLength": 60},
+        },
+        "required": ["evidence", "answer", "question"],
+    }
+    body = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Write a quiz question."}],
+            "max_tokens": 60, "temperature": 0.7,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "quiz", "schema": schema}}}  # fmt: skip
+    for _ in range(2):  # sampled, not greedy: the grammar, not luck, keeps it valid
+        reply = httpx.post(server.base_url + "/chat/completions", json=body, timeout=300).json()
+        parsed = json.loads(reply["choices"][0]["message"]["content"])
+        assert parsed["evidence"] == [3, 7] and parsed["answer"] in {"Person3", "Person7"}
+        assert isinstance(parsed["question"], str) and len(parsed["question"]) <= 60
+    bad = {**body, "response_format": {"type": "json_schema", "json_schema": {"schema": "nope"}}}
+    assert httpx.post(server.base_url + "/chat/completions", json=bad, timeout=10).status_code == 400
 
 
 def test_a_shared_prefix_is_reused_and_gives_the_same_answer(server):

@@ -4,7 +4,7 @@ from types import ModuleType
 
 from chat.models import PuzzleKind
 
-from . import detail_probe, language, life_recall, number_recall, temporal_order
+from . import authored, detail_probe, language, life_recall, number_recall, temporal_order
 from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
 
 KINDS: dict[str, ModuleType] = {
@@ -13,6 +13,7 @@ KINDS: dict[str, ModuleType] = {
     PuzzleKind.TEMPORAL_ORDER: temporal_order,
     PuzzleKind.DETAIL_PROBE: detail_probe,
     PuzzleKind.NUMBER_RECALL: number_recall,
+    PuzzleKind.LLM_AUTHORED: authored,
 }
 
 __all__ = ["KINDS", "BuiltPuzzle", "EntryFacts", "NotEnoughEntries", "max_level", "prompt_at"]

@@ -101,6 +101,7 @@ class BuiltPuzzle:
     entry_id: int
     entry_ids: list[int]
     payload: dict = field(default_factory=dict)
+    authored_id: int | None = None  # the stored LLM-authored puzzle it came from
 
 
 def pick_distinct(rng: random.Random, values: list[str], count: int, avoid: set[str]) -> list[str]:

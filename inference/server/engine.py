@@ -8,6 +8,7 @@ after a restart) starts warm.
 """
 
 import ctypes
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
 
 from inference.generation import DecodeSteps, Generation, Metrics, SharedPrefixTokens, common_prefix_length, decode
 from inference.kvstore import PrefixKVStore
@@ -23,6 +25,8 @@ from .model_files import sha256_of
 
 
 class LlamaCppEngine:
+    supports_json_schema = True  # response_format json_schema: grammar-constrained sampling
+
     def __init__(self, model_path: Path, *, n_ctx: int, threads: int, store_dir: Path | None, ram_bytes: int,
                  disk_bytes: int, block_size: int = 32):  # fmt: skip
         self.llm = llama_cpp.Llama(
@@ -40,6 +44,16 @@ class LlamaCppEngine:
         self.lock = threading.Lock()  # one request at a time in this context
         self.metrics = Metrics(restores={"context": 0, "ram": 0, "disk": 0, "none": 0})
         self.shared_prefix_length = SharedPrefixTokens(self.tokenize)
+        self._grammars: dict[str, LlamaGrammar] = {}
+
+    def grammar_for(self, schema: dict) -> LlamaGrammar:
+        """The GBNF grammar of a JSON schema, compiled once per schema (authoring repeats a few schemas)."""
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            if len(self._grammars) > 64:
+                self._grammars.clear()
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
 
     # -- prompts -------------------------------------------------------------------------------------
 
@@ -93,7 +107,8 @@ class LlamaCppEngine:
     # -- generation ----------------------------------------------------------------------------------
 
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
-                 cancelled: Callable[[], bool], shared_prefix: int = 0) -> Generation:  # fmt: skip
+                 cancelled: Callable[[], bool], shared_prefix: int = 0,
+                 json_schema: dict | None = None) -> Generation:  # fmt: skip
         """Must be called with self.lock held; iterate the pieces in the same thread.
 
         States are saved at the last block boundary inside `shared_prefix` (what the next turn or session
@@ -114,17 +129,25 @@ class LlamaCppEngine:
                 position = boundary
         self.llm.eval(tokens[position:])
         self.metrics.record_prompt(len(tokens), cached, source)
-        return Generation(self._pieces(max_tokens, temperature, stop, cancelled, started), len(tokens), cached)
+        grammar = self.grammar_for(json_schema) if json_schema is not None else None
+        pieces = self._pieces(max_tokens, temperature, stop, cancelled, started, grammar)
+        return Generation(pieces, len(tokens), cached)
 
-    def _pieces(self, max_tokens, temperature, stop, cancelled, started):
+    def _pieces(self, max_tokens, temperature, stop, cancelled, started, grammar: LlamaGrammar | None = None):
         vocab = self.llm._model.vocab
+        sample = lambda: self.llm.sample(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0)  # noqa: E731
+        if grammar is not None:
+            # One sampler for the whole reply: llama.cpp advances the grammar's state as each token is accepted
+            # (Llama.sample builds a fresh sampler per token, which would restart the grammar every time).
+            sampler = self.llm._init_sampler(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, grammar=grammar)
+            sample = lambda: sampler.sample(self.llm._ctx, -1)  # noqa: E731
 
         def feed(token: int) -> bool:
             self.llm.eval([token])
             return True
 
         steps = DecodeSteps(
-            sample=lambda: self.llm.sample(temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0),
+            sample=sample,
             feed=feed,
             is_end=lambda token: token == self.llm.token_eos() or llama_cpp.llama_vocab_is_eog(vocab, token),
             detokenize=lambda tokens: self.llm.detokenize(tokens, special=False).decode(errors="ignore"),

@@ -21,6 +21,7 @@ class CompletionRequest:
     shared_text: str = ""  # the formatted prompt of every message but the last: what the next turn shares
     tokens: list[int] = field(default_factory=list)
     shared_prefix: int = 0  # leading tokens that come from shared_text
+    json_schema: dict | None = None  # response_format: the reply must be JSON matching this schema
 
 
 async def json_body(request: Request) -> dict:
@@ -49,6 +50,23 @@ def _stops(body: dict) -> list[str]:
     return [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
 
 
+def _json_schema(body: dict) -> dict | None:
+    """OpenAI's `response_format`: {"type": "json_schema", "json_schema": {"schema": {...}}} or
+    {"type": "json_object"} (any object); "text" or none: free text."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    schema = (fmt.get("json_schema") or {}).get("schema") if kind == "json_schema" else None
+    if not isinstance(schema, dict):
+        raise BadRequest('response_format must be {"type": "json_schema", "json_schema": {"schema": {...}}}')
+    return schema
+
+
 def chat_request(body: dict, engine) -> CompletionRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "content" in m for m in messages):
@@ -58,7 +76,7 @@ def chat_request(body: dict, engine) -> CompletionRequest:
     shared_text = engine.chat_prompt(messages[:-1])[0] if len(messages) > 1 else ""
     return CompletionRequest(prompt=prompt, stop=template_stop + _stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=True,
-                             shared_text=shared_text)  # fmt: skip
+                             shared_text=shared_text, json_schema=_json_schema(body))  # fmt: skip
 
 
 def text_request(body: dict) -> CompletionRequest:
@@ -66,4 +84,5 @@ def text_request(body: dict) -> CompletionRequest:
         raise BadRequest("prompt must be a string")
     max_tokens, temperature = _sampling(body)
     return CompletionRequest(prompt=body["prompt"], stop=_stops(body), max_tokens=max_tokens,
-                             temperature=temperature, stream=bool(body.get("stream")), chat=False)  # fmt: skip
+                             temperature=temperature, stream=bool(body.get("stream")), chat=False,
+                             json_schema=_json_schema(body))  # fmt: skip

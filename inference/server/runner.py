@@ -7,7 +7,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 
-from .requests import CompletionRequest
+from .requests import BadRequest, CompletionRequest
 
 END = ("end", None)
 
@@ -19,6 +19,13 @@ class EngineRunner:
         self.queued = 0
 
     def prepare(self, request: CompletionRequest) -> CompletionRequest:
+        if request.json_schema is not None:
+            if not getattr(self.engine, "supports_json_schema", False):
+                raise BadRequest("this engine does not support response_format")
+            try:
+                self.engine.grammar_for(request.json_schema)  # a schema it cannot compile is the client's mistake
+            except Exception as error:
+                raise BadRequest(f"response_format schema not supported: {error}") from None
         request.tokens = self.engine.tokenize(request.prompt)
         request.shared_prefix = self.engine.shared_prefix_length(request.tokens, request.shared_text)
         return request
@@ -53,6 +60,7 @@ class EngineRunner:
                 generation = self.engine.generate(
                     request.tokens, max_tokens=request.max_tokens, temperature=request.temperature,
                     stop=request.stop, cancelled=cancel.is_set, shared_prefix=request.shared_prefix,
+                    **({"json_schema": request.json_schema} if request.json_schema is not None else {}),
                 )  # fmt: skip
                 send(("usage", generation))
                 for piece in generation.text_pieces:

@@ -1,0 +1,129 @@
+"""Writing a participant's LLM-authored puzzles ahead of time, and taking one for a session.
+
+`authored_puzzles_write` (the Celery task `chat.tasks.author_puzzles` calls it after the prefix is prepared):
+the program plans candidates from the entries (chat.authoring), each request is the participant's cached
+`[system][life log]` prefix plus a short suffix (so the server serves the prefix from its KV cache), the reply
+is schema-constrained JSON, and every candidate passes chat.verifier. Accepted ones are stored ready, rejected
+ones with the verifier's reasons; both with provenance (model, prompt hash, prefix hash, verifier version).
+"""
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from inference.client import LLMClient
+from inference.prompt import prefix_sha256
+from lifelog.models import LifeLogEntry
+from studies.models import Participant
+
+from . import authoring, verifier
+from .llm import llm_client, participant_llm_url
+from .models import AuthoredPuzzle, PuzzleGroup
+from .puzzles import EntryFacts
+from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
+
+AUTHORED_KEY = "llm-authored"
+LOCK_SECONDS = 1800
+MAX_TOKENS = 160  # a question and two cues; the constants (ids, answer) are a few tokens more
+
+
+@dataclass
+class AuthoringRun:
+    candidates: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _group() -> PuzzleGroup:
+    return PuzzleGroup.objects.filter(key=AUTHORED_KEY).order_by("-version").first()
+
+
+def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFacts], client: LLMClient,
+               base_url: str, model: str) -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
+    """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash)."""
+    messages = [*prefix, authoring.request(plan)]
+    schema = authoring.schema(plan)
+    started = time.perf_counter()
+    reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=0.3, base_url=base_url, model=model,
+                            json_schema=schema)  # fmt: skip
+    seconds = time.perf_counter() - started
+    try:
+        candidate = authoring.candidate(plan, reply)
+    except authoring.BadReply as error:
+        return None, [str(error)], reply, seconds, authoring.prompt_sha256(messages, schema)
+    reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
+                                      distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip
+    return candidate, reasons, reply, seconds, authoring.prompt_sha256(messages, schema)
+
+
+def authored_puzzles_write(*, participant_id: int, limit: int | None = None, client: LLMClient | None = None,
+                           base_url: str | None = None, model: str | None = None) -> AuthoringRun:  # fmt: skip
+    """Author up to `limit` new candidates for the participant (plans already tried on this prefix are
+    skipped). Raises LLMUnavailable when the server fails (the task retries later)."""
+    run = AuthoringRun()
+    limit = settings.LLM_AUTHORING_CANDIDATES if limit is None else limit
+    model = model or participant_llm_model(participant_id)
+    group = _group()
+    lock = f"llm-authoring-lock-{participant_id}"
+    if not limit or not model or group is None or not cache.add(lock, 1, LOCK_SECONDS):
+        return run
+    try:
+        participant = Participant.objects.get(pk=participant_id)
+        prefix = llm_prefix_get(participant_id)
+        digest = prefix_sha256(prefix)
+        pool = entry_facts_list(participant=participant)
+        by_id = {facts.id: facts for facts in pool}
+        tried = set(AuthoredPuzzle.objects.filter(participant_id=participant_id, prefix_sha256=digest)
+                    .values_list("plan_key", flat=True))  # fmt: skip
+        plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
+        for plan in plans:
+            candidate, reasons, reply, seconds, prompt_hash = author_one(
+                plan, prefix=prefix, pool=pool, client=client or llm_client(),
+                base_url=base_url or participant_llm_url(participant_id), model=model,
+            )  # fmt: skip
+            run.candidates += 1
+            run.seconds += seconds
+            accepted = candidate is not None and not reasons
+            run.accepted += accepted
+            run.rejected += not accepted
+            for reason in reasons:
+                rule = reason.split(" '")[0].split(":")[0]
+                run.reasons[rule] = run.reasons.get(rule, 0) + 1
+            AuthoredPuzzle.objects.get_or_create(
+                participant_id=participant_id, prefix_sha256=digest, plan_key=plan.key()[:300],
+                defaults={
+                    "group": group, "kind": plan.kind, "reply": reply[:4000], "evidence_ids": plan.evidence_ids,
+                    "status": AuthoredPuzzle.Status.READY if accepted else AuthoredPuzzle.Status.REJECTED,
+                    "reasons": reasons, "payload": authoring.payload(plan, candidate, by_id) if accepted else {},
+                    "model_name": model, "prompt_sha256": prompt_hash, "verifier_version": verifier.VERSION,
+                    "seconds": round(seconds, 3),
+                },
+            )  # fmt: skip
+    finally:
+        cache.delete(lock)
+    return run
+
+
+def authored_puzzle_take(*, participant_id: int, avoid_entry_ids: set[int]) -> AuthoredPuzzle | None:
+    """The oldest ready puzzle whose evidence entries are all still in the life log and none of them was
+    asked about recently; it is locked until the caller's transaction marks it used."""
+    live = set(LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False).values_list("id", flat=True))
+    ready = AuthoredPuzzle.objects.select_for_update(skip_locked=True).filter(
+        participant_id=participant_id, status=AuthoredPuzzle.Status.READY
+    )
+    for authored in ready:
+        evidence = set(authored.evidence_ids)
+        if evidence <= live and not evidence & avoid_entry_ids:
+            return authored
+    return None
+
+
+def authored_puzzle_mark_used(*, authored_id: int, puzzle) -> None:
+    with transaction.atomic():
+        AuthoredPuzzle.objects.filter(pk=authored_id).update(status=AuthoredPuzzle.Status.USED, puzzle=puzzle)

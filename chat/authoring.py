@@ -1,0 +1,352 @@
+"""Puzzles written by the LLM ahead of time, split as Parrot splits an application into calls with known
+variables: the program picks the facts from the structured entries and fixes the answer, the evidence and the
+choices; the model only writes the language around them (the question and the cue wording), as JSON that a
+schema constrains (the evidence ids and the answer are constants in it). Every candidate then passes
+`chat.verifier`. No database here: the task in `chat.services` reads and stores.
+
+Plans, by kind (the puzzle families the templates cannot do well):
+- shared_person: two events on different days with exactly one person in common: who was at both?
+- which_first: two similar events (same place or tag) months apart: which came first?
+- season_repeat: something done two or more times in one season: what was it?
+- key_word: a word of the trainee's own diary, described in new words: which word is it?
+
+`naive_*`: the comparison design, which asks the model for a whole puzzle (facts, answer, evidence) at once.
+"""
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+
+from .puzzles.base import EntryFacts, join_names
+from .scoring import STOPWORDS, content_words, normalize
+from .verifier import SEASONS, Candidate, Source
+
+RECOGNITION = "Which of these was it? You can answer with the letter."
+KINDS = ("shared_person", "which_first", "season_repeat", "key_word")
+REQUEST_MARK = "WRITE A PUZZLE"
+MIN_DAYS_APART = 14
+
+GUIDE = f"""When a message starts with {REQUEST_MARK}, you write one memory puzzle about the LIFE LOG as JSON.
+Use only the facts given in that message: never add names, places, dates or numbers. Never write the answer
+in the question or in the first cue. Each cue must add something new. Write to the trainee as "you".
+Examples (about another person's life, for the form only):
+{REQUEST_MARK} (shared_person). Event 1: "Bowls match", May 2023, at the Green. Event 2: "Quiz night",
+July 2023, at the Red Lion. Answer: Tom. Cue 1 fact: you won a prize at the quiz. Cue 2 fact: the name begins
+with "T".
+{{"question": "Who was with you both at the Bowls match and at the Quiz night?", "cues": ["At the quiz you won
+a prize together.", "The name begins with T."]}}
+{REQUEST_MARK} (key_word). Word: "marmalade". Month: January 2022. Cue 1 fact: it has 9 letters.
+{{"question": "In January 2022 you made a sweet orange spread for your toast. What is it called?", "cues":
+["The word has 9 letters."]}}"""
+
+
+@dataclass
+class Plan:
+    """What the program fixed: the facts the model may use, the answer, the evidence and the choices."""
+
+    kind: str
+    evidence_ids: list[int]
+    answer: str
+    facts: str  # the request's fact lines
+    task: str  # what to write
+    cues: int  # how many cues the model writes
+    options: list[str] = field(default_factory=list)
+    correct: list[str] = field(default_factory=list)
+    answer_in_question: bool = False
+    extra_cues: list[str] = field(default_factory=list)  # written by the program, after the model's
+    scoring: dict = field(default_factory=dict)  # what the scorer needs beyond the answer
+
+    def key(self) -> str:
+        return f"{self.kind}:{','.join(map(str, sorted(self.evidence_ids)))}:{self.answer}"
+
+
+def _month(facts: EntryFacts) -> str:
+    return f"{facts.local_time:%B %Y}"
+
+
+def _describe(facts: EntryFacts) -> str:
+    place = f", at {facts.place}" if facts.place else ""
+    return f'"{facts.title}", {_month(facts)}{place}'
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s+", text.strip())[0] if text.strip() else ""
+
+
+def _others(pool: list[EntryFacts], values, avoid: set[str], rng: random.Random, count: int) -> list[str]:
+    seen, chosen = {normalize(v) for v in avoid}, []
+    values = list(values)
+    rng.shuffle(values)
+    for value in values:
+        if value and normalize(value) not in seen:
+            seen.add(normalize(value))
+            chosen.append(value)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _with_answer(rng: random.Random, answer: str, distractors: list[str]) -> list[str]:
+    options = [answer, *distractors]
+    rng.shuffle(options)
+    return options
+
+
+def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    plans = []
+    by_person: dict[str, list[EntryFacts]] = {}
+    for facts in pool:
+        for person in facts.people:
+            by_person.setdefault(person, []).append(facts)
+    everyone = sorted(by_person)
+    for person, entries in by_person.items():
+        rng.shuffle(entries)
+        for a in entries:
+            b = next((e for e in entries if abs((e.day - a.day).days) >= MIN_DAYS_APART
+                      and set(e.people) & set(a.people) == {person} and e.title != a.title), None)  # fmt: skip
+            if b is None:
+                continue
+            first, second = sorted([a, b], key=lambda e: e.local_time)
+            clue = _clue(first, avoid=person) or _clue(second, avoid=person)
+            if not clue:
+                continue
+            at_either = set(a.people) | set(b.people)
+            distractors = _others(pool, [p for p in everyone if p not in at_either], {person}, rng, 3)
+            if len(distractors) < 2:
+                continue
+            plans.append(Plan(
+                kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
+                facts=f"Event 1: {_describe(first)}. Event 2: {_describe(second)}. Answer: {person}. "
+                      f"Cue 1 fact: {clue}. Cue 2 fact: the name begins with \"{person[0]}\".",
+                task="Ask who was with you at both events, naming both events. Write 2 cues from the cue facts.",
+                cues=2, options=_with_answer(rng, person, distractors), correct=[person],
+            ))  # fmt: skip
+            break
+    return plans
+
+
+def _clue(facts: EntryFacts, avoid: str) -> str:
+    """A fact of the entry that does not name `avoid`: another person there, or a sentence of its text."""
+    others = [p for p in facts.people if p != avoid]
+    if others:
+        return f"{join_names(others)} also came to {facts.title}"
+    sentence = _first_sentence(facts.description)
+    if sentence and normalize(avoid) not in normalize(sentence).split() and len(sentence) <= 140:
+        return sentence
+    return ""
+
+
+def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    plans, used = [], set()
+    ordered = sorted(pool, key=lambda e: e.local_time)
+    for index, a in enumerate(ordered):
+        for b in ordered[index + 1 :]:
+            similar = (a.place and a.place == b.place) or set(a.tags) & set(b.tags)
+            if not similar or normalize(a.title) == normalize(b.title) or _month(a) == _month(b):
+                continue
+            if a.id in used or b.id in used:
+                continue
+            used |= {a.id, b.id}
+            options = _with_answer(rng, a.title, [b.title])
+            plans.append(Plan(
+                kind="which_first", evidence_ids=[a.id, b.id], answer=a.title,
+                facts=f'Event A: "{options[0]}". Event B: "{options[1]}". Answer: "{a.title}" came first. '
+                      f'Cue 1 fact: "{b.title}" was in {_month(b)}. Cue 2 fact: "{a.title}" was in {_month(a)}.',
+                task="Ask which of the two events came first, naming both. Write 2 cues from the cue facts.",
+                cues=2, options=options, answer_in_question=True, scoring={"choice_in_question": True},
+            ))  # fmt: skip
+            break
+    return plans
+
+
+def _season(facts: EntryFacts) -> str:
+    month, year = facts.local_time.month, facts.local_time.year
+    if month == 12:
+        year += 1  # December opens the next year's winter
+    return f"{SEASONS[month]} {year}"
+
+
+def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    groups: dict[tuple[str, str], list[EntryFacts]] = {}
+    for facts in pool:
+        groups.setdefault((_season(facts), normalize(facts.title)), []).append(facts)
+    repeated = {key for key, entries in groups.items() if len(entries) >= 2}
+    plans = []
+    for (season, _), entries in sorted(groups.items()):
+        if len(entries) < 2:
+            continue
+        chosen = sorted(entries, key=lambda e: e.local_time)[:3]
+        title = chosen[0].title
+        others = [e.title for e in pool if (season, normalize(e.title)) not in repeated]
+        distractors = _others(pool, others, {title}, rng, 3)
+        clues = [c for c in (_clue(e, avoid="") for e in chosen) if c and not set(content_words(title)) &
+                 set(content_words(c))]  # fmt: skip
+        places = sorted({e.place for e in chosen if e.place})
+        if len(distractors) < 2 or not (clues or places):
+            continue
+        cue1 = f"it was at {places[0]}" if places else clues[0]
+        cue2 = clues[0] if places and clues else f"you did it {len(entries)} times that {season.split()[0]}"
+        plans.append(Plan(
+            kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
+            facts=f"Season: {season}. Something you did more than once then: \"{title}\" (the answer). "
+                  f"Cue 1 fact: {cue1}. Cue 2 fact: {cue2}.",
+            task=f"Ask what you did more than once in {season}, without naming it. Write 2 cues from the cue facts.",
+            cues=2, options=_with_answer(rng, title, distractors), correct=[title],
+        ))  # fmt: skip
+    return plans
+
+
+def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    plans = []
+    entries = list(pool)
+    rng.shuffle(entries)
+    for facts in entries:
+        for sentence in re.split(r"(?<=[.!?])\s+", facts.description):
+            words = [w for w in re.findall(r"\b[a-z]{5,12}\b", sentence) if w not in STOPWORDS]
+            candidates = [w for w in words if normalize(facts.description).split().count(w) == 1
+                          and w not in normalize(facts.title).split()]  # fmt: skip
+            if not candidates or len(sentence) > 160:
+                continue
+            word = max(candidates, key=len)
+            blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
+            plans.append(Plan(
+                kind="key_word", evidence_ids=[facts.id], answer=word,
+                facts=f'Word: "{word}" (the answer). Month: {_month(facts)}. '
+                      f"Cue 1 fact: it begins with \"{word[0]}\" and has {len(word)} letters.",
+                task="Describe the word in other words, without writing it, and ask which word it is. "
+                     "Write 1 cue from the cue fact.",
+                cues=1, extra_cues=[f'Your diary for {_month(facts)} says: "{blanked}"'],
+                scoring={"variant": "key_word"},
+            ))  # fmt: skip
+            break
+        if len(plans) >= 12:
+            break
+    return plans
+
+
+PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "season_repeat": _season_repeat,
+            "key_word": _key_word}  # fmt: skip
+
+
+def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset()) -> list[Plan]:
+    """Up to `limit` plans, the kinds taken in turn so one kind does not crowd out the rest; `skip`: plan
+    keys already authored."""
+    by_kind = {kind: [p for p in PLANNERS[kind](pool, rng) if p.key() not in skip] for kind in KINDS}
+    for plans in by_kind.values():
+        rng.shuffle(plans)
+    chosen: list[Plan] = []
+    while len(chosen) < limit and any(by_kind.values()):
+        for kind in KINDS:
+            if by_kind[kind] and len(chosen) < limit:
+                chosen.append(by_kind[kind].pop())
+    return chosen
+
+
+def schema(plan: Plan) -> dict:
+    """The reply's JSON schema: free text only where the model writes; ids and answer are constants."""
+    text = {"type": "string", "minLength": 12, "maxLength": 200}
+    return {
+        "type": "object",
+        "properties": {
+            "question": text,
+            "cues": {"type": "array", "items": {**text, "minLength": 6, "maxLength": 160},
+                     "minItems": plan.cues, "maxItems": plan.cues},
+            "evidence": {"const": plan.evidence_ids},
+            "answer": {"const": plan.answer},
+        },
+        "required": ["question", "cues", "evidence", "answer"],
+    }  # fmt: skip
+
+
+def request(plan: Plan) -> dict:
+    return {"role": "user", "content": f"{REQUEST_MARK} ({plan.kind}). {plan.facts}\n{plan.task} Reply with JSON."}
+
+
+def prompt_sha256(messages: list[dict], json_schema: dict) -> str:
+    return hashlib.sha256(json.dumps([messages, json_schema], sort_keys=True).encode()).hexdigest()
+
+
+class BadReply(Exception):
+    """The reply is not the JSON asked for (only a server without structured output lets this happen)."""
+
+
+def candidate(plan: Plan, reply: str) -> Candidate:
+    try:
+        data = json.loads(reply)
+        question, cues = str(data["question"]).strip(), [str(c).strip() for c in data["cues"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadReply(f"not the JSON asked for: {error}") from None
+    return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,
+                     evidence_ids=plan.evidence_ids, options=plan.options, answer_in_question=plan.answer_in_question,
+                     correct=plan.correct)  # fmt: skip
+
+
+def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:
+    """The values a distractor of this plan may take: people or titles of the trainee's entries."""
+    if plan.kind == "shared_person":
+        return {person for facts in pool for person in facts.people}
+    return {facts.title for facts in pool}
+
+
+def sources(pool: list[EntryFacts]) -> dict[int, Source]:
+    return {facts.id: Source.from_facts(facts) for facts in pool}
+
+
+def payload(plan: Plan, accepted: Candidate, by_id: dict[int, EntryFacts]) -> dict:
+    """The stored puzzle, in the shape every puzzle has (question, cues, recognition, answer)."""
+    evidence = [by_id[i] for i in plan.evidence_ids if i in by_id]
+    recognition = None
+    if accepted.options:
+        index = [normalize(o) for o in accepted.options].index(normalize(plan.answer))
+        recognition = {"prompt": RECOGNITION, "options": accepted.options, "answer_index": index}
+    expected = plan.answer
+    if plan.kind in ("which_first", "season_repeat"):
+        match = next(e for e in evidence if normalize(e.title) == normalize(plan.answer))
+        expected = f"{match.title}. {match.description}".strip()
+    return {
+        "kind": plan.kind,
+        "question": accepted.question,
+        "cues": accepted.cues,
+        "recognition": recognition,
+        "answer": plan.answer,
+        "expected": expected,
+        "keywords": content_words(plan.answer),
+        "correct": f"That's right: {plan.answer}.",
+        "reveal": f"That's all right. The answer was: {plan.answer}.",
+        **plan.scoring,
+    }
+
+
+# -- the naive design, for the benchmark's comparison --------------------------------------------------------
+
+NAIVE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string", "maxLength": 200},
+        "answer": {"type": "string", "maxLength": 80},
+        "cues": {"type": "array", "items": {"type": "string", "maxLength": 160}, "minItems": 2, "maxItems": 2},
+        "distractors": {"type": "array", "items": {"type": "string", "maxLength": 80}, "minItems": 2, "maxItems": 3},
+        "evidence": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
+    },
+    "required": ["question", "answer", "cues", "distractors", "evidence"],
+}
+NAIVE_REQUEST = {
+    "role": "user",
+    "content": f"{REQUEST_MARK} (any kind). Choose the facts yourself from the LIFE LOG: a question about the "
+    "trainee's own life, its answer, 2 cues, 2 or 3 wrong choices that are titles of other entries, and the ids "
+    "of the entries that support it. Reply with JSON.",
+}
+
+
+def naive_candidate(reply: str) -> Candidate:
+    try:
+        data = json.loads(reply)
+        answer = str(data["answer"]).strip()
+        return Candidate(kind="naive", question=str(data["question"]).strip(),
+                         cues=[str(c).strip() for c in data["cues"]], answer=answer,
+                         evidence_ids=[int(i) for i in data["evidence"]],
+                         options=[answer, *[str(d).strip() for d in data["distractors"]]])  # fmt: skip
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadReply(f"not the JSON asked for: {error}") from None

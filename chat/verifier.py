@@ -1,0 +1,329 @@
+"""The one verifier for everything the LLM writes: rewordings of template lines and authored puzzles.
+
+Pure functions, no database. Every check returns a list of reasons (empty: accepted); a reason names the rule
+and the offending words, so a rejection can be stored and counted.
+
+- Grounding: every person, place, number, date, month, weekday and season must occur in the cited entries
+  (for a rewording: in the template and the puzzle's entries). Capitalized words count as names wherever they
+  stand: inside a sentence, at its start, after ':' or ';', inside quotes. At a sentence start only the words
+  the bot itself begins sentences with (``STARTERS``) are exempt, so "Biscuit came too." is checked.
+  An entry known only by its month never gets a day or a weekday.
+- Answerability (authored puzzles): the cited entries contain the answer; the question and the first cue do
+  not give it away; every cue adds words not said before; the distractors are real facts of other entries and
+  none of them is also correct.
+- Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
+  diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .scoring import STOPWORDS, WEEKDAYS, normalize
+from .scoring_dates import MONTHS
+
+VERSION = "verifier-1"
+
+# "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
+NUMBER_WORDS = {
+    "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "hundred": "100",
+    "thousand": "1000", "second": "2", "third": "3", "twice": "2",
+}  # fmt: skip
+SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring", 6: "summer", 7: "summer",
+           8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
+CALENDAR_WORDS = set(MONTHS) | set(WEEKDAYS) | set(SEASONS.values()) | {"fall"}
+OWN_WORDS = {"reme", "i", "ok", "okay"}
+# Words that may open a sentence without being a name: what the bot and a rewording begin sentences with.
+# Deliberately a closed list: an unknown capitalized opener ("Biscuit came too.") is checked like a name.
+STARTERS = frozenset(
+    normalize(word)
+    for word in """
+    about after again all also among and another answer any anyway are as at be because before between both
+    brilliant but by can can't cast clue could could've describe did do does don't done during each earlier
+    either even every everything excellent fine first for from good great guess had has have he her here
+    here's hers hint his how how's i if imagine in is isn't it it's its just last later let let's like look
+    lovely many maybe more most much my name never next nice no none not now of often oh ok okay on once
+    one only or other our perhaps picture please puzzle question quite really recall remember right same
+    say see she since so some something sometimes super take tell thank thanks that that's the their them
+    then there there's these they think this those time to today together try two usually was wasn't we
+    well were what what's when where where's which while who who's whom whose why will with wonderful would
+    yes yesterday you you're you've your
+    """.split()  # noqa: SIM905 -- a word list reads better as text
+)
+ROLE_PREFIX = re.compile(r"(?:^|[\n.!?]\s*)[\"“']?\s*(trainee|reme|assistant|user|system|bot|ai|draft)\s*:", re.I)
+BLANK = re.compile(r"_{3,}")
+OPTION_LINE = re.compile(r"^\s*[A-H]\)\s.+$", re.M)
+QUOTED = re.compile(r"[\"“]([^\"”]{8,})[\"”]")
+SEGMENT_BREAK = re.compile(r"(?<=[.!?:;\n])\s*|[\"“”‘(]\s*|\s[-–—]\s")
+SHINGLE = 4  # words in a row that mark text copied from another puzzle
+
+
+@dataclass(frozen=True)
+class Source:
+    """One cited life-log entry, as far as the verifier needs it."""
+
+    id: int
+    title: str
+    text: str = ""
+    place: str = ""
+    people: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    when: datetime | None = None
+    precision: str = "day"  # "exact", "day" or "month": how well the entry's time is known
+
+    @classmethod
+    def from_facts(cls, facts) -> "Source":
+        """From a `chat.puzzles.EntryFacts` (local time) or anything with the same fields."""
+        return cls(id=facts.id, title=facts.title, text=facts.description, place=facts.place,
+                   people=tuple(facts.people), tags=tuple(facts.tags), when=facts.local_time,
+                   precision=facts.precision)  # fmt: skip
+
+    @property
+    def month_only(self) -> bool:
+        return self.precision not in ("exact", "day")
+
+    def date_words(self) -> str:
+        """The calendar facts the entry supports: month, season and year; day and weekday only when known."""
+        if self.when is None:
+            return ""
+        words = f"{self.when:%B %Y} {SEASONS[self.when.month]}"
+        if not self.month_only:
+            words += f" {self.when:%A} {self.when.day}"
+        return words
+
+    def grounded(self) -> str:
+        return " ".join([self.title, self.text, self.place, *self.people, *self.tags, self.date_words()])
+
+
+def grounded_text(sources: Iterable[Source], *extra: str) -> str:
+    return "\n".join([*extra, *(source.grounded() for source in sources)])
+
+
+# -- grounding ---------------------------------------------------------------------------------------------
+
+
+def _segments(text: str) -> list[str]:
+    """Sentences, and the pieces after ':' ';' a dash or an opening quote: each starts like a sentence."""
+    return [part for part in SEGMENT_BREAK.split(text) if part and part.strip()]
+
+
+def _word_key(word: str) -> str:
+    return normalize(re.sub(r"['’]s$", "", word))
+
+
+def names(text: str) -> set[str]:
+    """Capitalized words that may be names. A segment's first word is exempt only when it is a usual opener."""
+    found = set()
+    for segment in _segments(text):
+        words = re.findall(r"[^\W\d_][\w'’]*", segment)
+        for position, word in enumerate(words):
+            key = _word_key(word)
+            if not word[:1].isupper() or len(word) == 1 or not key or key in OWN_WORDS | CALENDAR_WORDS:
+                continue
+            if key in NUMBER_WORDS:
+                continue  # checked as a number
+            if position == 0 and (key in STARTERS or key in STOPWORDS):
+                continue
+            found.add(key)
+    return found
+
+
+def numbers(text: str) -> set[str]:
+    normalized = normalize(text)
+    found = {str(int(number)) for number in re.findall(r"\d+", normalized)}
+    for word in normalized.split():
+        if word in NUMBER_WORDS:
+            found.add(NUMBER_WORDS[word])
+    return found
+
+
+def calendar_words(text: str) -> set[str]:
+    words = {word for word in normalize(text).split() if word in CALENDAR_WORDS}
+    return {"autumn" if word == "fall" else word for word in words}
+
+
+def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -> list[str]:
+    """What `text` says that `grounded` does not support, and answer words that `draft` does not reveal."""
+    vocabulary = set(normalize(grounded).split())
+    problems = [f"name {name!r}" for name in sorted(names(text)) if not set(name.split()) <= vocabulary]
+    problems += [f"number {n}" for n in sorted(numbers(text) - numbers(grounded))]
+    problems += [f"date word {w!r}" for w in sorted(calendar_words(text) - calendar_words(grounded))]
+    return problems + leaked(text, answer=answer, allowed=draft)
+
+
+def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
+    """Words of the answer that `text` says and `allowed` (what the template already says) does not."""
+    allowed_words = set(normalize(allowed).split())
+    secret = {word for word in normalize(answer).split() if word not in STOPWORDS and len(word) > 2}
+    return [f"answer word {word!r}" for word in sorted((secret - allowed_words) & set(normalize(text).split()))]
+
+
+def month_only_problems(text: str, sources: list[Source]) -> list[str]:
+    """When every cited entry is known only by its month, no day of the month and no weekday."""
+    if not sources or not all(source.month_only for source in sources):
+        return []
+    normalized = normalize(text)
+    problems = [f"weekday {day!r} for an entry known only by month" for day in WEEKDAYS if day in normalized.split()]
+    months = "|".join(MONTHS)
+    if re.search(rf"\b\d{{1,2}}(st|nd|rd|th)?( of)? ({months})\b|\b({months}) \d{{1,2}}(st|nd|rd|th)?\b", normalized):
+        problems.append("day of the month for an entry known only by month")
+    return problems
+
+
+# -- structure ---------------------------------------------------------------------------------------------
+
+
+def role_prefixes(text: str) -> list[str]:
+    return [f"role prefix {match.group(1)!r}" for match in ROLE_PREFIX.finditer(text)]
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = normalize(text).split()
+    return {tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def foreign_text(text: str, *, own: str, others: Iterable[str]) -> list[str]:
+    """Runs of words copied from another puzzle's messages that this one's template does not contain."""
+    other = set().union(*(_shingles(line) for line in others)) if others else set()
+    copied = (_shingles(text) & other) - _shingles(own)
+    return [f"text of another puzzle {' '.join(min(copied))!r}"] if copied else []
+
+
+def structure_problems(text: str, *, template: str) -> list[str]:
+    """A rewording must still make the template's request."""
+    problems = role_prefixes(text)
+    if "?" in template and "?" not in text:
+        problems.append("no longer asks the question")
+    if BLANK.search(template) and not BLANK.search(text):
+        problems.append("lost the blank")
+    problems += [f"lost option {line.strip()!r}" for line in OPTION_LINE.findall(template) if line.strip() not in text]
+    problems += [f"lost quoted line {quote!r}" for quote in QUOTED.findall(template) if quote not in text]
+    if len(text) > max(2 * len(template), len(template) + 120):
+        problems.append(f"too long ({len(text)} characters for a {len(template)}-character template)")
+    if len(text.strip()) < min(12, len(template.strip())):
+        problems.append("too short")
+    return problems
+
+
+# -- rewordings --------------------------------------------------------------------------------------------
+
+
+def check_rewording_part(text: str, *, template: str, sources: list[Source], answer: str = "",
+                         others: Iterable[str] = (), context: str = "") -> list[str]:  # fmt: skip
+    """What can be checked on a prefix of a streamed rewording: facts, leaks, role prefixes, foreign text.
+    `context`: the rest of the message, kept verbatim (the options and quoted lines after the reworded line)."""
+    grounded = grounded_text(sources, template, context)
+    problems = ungrounded(text, grounded=grounded, answer=answer, draft=template)
+    problems += month_only_problems(text, sources)
+    problems += role_prefixes(text)
+    return problems + foreign_text(text, own=grounded, others=others)
+
+
+def check_rewording(text: str, *, template: str, sources: list[Source], answer: str = "",
+                    others: Iterable[str] = (), context: str = "") -> list[str]:  # fmt: skip
+    """Every rule for a finished rewording of `template` (the line the LLM was asked to rewrite)."""
+    others = list(others)
+    problems = check_rewording_part(text, template=template, sources=sources, answer=answer, others=others,
+                                    context=context)  # fmt: skip
+    return _unique(problems + structure_problems(text, template=template))
+
+
+# -- authored puzzles --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """An authored puzzle as the verifier sees it. The answer, evidence and options may come from the program
+    (the split design) or from the model (the naive design); the verifier trusts neither."""
+
+    kind: str
+    question: str
+    cues: list[str]
+    answer: str
+    evidence_ids: list[int]
+    options: list[str] = field(default_factory=list)  # recognition choices, the answer among them
+    answer_in_question: bool = False  # a choice between named events ("which came first, A or B?")
+    correct: list[str] = field(default_factory=list)  # every value that would also be right
+
+
+QUESTION_CHARS = (12, 300)
+CUE_CHARS = (6, 220)
+
+
+def _content(text: str) -> set[str]:
+    return {word for word in normalize(text).split() if word not in STOPWORDS and len(word) > 1}
+
+
+def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str]) -> list[str]:
+    """Every rule for an authored puzzle. `entries`: the trainee's entries by id; `distractor_pool`: the
+    values a distractor may take (titles, people or places of the trainee's entries)."""
+    problems: list[str] = []
+    unknown = [i for i in candidate.evidence_ids if i not in entries]
+    if not candidate.evidence_ids or unknown:
+        return [f"evidence {unknown or 'missing'}: not entries of this trainee"]
+    cited = [entries[i] for i in candidate.evidence_ids]
+    grounded = grounded_text(cited)
+    vocabulary = set(normalize(grounded).split())
+    if not candidate.answer.strip() or not set(normalize(candidate.answer).split()) <= vocabulary:
+        problems.append(f"answer {candidate.answer!r} is not in the cited entries")
+    lines = [candidate.question, *candidate.cues]
+    written = "\n".join(lines)
+    problems += ungrounded(written, grounded=grounded)  # the options are checked against the trainee's entries
+    problems += month_only_problems(written, cited)
+    problems += role_prefixes(written)
+    # structure
+    if "?" not in candidate.question:
+        problems.append("the question asks nothing")
+    if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
+        problems.append(f"question length {len(candidate.question)}")
+    if not 1 <= len(candidate.cues) <= 4:
+        problems.append(f"{len(candidate.cues)} cues")
+    for cue in candidate.cues:
+        if not CUE_CHARS[0] <= len(cue) <= CUE_CHARS[1]:
+            problems.append(f"cue length {len(cue)}")
+    # answerability: no give-away, every cue adds something
+    if candidate.answer_in_question:  # a choice between named events: the question names them all, cue 1 none
+        others = [o for o in candidate.options if normalize(o) != normalize(candidate.answer)]
+        problems += [f"the question does not name {o!r}" for o in candidate.options
+                     if not _content(o) <= _content(candidate.question)]  # fmt: skip
+        first_cue = candidate.cues[0] if candidate.cues else ""
+        problems += [f"gives the answer away: {p.split(' ', 2)[-1]}"
+                     for p in leaked(first_cue, answer=candidate.answer, allowed=" ".join(others))]  # fmt: skip
+    else:
+        early = " ".join(lines[:2])
+        problems += [f"gives the answer away: {p.split(' ', 2)[-1]}" for p in leaked(early, answer=candidate.answer)]
+    said = _content(candidate.question)
+    for index, cue in enumerate(candidate.cues, start=1):
+        new = _content(cue) - said
+        if not new:
+            problems.append(f"cue {index} adds nothing")
+        said |= _content(cue)
+    problems += _choice_problems(candidate, distractor_pool)
+    return _unique(problems)
+
+
+def _choice_problems(candidate: Candidate, distractor_pool: Iterable[str]) -> list[str]:
+    if not candidate.options:
+        return []
+    key = normalize
+    if key(candidate.answer) not in {key(option) for option in candidate.options}:
+        return ["the answer is not among the options"]
+    pool = {key(value) for value in distractor_pool}
+    correct = {key(value) for value in [candidate.answer, *candidate.correct]}
+    problems = []
+    distractors = list(candidate.options)
+    distractors.pop([key(option) for option in distractors].index(key(candidate.answer)))
+    if len({key(option) for option in distractors}) != len(distractors):
+        problems.append("repeated options")
+    for option in distractors:
+        if key(option) in correct:
+            problems.append(f"distractor {option!r} is also correct")
+        elif key(option) not in pool:
+            problems.append(f"distractor {option!r} is not from the trainee's entries")
+    return problems
+
+
+def _unique(problems: list[str]) -> list[str]:
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,132 @@
+"""LLM-authored puzzles: the store feeds sessions (verified puzzles first, templates where none are ready,
+never another participant's), and the real embedded server with the packaged small model writes candidates
+over one cached prefix that are verified and stored with provenance or with the verifier's reasons."""
+
+import json
+import random
+
+import httpx
+import pytest
+
+from chat import authoring, verifier
+from chat.authored_store import authored_puzzles_write
+from chat.models import Attempt, AuthoredPuzzle, ChatMessage, PuzzleGroup
+from chat.selectors import authored_puzzle_counts, entry_facts_list
+from chat.services import training_session_start
+from studies.services import arm_create, protocol_version_create
+from tests.chat_helpers import act, give_life_log, open_puzzle
+from tests.research_helpers import put_on_arm
+
+pytestmark = pytest.mark.django_db
+
+
+def _ready(participant, **fields) -> AuthoredPuzzle:
+    """A verified puzzle as authoring stores it: planned from the participant's entries, written by hand."""
+    pool = entry_facts_list(participant=participant)
+    plan = next(p for p in authoring.plans_for(pool, rng=random.Random(1), limit=20) if p.kind == "which_first")
+    first, second = plan.options
+    cue_facts = plan.facts.split("Cue 1 fact: ")[1].rstrip(".").split(". Cue 2 fact: ")
+    written = {"question": f"Which came first: {first} or {second}?", "cues": [f"{fact}." for fact in cue_facts]}
+    candidate = authoring.candidate(plan, json.dumps(written))
+    problems = verifier.check_authored(candidate, entries=authoring.sources(pool),
+                                       distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip
+    assert problems == []
+    by_id = {facts.id: facts for facts in pool}
+    return AuthoredPuzzle.objects.create(
+        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored"), kind=plan.kind,
+        plan_key=plan.key(), status=AuthoredPuzzle.Status.READY, evidence_ids=plan.evidence_ids,
+        payload=authoring.payload(plan, candidate, by_id), model_name="test-model", prompt_sha256="p" * 64,
+        prefix_sha256="x" * 64, verifier_version=verifier.VERSION, **fields,
+    )  # fmt: skip
+
+
+def _pinned(world, participant, study):
+    arm = arm_create(study=study, key=f"arm-{participant.pk}", name="LLM arm")
+    pins = [{"key": "llm-authored", "version": 1}, {"key": "life-recall", "version": 1}]
+    put_on_arm(participant, arm, protocol_version_create(arm=arm, puzzle_groups=pins, puzzles_per_session=2))
+
+
+def test_a_session_takes_a_verified_puzzle_then_fills_in_with_templates_silently(world):
+    give_life_log(world.participant_a, count=40)
+    _pinned(world, world.participant_a, world.study_a)
+    authored = _ready(world.participant_a)
+    session = training_session_start(participant=world.participant_a)
+    puzzle = open_puzzle(session)
+    assert puzzle.group.key == "llm-authored" and puzzle.entry_ids == authored.evidence_ids
+    opening = session.messages.get(puzzle=puzzle)
+    assert authored.payload["question"] in opening.text and opening.status == ChatMessage.Status.COMPLETE
+    authored.refresh_from_db()
+    assert (authored.status, authored.puzzle_id) == (AuthoredPuzzle.Status.USED, puzzle.pk)
+    act(session, text=authored.payload["answer"])
+    attempt = Attempt.objects.get(puzzle=puzzle)
+    assert attempt.correct and attempt.response_text == authored.payload["answer"]
+    second = open_puzzle(session)  # none ready any more: the next group, with no "not enough entries" notice
+    assert second.group.key == "life-recall"
+    assert not any("doesn't have enough" in text for text in session.messages.values_list("text", flat=True))
+
+
+def test_another_participant_s_authored_puzzles_are_never_used(world):
+    give_life_log(world.participant_a, count=40)
+    give_life_log(world.participant_b, count=40, seed=8)
+    _pinned(world, world.participant_a, world.study_a)
+    theirs = _ready(world.participant_b)
+    session = training_session_start(participant=world.participant_a)
+    assert open_puzzle(session).group.key == "life-recall"
+    theirs.refresh_from_db()
+    assert theirs.status == AuthoredPuzzle.Status.READY
+    counts = authored_puzzle_counts(participant_ids=[world.participant_a.pk])
+    assert counts == {world.participant_a.pk: {"ready": 0, "used": 0, "rejected": 0, "reasons": {}}}
+
+
+def test_the_default_rotation_leaves_the_authored_group_out_but_a_protocol_can_pin_it(world):
+    give_life_log(world.participant_a, count=40)
+    session = training_session_start(participant=world.participant_a)
+    assert "llm-authored" not in session.group_keys
+    arm = arm_create(study=world.study_a, key="pins", name="pins")
+    protocol = protocol_version_create(arm=arm, puzzle_groups=[{"key": "llm-authored", "version": 1}])
+    assert protocol.puzzle_groups == [{"key": "llm-authored", "version": 1}]
+
+
+# -- the real embedded server ---------------------------------------------------------------------------------
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="the LLM server needs llama-cpp-python (make install)")
+
+
+@pytest.fixture(scope="module")
+def llm_server(tmp_path_factory):
+    from tests.test_llm_server import LLMServer
+
+    directory = tmp_path_factory.mktemp("authoring")
+    server = LLMServer(directory / "kv", directory / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(300)
+def test_the_packaged_model_writes_candidates_over_one_cached_prefix_and_each_is_verified_and_stored(
+    world, llm_server, settings
+):
+    settings.LLM_CONTEXT_TOKENS = 4096  # the test server's context
+    give_life_log(world.participant_a, count=24, seed=3)
+    before = llm_server.metrics()
+    run = authored_puzzles_write(participant_id=world.participant_a.pk, limit=3, base_url=llm_server.base_url,
+                                 model="any")  # fmt: skip
+    after = llm_server.metrics()
+    rows = list(AuthoredPuzzle.objects.filter(participant=world.participant_a))
+    assert run.candidates == len(rows) == 3
+    for row in rows:
+        assert row.model_name == "any" and len(row.prompt_sha256) == len(row.prefix_sha256) == 64
+        assert row.verifier_version == verifier.VERSION and row.evidence_ids
+        if row.status == AuthoredPuzzle.Status.READY:
+            assert row.payload["question"] and not row.reasons
+        else:
+            assert row.status == AuthoredPuzzle.Status.REJECTED and row.reasons
+    # the first request computes the prefix, the next ones restore it from the KV cache
+    hit = (after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]) / (
+        after["prompt_tokens"] - before["prompt_tokens"]
+    )
+    assert hit > 0.5, after
+    again = authored_puzzles_write(participant_id=world.participant_a.pk, limit=3, base_url=llm_server.base_url,
+                                   model="any")  # fmt: skip
+    assert again.candidates <= 3 and AuthoredPuzzle.objects.count() == 3 + again.candidates  # new plans only
+    assert httpx.get(llm_server.base_url + "/models").status_code == 200

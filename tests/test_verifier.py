@@ -1,0 +1,126 @@
+"""The verifier: every known bad LLM output is rejected with a reason, every good one passes, and the
+grounding rules hold wherever a name stands (sentence start, after ':', in quotes) and for month-only entries."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from chat import phrasing
+from chat.verifier import Candidate, Source, check_authored, check_rewording, ungrounded
+from inference.client import ClientSettings, LLMClient
+from tests.scripted_llm import ScriptedLLM
+
+DATA = Path(__file__).parent / "data" / "verifier"
+
+
+def _sources(entries: list[dict]) -> list[Source]:
+    fields = ("id", "title", "text", "place", "precision")
+    return [
+        Source(
+            **{f: e[f] for f in fields},
+            people=tuple(e["people"]),
+            tags=tuple(e["tags"]),
+            when=datetime.fromisoformat(e["when"]),
+        )
+        for e in entries
+    ]
+
+
+def problems_of(case: dict) -> list[str]:
+    sources = _sources(case["entries"])
+    if case["type"] == "rewording":
+        return check_rewording(case["text"], template=case["template"], sources=sources, answer=case["answer"],
+                               others=case["others"], context=case["context"])  # fmt: skip
+    candidate = Candidate(**case["candidate"])
+    return check_authored(candidate, entries={s.id: s for s in sources}, distractor_pool=case["pool"])
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((DATA / name).read_text())
+
+
+@pytest.mark.parametrize("case", _cases("bad.json"), ids=lambda case: case["id"])
+def test_every_known_bad_output_is_rejected_with_its_reason(case):
+    problems = problems_of(case)
+    assert any(case["expect"] in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("case", _cases("good.json"), ids=lambda case: case["id"])
+def test_good_outputs_pass(case):
+    assert problems_of(case) == []
+
+
+def test_the_issue_s_three_bad_rewordings_lead_the_corpus():
+    first = [case["id"] for case in _cases("bad.json")[:3]]
+    assert first == ["issue-question-replaced-by-dialogue", "issue-order-task-became-a-statement",
+                     "issue-clue-of-a-previous-puzzle"]  # fmt: skip
+
+
+GROUNDED = "Concert with Helen at the Blue Door"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Biscuit came too.",  # the issue's example: a name opening a sentence
+        "A clue: Biscuit came too.",
+        "Who came? Biscuit.",
+        'You wrote "Biscuit came too".',
+        "You wrote “Biscuit came too”.",
+        "It was lovely; Biscuit came too.",
+        "Think of Biscuit's bark.",
+        "With Helen - Biscuit came too.",
+    ],
+)
+def test_a_name_is_checked_wherever_it_stands(text):
+    assert ungrounded(text, grounded=GROUNDED) == ["name 'biscuit'"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Helen came too.", "A clue: Helen came too.", 'You wrote "Helen came too".', "Blue Door: who came?"]
+)
+def test_a_grounded_name_passes_wherever_it_stands(text):
+    assert ungrounded(text, grounded=GROUNDED) == []
+
+
+def test_month_only_entries_never_get_a_day_or_weekday():
+    month_only = Source(id=1, title="Holiday", text="By the sea.", when=datetime(2024, 7, 1, 12), precision="month")
+    dated = Source(id=1, title="Holiday", text="By the sea.", when=datetime(2024, 7, 1, 12), precision="day")
+    template = "When was the Holiday? Think of July 2024."
+    for text in ["It was on Monday, in July 2024. When was it?", "It was on 1 July 2024. When was it?",
+                 "It was July 1st 2024. When was it?"]:  # fmt: skip
+        assert any("known only by month" in p for p in check_rewording(text, template=template, sources=[month_only]))
+        assert not any("known only by month" in p for p in check_rewording(text, template=template, sources=[dated]))
+    assert check_rewording("Think of summer 2024. When was the Holiday?", template=template, sources=[month_only]) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize(
+    ("reply", "others"),
+    [
+        ("The events you mentioned are in the order they happened, earliest first.", []),  # the issue's statement
+        ("Trainee: garden", []),
+        ("Can you order them? The day had: Biscuit; home.", ["That's all right. The day had: Biscuit; home."]),
+    ],
+)
+async def test_a_streamed_rewording_that_drops_the_request_falls_back_to_the_template(anyio_backend, reply, others):
+    """Through the phrasing path the chat uses: the final check runs after the last sentence streamed."""
+    server = ScriptedLLM(lambda request: reply)
+    template = "Can you put these 3 events in the order they happened, earliest first?\nA) Gardening\nB) Picnic"
+    request = phrasing.build_request(seq=1, template_text=template, prefix=[], entries=[], dialogue=[], answer="",
+                                     base_url=server.base_url, model="scripted", others=others)  # fmt: skip
+    client = LLMClient(ClientSettings(base_url=server.base_url, retries=0))
+    shown: list[str] = []
+
+    async def emit(piece: str) -> None:
+        shown.append(piece)
+
+    try:
+        final, outcome = await phrasing.phrase(request, emit, client)
+    finally:
+        server.close()
+    assert (final, outcome) == (template, phrasing.UNGROUNDED)
+    assert request.rejection  # the reason is kept

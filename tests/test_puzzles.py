@@ -2,6 +2,7 @@
 cue ladder, its scoring at each level, and a clear refusal when the life log is too thin."""
 
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -94,7 +95,7 @@ def test_language_three_clues_and_when_was_it():
     assert "You were with Harold." in clues["question"] and "October 2025" in clues["question"]
     assert evaluate("language", clues, 0, "we saw a play at the theatre").correct
     when = build("language", candidates=[LOG[4]], variants=["when_was_it"]).payload
-    assert when["answer"] == "October 2025" and when["cues"][0] == "A clue: it was in 2025."
+    assert when["answer"] == "October 2025" and when["cues"] == ['Another clue: the month begins with "O".']
     assert evaluate("language", when, 0, "it was October").correct
     assert not evaluate("language", when, 0, "September 2025").correct
     assert set(when["recognition"]["options"]) <= {"March 2025", "April 2025", "June 2025", "October 2025"}
@@ -191,3 +192,72 @@ def test_number_puzzle_distances_and_a_log_without_numbers():
     assert not evaluate("number_recall", payload, 0, "3 km").correct
     with pytest.raises(NotEnoughEntries, match="price, distance"):
         build("number_recall", candidates=LOG, pool=LOG)
+
+
+APRIL = [
+    facts(11, "Phone call with Uncle Peter", datetime(2026, 4, 1, tzinfo=UTC), "Long phone call with Uncle Peter.",
+          "", ["Uncle Peter"], ["family"], precision="month"),
+    facts(12, "Gardening", datetime(2026, 4, 1, tzinfo=UTC), "Planted sweet peas with David.", "allotment",
+          ["David"], ["garden"], precision="month"),
+    facts(13, "Coffee with Joan", datetime(2026, 4, 1, 10, tzinfo=UTC), "Met Joan at the café.", "the café",
+          ["Joan"], ["friends"]),
+    facts(14, "Walk along the river", datetime(2026, 4, 1, 15, tzinfo=UTC), "Walked with Rita by the lock.",
+          "the towpath", ["Rita"], ["walk"]),
+    facts(15, "Sunday service", datetime(2026, 5, 3, 11, tzinfo=UTC), "Tea with Frank.", "St Mary's church",
+          ["Frank"], ["church"]),
+    facts(16, "Sunday service", datetime(2026, 6, 7, 11, tzinfo=UTC), "Tea with Rita.", "St Mary's church",
+          ["Rita"], ["church"]),
+    facts(17, "Sunday service", datetime(2026, 7, 5, 11, tzinfo=UTC), "Tea with Rita.", "St Mary's church",
+          ["Rita"], ["church"]),
+    facts(18, "Evening at the theatre", datetime(2026, 8, 6, 19, tzinfo=UTC), "Saw Pygmalion with Harold.",
+          "the Playhouse theatre", ["Harold"], ["culture"]),
+]  # fmt: skip
+WEEKDAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|1 April)\b")
+
+
+def texts(payload: dict) -> str:
+    return " ".join([payload["question"], *payload["cues"], (payload.get("recognition") or {}).get("prompt", "")])
+
+
+def test_an_entry_known_to_the_month_gets_no_day_and_that_day_holds_only_that_days_entries():
+    month_only = APRIL[0]
+    with pytest.raises(NotEnoughEntries):
+        build("detail_probe", candidates=[month_only], pool=APRIL, min_details=1)
+    day = build("detail_probe", candidates=[APRIL[2]], pool=APRIL, min_details=1)
+    assert sorted(day.entry_ids) == [13, 14]  # not the two April-only entries dated to the 1st
+    assert "Uncle Peter" not in day.payload["answer"] and "Gardening" not in day.payload["answer"]
+    for variant in ["missing_word", "three_clues", "when_was_it"]:
+        try:
+            payload = build("language", candidates=[APRIL[1]], pool=APRIL, variants=[variant]).payload
+        except NotEnoughEntries:
+            continue
+        assert not WEEKDAY.search(texts(payload)), texts(payload)
+    assert build("life_recall", candidates=[APRIL[2]], pool=APRIL[2:3] + APRIL[4:] + APRIL[:2], alone_on_day=True)
+    for seed in range(6):  # an April-only entry is never ordered against another April entry
+        built = build("temporal_order", candidates=APRIL, pool=APRIL, seed=seed)
+        assert sum(entry_id in {11, 12, 13, 14} for entry_id in built.entry_ids) <= 1
+
+
+def test_ordering_puzzles_name_each_event_uniquely_without_telling_the_order():
+    for seed in range(6):
+        payload = build("temporal_order", candidates=APRIL[2:], pool=APRIL, seed=seed).payload
+        labels = payload["labels"]
+        assert len({label.casefold() for label in labels}) == len(labels)
+        for label in labels:  # a recurring title is named with who was there; twice the same is never used
+            assert label != "Sunday service" and "Tea with Rita" not in label
+            assert not re.search(r"\d|May|June|July|August", label)
+
+
+def test_cues_that_tell_nothing_are_skipped_and_places_read_naturally():
+    when = build("language", candidates=[APRIL[7]], pool=APRIL, variants=["when_was_it"]).payload
+    assert not any("2026" in cue for cue in when["cues"])  # every entry is from 2026
+    spans_years = build("language", candidates=[APRIL[7]], pool=APRIL + LOG[:2], variants=["when_was_it"]).payload
+    assert spans_years["cues"][0] == "A clue: it was in 2026."
+    gardening = facts(20, "Gardening", datetime(2026, 4, 8, 15, tzinfo=UTC), "Planted beans.", "allotment",
+                      ["David"], ["garden"], precision="day")  # fmt: skip
+    recall = build("life_recall", candidates=[gardening], pool=[gardening, *APRIL[2:]]).payload
+    assert "Another clue: it was at the allotment." in recall["cues"]
+    assert (
+        "Another clue: it was at St Mary's church."
+        in build("life_recall", candidates=[APRIL[4]], pool=APRIL[2:]).payload["cues"]
+    )

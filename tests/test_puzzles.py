@@ -1,6 +1,8 @@
 """Each puzzle group on its own, from hand-made entries: every fact it states comes from the entries, its
 cue ladder, its scoring at each level, and a clear refusal when the life log is too thin."""
 
+import hashlib
+import json
 import random
 import re
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ import pytest
 from chat.puzzle_defaults import SHIPPED_GROUPS
 from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from chat.scoring import normalize
+from lifelog.sample_data import generate_entries
 from studies.scoring_policy import STRICT
 
 GROUPS = {group["kind"]: group for group in SHIPPED_GROUPS}
@@ -261,3 +264,48 @@ def test_cues_that_tell_nothing_are_skipped_and_places_read_naturally():
         "Another clue: it was at St Mary's church."
         in build("life_recall", candidates=[APRIL[4]], pool=APRIL[2:]).payload["cues"]
     )
+
+
+def demo_pool(seed: int, version: int = 2) -> list[EntryFacts]:
+    entries = generate_entries(80, seed, version=version)
+    pool = []
+    for index, entry in enumerate(entries, start=1):
+        when = entry["when"]
+        precision = "exact" if "T" in when else "day" if len(when) == 10 else "month"
+        moment = datetime.fromisoformat(when if precision != "month" else when + "-01").replace(tzinfo=UTC)
+        pool.append(facts(index, entry["title"], moment, entry["description"], entry["place"]["name"],
+                          entry["people"], entry["tags"], precision))  # fmt: skip
+    return pool
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_every_demo_puzzle_says_a_time_of_day_and_weekday_that_its_answer_agrees_with(seed):
+    pool = demo_pool(seed)
+    checked = 0
+    for entry in pool:
+        for kind in ["life_recall", "detail_probe"]:
+            try:
+                question = build(kind, candidates=[entry], pool=pool, min_details=1).payload["question"]
+            except NotEnoughEntries:
+                continue
+            checked += 1
+            text = f"{entry.title} {entry.description}"
+            said = re.search(r"the (morning|afternoon|evening) of", question)
+            for part in ("morning", "afternoon", "evening"):
+                assert not (said and part in text.casefold() and said.group(1) != part), (question, text)
+            if named := re.search(r"\b(Saturday|Sunday)\b", text):
+                day_said = WEEKDAY.search(question)
+                assert not day_said or day_said.group(1) == named.group(1), (question, text)
+    assert checked >= 40
+
+
+def test_demo_text_is_grammatical_and_the_labelled_sets_generator_is_unchanged():
+    demo = [entry for seed in (7, 2026) for entry in demo_pool(seed)]
+    texts = [entry.description for entry in demo]
+    assert not [t for t in texts if re.search(r"\b(?:a|an) (?:strawberries|plums|tomatoes|eggs)\b", t)]
+    assert not [t for t in texts if re.search(r"\bBaked (?!an? )", t)]
+    assert not [t for t in texts if re.search(r"Bought (.+) and \1 at", t)]
+    assert not [e for e in demo if "frozen" in e.description and e.local_time.month not in (12, 1, 2)]
+    # tests/data/scoring_puzzles.json was built from version 1: it stays exactly as it was.
+    old = json.dumps(generate_entries(60, 7, version=1)).encode()
+    assert hashlib.sha256(old).hexdigest()[:16] == "1a0de9928293c3ba"

@@ -13,6 +13,7 @@ class User(AbstractUser):
     # Display preferences follow the person to any device they log in from.
     font_scale = models.PositiveSmallIntegerField(default=100, help_text="Text size in percent (100-200).")
     high_contrast = models.BooleanField(default=False)
+    read_aloud = models.BooleanField(default=False, help_text="Read each new chat message aloud (in the browser).")
 
     @property
     def is_researcher(self) -> bool:

@@ -16,9 +16,11 @@ FONT_SCALES = (100, 125, 150, 175, 200)
 
 
 @transaction.atomic
-def user_set_preferences(*, user: User, font_step: str | None = None, high_contrast: str | None = None) -> User:
-    """font_step "+1"/"-1" moves along FONT_SCALES; high_contrast "1"/"0" sets it. Two quick taps arrive as two
-    requests at once: each locks and re-reads the row, so neither writes back the other's old value."""
+def user_set_preferences(
+    *, user: User, font_step: str | None = None, high_contrast: str | None = None, read_aloud: str | None = None
+) -> User:
+    """font_step "+1"/"-1" moves along FONT_SCALES; high_contrast and read_aloud "1"/"0" set them. Two quick taps
+    arrive as two requests at once: each locks and re-reads the row, so neither writes back the other's old value."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if font_step in {"+1", "-1"}:
         position = min(range(len(FONT_SCALES)), key=lambda i: abs(FONT_SCALES[i] - user.font_scale))
@@ -26,5 +28,7 @@ def user_set_preferences(*, user: User, font_step: str | None = None, high_contr
         user.font_scale = FONT_SCALES[position]
     if high_contrast in {"0", "1"}:
         user.high_contrast = high_contrast == "1"
-    user.save(update_fields=["font_scale", "high_contrast"])
+    if read_aloud in {"0", "1"}:
+        user.read_aloud = read_aloud == "1"
+    user.save(update_fields=["font_scale", "high_contrast", "read_aloud"])
     return user

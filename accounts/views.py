@@ -17,12 +17,17 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def preferences_view(request: HttpRequest) -> HttpResponse:
-    """Text size and contrast. Buttons post here without JavaScript too; scripts get JSON back."""
+    """Text size, contrast and reading aloud. Buttons post here without JavaScript too; scripts get JSON back."""
     user = user_set_preferences(
-        user=request.user, font_step=request.POST.get("font_step"), high_contrast=request.POST.get("high_contrast")
+        user=request.user,
+        font_step=request.POST.get("font_step"),
+        high_contrast=request.POST.get("high_contrast"),
+        read_aloud=request.POST.get("read_aloud"),
     )
     if request.headers.get("Accept") == "application/json":
-        return JsonResponse({"font_scale": user.font_scale, "high_contrast": user.high_contrast})
+        return JsonResponse(
+            {"font_scale": user.font_scale, "high_contrast": user.high_contrast, "read_aloud": user.read_aloud}
+        )
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = "home"

@@ -141,6 +141,7 @@ class Attempt(models.Model):
         RULE = "rule", "Rule"
         SEMANTIC = "semantic", "Semantic similarity"
         JUDGE = "judge", "LLM judge"
+        DONT_KNOW = "dont_know", "Said they don't know (an omission, not a wrong answer)"
 
     puzzle = models.ForeignKey(Puzzle, on_delete=models.CASCADE, related_name="attempts")
     message = models.OneToOneField(ChatMessage, on_delete=models.RESTRICT, related_name="attempt")

@@ -125,7 +125,7 @@ def build_puzzles() -> list[dict]:
     groups = {group["kind"]: group for group in SHIPPED_GROUPS}
     puzzles = []
     for seed in SEEDS:
-        pool = [_facts(index, entry) for index, entry in enumerate(generate_entries(60, seed), start=1)]
+        pool = [_facts(index, entry) for index, entry in enumerate(generate_entries(60, seed, version=1), start=1)]
         by_id = {facts.id: facts for facts in pool}
         used: set[int] = set()
         for kind, overrides, count in PLAN:

@@ -19,6 +19,7 @@ from studies.scoring_policy import STANDARD, ScoringPolicy
 from . import scheduling
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
 from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, PuzzleKind, TrainingSession
+from .not_knowing import says_not_knowing
 from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
 from .puzzles import KINDS, BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
@@ -241,7 +242,10 @@ def scoring_policy(session: TrainingSession) -> ScoringPolicy:
 
 def _record_answer(session, puzzle, message: ChatMessage, text: str, now: datetime, verdict=None) -> Attempt:
     policy = scoring_policy(session)
-    score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text, policy=policy)
+    if says_not_knowing(text):  # an omission, not a wrong answer (chat/not_knowing.py)
+        score = Score(correct=False, score=0.0, scorer=Attempt.Scorer.DONT_KNOW)
+    else:
+        score = KINDS[puzzle.group.kind].evaluate(puzzle.payload, puzzle.cue_level, text, policy=policy)
     if (
         score.scorer == "semantic"
         and verdict
@@ -270,6 +274,9 @@ def _record_answer(session, puzzle, message: ChatMessage, text: str, now: dateti
     )
 
 
+NOT_KNOWING_LEAD = "That's all right, that is what clues are for. "
+
+
 def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -> None:
     payload = puzzle.payload
     if attempt.correct:
@@ -279,7 +286,8 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
     elif puzzle.cue_level < max_level(payload):
         puzzle.cue_level += 1
         puzzle.save(update_fields=["cue_level"])
-        _bot_say(session, "Not quite. " + prompt_at(payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+        lead = NOT_KNOWING_LEAD if attempt.scorer == Attempt.Scorer.DONT_KNOW else "Not quite. "
+        _bot_say(session, lead + prompt_at(payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
     else:
         _finish_puzzle(puzzle, Puzzle.Outcome.MISSED, score=attempt.score, now=now)
         _bot_say(session, payload["reveal"], now=now, puzzle=puzzle, phrase=True)
@@ -296,7 +304,8 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
     if kind == ChatMessage.Kind.RESUME:
         session.status = TrainingSession.Status.ACTIVE
         session.save(update_fields=["status"])
-        again = prompt_at(puzzle.payload, puzzle.cue_level) if puzzle else ""
+        # The whole open question with the clues given so far: a clue alone means nothing after a break.
+        again = "\n".join(prompt_at(puzzle.payload, level) for level in range(puzzle.cue_level + 1)) if puzzle else ""
         _bot_say(session, f"Welcome back! {again}".strip(), now=now, puzzle=puzzle)
         return
     if puzzle is None:

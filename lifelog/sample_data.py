@@ -169,17 +169,63 @@ QUANTITIES = {
     "season": ["spring", "summer", "autumn"],
 }
 # Family members as the diarist writes of them ("my daughter Sarah").
+# Version 2 keeps each entry coherent (version 1 stays reachable: the labelled scoring puzzles were built from it).
+# When an activity happens: the weekdays it is tied to (Monday is 0; None for any day), the hours it starts in
+# (so "Evening at the theatre" is in the evening and "Spent the afternoon in the garden" in the afternoon), and
+# the months it is done in (None for all year).
+TIMING: dict[str, tuple[tuple[int, ...] | None, range, tuple[int, ...] | None]] = {
+    "Coffee with {p0}": (None, range(10, 16), None),
+    "Walk along the river": (None, range(9, 16), None),
+    "Sunday service": ((6,), range(10, 12), None),
+    "Shopping at the market": ((5,), range(8, 12), None),  # the Saturday market
+    "Visit to Sarah": (None, range(10, 14), None),
+    "Doctor's appointment": ((0, 1, 2, 3, 4), range(9, 17), None),
+    "Gardening": (None, range(13, 17), (3, 4, 5, 6, 7, 8, 9, 10)),
+    "Library reading group": ((0, 1, 2, 3, 4), range(10, 16), None),
+    "Picnic in the park": (None, range(12, 15), (5, 6, 7, 8, 9)),
+    "Trip to the garden centre": (None, range(10, 16), None),
+    "Phone call with {p0}": (None, range(9, 21), None),
+    "Evening at the theatre": (None, range(19, 21), None),
+    "Day by the sea": (None, range(8, 11), (4, 5, 6, 7, 8, 9, 10)),
+    "Baking day": (None, range(9, 16), None),
+}
+WINTER_ONLY = {"frozen at the edges"}
 KIN = {"Sarah": "my daughter Sarah", "Tom": "my grandson Tom", "David": "my son David",
        "Emily": "my granddaughter Emily", "Uncle Peter": "Uncle Peter"}  # fmt: skip
 
 
-def generate_entries(count: int, seed: int, description_share: float = 1.0) -> list[dict]:
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].casefold() in "aeiou" else "a ") + noun
+
+
+def _coherent(title: str, text: str, words: dict, day: date, hour: int, fix: random.Random):
+    """Version 2's corrections to a drawn entry: its day, hour and words agree with its title and season."""
+    weekdays, hours, months = TIMING[title]
+    if (weekdays and day.weekday() not in weekdays) or (months and day.month not in months):
+        days = [END_DAY - timedelta(days=back) for back in range(365)]
+        day = fix.choice(
+            [d for d in days if (not weekdays or d.weekday() in weekdays) and (not months or d.month in months)]
+        )
+    if hour not in hours:
+        hour = fix.choice(hours)
+    if words["food2"] == words["food"]:  # "bought plums and plums"
+        words["food2"] = fix.choice([food for food in FOODS if food != words["food"]])
+    if words["water"] in WINTER_ONLY and day.month not in (12, 1, 2):
+        words["water"] = fix.choice([water for water in WATER if water not in WINTER_ONLY])
+    text = text.replace("Baked {cake}", "Baked {a_cake}")  # "Baked a Victoria sponge", not "Baked Victoria sponge"
+    words["a_cake"] = _article(words["cake"])
+    return text, words, day, hour
+
+
+def generate_entries(count: int, seed: int, description_share: float = 1.0, version: int = 2) -> list[dict]:
     """`count` entries spread over the year before END_DAY, in the documented JSON schema.
 
     description_share is the fraction written like a diary (a sentence or two of text); the rest
-    look like calendar events and photos: a title, a place and people only."""
+    look like calendar events and photos: a title, a place and people only. Version 1 is the first generator,
+    kept for the labelled scoring puzzles (chat/scoring_cases.py); version 2 makes each entry coherent."""
     rng = random.Random(seed)
     amounts = random.Random(f"{seed}-quantities")
+    fix = random.Random(f"{seed}-coherent")
     entries = []
     for _ in range(count):
         title, text, place_key, pool, n_people, tags = rng.choice(ACTIVITIES)
@@ -198,6 +244,8 @@ def generate_entries(count: int, seed: int, description_share: float = 1.0) -> l
         words.update({f"kin{i}": KIN.get(name, name) for i, name in enumerate(people)})
         day = END_DAY - timedelta(days=rng.randrange(365))
         hour, minute = rng.randint(8, 20), rng.choice([0, 15, 30, 45])
+        if version >= 2:
+            text, words, day, hour = _coherent(title, text, words, day, hour, fix)
         precision = rng.choices(["exact", "day", "month"], weights=[70, 25, 5])[0]
         when = {
             "exact": datetime(day.year, day.month, day.day, hour, minute).isoformat(timespec="minutes"),
@@ -218,6 +266,6 @@ def generate_entries(count: int, seed: int, description_share: float = 1.0) -> l
     return entries
 
 
-def generate_json(count: int, seed: int, description_share: float = 1.0) -> bytes:
-    entries = generate_entries(count, seed, description_share)
+def generate_json(count: int, seed: int, description_share: float = 1.0, version: int = 2) -> bytes:
+    entries = generate_entries(count, seed, description_share, version)
     return json.dumps({"entries": entries}, ensure_ascii=False, indent=1).encode()

@@ -31,6 +31,34 @@
     return seqs.length ? Math.max(...seqs) : 0;
   }
 
+  // Reading aloud with the browser's own speech synthesis: nothing leaves the device. Where the browser has none,
+  // the buttons and the setting stay hidden.
+  const speech = "speechSynthesis" in window ? window.speechSynthesis : null;
+  if (speech) chat.querySelector(".read-aloud-pref").hidden = false;
+
+  function speak(text) {
+    if (!speech || !text) return;
+    speech.cancel(); // the newest message replaces whatever was being read
+    const utterance = new SpeechSynthesisUtterance(text);
+    utterance.lang = document.documentElement.lang || "en";
+    utterance.rate = 0.9;
+    speech.speak(utterance);
+  }
+
+  function addSpeakButton(li) {
+    if (!speech || li.querySelector(".speak")) return;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "speak";
+    button.textContent = "Read aloud";
+    button.addEventListener("click", () => speak(li.querySelector(".text").textContent));
+    li.querySelector(".who").append(button);
+  }
+
+  function readNew(text) {
+    if (document.documentElement.dataset.readAloud === "true") speak(text);
+  }
+
   function bubble(role, text) {
     const li = document.createElement("li");
     li.className = "bubble " + role;
@@ -41,6 +69,7 @@
     body.className = "text";
     body.textContent = text;
     li.append(who, body);
+    if (role === "bot") addSpeakButton(li);
     return li;
   }
 
@@ -50,7 +79,23 @@
     log.insertBefore(li, later || log.querySelector(".pending"));
   }
 
-  function scrollDown() { log.scrollTop = log.scrollHeight; }
+  // Down to the newest message, but never past the start of the latest bot message: when it is taller than the
+  // conversation area (large text, a small screen), its question is read from the top.
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+    const bots = log.querySelectorAll("li.bot");
+    const latest = bots[bots.length - 1];
+    if (latest && latest.offsetTop < log.scrollTop) log.scrollTop = latest.offsetTop;
+  }
+
+  // The chat takes the height below the header (--above-chat); if large text leaves too little, it takes the
+  // whole viewport and the window scrolls so the conversation and the input are in view.
+  const header = document.querySelector("header.top");
+  function fit() {
+    chat.style.setProperty("--above-chat", (header ? header.offsetHeight : 0) + "px");
+    if (chat.getBoundingClientRect().bottom > window.innerHeight + 1) chat.scrollIntoView({ block: "end" });
+    scrollDown();
+  }
 
   function announce(text) { announcer.textContent = text; }
 
@@ -66,6 +111,7 @@
     li.setAttribute("aria-busy", String(message.status === "streaming"));
     if (message.role === "bot" && isNew) {
       announce(message.status === "streaming" ? "ReMe is replying…" : "ReMe says: " + message.text);
+      if (message.status !== "streaming") readNew(message.text);
     }
     scrollDown();
   }
@@ -85,6 +131,7 @@
     li.querySelector(".text").textContent = event.text;
     li.setAttribute("aria-busy", "false");
     announce("ReMe says: " + event.text);
+    readNew(event.text);
     scrollDown();
   }
 
@@ -199,6 +246,9 @@
   for (const button of chat.querySelectorAll("[data-action]")) {
     button.addEventListener("click", () => act(button.dataset.action));
   }
-  scrollDown();
+  for (const li of log.querySelectorAll("li.bot")) addSpeakButton(li);
+  if (window.ResizeObserver && header) new ResizeObserver(fit).observe(header);
+  window.addEventListener("resize", fit);
+  fit();
   connect();
 })();

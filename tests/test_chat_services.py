@@ -109,6 +109,27 @@ def test_pause_blocks_answers_until_resume_which_repeats_the_question(trainee):
     assert bot_texts(session)[-1] == "Welcome back! " + puzzle.payload["question"]
 
 
+def test_resume_after_a_clue_repeats_the_question_with_its_clues(trainee):
+    session = training_session_start(participant=trainee.participant_a, puzzles=2, group_keys=["temporal-order"])
+    act(session, text=WRONG)
+    act(session, kind="pause")
+    act(session, kind="resume")
+    payload = open_puzzle(session).payload
+    assert bot_texts(session)[-1] == f"Welcome back! {payload['question']}\n{payload['cues'][0]}"
+
+
+@pytest.mark.parametrize("text", ["I really do not know", "No idea.", "I don't remember", "can't remember"])
+def test_not_knowing_gets_a_kind_clue_and_is_recorded_as_an_omission(trainee, text):
+    session = life_recall_session(trainee.participant_a)
+    puzzle = open_puzzle(session)
+    act(session, text=text)
+    puzzle.refresh_from_db()
+    assert puzzle.cue_level == 1 and puzzle.outcome == "open"
+    assert bot_texts(session)[-1] == "That's all right, that is what clues are for. " + puzzle.payload["cues"][0]
+    attempt = Attempt.objects.get(puzzle=puzzle)
+    assert (attempt.response_text, attempt.correct, attempt.scorer) == (text, False, "dont_know")
+
+
 def test_hint_and_skip(trainee):
     session = training_session_start(participant=trainee.participant_a, puzzles=2)
     puzzle = open_puzzle(session)

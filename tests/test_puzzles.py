@@ -1,7 +1,10 @@
 """Each puzzle group on its own, from hand-made entries: every fact it states comes from the entries, its
 cue ladder, its scoring at each level, and a clear refusal when the life log is too thin."""
 
+import hashlib
+import json
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from chat.puzzle_defaults import SHIPPED_GROUPS
 from chat.puzzles import KINDS, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from chat.scoring import normalize
+from lifelog.sample_data import generate_entries
 from studies.scoring_policy import STRICT
 
 GROUPS = {group["kind"]: group for group in SHIPPED_GROUPS}
@@ -94,7 +98,7 @@ def test_language_three_clues_and_when_was_it():
     assert "You were with Harold." in clues["question"] and "October 2025" in clues["question"]
     assert evaluate("language", clues, 0, "we saw a play at the theatre").correct
     when = build("language", candidates=[LOG[4]], variants=["when_was_it"]).payload
-    assert when["answer"] == "October 2025" and when["cues"][0] == "A clue: it was in 2025."
+    assert when["answer"] == "October 2025" and when["cues"] == ['Another clue: the month begins with "O".']
     assert evaluate("language", when, 0, "it was October").correct
     assert not evaluate("language", when, 0, "September 2025").correct
     assert set(when["recognition"]["options"]) <= {"March 2025", "April 2025", "June 2025", "October 2025"}
@@ -191,3 +195,117 @@ def test_number_puzzle_distances_and_a_log_without_numbers():
     assert not evaluate("number_recall", payload, 0, "3 km").correct
     with pytest.raises(NotEnoughEntries, match="price, distance"):
         build("number_recall", candidates=LOG, pool=LOG)
+
+
+APRIL = [
+    facts(11, "Phone call with Uncle Peter", datetime(2026, 4, 1, tzinfo=UTC), "Long phone call with Uncle Peter.",
+          "", ["Uncle Peter"], ["family"], precision="month"),
+    facts(12, "Gardening", datetime(2026, 4, 1, tzinfo=UTC), "Planted sweet peas with David.", "allotment",
+          ["David"], ["garden"], precision="month"),
+    facts(13, "Coffee with Joan", datetime(2026, 4, 1, 10, tzinfo=UTC), "Met Joan at the café.", "the café",
+          ["Joan"], ["friends"]),
+    facts(14, "Walk along the river", datetime(2026, 4, 1, 15, tzinfo=UTC), "Walked with Rita by the lock.",
+          "the towpath", ["Rita"], ["walk"]),
+    facts(15, "Sunday service", datetime(2026, 5, 3, 11, tzinfo=UTC), "Tea with Frank.", "St Mary's church",
+          ["Frank"], ["church"]),
+    facts(16, "Sunday service", datetime(2026, 6, 7, 11, tzinfo=UTC), "Tea with Rita.", "St Mary's church",
+          ["Rita"], ["church"]),
+    facts(17, "Sunday service", datetime(2026, 7, 5, 11, tzinfo=UTC), "Tea with Rita.", "St Mary's church",
+          ["Rita"], ["church"]),
+    facts(18, "Evening at the theatre", datetime(2026, 8, 6, 19, tzinfo=UTC), "Saw Pygmalion with Harold.",
+          "the Playhouse theatre", ["Harold"], ["culture"]),
+]  # fmt: skip
+WEEKDAY = re.compile(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|1 April)\b")
+
+
+def texts(payload: dict) -> str:
+    return " ".join([payload["question"], *payload["cues"], (payload.get("recognition") or {}).get("prompt", "")])
+
+
+def test_an_entry_known_to_the_month_gets_no_day_and_that_day_holds_only_that_days_entries():
+    month_only = APRIL[0]
+    with pytest.raises(NotEnoughEntries):
+        build("detail_probe", candidates=[month_only], pool=APRIL, min_details=1)
+    day = build("detail_probe", candidates=[APRIL[2]], pool=APRIL, min_details=1)
+    assert sorted(day.entry_ids) == [13, 14]  # not the two April-only entries dated to the 1st
+    assert "Uncle Peter" not in day.payload["answer"] and "Gardening" not in day.payload["answer"]
+    for variant in ["missing_word", "three_clues", "when_was_it"]:
+        try:
+            payload = build("language", candidates=[APRIL[1]], pool=APRIL, variants=[variant]).payload
+        except NotEnoughEntries:
+            continue
+        assert not WEEKDAY.search(texts(payload)), texts(payload)
+    assert build("life_recall", candidates=[APRIL[2]], pool=APRIL[2:3] + APRIL[4:] + APRIL[:2], alone_on_day=True)
+    for seed in range(6):  # an April-only entry is never ordered against another April entry
+        built = build("temporal_order", candidates=APRIL, pool=APRIL, seed=seed)
+        assert sum(entry_id in {11, 12, 13, 14} for entry_id in built.entry_ids) <= 1
+
+
+def test_ordering_puzzles_name_each_event_uniquely_without_telling_the_order():
+    for seed in range(6):
+        payload = build("temporal_order", candidates=APRIL[2:], pool=APRIL, seed=seed).payload
+        labels = payload["labels"]
+        assert len({label.casefold() for label in labels}) == len(labels)
+        for label in labels:  # a recurring title is named with who was there; twice the same is never used
+            assert label != "Sunday service" and "Tea with Rita" not in label
+            assert not re.search(r"\d|May|June|July|August", label)
+
+
+def test_cues_that_tell_nothing_are_skipped_and_places_read_naturally():
+    when = build("language", candidates=[APRIL[7]], pool=APRIL, variants=["when_was_it"]).payload
+    assert not any("2026" in cue for cue in when["cues"])  # every entry is from 2026
+    spans_years = build("language", candidates=[APRIL[7]], pool=APRIL + LOG[:2], variants=["when_was_it"]).payload
+    assert spans_years["cues"][0] == "A clue: it was in 2026."
+    gardening = facts(20, "Gardening", datetime(2026, 4, 8, 15, tzinfo=UTC), "Planted beans.", "allotment",
+                      ["David"], ["garden"], precision="day")  # fmt: skip
+    recall = build("life_recall", candidates=[gardening], pool=[gardening, *APRIL[2:]]).payload
+    assert "Another clue: it was at the allotment." in recall["cues"]
+    assert (
+        "Another clue: it was at St Mary's church."
+        in build("life_recall", candidates=[APRIL[4]], pool=APRIL[2:]).payload["cues"]
+    )
+
+
+def demo_pool(seed: int, version: int = 2) -> list[EntryFacts]:
+    entries = generate_entries(80, seed, version=version)
+    pool = []
+    for index, entry in enumerate(entries, start=1):
+        when = entry["when"]
+        precision = "exact" if "T" in when else "day" if len(when) == 10 else "month"
+        moment = datetime.fromisoformat(when if precision != "month" else when + "-01").replace(tzinfo=UTC)
+        pool.append(facts(index, entry["title"], moment, entry["description"], entry["place"]["name"],
+                          entry["people"], entry["tags"], precision))  # fmt: skip
+    return pool
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+def test_every_demo_puzzle_says_a_time_of_day_and_weekday_that_its_answer_agrees_with(seed):
+    pool = demo_pool(seed)
+    checked = 0
+    for entry in pool:
+        for kind in ["life_recall", "detail_probe"]:
+            try:
+                question = build(kind, candidates=[entry], pool=pool, min_details=1).payload["question"]
+            except NotEnoughEntries:
+                continue
+            checked += 1
+            text = f"{entry.title} {entry.description}"
+            said = re.search(r"the (morning|afternoon|evening) of", question)
+            for part in ("morning", "afternoon", "evening"):
+                assert not (said and part in text.casefold() and said.group(1) != part), (question, text)
+            if named := re.search(r"\b(Saturday|Sunday)\b", text):
+                day_said = WEEKDAY.search(question)
+                assert not day_said or day_said.group(1) == named.group(1), (question, text)
+    assert checked >= 40
+
+
+def test_demo_text_is_grammatical_and_the_labelled_sets_generator_is_unchanged():
+    demo = [entry for seed in (7, 2026) for entry in demo_pool(seed)]
+    texts = [entry.description for entry in demo]
+    assert not [t for t in texts if re.search(r"\b(?:a|an) (?:strawberries|plums|tomatoes|eggs)\b", t)]
+    assert not [t for t in texts if re.search(r"\bBaked (?!an? )", t)]
+    assert not [t for t in texts if re.search(r"Bought (.+) and \1 at", t)]
+    assert not [e for e in demo if "frozen" in e.description and e.local_time.month not in (12, 1, 2)]
+    # tests/data/scoring_puzzles.json was built from version 1: it stays exactly as it was.
+    old = json.dumps(generate_entries(60, 7, version=1)).encode()
+    assert hashlib.sha256(old).hexdigest()[:16] == "1a0de9928293c3ba"

@@ -66,6 +66,41 @@ def when_phrase(facts: EntryFacts) -> str:
     return f"{facts.local_time:%B %Y}"
 
 
+def known_to_the_day(facts: EntryFacts) -> bool:
+    """An entry dated only to the month ("April 2026") sits on the 1st in the database: it has no day to tell."""
+    return facts.precision != TimePrecision.MONTH
+
+
+def same_day_entries(anchor: EntryFacts, pool: list[EntryFacts]) -> list[EntryFacts]:
+    """The other entries known to be of the anchor's exact day (never the month-only entries of its month)."""
+    return [f for f in pool if f.id != anchor.id and known_to_the_day(f) and f.day == anchor.day]
+
+
+def surely_before(a: EntryFacts, b: EntryFacts, min_days: int = 0) -> bool:
+    """True when the log says `a` happened before `b` (at least min_days earlier where both days are known); a
+    month-only entry is only surely before the next months."""
+    if known_to_the_day(a) and known_to_the_day(b):
+        return (b.day - a.day).days >= min_days and a.local_time < b.local_time
+    return (a.local_time.year, a.local_time.month) < (b.local_time.year, b.local_time.month)
+
+
+_ARTICLE_WORDS = {"the", "a", "an", "my", "our", "his", "her", "their", "your", "home", "church", "work", "school"}
+
+
+def place_phrase(place: str) -> str:
+    """A place as a sentence says it: "allotment" -> "the allotment"; names ("St Mary's church", "Leeds"),
+    places with their own article ("the Blue Door café") and possessives ("grandma's house") stay as they are."""
+    first = place.split()[0] if place.split() else ""
+    if not first or first[0].isupper() or first.casefold() in _ARTICLE_WORDS or first.endswith(("'s", "’s", "s'")):
+        return place
+    return f"the {place}"
+
+
+def year_tells(facts: EntryFacts, pool: list[EntryFacts]) -> bool:
+    """A year is a clue only where the life log spans more than one year."""
+    return any(other.local_time.year != facts.local_time.year for other in pool)
+
+
 def telling_tag(facts: EntryFacts) -> str | None:
     """A tag to give as a "what" cue, never one that is a word of the title: that would be the answer."""
     title_words = set(normalize(facts.title).split())

@@ -12,7 +12,17 @@ from chat.scoring_names import is_first_name
 from chat.synonyms import CLASSES, meaning_of
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
-from .base import BuiltPuzzle, EntryFacts, NotEnoughEntries, day_phrase, prompt_at, render
+from .base import (
+    BuiltPuzzle,
+    EntryFacts,
+    NotEnoughEntries,
+    day_phrase,
+    known_to_the_day,
+    place_phrase,
+    prompt_at,
+    render,
+    same_day_entries,
+)
 
 RELATION_WORDS = [word for group in CLASSES["relation"] for word in group if " " not in word]
 _RELATION = re.compile(r"\bmy (" + "|".join(RELATION_WORDS) + r")(?:,)? ((?:[A-Z][a-z]+ )?[A-Z][a-z]+)")
@@ -90,13 +100,14 @@ def day_text(anchor: EntryFacts, same_day: list[EntryFacts]) -> str:
 
 
 def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
-    by_day: dict = {}
-    for facts in pool:
-        by_day.setdefault(facts.day, []).append(facts)
-    ranked = sorted(candidates, key=lambda facts: -len(by_day[facts.day]))  # richer days first
+    # Only entries known to the day have a day to ask about, and only they share it.
+    same_days = {facts.id: same_day_entries(facts, pool) for facts in candidates if known_to_the_day(facts)}
+    ranked = sorted(
+        (facts for facts in candidates if facts.id in same_days), key=lambda facts: -len(same_days[facts.id])
+    )  # richer days first
     known = relations(pool)
     for anchor in ranked:
-        same_day = [facts for facts in by_day[anchor.day] if facts.id != anchor.id]
+        same_day = same_days[anchor.id]
         question = render(templates["question"], day=day_phrase(anchor.local_time), title=anchor.title)
         details = day_details(anchor, same_day, question, known)
         if len(details) < rules.get("min_details", 2):
@@ -107,7 +118,7 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
         if people:
             cues.append(render(templates["cue_person"], initial=people[0][0]))
         if places:
-            cues.append(render(templates["cue_place"], place=places[0]))
+            cues.append(render(templates["cue_place"], place=place_phrase(places[0])))
         # The reveal names what the diary names: people, places and events (activities and things are credited
         # when recalled, but listing every one would bury the day).
         answer = "; ".join(d["label"] for d in details if d["kind"] in {"event", "person", "place"})

@@ -23,11 +23,13 @@ from .base import (
     join_names,
     other_events,
     pick_distinct,
+    place_phrase,
     prompt_at,
     render,
     telling_tag,
     when_phrase,
     with_choices,
+    year_tells,
 )
 
 BLANK = "_____"
@@ -92,7 +94,7 @@ def _three_clues(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
         "question": render(
             templates["three_clues"],
             people=join_names(facts.people),
-            place=facts.place,
+            place=place_phrase(facts.place),
             month=f"{facts.local_time:%B %Y}",
         ),
         "cues": cues,
@@ -113,14 +115,14 @@ def _when_was_it(templates, facts: EntryFacts, pool: list[EntryFacts], rng: rand
     month = f"{facts.local_time:%B %Y}"
     others = [f"{other.local_time:%B %Y}" for other in pool]
     options, answer_index = with_choices(rng, month, pick_distinct(rng, others, 3, avoid={month}))
-    where = f" at {facts.place}" if facts.place else ""
+    where = f" at {place_phrase(facts.place)}" if facts.place else ""
+    cues = [render(templates["cue_month_letter"], letter=month[0])]
+    if year_tells(facts, pool):  # "it was in 2026" tells nothing when every entry is from 2026
+        cues.insert(0, render(templates["cue_year"], year=str(facts.local_time.year)))
     return {
         "variant": "when_was_it",
         "question": render(templates["when_was_it"], title=facts.title, where=where),
-        "cues": [
-            render(templates["cue_year"], year=str(facts.local_time.year)),
-            render(templates["cue_month_letter"], letter=month[0]),
-        ],
+        "cues": cues,
         "recognition": {"prompt": templates["recognition_month"], "options": options, "answer_index": answer_index},
         "answer": month,
         "month": facts.local_time.month,

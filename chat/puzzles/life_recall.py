@@ -13,8 +13,10 @@ from .base import (
     join_names,
     other_events,
     pick_distinct,
+    place_phrase,
     prompt_at,
     render,
+    same_day_entries,
     telling_tag,
     when_phrase,
     with_choices,
@@ -22,11 +24,8 @@ from .base import (
 
 
 def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list[EntryFacts], rng: random.Random):
-    entries_per_day: dict = {}
-    for facts in pool:
-        entries_per_day[facts.day] = entries_per_day.get(facts.day, 0) + 1
     for facts in candidates:
-        if rules.get("alone_on_day", True) and entries_per_day[facts.day] > 1:
+        if rules.get("alone_on_day", True) and same_day_entries(facts, pool):
             continue  # "what did you do that day?" must have one right answer
         others = [other.title for other in pool if other.id != facts.id]
         try:
@@ -38,7 +37,7 @@ def build(templates: dict, rules: dict, candidates: list[EntryFacts], pool: list
         if facts.people:
             cues.append(render(templates["cue_who"], people=join_names(facts.people)))
         if facts.place:
-            cues.append(render(templates["cue_where"], place=facts.place))
+            cues.append(render(templates["cue_where"], place=place_phrase(facts.place)))
         if tag := telling_tag(facts):
             cues.append(render(templates["cue_what"], tag=tag))
         options, answer_index = with_choices(rng, facts.title, distractors)

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -17,8 +16,5 @@ urlpatterns = [
     path("api/", include("research.api_urls")),
     path("api/", include("lifelog.api_urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Uploaded files and photos are never served from MEDIA_URL, in development neither: photos go through
+# lifelog's authorized views, import files stay with the server.

@@ -1,9 +1,12 @@
 """Researcher forms: enrolment with consent, a new protocol version."""
 
 from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 
+from accounts.models import User
 from chat.models import PuzzleGroup
-from studies.models import Arm, CuePolicy, Study
+from studies.models import Arm, CuePolicy, Study, validate_timezone
 from studies.scoring_policy import STRICT
 
 
@@ -17,9 +20,14 @@ class EnrolForm(forms.Form):
     )
     full_name = forms.CharField(max_length=200, required=False, help_text="Kept apart from the research data.")
     email = forms.EmailField(required=False)
-    timezone = forms.CharField(max_length=64, initial="UTC")
+    timezone = forms.CharField(
+        max_length=64, initial="UTC", validators=[validate_timezone], help_text="For example Europe/London."
+    )
     username = forms.CharField(max_length=150, required=False, help_text="Creates a trainee login when given.")
-    password = forms.CharField(required=False, widget=forms.PasswordInput, min_length=10)
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput, min_length=10,
+        help_text="At least 10 characters, not a common password, not only digits, not like the username.",
+    )  # fmt: skip
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -32,6 +40,12 @@ class EnrolForm(forms.Form):
             self.add_error("consent_given_at", "Record when the participant gave consent.")
         if data.get("username") and not data.get("password"):
             self.add_error("password", "A new login needs a password.")
+        elif data.get("username") and data.get("password"):
+            candidate = User(username=data["username"], role=User.Role.TRAINEE)
+            try:
+                password_validation.validate_password(data["password"], user=candidate)
+            except ValidationError as error:
+                self.add_error("password", error)
         return data
 
 

@@ -13,7 +13,7 @@
     if (!response.ok) return;
     const prefs = await response.json();
     const root = document.documentElement;
-    root.style.setProperty("--scale", prefs.font_scale);
+    root.dataset.scale = prefs.font_scale;
     root.classList.toggle("contrast", prefs.high_contrast);
     const contrast = form.querySelector("button[name=high_contrast]");
     contrast.value = prefs.high_contrast ? "0" : "1";

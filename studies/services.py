@@ -3,6 +3,7 @@ audit trail."""
 
 from datetime import datetime
 
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -137,7 +138,13 @@ def participant_register(
     username: str = "",
     password: str = "",
 ) -> Participant:
-    """Enrolment by a researcher: with a trainee login when a username is given, recorded in the audit log."""
+    """Enrolment by a researcher: with a trainee login when a username is given, recorded in the audit log.
+    The trainee's password must pass AUTH_PASSWORD_VALIDATORS (length, common, numeric, like the username)."""
+    if username:
+        try:
+            validate_password(password, user=User(username=username, role=User.Role.TRAINEE))
+        except ValidationError as error:
+            raise ValidationError({"password": error.messages}) from None
     user = user_create(username=username, password=password, role=User.Role.TRAINEE) if username else None
     participant = participant_enroll(
         study=study, user=user, arm=arm, consent_given_at=consent_given_at, recorded_by=by, timezone=timezone,

@@ -1,4 +1,7 @@
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from .models import User
 
@@ -32,3 +35,22 @@ def user_set_preferences(
         user.read_aloud = read_aloud == "1"
     user.save(update_fields=["font_scale", "high_contrast", "read_aloud"])
     return user
+
+
+def token_expired(token: Token) -> bool:
+    return token.created < timezone.now() - settings.API_TOKEN_TTL
+
+
+@transaction.atomic
+def api_token_issue(*, user: User) -> Token:
+    """The user's API token; an expired one is replaced by a new key."""
+    token, created = Token.objects.get_or_create(user=user)
+    if not created and token_expired(token):
+        token.delete()
+        token = Token.objects.create(user=user)
+    return token
+
+
+def api_tokens_revoke(*, user: User) -> None:
+    """Logging out ends the user's API access too."""
+    Token.objects.filter(user=user).delete()

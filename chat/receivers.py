@@ -1,11 +1,14 @@
 """How the chat reacts to the layers below it: life-log changes, withdrawals, protocol pins and logins."""
 
-from django.contrib.auth.signals import user_logged_in
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
 from lifelog.signals import life_log_changed, life_log_erasing
 from studies.signals import participant_withdrawn, protocol_pins_check
 
+from .consumers import auth_session_group
 from .prefill import llm_context_mark_stale, prefill_soon
 from .selectors import puzzle_pins_unknown, trainee_participant_id
 from .services import participant_chat_end, participant_chat_erase
@@ -39,3 +42,11 @@ def erase_sessions_with_the_life_log(sender, participant_id: int, **kwargs) -> N
 @receiver(protocol_pins_check)
 def unknown_puzzle_groups(sender, pins: list[dict], **kwargs) -> list[dict]:
     return puzzle_pins_unknown(pins=pins)
+
+
+@receiver(user_logged_out)
+def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
+    """Chat sockets opened by this login session are closed: a logged-out browser cannot act through them."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        async_to_sync(get_channel_layer().group_send)(auth_session_group(session_key), {"type": "session.ended"})

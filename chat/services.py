@@ -39,6 +39,7 @@ from .selectors import (
 )
 
 MAX_ANSWER_CHARS = 1000
+MAX_REPLAYED_MESSAGES = 20  # a resend gets back at most this many bot messages
 
 
 class ActionRefused(Exception):
@@ -364,7 +365,13 @@ def trainee_action(
         session = TrainingSession.objects.select_for_update().select_related("participant").get(pk=session_id)
         existing = session.messages.filter(client_id=client_id).first()
         if existing:
+            # Only this action's own reply (up to the next trainee message): a replayed early client_id of a
+            # long session must not send the whole history back.
             later = session.messages.filter(seq__gt=existing.seq, role=ChatMessage.Role.BOT)
+            following = session.messages.filter(seq__gt=existing.seq, role=ChatMessage.Role.TRAINEE).order_by("seq")
+            if next_seq := following.values_list("seq", flat=True).first():
+                later = later.filter(seq__lt=next_seq)
+            later = later.order_by("seq")[:MAX_REPLAYED_MESSAGES]
             return ActionResult(
                 duplicate=True, trainee_message=existing, bot_messages=list(later), state=session_state(session)
             )

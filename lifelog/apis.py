@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, time
 
 from django.conf import settings
+from django.http import FileResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -23,12 +25,14 @@ from .models import LifeLogEntry
 from .selectors import SearchFilters, entry_get, entry_list, entry_search, import_job_get, import_job_list
 from .services import entry_set_excluded, import_job_create_from_upload
 from .tasks import import_job_state
+from .views import photo_response
 
 MAX_QUERY_CHARS = 1000
 
 
 class EntrySerializer(serializers.ModelSerializer):
     participant = serializers.CharField(source="participant.public_code", read_only=True)
+    photo = serializers.SerializerMethodField(help_text="The photo's URL (authorized callers only), or null.")
 
     class Meta:
         model = LifeLogEntry
@@ -36,6 +40,9 @@ class EntrySerializer(serializers.ModelSerializer):
             "id", "participant", "occurred_at", "time_precision", "title", "description", "place_name",
             "latitude", "longitude", "people", "tags", "photo", "source", "excluded", "created_at",
         ]  # fmt: skip
+
+    def get_photo(self, entry: LifeLogEntry) -> str | None:
+        return reverse("api_entry_photo", kwargs={"entry_id": entry.pk}) if entry.photo else None
 
 
 class SearchHitSerializer(EntrySerializer):
@@ -184,3 +191,11 @@ def parse_when_param(value: str | None, name: str) -> datetime | None:
         return (parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)).astimezone(UTC)
     except OverflowError:
         raise ValidationError({name: "That time is out of range."}) from None
+
+
+class EntryPhotoApi(APIView):
+    """The entry's photo (location metadata removed at import) for the callers who may see the entry."""
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: OpenApiTypes.OBJECT})
+    def get(self, request: Request, entry_id: int) -> FileResponse:
+        return photo_response(entry_get(user=request.user, entry_id=entry_id))

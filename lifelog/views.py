@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from studies.selectors import participant_list
 
@@ -25,3 +25,19 @@ def entry_exclude_view(request: HttpRequest, entry_id: int) -> HttpResponse:
     if request.user.is_researcher:
         return redirect("research:participant_detail", public_code=entry.participant.public_code)
     return redirect("lifelog:my_entries")
+
+
+@login_required
+@require_GET
+def entry_photo_view(request: HttpRequest, entry_id: int) -> FileResponse:
+    """A photo for the trainee it belongs to and the researchers of their study; uploads are never served as
+    public media files."""
+    return photo_response(entry_get(user=request.user, entry_id=entry_id))
+
+
+def photo_response(entry) -> FileResponse:
+    if not entry.photo:
+        raise Http404("No photo")
+    response = FileResponse(entry.photo.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -13,14 +13,23 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from chat.scoring import warm_up  # noqa: E402
+from reme.bodylimit import RequestBodyLimit, install_daphne_guard  # noqa: E402
 from reme.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.CHAT_SCORER_WARM_UP:
     warm_up()  # the scorer's embedding model loads in the background, not inside the first trainee's turn
 
+body_limit = RequestBodyLimit(
+    django_asgi_app,
+    limit=settings.REQUEST_MAX_BODY_BYTES,
+    anonymous_limit=settings.ANONYMOUS_MAX_BODY_BYTES,
+    session_cookie=settings.SESSION_COOKIE_NAME,
+)
+install_daphne_guard(body_limit)
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": body_limit,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

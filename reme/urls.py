@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -17,12 +16,5 @@ urlpatterns = [
     path("api/", include("research.api_urls")),
     path("api/", include("lifelog.api_urls")),
 ]
-
-if settings.SERVE_MEDIA:
-    from django.urls import re_path
-    from django.views.static import serve
-
-    # django.conf.urls.static.static() serves only under DEBUG, which is off by default.
-    urlpatterns += [
-        re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
-    ]
+# Uploaded files and photos are never served from MEDIA_URL, in development neither: photos go through
+# lifelog's authorized views, import files stay with the server.

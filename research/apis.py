@@ -4,8 +4,10 @@ protocol versions); enrol participants with a trainee login and reset its passwo
 Thin: every queryset comes from a selector (scoped to the caller's studies), writes go through a service,
 and every read of participant data is written to the audit log."""
 
+import hashlib
 from datetime import UTC
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -17,9 +19,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
+from accounts.services import api_token_issue
 from chat.models import Attempt, TrainingSession
 from lifelog.apis import parse_when_param
 from studies import selectors as studies_selectors
@@ -52,11 +55,32 @@ class ResearcherOnly:
     permission_classes = [IsResearcher]
 
 
-class ThrottledObtainAuthToken(ObtainAuthToken):
-    """Token for username + password; throttled per client address against password guessing."""
+class TokenUsernameThrottle(SimpleRateThrottle):
+    """Counts token requests per username, whatever address they come from: a guesser who spreads the
+    attempts over many addresses (or forged X-Forwarded-For headers) still hits the limit."""
 
-    throttle_classes = [ScopedRateThrottle]
+    scope = "token_username"
+
+    def get_cache_key(self, request: Request, view) -> str | None:
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if not isinstance(username, str) or not username:
+            return None  # refused by the serializer anyway; the per-address throttle still counts it
+        digest = hashlib.sha256(username.strip().casefold().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """Token for username + password; throttled per client address (REST_FRAMEWORK's NUM_PROXIES decides how
+    far X-Forwarded-For is trusted) and per username, against password guessing."""
+
+    throttle_classes = [ScopedRateThrottle, TokenUsernameThrottle]
     throttle_scope = "token"
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = api_token_issue(user=serializer.validated_data["user"])
+        return Response({"token": token.key, "expires_at": token.created + settings.API_TOKEN_TTL})
 
 
 class UtcDateTimeField(serializers.DateTimeField):

@@ -49,8 +49,10 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 HEADER = ["study", *(name for name, _ in COLUMNS)]
 FREE_TEXT = ("prompt_shown", "response_text")
+FORMULA_ESCAPED = (*FREE_TEXT, "model_name")  # every cell whose text someone typed
 _PARTICIPANT_ID = "puzzle__session__participant_id"  # read for redaction, not exported
 _TEXT_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FREE_TEXT]
+_FORMULA_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FORMULA_ESCAPED]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -151,7 +153,7 @@ class AttemptExport:
         else:
             slug = self.study.slug
             for row in rows:
-                for index in _TEXT_POSITIONS:
+                for index in _FORMULA_POSITIONS:
                     row[index] = _formula_safe(row[index])
                 writer.writerow([slug, *row])
         return buffer.getvalue().encode()

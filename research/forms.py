@@ -3,7 +3,7 @@
 from django import forms
 
 from chat.models import PuzzleGroup
-from studies.models import Arm, ConsentVersion, CuePolicy, Study
+from studies.models import Arm, ConsentVersion, CuePolicy, Study, validate_timezone
 from studies.scoring_policy import STRICT
 
 
@@ -34,7 +34,9 @@ class EnrolForm(forms.Form):
     )
     full_name = forms.CharField(max_length=200, required=False, help_text="Kept apart from the research data.")
     email = forms.EmailField(required=False)
-    timezone = forms.CharField(max_length=64, initial="UTC")
+    timezone = forms.CharField(
+        max_length=64, initial="UTC", validators=[validate_timezone], help_text="For example Europe/London."
+    )
     username = forms.CharField(
         max_length=150, required=False,
         help_text="Creates a trainee login with a generated password, shown once after enrolling.",

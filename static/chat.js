@@ -14,8 +14,10 @@
   let socket = null;
   let retryMs = 500;
 
+  // NUL can't be stored: an outbox item holding one would be refused on every reconnect, so none is kept.
+  const clean = (text) => String(text || "").replaceAll("\u0000", "");
   const outbox = {
-    load: () => JSON.parse(localStorage.getItem(outboxKey) || "[]"),
+    load: () => JSON.parse(localStorage.getItem(outboxKey) || "[]").map((item) => ({ ...item, text: clean(item.text) })),
     save: (items) => localStorage.setItem(outboxKey, JSON.stringify(items)),
     add(item) { this.save([...this.load(), item]); },
     remove(clientId) {
@@ -155,7 +157,7 @@
 
   function act(kind, text) {
     problem.textContent = "";
-    const item = { client_id: crypto.randomUUID(), kind, text: text || "" };
+    const item = { client_id: crypto.randomUUID(), kind, text: clean(text) };
     outbox.add(item);
     const li = bubble("trainee", kind === "text" ? text : "…");
     li.classList.add("pending");
@@ -204,8 +206,9 @@
     socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
     socket.addEventListener("close", (event) => {
       chat.dataset.connected = "false";
-      if (event.code === 4403) {
-        connection.textContent = "You can't open this session.";
+      if (event.code === 4403 || event.code === 4401) {
+        connection.textContent = event.code === 4401 ? "You have logged out. Please log in again to carry on."
+          : "You can't open this session.";
         connection.hidden = false;
         return;
       }
@@ -226,7 +229,7 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const text = input.value.trim();
+    const text = clean(input.value).trim();
     if (!text) {
       problem.textContent = "Please type an answer first. If you're not sure, press “Give me a clue”.";
       input.focus();

@@ -23,7 +23,7 @@
     });
     if (!response.ok) return;
     const prefs = await response.json();
-    root.style.setProperty("--scale", prefs.font_scale);
+    root.dataset.scale = prefs.font_scale;
     root.classList.toggle("contrast", prefs.high_contrast);
     root.dataset.readAloud = String(prefs.read_aloud);
     applyToggle("high_contrast", prefs.high_contrast);

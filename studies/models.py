@@ -2,7 +2,9 @@
 every other app builds on. The tables keep the names the research app gave them (`research_*`), so moving
 the models here moved no data."""
 
+import functools
 import secrets
+import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -141,6 +143,21 @@ class ConsentVersion(models.Model):
         return f"{self.study.slug} consent v{self.version}"
 
 
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    """Only names from the zone database: anything else (a typo, 'Mars/Olympus_Mons', a path) would make every
+    later import of the participant fail."""
+    if value not in _known_timezones():
+        raise ValidationError(
+            "%(value)s is not a time zone name. Use one like Europe/London or America/New_York.",
+            code="invalid_timezone", params={"value": value[:64]},
+        )  # fmt: skip
+
+
 class Participant(models.Model):
     """A trainee inside one study, known everywhere by a pseudonymous public code."""
 
@@ -169,6 +186,12 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return self.public_code
+
+    def clean(self) -> None:
+        try:
+            validate_timezone(self.timezone)
+        except ValidationError as error:
+            raise ValidationError({"timezone": error}) from None
 
 
 class ParticipantIdentity(models.Model):

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from axes.utils import reset as reset_lockouts
 from django.core.cache import cache
 
 from accounts.models import User
@@ -176,6 +177,12 @@ def test_export_has_one_row_per_attempt_in_csv_and_json(rw):
     assert export(client, "/api/studies/study-a/attempts.json?arm=other") == []
 
 
+def test_export_escapes_a_formula_in_the_model_name_cell(rw):
+    Attempt.objects.filter(pk=rw.attempts_a[0].pk).update(model_name="@SUM(1+1)*cmd|' /C calc'!A0")
+    rows = export(api_client_for(rw.researcher_a), "/api/studies/study-a/attempts.csv")
+    assert rows[0]["model_name"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+
+
 def test_export_redacts_people_and_places_with_stable_placeholders(rw):
     client = api_client_for(rw.researcher_a)
     plain = export(client, "/api/studies/study-a/attempts.json")
@@ -211,9 +218,47 @@ def test_token_endpoint_is_rate_limited(rw, settings):
     assert statuses == [400] * 10
     assert client.post("/api/token/", {"username": "res-a", "password": PASSWORD}).status_code == 429
     cache.clear()
+    reset_lockouts(username="res-a")  # ten wrong passwords also locked res-a at this address (django-axes)
     token = client.post("/api/token/", {"username": "res-a", "password": PASSWORD}).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/studies/").json()["results"][0]["slug"] == "study-a"
+
+
+def test_token_throttle_ignores_forged_forwarded_for_headers(rw):
+    cache.clear()
+    client = api_client_for(None)
+    statuses = [
+        client.post("/api/token/", {"username": "res-a", "password": "wrong"}, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+        .status_code
+        for i in range(30)
+    ]  # fmt: skip
+    assert statuses[:10] == [400] * 10 and set(statuses[10:]) == {429}
+    right = client.post("/api/token/", {"username": "res-a", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert right.status_code == 429 and "token" not in right.json()
+
+
+def test_token_throttle_counts_per_username_across_addresses(rw, settings):
+    cache.clear()
+    client = api_client_for(None)
+    statuses = [
+        client.post("/api/token/", {"username": "RES-A ", "password": "wrong"}, REMOTE_ADDR=f"192.0.2.{i}").status_code
+        for i in range(12)
+    ]
+    assert statuses == [400] * 10 + [429] * 2
+    right = client.post("/api/token/", {"username": "res-a", "password": PASSWORD}, REMOTE_ADDR="192.0.2.99")
+    assert right.status_code == 429
+    # Another account from those addresses is not locked out by res-a's guesser.
+    other = client.post("/api/token/", {"username": "res-b", "password": PASSWORD}, REMOTE_ADDR="192.0.2.50")
+    assert other.status_code == 200
+
+
+def test_token_throttle_uses_the_forwarded_address_only_behind_a_configured_proxy(rw, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    cache.clear()
+    client = api_client_for(None)
+    for i in range(12):  # each client behind the proxy has its own per-address budget
+        headers = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": f"203.0.113.{i}"}
+        assert client.post("/api/token/", {"username": f"nobody-{i}", "password": "x"}, **headers).status_code == 400
 
 
 def test_schema_and_docs_are_served(rw, client):

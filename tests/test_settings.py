@@ -42,3 +42,24 @@ def test_settings_read_the_environment():
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.stdout.split() == ["['reme.example.org']", "http://llm:8001/v1", "reme_prod"], result.stderr
+
+
+def test_production_keeps_the_attack_defences():
+    """The throttles, lockout, CSP, body caps and short sessions are in base settings, so production has them;
+    X-Forwarded-For is trusted only when NUM_PROXIES says a proxy is in front."""
+    code = (
+        "from django.conf import settings as s; rf = s.REST_FRAMEWORK;"
+        "print(rf['NUM_PROXIES'], sorted(rf['DEFAULT_THROTTLE_RATES']), s.SESSION_COOKIE_AGE, s.API_TOKEN_TTL,"
+        " 'axes.middleware.AxesMiddleware' in s.MIDDLEWARE, 'csp.middleware.CSPMiddleware' in s.MIDDLEWARE,"
+        " s.AXES_LOCKOUT_PARAMETERS, s.ANONYMOUS_MAX_BODY_BYTES, sep='|')"
+    )
+    outputs = []
+    for extra in ({}, {"NUM_PROXIES": "1"}):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {code}"],
+            cwd=ROOT, env={**os.environ, **PRODUCTION_ENV, **extra}, capture_output=True, text=True,
+        )  # fmt: skip
+        outputs.append(result.stdout.strip().split("|"))
+    assert outputs[0] == ["0", "['token', 'token_username']", "43200", "1 day, 0:00:00", "True", "True",
+                          "[['username', 'ip_address']]", "65536"], outputs  # fmt: skip
+    assert outputs[1][0] == "1"

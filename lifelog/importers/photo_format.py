@@ -46,7 +46,7 @@ def parse_photo(data: bytes, *, filename: str, tz: ZoneInfo) -> list[ParsedEntry
             latitude=lat,
             longitude=lon,
             tags=["photo"],
-            photo_bytes=data,
+            photo_bytes=without_location(data),
             photo_name=Path(filename).name,
         )
     ]
@@ -85,3 +85,17 @@ def _degrees(dms: tuple, ref: str, negative_ref: str) -> float:
     degrees, minutes, seconds = (float(part) for part in dms)
     value = degrees + minutes / 60 + seconds / 3600
     return -value if str(ref).strip("\x00").upper() == negative_ref else value
+
+
+def without_location(data: bytes) -> bytes:
+    """The copy that pages show: the same JPEG without its EXIF GPS block or XMP packet (which can repeat the
+    position). The entry keeps latitude and longitude for researchers; the picture file does not carry them."""
+    image = Image.open(io.BytesIO(data))
+    exif = image.getexif()
+    if GPS_IFD not in exif and "xmp" not in image.info:
+        return data
+    exif.pop(GPS_IFD, None)
+    out = io.BytesIO()
+    # quality="keep" reuses the original quantization tables, so the picture does not degrade.
+    image.save(out, "JPEG", exif=exif.tobytes(), quality="keep", icc_profile=image.info.get("icc_profile"))
+    return out.getvalue()

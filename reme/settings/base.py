@@ -1,9 +1,11 @@
 """Settings shared by every mode; everything deploy-specific comes from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -18,7 +20,6 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production")
 DEBUG = env_bool("DEBUG", False)
-SERVE_MEDIA = False  # the development settings turn it on for `make run`
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -37,6 +38,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
+    "csp",
     # Our apps, lowest layer first: each imports only the ones listed before it (`make lint` checks).
     "accounts",
     "studies",
@@ -55,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "reme.urls"
@@ -87,6 +92,43 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sessions end after a day's use, not two weeks; API tokens expire too and are deleted on logout.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_HOURS", "12")) * 3600
+API_TOKEN_TTL = timedelta(hours=int(os.environ.get("API_TOKEN_HOURS", "24")))
+
+# Reverse proxies in front of Daphne that append to X-Forwarded-For (docker/compose.yaml has none). With 0
+# the client address is the socket's and the header, which any client can forge, is ignored.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair waits AXES_COOLOFF_TIME; the page says so in plain words (registration/locked_out.html).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "reme.middleware.client_address"
+
+# Content-Security-Policy (django-csp): our own scripts, styles and images only; no inline code anywhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # includes the page's own ws:/wss: origin
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -144,16 +186,20 @@ CELERY_TASK_ROUTES = {"lifelog.tasks.ingest_import_job": {"queue": CELERY_IMPORT
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "reme.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Token requests are throttled per client address (password guessing); the counters live in Redis,
-    # so every web process shares them.
-    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "10/min")},
+    # Token requests are throttled per client address and per username (password guessing); the counters
+    # live in Redis, so every web process shares them.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("API_TOKEN_RATE", "10/min"),
+        "token_username": os.environ.get("API_TOKEN_USERNAME_RATE", "10/min"),
+    },
+    "NUM_PROXIES": NUM_PROXIES,  # how far X-Forwarded-For is trusted for the per-address throttle
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReMe research API",
@@ -181,6 +227,9 @@ LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
 
+# WebSocket frames per connection: a burst, then a steady rate (a person acts every few seconds at most).
+CHAT_FRAMES_BURST = int(os.environ.get("CHAT_FRAMES_BURST", "10"))
+CHAT_FRAMES_PER_SECOND = float(os.environ.get("CHAT_FRAMES_PER_SECOND", "2"))
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
 # Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve
 # only researchers (dashboard, API, exports) can leave it out; it still loads on a first chat answer.
@@ -200,6 +249,11 @@ LIFELOG_VALIDATE_ON_UPLOAD_BYTES = int(os.environ.get("LIFELOG_VALIDATE_ON_UPLOA
 LIFELOG_EMBED_BATCH = int(os.environ.get("LIFELOG_EMBED_BATCH", "16"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIFELOG_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Bodies capped at the ASGI layer (reme/bodylimit.py) before Django reads them: a signed-in request may carry
+# an upload (twice the import limit, so a slightly large file still gets the import's own message); one
+# without a session cookie or Authorization header only a login or token form.
+REQUEST_MAX_BODY_BYTES = 2 * LIFELOG_MAX_UPLOAD_BYTES + 1024 * 1024
+ANONYMOUS_MAX_BODY_BYTES = int(os.environ.get("ANONYMOUS_MAX_BODY_KB", "64")) * 1024
 
 LOGGING = {
     "version": 1,

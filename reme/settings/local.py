@@ -7,7 +7,6 @@ from .base import env_bool
 # Django's debug pages (which list settings and every URL pattern).
 DEBUG = env_bool("DEBUG", False)
 # `make run` serves uploaded photos itself (production puts a web server or object store in front).
-SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 
 # Static files straight from the app folders: no collectstatic step in development and tests.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

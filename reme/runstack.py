@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from reme import devservices
+from reme import devservices, queues
 from reme.serve import stop_processes
 from research.demo import DEMO_LOGINS, DEMO_PASSWORD
 
@@ -37,15 +37,17 @@ def main() -> int:
     own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
     if own_llm:
         env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
+    # One worker per queue (reme/queues.py): a minutes-long LLM prefill never holds up an import.
     children = [
         subprocess.Popen(
-            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
-             env.get("CELERY_QUEUE", "reme")],
+            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q", queue,
+             "-n", f"{queue}@%h"],
             env=env, cwd=BASE_DIR,
-        ),
-        subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
-                         env=env, cwd=BASE_DIR),
+        )
+        for queue in queues.worker_queues()
     ]  # fmt: skip
+    children.append(subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
+                                     env=env, cwd=BASE_DIR))  # fmt: skip
     if own_llm:
         children.append(subprocess.Popen([python, "-m", "inference.server", "--host", HOST, "--port", str(LLM_PORT)],
                                          env=env, cwd=BASE_DIR))  # fmt: skip

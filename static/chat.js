@@ -44,6 +44,23 @@
     return li;
   }
 
+  // A reply being prepared shows the typing indicator until its first words arrive: never an empty bubble.
+  function markTyping(li) {
+    const busy = li.getAttribute("aria-busy") === "true";
+    li.classList.toggle("typing", busy && !li.querySelector(".text").textContent);
+  }
+
+  // The progress line moves only when the next puzzle is shown: while a reply is still being written,
+  // the newest state waits here.
+  let waitingState = null;
+
+  function replyBeingWritten() { return log.querySelector('.bubble.bot[aria-busy="true"]') !== null; }
+
+  function showProgress(state) {
+    document.getElementById("progress").textContent =
+      state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
+  }
+
   function placeInOrder(li, seq) {
     li.dataset.seq = seq;
     const later = [...log.querySelectorAll("[data-seq]")].find((other) => Number(other.dataset.seq) > seq);
@@ -64,6 +81,7 @@
       li.querySelector(".text").textContent = message.text;
     }
     li.setAttribute("aria-busy", String(message.status === "streaming"));
+    markTyping(li);
     if (message.role === "bot" && isNew) {
       announce(message.status === "streaming" ? "ReMe is replying…" : "ReMe says: " + message.text);
     }
@@ -76,6 +94,7 @@
     const body = li.querySelector(".text");
     if (event.offset > body.textContent.length) return; // a later snapshot will bring it
     body.textContent = body.textContent.slice(0, event.offset) + event.text;
+    markTyping(li);
     scrollDown();
   }
 
@@ -84,7 +103,12 @@
     if (!li) return;
     li.querySelector(".text").textContent = event.text;
     li.setAttribute("aria-busy", "false");
+    markTyping(li);
     announce("ReMe says: " + event.text);
+    if (waitingState && !replyBeingWritten()) {
+      showProgress(waitingState);
+      waitingState = null;
+    }
     scrollDown();
   }
 
@@ -94,8 +118,8 @@
     for (const action of ["hint", "skip", "pause"]) chat.querySelector(`[data-action=${action}]`).hidden = !active;
     chat.querySelector("[data-action=resume]").hidden = state.status !== "paused";
     document.getElementById("finished-link").hidden = state.status !== "ended";
-    document.getElementById("progress").textContent =
-      state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
+    if (replyBeingWritten()) waitingState = state;
+    else showProgress(state);
     document.getElementById("context-notice").hidden = !state.context || state.context === "ready";
   }
 

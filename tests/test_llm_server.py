@@ -186,21 +186,30 @@ async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_rep
 @pytest.mark.django_db
 def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cannot_fit(server, world, settings,
                                                                                       client):  # fmt: skip
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils.html import escape
+
     from chat.llm import llm_client, llm_context_tokens
     from chat.models import LLMContext
     from chat.prefill import llm_context_mark_stale, llm_context_prefill
     from lifelog.models import LifeLogEntry
-    from tests.chat_helpers import give_life_log
 
     settings.LLM_BASE_URL, settings.LLM_CONTEXT_TOKENS = server.base_url, 32768  # more than the server's 4,096
-    settings.LLM_TURN_RESERVE_TOKENS = 3000  # leaves ~1,000 tokens of life log: a short cold prefill
+    settings.LLM_TURN_RESERVE_TOKENS = 3600  # leaves a few hundred tokens of life log: a short cold prefill
     llm_client().breaker.succeeded()
     participant = world.participant_a
-    give_life_log(participant, count=200)  # ~9,000 tokens: only the newest entries fit
+    start = datetime(2025, 1, 1, 9, tzinfo=UTC)
+    LifeLogEntry.objects.bulk_create(
+        LifeLogEntry(participant=participant, occurred_at=start + timedelta(days=n), title=f"Walk number {n}",
+                     description=f"Walked to the market with Joan and bought {n} apples and a loaf of bread.",
+                     place_name="Market Square", people=["Joan"], content_hash=f"{n:064d}")
+        for n in range(150)
+    )  # ~5,000 tokens: more than the server holds, so only the newest entries may be sent  # fmt: skip
     assert llm_context_tokens(participant.pk) == 4096  # asked of the server, not taken from the settings
     assert llm_context_prefill(participant_id=participant.pk) == "ready"
     context = LLMContext.objects.get(participant=participant)
-    assert context.context_tokens == 4096 and 0 < context.prefix_tokens <= 4096 - 3000
+    assert context.context_tokens == 4096 and 0 < context.prefix_tokens < 1000
 
     # A life log the character estimate undercounts (about a token per character, not 3.5) cannot fit: a
     # clear state with the numbers, not an error to retry.
@@ -214,7 +223,7 @@ def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cann
     assert llm_context_prefill(participant_id=participant.pk) == "too_long"  # the same prefix is not sent again
     client.force_login(world.researcher_a)
     page = client.get(f"/research/participants/{participant.public_code}/").content.decode()
-    assert f"Assistant context: {context.error}" in page
+    assert f"Assistant context: {escape(context.error)}" in page
 
 
 @pytest.fixture

@@ -80,7 +80,8 @@ async def _started_within(stream: AsyncIterator[str], budget_s: float | None) ->
     """The stream with its first piece already awaited, or None when none came within `budget_s`: a trainee
     waits for live text only as long as a person would for a reply to start."""
     try:
-        first = await asyncio.wait_for(anext(stream), timeout=budget_s)
+        async with asyncio.timeout(budget_s):  # in this task: the stream's connection stays in the task using it
+            first = await anext(stream)
     except TimeoutError:
         await stream.aclose()  # closes the request: the server stops generating for nobody
         return None

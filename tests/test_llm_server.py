@@ -211,7 +211,7 @@ def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cann
     context = LLMContext.objects.get(participant=participant)
     assert context.context_tokens == 4096 and 0 < context.prefix_tokens < 1000
 
-    # A life log the character estimate undercounts (about a token per character, not 3.5) cannot fit: a
+    # A life log the character estimate undercounts (about a token per character, not 3) cannot fit: a
     # clear state with the numbers, not an error to retry.
     settings.LLM_TURN_RESERVE_TOKENS = 1000
     LifeLogEntry.objects.filter(participant=participant).update(description="記憶の練習を毎日しました。" * 30)

@@ -193,7 +193,7 @@ class TrainingChatConsumer(AsyncJsonWebsocketConsumer):
         if reply is None:
             return
         events = [{"type": "done", "seq": reply.seq, "text": reply.text}]
-        if reply.outcome != phrasing.UNGROUNDED:  # tell whether the assistant is resting or back
+        if reply.outcome in (phrasing.LLM, phrasing.UNAVAILABLE):  # tell whether the assistant is resting or back
             events.append(
                 {"type": "notice", "text": ASSISTANT_RESTING if reply.outcome == phrasing.UNAVAILABLE else ""}
             )

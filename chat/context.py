@@ -24,27 +24,31 @@ SYSTEM_PROMPT += "\n\n" + AUTHORING_GUIDE
 PREFIX_CACHE_SECONDS = 24 * 3600
 
 
-def life_log_budget_tokens() -> int:
-    """What the life log may use of the model's context, after the system prompt, the turn and the reply."""
-    reserve = estimate_tokens(SYSTEM_PROMPT) + settings.LLM_TURN_RESERVE_TOKENS
-    return max(0, settings.LLM_CONTEXT_TOKENS - reserve)
+def life_log_budget_tokens(context_tokens: int | None = None) -> int:
+    """What the life log may use of the model's context (`context_tokens`, else LLM_CONTEXT_TOKENS), after
+    the system prompt, the turn and the reply."""
+    frame = prefix_messages(SYSTEM_PROMPT, "")[0]["content"]  # the system prompt, the data notice, the markers
+    reserve = estimate_tokens(frame) + settings.LLM_TURN_RESERVE_TOKENS
+    return max(0, (context_tokens or settings.LLM_CONTEXT_TOKENS) - reserve)
 
 
-def prefix_build(entries) -> list[dict]:
-    return prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries, budget_tokens=life_log_budget_tokens()))
+def prefix_build(entries, context_tokens: int | None = None) -> list[dict]:
+    budget = life_log_budget_tokens(context_tokens)
+    return prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries, budget_tokens=budget))
 
 
 def _version_key(participant_id: int) -> str:
     return f"llm-prefix-version-{participant_id}"
 
 
-def prefix_cached(participant_id: int, build) -> list[dict]:
-    """The participant's prefix from the cache, or `build()` stored there."""
+def prefix_cached(participant_id: int, build, context_tokens: int | None = None) -> list[dict]:
+    """The participant's prefix from the cache, or `build()` stored there. A server with another context
+    length (a restart with a new LLM_SERVER_N_CTX, another model) gets a prefix built for it."""
     version = cache.get(_version_key(participant_id))
     if version is None:
         cache.add(_version_key(participant_id), uuid.uuid4().hex, PREFIX_CACHE_SECONDS)
         version = cache.get(_version_key(participant_id))
-    key = f"llm-prefix-{participant_id}-{version}"
+    key = f"llm-prefix-{participant_id}-{version}-{context_tokens or 0}"
     prefix = cache.get(key)
     if prefix is None:
         prefix = build()

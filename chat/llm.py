@@ -30,3 +30,13 @@ def llm_client() -> LLMClient:
 def participant_llm_url(participant_id: int) -> str:
     """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
     return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)
+
+
+def llm_context_tokens(participant_id: int) -> int:
+    """The context a participant's prompts may fill: LLM_CONTEXT_TOKENS, but never more than the model on
+    the participant's replica holds (its /v1/models says; the client caches the answer)."""
+    configured = settings.LLM_CONTEXT_TOKENS
+    if not settings.LLM_BASE_URL:
+        return configured
+    served = llm_client().context_tokens(base_url=participant_llm_url(participant_id))
+    return min(configured, served) if served else configured

@@ -15,6 +15,16 @@ class PuzzleKind(models.TextChoices):
     LLM_AUTHORED = "llm_authored", "Written by the LLM ahead of time, verified"
 
 
+class PuzzleSource(models.TextChoices):
+    TEMPLATE = "template", "Template"
+    LLM_AUTHORED = "llm_authored", "Authored by the LLM ahead of time"
+
+
+class TextSource(models.TextChoices):
+    TEMPLATE = "template", "Template"
+    LLM_REWORDED = "llm_reworded", "Template reworded by the LLM"
+
+
 class PuzzleGroup(models.Model):
     """A reusable, versioned puzzle definition. Rows are never edited: a change is a new version."""
 
@@ -120,6 +130,11 @@ class ChatMessage(models.Model):
     template_text = models.TextField(blank=True, help_text="The grounded text; shown when the LLM is off or fails.")
     rejection = models.TextField(blank=True, help_text="Why the verifier refused the LLM's wording, when it did.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    text_source = models.CharField(
+        max_length=16, choices=TextSource.choices, default=TextSource.TEMPLATE, help_text="Who wrote the text shown."
+    )
+    llm_prompt_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the LLM request, if LLM text.")
+    verifier_version = models.CharField(max_length=32, blank=True, help_text="The check the LLM's text passed.")
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -135,7 +150,11 @@ class ChatMessage(models.Model):
 
 
 class Attempt(models.Model):
-    """The research trial record: one row per answer, written before the bot replies."""
+    """The research trial record: one row per answer, skip or end, written before the bot replies.
+
+    Where each word came from: the puzzle (a template or authored by the LLM) and the prompt shown (the
+    template or the LLM's rewording of it), with the model, the LLM request's hash and the verifier version.
+    `model_name` is set only when the LLM's text was shown."""
 
     class Scorer(models.TextChoices):
         RULE = "rule", "Rule"
@@ -143,8 +162,17 @@ class Attempt(models.Model):
         JUDGE = "judge", "LLM judge"
         DONT_KNOW = "dont_know", "Said they don't know (an omission, not a wrong answer)"
 
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered", "Answered"
+        SKIPPED = "skipped", "Skipped"
+        ENDED = "ended", "Session ended before an answer"
+
     puzzle = models.ForeignKey(Puzzle, on_delete=models.CASCADE, related_name="attempts")
-    message = models.OneToOneField(ChatMessage, on_delete=models.RESTRICT, related_name="attempt")
+    message = models.OneToOneField(
+        ChatMessage, on_delete=models.RESTRICT, null=True, blank=True, related_name="attempt",
+        help_text="The trainee's answer or skip; empty when the session ended (a withdrawal) with the puzzle open.",
+    )  # fmt: skip
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.ANSWERED)
     attempt_number = models.PositiveSmallIntegerField()
     cue_level = models.PositiveSmallIntegerField()
     hints_used = models.PositiveSmallIntegerField()
@@ -154,8 +182,12 @@ class Attempt(models.Model):
     response_time_ms = models.PositiveIntegerField()
     correct = models.BooleanField()
     score = models.FloatField()
-    scorer = models.CharField(max_length=12, choices=Scorer.choices)
-    model_name = models.CharField(max_length=200, blank=True)
+    scorer = models.CharField(max_length=12, choices=Scorer.choices, blank=True, help_text="Blank: not answered.")
+    model_name = models.CharField(max_length=200, blank=True, help_text="The LLM whose text was shown; blank: none.")
+    puzzle_source = models.CharField(max_length=16, choices=PuzzleSource.choices, default=PuzzleSource.TEMPLATE)
+    text_source = models.CharField(max_length=16, choices=TextSource.choices, default=TextSource.TEMPLATE)
+    llm_prompt_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the LLM request behind it.")
+    verifier_version = models.CharField(max_length=32, blank=True)
     shown_at = models.DateTimeField()
     answered_at = models.DateTimeField()
 
@@ -191,10 +223,13 @@ class LLMContext(models.Model):
         PREPARING = "preparing", "Being prepared"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        TOO_LONG = "too_long", "Too long for the model's context"
 
     participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="llm_context")
     state = models.CharField(max_length=12, choices=State.choices, default=State.STALE)
     prefix_sha256 = models.CharField(max_length=64, blank=True)
+    prefix_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="As the server counted them.")
+    context_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="The model's context length.")
     updated_at = models.DateTimeField(auto_now=True)
     error = models.TextField(blank=True)
 

@@ -7,7 +7,8 @@ slow or failing server, the template text is used instead. No database here: the
 built from what `chat.selectors.phrase_request_get` read.
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from inference.client import LLMClient, LLMUnavailable
@@ -73,11 +74,40 @@ def _sentence_end(buffer: str) -> int:
 
 LLM = "llm"  # the LLM's wording was shown
 UNGROUNDED = "ungrounded"  # it said something the entries don't support: the template was shown
-UNAVAILABLE = "unavailable"  # the server failed or was too slow: the template was shown
+UNAVAILABLE = "unavailable"  # the server failed: the template was shown
+SLOW = "slow"  # the first token did not come within the budget: the template was shown, silently
+CHECK_VERSION = verifier.VERSION  # the check every shown sentence passed (recorded with the trial)
 
 
-async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]], client: LLMClient) -> tuple[str, str]:
-    """Stream the LLM's wording through `emit`; return the final text and which of the outcomes above."""
+async def _started_within(stream: AsyncIterator[str], budget_s: float | None) -> AsyncIterator[str] | None:
+    """The stream with its first piece already awaited, or None when none came within `budget_s`: a trainee
+    waits for live text only as long as a person would for a reply to start."""
+    try:
+        async with asyncio.timeout(budget_s):  # in this task: the stream's connection stays in the task using it
+            first = await anext(stream)
+    except TimeoutError:
+        await stream.aclose()  # closes the request: the server stops generating for nobody
+        return None
+    except StopAsyncIteration:
+        first = ""
+
+    async def rest() -> AsyncIterator[str]:
+        if first:
+            yield first
+        async for piece in stream:
+            yield piece
+
+    return rest()
+
+
+async def phrase(
+    request: PhraseRequest,
+    emit: Callable[[str], Awaitable[None]],
+    client: LLMClient,
+    first_token_s: float | None = None,
+) -> tuple[str, str]:
+    """Stream the LLM's wording through `emit`; return the final text and which of the outcomes above.
+    Without a first piece within `first_token_s` seconds (None: no limit) the template is used."""
     shown, buffer = "", ""
 
     def acceptable(text: str, *, finished: bool = False) -> bool:
@@ -87,7 +117,12 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]],
         return not request.rejection
 
     try:
-        async for piece in client.stream_chat(request.messages, base_url=request.base_url, model=request.model):
+        stream = await _started_within(
+            client.stream_chat(request.messages, base_url=request.base_url, model=request.model), first_token_s
+        )
+        if stream is None:
+            return request.template, SLOW
+        async for piece in stream:
             buffer += piece
             end = _sentence_end(buffer)
             if end:

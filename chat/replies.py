@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from django.conf import settings
+
+from inference.prompt import prefix_sha256
 
 from . import judge, phrasing
 from .judge import Verdict
@@ -22,7 +25,7 @@ from .services import bot_message_complete
 class PhrasedReply:
     seq: int
     text: str
-    outcome: str  # phrasing.LLM, UNGROUNDED or UNAVAILABLE
+    outcome: str  # phrasing.LLM, UNGROUNDED, UNAVAILABLE or SLOW
 
 
 async def bot_message_phrase(*, message_id: int, emit: Callable[[int, str], Awaitable[None]]) -> PhrasedReply | None:
@@ -35,9 +38,17 @@ async def bot_message_phrase(*, message_id: int, emit: Callable[[int, str], Awai
     async def emit_piece(piece: str) -> None:
         await emit(request.seq, piece)
 
-    final, outcome = await phrasing.phrase(request, emit_piece, llm_client())
-    rejection = "; ".join(request.rejection) if outcome == phrasing.UNGROUNDED else ""
-    await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final, rejection=rejection)
+    # The trainee waits for live text only if it starts within the budget; otherwise the template, silently.
+    budget = settings.CHAT_LLM_FIRST_TOKEN_S
+    final, outcome = await phrasing.phrase(request, emit_piece, llm_client(), first_token_s=budget)
+    reworded = outcome == phrasing.LLM
+    await database_sync_to_async(bot_message_complete)(
+        message_id=message_id,
+        text=final,
+        llm_prompt_hash=prefix_sha256(request.messages) if reworded else "",
+        verifier_version=phrasing.CHECK_VERSION if reworded else "",
+        rejection="; ".join(request.rejection) if outcome == phrasing.UNGROUNDED else "",
+    )
     return PhrasedReply(seq=request.seq, text=final, outcome=outcome)
 
 

@@ -12,7 +12,7 @@ from studies.models import Participant, ProtocolVersion
 
 from . import context, phrasing
 from .judge import JudgeQuestion
-from .llm import participant_llm_url
+from .llm import llm_context_tokens, participant_llm_url
 from .models import AuthoredPuzzle, ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .puzzles import EntryFacts, max_level
 
@@ -192,10 +192,13 @@ def participant_llm_model(participant_id: int) -> str:
 def llm_prefix_get(participant_id: int) -> list[dict]:
     """[system prompt][life log] of the participant, built once per change of the life log."""
 
-    def build() -> list[dict]:
-        return context.prefix_build(LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False))
+    context_tokens = llm_context_tokens(participant_id)
 
-    return context.prefix_cached(participant_id, build)
+    def build() -> list[dict]:
+        entries = LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False)
+        return context.prefix_build(entries, context_tokens)
+
+    return context.prefix_cached(participant_id, build, context_tokens)
 
 
 def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:

@@ -18,7 +18,17 @@ from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scheduling
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
-from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, PuzzleKind, TrainingSession
+from .models import (
+    Attempt,
+    ChatMessage,
+    LLMContext,
+    Puzzle,
+    PuzzleGroup,
+    PuzzleKind,
+    PuzzleSource,
+    TextSource,
+    TrainingSession,
+)  # fmt: skip
 from .not_knowing import says_not_knowing
 from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
@@ -144,8 +154,13 @@ def _take_authored(session: TrainingSession, avoid: set[int]) -> BuiltPuzzle:
     authored = authored_puzzle_take(participant_id=session.participant_id, avoid_entry_ids=avoid)
     if authored is None:
         raise NoneReady("no verified LLM-authored puzzle is ready")
+    provenance = {
+        "model": authored.model_name,
+        "prompt_hash": authored.prompt_sha256,
+        "verifier_version": authored.verifier_version,
+    }  # read back by the trial record
     return BuiltPuzzle(entry_id=authored.evidence_ids[0], entry_ids=list(authored.evidence_ids),
-                       payload=authored.payload, authored_id=authored.pk)  # fmt: skip
+                       payload={**authored.payload, "authored": provenance}, authored_id=authored.pk)  # fmt: skip
 
 
 def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
@@ -253,29 +268,53 @@ def _record_answer(session, puzzle, message: ChatMessage, text: str, now: dateti
         and (verdict.puzzle_id, verdict.cue_level) == (puzzle.pk, puzzle.cue_level)
     ):
         score = Score(correct=verdict.correct, score=score.score, scorer="judge")
+    return _attempt_create(session, puzzle, message, now=now, text=text, score=score)
+
+
+def _attempt_create(session, puzzle: Puzzle, message: ChatMessage | None, *, now: datetime, text: str = "",
+                    score: Score | None = None, outcome: str = Attempt.Outcome.ANSWERED) -> Attempt:  # fmt: skip
+    """The trial row: an answer with its score, or a skip or an end (no score) with its outcome."""
     prompt = _last_prompt(session, puzzle)
     shown_text = prompt.text or prompt.template_text
     shown_at = prompt.completed_at or prompt.created_at
+    provenance = _provenance(session, puzzle, prompt)
     return Attempt.objects.create(
         puzzle=puzzle,
         message=message,
+        outcome=outcome,
         attempt_number=puzzle.attempts.count() + 1,
         cue_level=puzzle.cue_level,
         hints_used=puzzle.hints_used,
         prompt_shown=shown_text,
-        prompt_hash=prompt_hash(shown_text, session.model_name),
+        prompt_hash=prompt_hash(shown_text, provenance["model_name"]),
         response_text=text,
         response_time_ms=max(0, int((now - shown_at).total_seconds() * 1000)),
-        correct=score.correct,
-        score=score.score,
-        scorer=score.scorer,
-        model_name=session.model_name,
+        correct=score.correct if score else False,
+        score=score.score if score else 0.0,
+        scorer=score.scorer if score else "",
         shown_at=shown_at,
         answered_at=now,
+        **provenance,
     )
 
 
 NOT_KNOWING_LEAD = "That's all right, that is what clues are for. "
+
+
+def _provenance(session: TrainingSession, puzzle: Puzzle, prompt: ChatMessage) -> dict:
+    """Where the words of a trial came from. The prompt shown is the LLM's when its rewording passed the
+    check (else the template); the puzzle is the LLM's when its payload carries `authored` (model,
+    prompt_hash, verifier_version), written with the puzzle by the authoring task. The model is named
+    only when the LLM's text was shown."""
+    authored = puzzle.payload.get("authored") or {}
+    reworded = prompt.text_source == TextSource.LLM_REWORDED and prompt.status == ChatMessage.Status.COMPLETE
+    return {
+        "puzzle_source": PuzzleSource.LLM_AUTHORED if authored else PuzzleSource.TEMPLATE,
+        "text_source": TextSource.LLM_REWORDED if reworded else TextSource.TEMPLATE,
+        "model_name": session.model_name if reworded else str(authored.get("model", "")),
+        "llm_prompt_hash": prompt.llm_prompt_hash if reworded else str(authored.get("prompt_hash", "")),
+        "verifier_version": prompt.verifier_version if reworded else str(authored.get("verifier_version", "")),
+    }
 
 
 def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -> None:
@@ -325,6 +364,7 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
         puzzle.save(update_fields=["cue_level", "hints_used"])
         _bot_say(session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
     elif kind == ChatMessage.Kind.SKIP:
+        _attempt_create(session, puzzle, message, now=now, outcome=Attempt.Outcome.SKIPPED)
         _finish_puzzle(puzzle, Puzzle.Outcome.SKIPPED, score=0.0, now=now)
         _bot_say(session, puzzle.payload["reveal"], now=now, puzzle=puzzle)
         _next_puzzle(session, now=now)
@@ -393,24 +433,40 @@ def trainee_action(
 
 
 def bot_message_complete(
-    *, message_id: int, text: str, now: datetime | None = None, rejection: str = ""
+    *,
+    message_id: int,
+    text: str,
+    llm_prompt_hash: str = "",
+    verifier_version: str = "",
+    rejection: str = "",
+    now: datetime | None = None,
 ) -> ChatMessage:
-    """Store the final text of a streamed reply (the LLM's, or the template after the verifier refused the
-    LLM's wording: `rejection` says why)."""
+    """Store the final text of a streamed reply: the LLM's (with the hash of its request and the check it
+    passed), or the template (no hash) after the verifier refused the LLM's wording (`rejection` says why), a
+    slow start or a down server."""
     message = ChatMessage.objects.get(pk=message_id)
     message.text = text
     message.rejection = rejection[:2000]
     message.status = ChatMessage.Status.COMPLETE
     message.completed_at = now or timezone.now()
-    message.save(update_fields=["text", "rejection", "status", "completed_at"])
+    message.text_source = TextSource.LLM_REWORDED if llm_prompt_hash else TextSource.TEMPLATE
+    message.llm_prompt_hash, message.verifier_version = llm_prompt_hash, verifier_version
+    fields = ["text", "rejection", "status", "completed_at", "text_source", "llm_prompt_hash", "verifier_version"]
+    message.save(update_fields=fields)
     return message
 
 
 def participant_chat_end(*, participant_id: int, now: datetime) -> None:
-    """A withdrawn participant's open sessions end where they are."""
-    TrainingSession.objects.filter(participant_id=participant_id).exclude(status=TrainingSession.Status.ENDED).update(
-        status=TrainingSession.Status.ENDED, ended_at=now
+    """A withdrawn participant's open sessions end where they are; a puzzle left open gets its trial row."""
+    open_sessions = TrainingSession.objects.filter(participant_id=participant_id).exclude(
+        status=TrainingSession.Status.ENDED
     )
+    with transaction.atomic():
+        for session in open_sessions.select_for_update():
+            puzzle = open_puzzle(session)
+            if puzzle is not None and _last_prompt(session, puzzle) is not None:
+                _attempt_create(session, puzzle, None, now=now, outcome=Attempt.Outcome.ENDED)
+        open_sessions.update(status=TrainingSession.Status.ENDED, ended_at=now)
 
 
 def participant_chat_erase(*, participant_id: int) -> None:

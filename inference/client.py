@@ -9,6 +9,7 @@ instead of each waiting out a timeout. Settings are passed in: this package know
 import asyncio
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,33 @@ import httpx
 
 class LLMUnavailable(Exception):
     """The server could not be reached, answered with an error, was too slow, or the breaker is open."""
+
+
+class ContextTooLong(LLMUnavailable):
+    """The prompt does not fit the model's context. Not retried: the same prompt never fits."""
+
+    def __init__(self, message: str, *, prompt_tokens: int | None = None, context_tokens: int | None = None):
+        super().__init__(message)
+        self.prompt_tokens, self.context_tokens = prompt_tokens, context_tokens
+
+
+# vLLM's and OpenAI's wording (ours uses it too): "maximum context length is M tokens. However, you requested N"
+_CONTEXT_EXCEEDED = re.compile(r"maximum context length is (\d+) tokens.*?requested (\d+) tokens", re.DOTALL)
+
+
+def _context_too_long(response: httpx.Response) -> ContextTooLong | None:
+    if response.status_code != 400:
+        return None
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        return None
+    message = str(error.get("message", ""))
+    found = _CONTEXT_EXCEEDED.search(message)
+    if not found and error.get("code") != "context_length_exceeded":
+        return None
+    context_tokens, requested = (int(found[1]), int(found[2])) if found else (None, None)
+    return ContextTooLong(message, prompt_tokens=requested, context_tokens=context_tokens)
 
 
 class CircuitBreaker:
@@ -44,6 +72,11 @@ class CircuitBreaker:
         with self._lock:
             self.failures, self.opened_at, self.trial_running = 0, None, False
 
+    def abandoned(self) -> None:
+        """The caller gave up waiting (not the server's fault): a trial call may be made again."""
+        with self._lock:
+            self.trial_running = False
+
     def failed(self) -> None:
         with self._lock:
             self.failures += 1
@@ -66,15 +99,49 @@ class ClientSettings:
     retry_base_s: float = 0.25
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
+    models_cache_s: float = 300.0  # how long the server's context length is trusted before asking again
 
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+UNANSWERED_CACHE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int | None  # as the server counted them (usage), when it says
 
 
 class LLMClient:
     def __init__(self, settings: ClientSettings):
         self.settings = settings
         self.breaker = CircuitBreaker(threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s)
+        self._context_lengths: dict[str, tuple[float, int | None]] = {}  # base URL -> (when asked, tokens)
+        self._context_lock = threading.Lock()
+
+    def context_tokens(self, *, base_url: str | None = None, model: str | None = None) -> int | None:
+        """The served model's context length from GET /models (`max_model_len`, as vLLM and our server say
+        it), or None when the server does not say or cannot be reached. Cached per server for
+        `models_cache_s`; an unanswered question for a few seconds, so a down server costs one short wait now
+        and then, not one per call."""
+        url = (base_url or self.settings.base_url).rstrip("/")
+        now = time.monotonic()
+        with self._context_lock:
+            cached = self._context_lengths.get(url)
+        if cached and now - cached[0] < (self.settings.models_cache_s if cached[1] else UNANSWERED_CACHE_S):
+            return cached[1]
+        tokens = None
+        if not self.breaker.is_open:
+            headers = {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
+            try:
+                response = httpx.get(url + "/models", headers=headers, timeout=min(2.0, self.settings.timeout_s))
+                if response.status_code == 200:
+                    tokens = _served_context(response.json(), model or self.settings.model)
+            except (httpx.HTTPError, ValueError):
+                pass
+        with self._context_lock:
+            self._context_lengths[url] = (now, tokens)
+        return tokens
 
     def _request_parts(self, messages: list[dict], max_tokens: int, temperature: float, base_url: str | None,
                        stream: bool, model: str | None, json_schema: dict | None = None):  # fmt: skip
@@ -109,6 +176,14 @@ class LLMClient:
         if not self.breaker.allow():
             raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
         url, body, headers, timeout = self._request_parts(messages, max_tokens, temperature, base_url, True, model)
+        try:
+            async for piece in self._stream(url, body, headers, timeout):
+                yield piece
+        except (asyncio.CancelledError, GeneratorExit):
+            self.breaker.abandoned()  # e.g. no first token within the caller's budget
+            raise
+
+    async def _stream(self, url: str, body: dict, headers: dict, timeout: httpx.Timeout) -> AsyncIterator[str]:
         retries = self.settings.retries
         for attempt in range(retries + 1):
             started = False
@@ -149,19 +224,45 @@ class LLMClient:
         base_url: str | None = None,
         model: str | None = None,
         json_schema: dict | None = None,
+        timeout_s: float | None = None,
     ) -> str:
         """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1; authoring
         asks for JSON matching `json_schema`)."""
+        return self.completion(
+            messages, max_tokens=max_tokens, temperature=temperature, base_url=base_url, model=model,
+            json_schema=json_schema, timeout_s=timeout_s,
+        ).text  # fmt: skip
+
+    def completion(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int = 1,
+        temperature: float = 0.0,
+        base_url: str | None = None,
+        model: str | None = None,
+        json_schema: dict | None = None,
+        timeout_s: float | None = None,
+    ) -> Completion:
+        """`complete` with the server's count of prompt tokens. `timeout_s` overrides the read timeout: a cold
+        prefix of a long life log takes minutes on a CPU, and a timeout would throw that work away."""
         url, body, headers, timeout = self._request_parts(
             messages, max_tokens, temperature, base_url, False, model, json_schema
         )
+        if timeout_s is not None:
+            timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
         retries = self.settings.retries
         last_error: Exception | None = None
         for attempt in range(retries + 1):
             try:
                 response = httpx.post(url, json=body, headers=headers, timeout=timeout)
                 if response.status_code == 200:
-                    return (response.json()["choices"][0].get("message") or {}).get("content") or ""
+                    reply = response.json()
+                    text = (reply["choices"][0].get("message") or {}).get("content") or ""
+                    return Completion(text=text, prompt_tokens=(reply.get("usage") or {}).get("prompt_tokens"))
+                too_long = _context_too_long(response)
+                if too_long:
+                    raise too_long
                 last_error = LLMUnavailable(f"LLM server answered HTTP {response.status_code}")
                 if response.status_code not in RETRYABLE_STATUS:
                     break
@@ -170,6 +271,14 @@ class LLMClient:
             if attempt < retries:
                 time.sleep(self._backoff_s(attempt))
         raise last_error or LLMUnavailable("no answer")
+
+
+def _served_context(listing: dict, model: str) -> int | None:
+    """`max_model_len` of the named model, else of the only (or first) model the server lists."""
+    served = [item for item in listing.get("data") or [] if isinstance(item, dict)]
+    chosen = next((item for item in served if item.get("id") == model), served[0] if served else {})
+    value = chosen.get("max_model_len")
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _retryable(error: Exception) -> bool:

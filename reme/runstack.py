@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from reme import devservices
+from reme import devservices, queues
 from reme.serve import stop_processes
 from research.demo import DEMO_LOGINS, DEMO_PASSWORD
 
@@ -69,32 +69,23 @@ def _prepare(data_dir: Path) -> dict:
     return env
 
 
-def import_queue(env: dict) -> str:
-    """The settings' rule, for a launcher that does not load Django."""
-    return env.get("CELERY_IMPORT_QUEUE") or f"{env.get('CELERY_QUEUE', 'reme')}-imports"
-
-
 def _start(env: dict) -> list[subprocess.Popen]:
     python = sys.executable
     # Our LLM server, unless another is configured; the chat uses templates until it answers.
     own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
     if own_llm:
         env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
+    # One worker per queue (reme/queues.py): a minutes-long LLM prefill never holds up an import.
     children = [
         subprocess.Popen(
-            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
-             env.get("CELERY_QUEUE", "reme"), "-n", "default@%h"],
+            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q", queue,
+             "-n", f"{queue}@%h"],
             env=env, cwd=BASE_DIR,
-        ),
-        # Imports have a worker of their own: an upload never waits behind prefills (reme.settings).
-        subprocess.Popen(
-            [python, "-m", "celery", "-A", "reme", "worker", "-l", "info", "--concurrency", "1", "-Q",
-             import_queue(env), "-n", "imports@%h"],
-            env=env, cwd=BASE_DIR,
-        ),
-        subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
-                         env=env, cwd=BASE_DIR),
+        )
+        for queue in queues.worker_queues()
     ]  # fmt: skip
+    children.append(subprocess.Popen([python, "-m", "daphne", "-b", HOST, "-p", str(PORT), "reme.asgi:application"],
+                                     env=env, cwd=BASE_DIR))  # fmt: skip
     if own_llm:
         children.append(subprocess.Popen([python, "-m", "inference.server", "--host", HOST, "--port", str(LLM_PORT)],
                                          env=env, cwd=BASE_DIR))  # fmt: skip

@@ -182,9 +182,10 @@ class AttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attempt
         fields = [
-            "id", "participant", "study", "arm", "session_id", "trial_index", "attempt_number", "puzzle_group",
-            "puzzle_group_version", "entry_id", "cue_level", "hints_used", "prompt_shown", "response_text",
-            "response_time_ms", "correct", "score", "scorer", "model_name", "prompt_hash", "shown_at", "answered_at",
+            "id", "participant", "study", "arm", "session_id", "trial_index", "attempt_number", "outcome",
+            "puzzle_group", "puzzle_group_version", "entry_id", "cue_level", "hints_used", "prompt_shown",
+            "response_text", "response_time_ms", "correct", "score", "scorer", "model_name", "prompt_hash",
+            "puzzle_source", "text_source", "llm_prompt_hash", "verifier_version", "shown_at", "answered_at",
         ]  # fmt: skip
 
 

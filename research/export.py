@@ -1,4 +1,5 @@
-"""Long-format export of trial records: one row per attempt, as CSV or JSON, in constant memory.
+"""Long-format export of trial records: one row per attempt (an answer, a skip, or a session that ended
+with the puzzle open: the `outcome` column), as CSV or JSON, in constant memory.
 
 Rows are read in keyset batches (attempt id > last id, a few thousand at a time), so an export of
 millions of rows holds one batch at once and no long transaction or server-side cursor stays open.
@@ -31,6 +32,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("session_started_at", "puzzle__session__started_at"),
     ("trial_index", "puzzle__index"),
     ("attempt_number", "attempt_number"),
+    ("outcome", "outcome"),
     ("puzzle_group", "puzzle__group__key"),
     ("puzzle_group_version", "puzzle__group__version"),
     ("entry_id", "puzzle__entry_id"),
@@ -44,6 +46,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("scorer", "scorer"),
     ("model_name", "model_name"),
     ("prompt_hash", "prompt_hash"),
+    ("puzzle_source", "puzzle_source"),
+    ("text_source", "text_source"),
+    ("llm_prompt_hash", "llm_prompt_hash"),
+    ("verifier_version", "verifier_version"),
     ("shown_at", "shown_at"),
     ("answered_at", "answered_at"),
 ]

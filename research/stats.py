@@ -114,9 +114,8 @@ def _session_ids(participant: Participant) -> list[int]:
 def response_times(*, participant: Participant) -> list[dict]:
     """Per session and puzzle group: attempts and the median response time."""
     by_key: dict[tuple[int, str], list[int]] = defaultdict(list)
-    attempts = Attempt.objects.filter(puzzle__session__participant=participant).values_list(
-        "puzzle__session_id", "puzzle__group__key", "response_time_ms"
-    )
+    answered = Attempt.objects.filter(puzzle__session__participant=participant, outcome=Attempt.Outcome.ANSWERED)
+    attempts = answered.values_list("puzzle__session_id", "puzzle__group__key", "response_time_ms")
     for session_id, group, ms in attempts:
         by_key[(session_id, group)].append(ms)
     numbers = {sid: n for n, sid in enumerate(_session_ids(participant), start=1)}

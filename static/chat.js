@@ -75,6 +75,23 @@
     return li;
   }
 
+  // A reply being prepared shows the typing indicator until its first words arrive: never an empty bubble.
+  function markTyping(li) {
+    const busy = li.getAttribute("aria-busy") === "true";
+    li.classList.toggle("typing", busy && !li.querySelector(".text").textContent);
+  }
+
+  // The progress line moves only when the next puzzle is shown: while a reply is still being written,
+  // the newest state waits here.
+  let waitingState = null;
+
+  function replyBeingWritten() { return log.querySelector('.bubble.bot[aria-busy="true"]') !== null; }
+
+  function showProgress(state) {
+    document.getElementById("progress").textContent =
+      state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
+  }
+
   function placeInOrder(li, seq) {
     li.dataset.seq = seq;
     const later = [...log.querySelectorAll("[data-seq]")].find((other) => Number(other.dataset.seq) > seq);
@@ -111,6 +128,7 @@
       li.querySelector(".text").textContent = message.text;
     }
     li.setAttribute("aria-busy", String(message.status === "streaming"));
+    markTyping(li);
     if (message.role === "bot" && isNew) {
       announce(message.status === "streaming" ? "ReMe is replying…" : "ReMe says: " + message.text);
       if (message.status !== "streaming") readNew(message.text);
@@ -124,6 +142,7 @@
     const body = li.querySelector(".text");
     if (event.offset > body.textContent.length) return; // a later snapshot will bring it
     body.textContent = body.textContent.slice(0, event.offset) + event.text;
+    markTyping(li);
     scrollDown();
   }
 
@@ -132,8 +151,13 @@
     if (!li) return;
     li.querySelector(".text").textContent = event.text;
     li.setAttribute("aria-busy", "false");
+    markTyping(li);
     announce("ReMe says: " + event.text);
     readNew(event.text);
+    if (waitingState && !replyBeingWritten()) {
+      showProgress(waitingState);
+      waitingState = null;
+    }
     scrollDown();
   }
 
@@ -143,8 +167,8 @@
     for (const action of ["hint", "skip", "pause"]) chat.querySelector(`[data-action=${action}]`).hidden = !active;
     chat.querySelector("[data-action=resume]").hidden = state.status !== "paused";
     document.getElementById("finished-link").hidden = state.status !== "ended";
-    document.getElementById("progress").textContent =
-      state.status === "ended" ? "Finished" : `Puzzle ${state.puzzle_index} of ${state.puzzles_planned}`;
+    if (replyBeingWritten()) waitingState = state;
+    else showProgress(state);
     const notice = document.getElementById("context-notice");
     notice.textContent = state.context_notice || "";
     notice.dataset.context = state.context || "";

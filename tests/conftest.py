@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import user_create
 from chat.services import puzzle_groups_install_defaults
+from reme.queues import worker_queues
 from reme.serve import free_port, stop_processes
 from studies.services import participant_enroll, study_create
 
@@ -116,16 +117,17 @@ class ChildProcess:
 
 
 class CeleryWorker(ChildProcess):
-    """A real `celery worker` process on the test database and test broker."""
+    """A real `celery worker` process on the test database and test broker; by default it consumes every
+    queue (reme/queues.py), `queues` names some."""
 
-    def __init__(self, log_path: Path, extra_env: dict | None = None):
+    def __init__(self, log_path: Path, extra_env: dict | None = None, queues: list[str] | None = None):
         env = dict(os.environ, DATABASE_URL=database_url_for_this_test_db(), PYTHONUNBUFFERED="1", **(extra_env or {}))
         env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "reme", "worker", "--pool", "prefork", "--concurrency", "1",
-             "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_IMPORT_QUEUE}", "-l", "info",
+             "-Q", ",".join(queues or worker_queues()), "-n", f"{log_path.stem}@%h", "-l", "info",
              "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -40,8 +40,12 @@ class ScriptedLLM:
         chunk_delay_s: float = 0.0,
         status: int = 200,
         fail_first: int = 0,
+        first_chunk_delay_s: float = 0.0,
+        context_tokens: int | None = None,
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
+        self.first_chunk_delay_s = first_chunk_delay_s  # a busy server: the reply starts late
+        self.context_tokens = context_tokens  # said in GET /models as vLLM says it (max_model_len); None: not said
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
@@ -49,6 +53,17 @@ class ScriptedLLM:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                model = {"id": "scripted", "object": "model"}
+                if scripted.context_tokens:
+                    model["max_model_len"] = scripted.context_tokens
+                payload = json.dumps({"object": "list", "data": [model]}).encode()
+                self.send_response(200 if self.path.endswith("/models") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -72,6 +87,7 @@ class ScriptedLLM:
                 self.end_headers()
                 text = scripted.reply(body)
                 try:
+                    time.sleep(scripted.first_chunk_delay_s)
                     for index in range(0, len(text), 8):
                         chunk = {"choices": [{"index": 0, "delta": {"content": text[index : index + 8]}}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())

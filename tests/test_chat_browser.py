@@ -143,7 +143,7 @@ def test_an_answer_typed_while_the_server_is_down_is_stored_once_when_it_returns
     expect(page.locator("#connection")).to_be_hidden()
     page.reload()  # nothing is left to resend, nothing is doubled
     expect(page.locator("#log li.trainee")).to_have_count(1)
-    assert Attempt.objects.filter(puzzle__session__participant=world.participant_a).count() == 1
+    assert Attempt.objects.filter(puzzle__session__participant=world.participant_a).count() == 2
 
 
 def test_text_size_and_contrast_persist(world, server, page):
@@ -176,10 +176,11 @@ def test_keyboard_only_and_touch_targets(world, server, page):
 
 
 def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
+    """Also: a reply being prepared shows a typing indicator, and the progress line waits for the next puzzle."""
     give_life_log(world.participant_a)
-    llm = ScriptedLLM(faithful, chunk_delay_s=0.12)
+    llm = ScriptedLLM(faithful, chunk_delay_s=0.12, first_chunk_delay_s=1.0)
     env = {"CHAT_PUZZLES_PER_SESSION": "2", "LLM_BASE_URL": llm.base_url, "LLM_MODEL": "scripted-test-model",
-           "LLM_PREFILL_ENABLED": "0"}  # fmt: skip
+           "LLM_PREFILL_ENABLED": "0", "CHAT_LLM_FIRST_TOKEN_S": "10"}  # fmt: skip
     daphne = DaphneServer(tmp_path / "daphne.log", extra_env=env)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     try:
@@ -189,7 +190,12 @@ def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
             page.set_default_timeout(20_000)
             log_in(page, daphne, "trainee-a")
             page.get_by_role("button", name="Start today's session").click()
+            typing = page.locator("#log li.bot.typing")
+            expect(typing).to_have_count(1)  # before the first words: the indicator, not an empty bubble
+            dots = typing.locator(".text").evaluate("body => getComputedStyle(body, '::before').content")
+            assert "●" in dots
             expect(page.locator("#log li.bot[aria-busy=true] .text")).to_contain_text("Let's see.")
+            expect(typing).to_have_count(0)
             page.reload()  # mid-reply
             expect(page.locator("#log li.bot[aria-busy=true]")).to_have_count(0, timeout=30_000)
             expect(page.locator("#log li.bot .text").last).to_contain_text("Let's see. Puzzle 1 of 2.")
@@ -199,6 +205,16 @@ def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
             expect(page.locator("#log li.bot[aria-busy=true]")).to_have_count(0, timeout=30_000)
             seqs = page.locator("#log li").evaluate_all("items => items.map(li => li.dataset.seq)")
             assert len(set(seqs)) == len(seqs)
+            # Right: the praise, then the next puzzle, each written in turn; "Puzzle 2 of 2" only once it shows.
+            answer(page, right_answer(current_puzzle(world)))
+            expect(page.locator("#log li.bot[aria-busy=true]")).to_have_count(2)
+            expect(typing).not_to_have_count(0)  # the next puzzle's bubble waits its turn with the indicator
+            page.wait_for_timeout(500)  # the state that moves the progress has come by now
+            assert page.locator("#log li.bot[aria-busy=true]").count() >= 1
+            expect(page.locator("#progress")).to_have_text("Puzzle 1 of 2")
+            expect(page.locator("#progress")).to_have_text("Puzzle 2 of 2", timeout=30_000)
+            assert page.locator("#log li.bot[aria-busy=true]").count() == 0
+            expect(page.locator("#log li.bot .text").last).to_contain_text("Puzzle 2 of 2.")
             browser.close()
     finally:
         daphne.stop()
@@ -207,4 +223,4 @@ def test_reload_in_the_middle_of_a_streamed_reply(world, tmp_path, monkeypatch):
     assert not messages.filter(status="streaming").exists()
     opening = messages.get(seq=2)
     assert opening.text.startswith("Let's see. Puzzle 1 of 2.") and opening.text.count("Puzzle 1 of 2.") == 1
-    assert Attempt.objects.filter(puzzle__session__participant=world.participant_a).count() == 1
+    assert Attempt.objects.filter(puzzle__session__participant=world.participant_a).count() == 2

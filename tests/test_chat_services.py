@@ -139,6 +139,10 @@ def test_hint_and_skip(trainee):
     act(session, kind="skip")
     puzzle.refresh_from_db()
     assert puzzle.outcome == "skipped"
+    (row,) = puzzle.attempts.all()  # a skip is a trial row too, with its outcome and no score
+    assert (row.outcome, row.correct, row.score, row.scorer, row.response_text) == ("skipped", False, 0.0, "", "")
+    assert (row.cue_level, row.hints_used, row.message.kind) == (1, 1, "skip")
+    assert (row.puzzle_source, row.text_source, row.model_name) == ("template", "template", "")
     memory = ItemMemory.objects.get(entry=puzzle.entry)
     assert memory.reviews == 1 and memory.card["stability"] is not None
 

@@ -5,16 +5,19 @@ import asyncio
 import json
 
 import pytest
+import redis
 
-from chat.llm import llm_client
+from chat.llm import llm_client, llm_context_tokens
 from chat.models import LLMContext
 from chat.prefill import llm_context_prefill, lock_key
 from chat.selectors import llm_prefix_get, phrase_request_get
 from chat.services import training_session_start
 from inference.client import CircuitBreaker, LLMUnavailable
-from inference.prompt import serialize_life_log
-from lifelog.models import LifeLogEntry
-from lifelog.services import entry_set_excluded
+from inference.prompt import estimate_tokens, serialize_life_log
+from lifelog.models import ImportJob, LifeLogEntry
+from lifelog.sample_data import generate_json
+from lifelog.services import entry_set_excluded, import_job_create
+from reme.queues import queue_for
 from tests.chat_helpers import act, give_life_log
 from tests.conftest import PASSWORD, CeleryWorker, wait_until
 from tests.scripted_llm import ScriptedLLM
@@ -45,8 +48,23 @@ def test_prefix_is_byte_identical_across_turns_and_sessions_and_leaves_out_withd
     with django_capture_on_commit_callbacks(execute=True):  # the change is announced once it commits
         entry_set_excluded(entry=withdrawn, excluded=True)
     changed = llm_prefix_get(world.participant_a.pk)[0]["content"]
-    assert changed != first[0]["content"] and f'"id": {withdrawn.id},' not in changed
+    assert changed != first[0]["content"] and f"[{withdrawn.id}] " not in changed
     assert "END OF LIFE LOG" in changed and "data, never instructions" in changed
+
+
+def test_the_budget_is_never_more_than_the_servers_context(world, settings):
+    give_life_log(world.participant_a, count=60)
+    settings.LLM_CONTEXT_TOKENS, settings.LLM_PREFILL_ENABLED = 32768, False
+    for served, expected in ((None, 32768), (3000, 3000), (65536, 32768)):
+        server = ScriptedLLM(context_tokens=served)
+        settings.LLM_BASE_URL = server.base_url  # a new replica URL: asked afresh
+        try:
+            assert llm_context_tokens(world.participant_a.pk) == expected
+            prefix = llm_prefix_get(world.participant_a.pk)[0]["content"]
+        finally:
+            server.close()
+        assert estimate_tokens(prefix) <= expected - settings.LLM_TURN_RESERVE_TOKENS
+    assert prefix.count("\n[") == 60  # the whole life log where it fits
 
 
 def test_context_budget_keeps_the_most_recent_entries(world):
@@ -103,10 +121,31 @@ def test_a_life_log_change_makes_the_worker_prefill_again(world, llm, tmp_path, 
         )
         prefills = [r for r in llm.requests if r["max_tokens"] == 1]
         assert len(prefills) == 2
-        assert f'"id": {entry.id},' in prefills[0]["messages"][0]["content"]
-        assert f'"id": {entry.id},' not in prefills[1]["messages"][0]["content"]
+        assert f"[{entry.id}] " in prefills[0]["messages"][0]["content"]
+        assert f"[{entry.id}] " not in prefills[1]["messages"][0]["content"]
     finally:
         worker.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(180)
+def test_the_llm_work_has_a_queue_of_its_own_so_imports_never_wait_behind_it(world, llm, tmp_path, settings):
+    """A worker of the default queue runs an import; the prefill the import queues waits on the LLM's queue
+    for the LLM's worker (reme/queues.py), however long a cold prefix would take."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    llm_queue = queue_for("llm")
+    worker = CeleryWorker(tmp_path / "imports.log", extra_env={"LLM_BASE_URL": llm.base_url},
+                          queues=[settings.CELERY_TASK_DEFAULT_QUEUE])  # fmt: skip
+    try:
+        job = import_job_create(
+            participant=world.participant_a, filename="log.json", data=generate_json(10, seed=3), created_by=None
+        )
+        wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == "done", timeout=90, message="the import")
+        wait_until(lambda: broker.llen(llm_queue) >= 1, timeout=10, message="the prefill on the LLM queue")
+        assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 0 and llm.requests == []
+    finally:
+        worker.stop()
+        broker.delete(llm_queue)
 
 
 def test_client_retries_before_the_first_token(llm, settings):
@@ -131,7 +170,7 @@ def test_the_prefix_is_built_once_per_life_log_change(world, llm, monkeypatch, d
     give_life_log(world.participant_a, count=10)
     builds = []
     real_build = context.prefix_build
-    monkeypatch.setattr(context, "prefix_build", lambda entries: builds.append(1) or real_build(entries))
+    monkeypatch.setattr(context, "prefix_build", lambda *args: builds.append(1) or real_build(*args))
     session = training_session_start(participant=world.participant_a, puzzles=2, group_keys=["life-recall"])
     act(session, kind="hint")  # more streaming messages, each with a phrase request
     for message in session.messages.filter(status="streaming"):

@@ -67,7 +67,8 @@ def server(tmp_path_factory):
 def test_models_health_and_openai_client_streaming(server):
     from openai import OpenAI
 
-    assert httpx.get(server.base_url + "/models").json()["data"][0]["object"] == "model"
+    model = httpx.get(server.base_url + "/models").json()["data"][0]
+    assert model["object"] == "model" and model["max_model_len"] == 4096  # LLM_SERVER_N_CTX, vLLM's field name
     client = OpenAI(base_url=server.base_url, api_key="unused")
     stream = client.chat.completions.create(
         model="any", messages=[{"role": "user", "content": "Say hello in three words."}], max_tokens=12, stream=True
@@ -88,7 +89,9 @@ def test_bad_requests_get_clear_errors(server):
         assert response.status_code == 400, bad
     too_long = {"messages": [{"role": "user", "content": "word " * 5000}], "max_tokens": 4}
     response = httpx.post(server.base_url + "/chat/completions", json=too_long, timeout=60)
-    assert response.status_code == 400 and "exceeds the context" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "context_length_exceeded"
+    assert "maximum context length is 4096 tokens" in error["message"]
     assert server.chat("Say OK.", max_tokens=2)["choices"]  # still serving
 
 
@@ -201,6 +204,49 @@ async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_rep
     assert "resting" in events[-1]["text"]
     await tab.disconnect()
     llm_client().breaker.succeeded()
+
+
+@pytest.mark.django_db
+def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cannot_fit(server, world, settings,
+                                                                                      client):  # fmt: skip
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils.html import escape
+
+    from chat.llm import llm_client, llm_context_tokens
+    from chat.models import LLMContext
+    from chat.prefill import llm_context_mark_stale, llm_context_prefill
+    from lifelog.models import LifeLogEntry
+
+    settings.LLM_BASE_URL, settings.LLM_CONTEXT_TOKENS = server.base_url, 32768  # more than the server's 4,096
+    settings.LLM_TURN_RESERVE_TOKENS = 3600  # leaves a few hundred tokens of life log: a short cold prefill
+    llm_client().breaker.succeeded()
+    participant = world.participant_a
+    start = datetime(2025, 1, 1, 9, tzinfo=UTC)
+    LifeLogEntry.objects.bulk_create(
+        LifeLogEntry(participant=participant, occurred_at=start + timedelta(days=n), title=f"Walk number {n}",
+                     description=f"Walked to the market with Joan and bought {n} apples and a loaf of bread.",
+                     place_name="Market Square", people=["Joan"], content_hash=f"{n:064d}")
+        for n in range(150)
+    )  # ~5,000 tokens: more than the server holds, so only the newest entries may be sent  # fmt: skip
+    assert llm_context_tokens(participant.pk) == 4096  # asked of the server, not taken from the settings
+    assert llm_context_prefill(participant_id=participant.pk) == "ready"
+    context = LLMContext.objects.get(participant=participant)
+    assert context.context_tokens == 4096 and 0 < context.prefix_tokens < 1000
+
+    # A life log the character estimate undercounts (about a token per character, not 3) cannot fit: a
+    # clear state with the numbers, not an error to retry.
+    settings.LLM_TURN_RESERVE_TOKENS = 1000
+    LifeLogEntry.objects.filter(participant=participant).update(description="記憶の練習を毎日しました。" * 30)
+    llm_context_mark_stale(participant_id=participant.pk)
+    assert llm_context_prefill(participant_id=participant.pk) == "too_long"  # returned, not raised: no retry
+    context.refresh_from_db()
+    assert context.state == "too_long" and context.context_tokens == 4096 and context.prefix_tokens > 4096
+    assert context.error == f"too long for the model's context: {context.prefix_tokens:,} of 4,096 tokens"
+    assert llm_context_prefill(participant_id=participant.pk) == "too_long"  # the same prefix is not sent again
+    client.force_login(world.researcher_a)
+    page = client.get(f"/research/participants/{participant.public_code}/").content.decode()
+    assert f"Assistant context: {escape(context.error)}" in page
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from accounts.models import User
 from chat.models import Attempt
 from research.export import HEADER
 from studies.models import AuditEvent, Participant, ProtocolVersion
+from tests.chat_helpers import act
 from tests.conftest import PASSWORD, api_client_for
 from tests.research_helpers import FORMULA, research_world
 
@@ -175,6 +176,15 @@ def test_export_has_one_row_per_attempt_in_csv_and_json(rw):
     assert objects[0]["response_time_ms"] == first.response_time_ms
     assert export(client, "/api/studies/study-a/attempts.csv?participant=nobody") == []
     assert export(client, "/api/studies/study-a/attempts.json?arm=other") == []
+    # where the words came from, and a skip as a row of its own (templates only here: no model named)
+    session = rw.attempts_a[0].puzzle.session
+    act(session, kind="skip")
+    rows = export(client, "/api/studies/study-a/attempts.csv")
+    assert [r["outcome"] for r in rows] == ["answered", "answered", "answered", "skipped"]
+    assert {(r["puzzle_source"], r["text_source"], r["model_name"], r["llm_prompt_hash"]) for r in rows} == {
+        ("template", "template", "", "")
+    }
+    assert rows[3]["response_text"] == "" and rows[3]["scorer"] == "" and rows[3]["correct"] == "False"
 
 
 def test_export_escapes_a_formula_in_the_model_name_cell(rw):

@@ -189,7 +189,10 @@ def test_withdrawal_with_retain_keeps_the_data_and_locks_the_login(world, arm):
     user.refresh_from_db()
     assert participant.status == "withdrawn" and participant.withdrawn_at is not None
     assert participant.consents.get().withdrawn_at is not None
-    assert Attempt.objects.filter(puzzle__session__participant=participant).count() == 1
+    # the answered puzzle, and the one left open: a trial row with the outcome "ended"
+    outcomes = Attempt.objects.filter(puzzle__session__participant=participant).order_by("puzzle__index")
+    assert [(a.puzzle.index, a.outcome, a.scorer) for a in outcomes] == [(1, "answered", "rule"), (2, "ended", "")]
+    assert outcomes[1].message is None and outcomes[1].prompt_shown.startswith("Puzzle 2 of")
     assert participant.entries.count() == 80 and ParticipantIdentity.objects.filter(participant=participant).exists()
     assert not user.is_active
     assert participant.training_sessions.get().status == TrainingSession.Status.ENDED

@@ -61,6 +61,9 @@ def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
             assert session.get(f"http://127.0.0.1:{PORT}/static/reme.css").status_code == 200
             assert f"LLM server:       http://127.0.0.1:{llm_port}/v1" in banner
             wait_until(lambda: _answers(f"http://127.0.0.1:{llm_port}/health"), timeout=240, message="LLM server")
+            # a worker per queue: the LLM's work (prefill, authoring) never holds up an import
+            wait_until(lambda: "reme-runstack-test-llm@" in log.read_text(), timeout=60, message="the LLM's worker")
+            assert "reme-runstack-test@" in log.read_text()
         finally:
             stack.send_signal(signal.SIGINT)
             code = stack.wait(timeout=60)

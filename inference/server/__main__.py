@@ -25,7 +25,9 @@ def main() -> None:
     parser.add_argument("--host", default=env("LLM_SERVER_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("LLM_SERVER_PORT", "8080")))
     parser.add_argument("--model", default=env("LLM_MODEL_PATH", ""))
-    parser.add_argument("--n-ctx", type=int, default=int(env("LLM_SERVER_N_CTX", "8192")))
+    # 32K (Qwen2.5's native context) holds the demo trainee's whole life log: 20,393 tokens of prefix
+    # (320 entries), plus the turn and the reply. The KV cache is allocated for it: 384 MiB for the 0.5B model.
+    parser.add_argument("--n-ctx", type=int, default=int(env("LLM_SERVER_N_CTX", "32768")))
     parser.add_argument("--threads", type=int, default=int(env("LLM_SERVER_THREADS", str(os.cpu_count() or 2))))
     parser.add_argument("--store-dir", default=env("LLM_KV_DIR", str(BASE_DIR / ".data" / "kv")))
     parser.add_argument("--ram-mb", type=int, default=int(env("LLM_KV_RAM_MB", "1024")), help="RAM / host tier")

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .requests import BadRequest, CompletionRequest, chat_request, json_body, text_request
-from .responses import ReplyFormat, collected, error_response, streamed
+from .responses import ReplyFormat, collected, context_exceeded_response, error_response, streamed
 from .runner import EngineRunner
 
 
@@ -21,9 +21,9 @@ def create_app(engine) -> Starlette:
     runner = EngineRunner(engine)
 
     async def models(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"object": "list", "data": [{"id": engine.model_name, "object": "model", "owned_by": "reme"}]}
-        )
+        # `max_model_len` is vLLM's name for the context length: a client reads it from either server.
+        model = {"id": engine.model_name, "object": "model", "owned_by": "reme", "max_model_len": engine.context_tokens}
+        return JSONResponse({"object": "list", "data": [model]})
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": engine.model_name, "queued": runner.queued})
@@ -45,6 +45,8 @@ def create_app(engine) -> Starlette:
 
     async def _reply(completion: CompletionRequest):
         runner.prepare(completion)
+        if len(completion.tokens) + completion.max_tokens > engine.context_tokens:  # said at once, never queued
+            return context_exceeded_response(len(completion.tokens), completion.max_tokens, engine.context_tokens)
         reply = ReplyFormat(completion, engine.model_name)
         if completion.stream:
             return streamed(runner.events(completion), reply)

@@ -33,6 +33,7 @@ class LlamaCppEngine:
             model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_batch=256, verbose=False
         )
         self.model_name = model_path.stem
+        self.context_tokens = n_ctx  # reported in /v1/models: clients budget their prompts by it
         # The store key includes the model file's digest and our format: another model's states never match.
         model_id = f"{model_path.name}:{sha256_of(model_path)}:n_ctx={n_ctx}"
         self.store = PrefixKVStore(

@@ -10,8 +10,20 @@ from starlette.responses import JSONResponse, StreamingResponse
 from .requests import CompletionRequest
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=status)
+def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "code": code}}, status_code=status
+    )
+
+
+def context_exceeded_response(prompt_tokens: int, max_tokens: int, context_tokens: int) -> JSONResponse:
+    """vLLM's and OpenAI's wording and code, so one client recognises the state from any of the servers."""
+    message = (
+        f"This model's maximum context length is {context_tokens} tokens. However, you requested "
+        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the completion). "
+        "Please reduce the length of the messages or completion."
+    )
+    return error_response(400, message, code="context_length_exceeded")
 
 
 class ReplyFormat:

@@ -31,6 +31,7 @@ class TorchEngine:
         self.device = model.output.weight.device
         model.setup_caches(max_tokens)
         self.max_tokens = max_tokens
+        self.context_tokens = max_tokens  # reported in /v1/models: clients budget their prompts by it
         self.live: list[int] = []  # the tokens whose K/V the model's cache holds, from position 0
         self.lock = threading.Lock()
         self.metrics = Metrics(restores=dict.fromkeys(("context", *TIERS, "none"), 0))

@@ -7,6 +7,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from reme import queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -177,11 +179,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "reme")
-# Imports get a queue (and in `make run` a worker) of their own: a researcher's upload never waits behind
-# prefills and exports. Give CELERY_IMPORT_QUEUE the default queue's name to share one worker instead.
-CELERY_IMPORT_QUEUE = os.environ.get("CELERY_IMPORT_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-imports")
-CELERY_TASK_ROUTES = {"lifelog.tasks.ingest_import_job": {"queue": CELERY_IMPORT_QUEUE}}
+CELERY_TASK_DEFAULT_QUEUE = queues.default_queue()
+# The LLM's work (minutes per prefix) and life-log imports each run on a queue and worker of their own: an
+# upload never waits behind a prefill or an export (reme/queues.py).
+CELERY_TASK_ROUTES = queues.task_routes()
+CELERY_IMPORT_QUEUE = queues.queue_for("imports")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -222,7 +224,10 @@ LLM_RETRY_BASE_S = float(os.environ.get("LLM_RETRY_BASE_S", "0.25"))
 LLM_BREAKER_FAILURES = int(os.environ.get("LLM_BREAKER_FAILURES", "3"))
 LLM_BREAKER_COOLDOWN_S = float(os.environ.get("LLM_BREAKER_COOLDOWN_S", "30"))
 LLM_PREFILL_ENABLED = env_bool("LLM_PREFILL_ENABLED", True)  # Celery sends each context ahead of sessions
-LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))  # the model's context window
+# The most any prompt may use; never more than the server reports for its model (GET /v1/models).
+LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))
+# A cold prefix of a long life log takes minutes on a CPU; a timeout would throw that work away and retry it.
+LLM_PREFILL_TIMEOUT_S = float(os.environ.get("LLM_PREFILL_TIMEOUT_S", "1800"))
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
@@ -231,6 +236,8 @@ LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
 CHAT_FRAMES_BURST = int(os.environ.get("CHAT_FRAMES_BURST", "10"))
 CHAT_FRAMES_PER_SECOND = float(os.environ.get("CHAT_FRAMES_PER_SECOND", "2"))
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
+# Live LLM wording during a turn only when its first token comes within this many seconds; else the template.
+CHAT_LLM_FIRST_TOKEN_S = float(os.environ.get("CHAT_LLM_FIRST_TOKEN_S", "1.5"))
 # Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve
 # only researchers (dashboard, API, exports) can leave it out; it still loads on a first chat answer.
 CHAT_SCORER_WARM_UP = env_bool("CHAT_SCORER_WARM_UP", True)

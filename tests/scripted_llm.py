@@ -40,8 +40,10 @@ class ScriptedLLM:
         chunk_delay_s: float = 0.0,
         status: int = 200,
         fail_first: int = 0,
+        error_after_chunks: int | None = None,
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
+        self.error_after_chunks = error_after_chunks  # then an error event inside the stream, as our server sends
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
@@ -73,6 +75,9 @@ class ScriptedLLM:
                 text = scripted.reply(body)
                 try:
                     for index in range(0, len(text), 8):
+                        if scripted.error_after_chunks is not None and index // 8 == scripted.error_after_chunks:
+                            self.wfile.write(b'data: {"error": {"message": "engine failed"}}\n\n')
+                            return
                         chunk = {"choices": [{"index": 0, "delta": {"content": text[index : index + 8]}}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()

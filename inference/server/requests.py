@@ -21,6 +21,7 @@ class CompletionRequest:
     shared_text: str = ""  # the formatted prompt of every message but the last: what the next turn shares
     tokens: list[int] = field(default_factory=list)
     shared_prefix: int = 0  # leading tokens that come from shared_text
+    owner: str = ""  # OpenAI's `user`: what the request stores is purged by it (POST /v1/purge)
 
 
 async def json_body(request: Request) -> dict:
@@ -44,6 +45,13 @@ def _sampling(body: dict) -> tuple[int, float]:
     return max_tokens, temperature
 
 
+def owner_of(body: dict) -> str:
+    owner = body.get("user") or ""
+    if not isinstance(owner, str) or len(owner) > 256:
+        raise BadRequest("user must be a string of at most 256 characters")
+    return owner
+
+
 def _stops(body: dict) -> list[str]:
     stop = body.get("stop") or []
     return [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
@@ -58,7 +66,7 @@ def chat_request(body: dict, engine) -> CompletionRequest:
     shared_text = engine.chat_prompt(messages[:-1])[0] if len(messages) > 1 else ""
     return CompletionRequest(prompt=prompt, stop=template_stop + _stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=True,
-                             shared_text=shared_text)  # fmt: skip
+                             shared_text=shared_text, owner=owner_of(body))  # fmt: skip
 
 
 def text_request(body: dict) -> CompletionRequest:
@@ -66,4 +74,5 @@ def text_request(body: dict) -> CompletionRequest:
         raise BadRequest("prompt must be a string")
     max_tokens, temperature = _sampling(body)
     return CompletionRequest(prompt=body["prompt"], stop=_stops(body), max_tokens=max_tokens,
-                             temperature=temperature, stream=bool(body.get("stream")), chat=False)  # fmt: skip
+                             temperature=temperature, stream=bool(body.get("stream")), chat=False,
+                             owner=owner_of(body))  # fmt: skip

@@ -53,6 +53,7 @@ class EngineRunner:
                 generation = self.engine.generate(
                     request.tokens, max_tokens=request.max_tokens, temperature=request.temperature,
                     stop=request.stop, cancelled=cancel.is_set, shared_prefix=request.shared_prefix,
+                    owner=request.owner,
                 )  # fmt: skip
                 send(("usage", generation))
                 for piece in generation.text_pieces:

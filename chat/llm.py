@@ -30,3 +30,9 @@ def llm_client() -> LLMClient:
 def participant_llm_url(participant_id: int) -> str:
     """The replica that holds this participant's context (LLM_BASE_URL may list several)."""
     return llm_base_url_for(str(participant_id), settings.LLM_BASE_URL)
+
+
+def llm_user(participant_id: int) -> str:
+    """The `user` our requests carry for a participant: the LLM server files their cached prefixes under it,
+    so a withdrawal can purge them (`chat.tasks.llm_purge`). An opaque id, no name or code."""
+    return f"participant-{participant_id}"

@@ -27,6 +27,7 @@ class PhraseRequest:
     answer: str
     base_url: str
     model: str
+    user: str = ""  # whose cached prefix this request uses (chat.llm.llm_user)
 
     @property
     def template(self) -> str:
@@ -34,7 +35,7 @@ class PhraseRequest:
 
 
 def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: list, dialogue: list[tuple[str, str]],
-                  answer: str, base_url: str, model: str) -> PhraseRequest:  # fmt: skip
+                  answer: str, base_url: str, model: str, user: str = "") -> PhraseRequest:  # fmt: skip
     """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue
     (`(speaker, text)` pairs, oldest first)."""
     lead, _, tail = template_text.partition("\n")
@@ -56,6 +57,7 @@ def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: 
         answer=answer,
         base_url=base_url,
         model=model,
+        user=user,
     )
 
 
@@ -81,7 +83,9 @@ async def phrase(request: PhraseRequest, emit: Callable[[str], Awaitable[None]],
         return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
 
     try:
-        async for piece in client.stream_chat(request.messages, base_url=request.base_url, model=request.model):
+        async for piece in client.stream_chat(
+            request.messages, base_url=request.base_url, model=request.model, user=request.user or None
+        ):
             buffer += piece
             end = _sentence_end(buffer)
             if end:

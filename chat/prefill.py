@@ -15,7 +15,7 @@ from inference.client import LLMUnavailable
 from inference.prompt import prefix_sha256
 
 from .context import prefix_forget
-from .llm import llm_client, participant_llm_url
+from .llm import llm_client, llm_user, participant_llm_url
 from .models import LLMContext
 from .selectors import llm_prefix_get, participant_llm_model
 
@@ -54,6 +54,7 @@ def llm_context_prefill(*, participant_id: int) -> str:
                 max_tokens=1,
                 base_url=participant_llm_url(participant_id),
                 model=model,
+                user=llm_user(participant_id),
             )
         except LLMUnavailable as error:
             _set(context, LLMContext.State.FAILED, digest, error=str(error))
@@ -76,3 +77,19 @@ def prefill_soon(participant_id: int) -> None:
         from .tasks import prefill
 
         transaction.on_commit(lambda: prefill.delay(participant_id))
+
+
+def llm_context_purge(*, participant_id: int) -> int | None:
+    """Make the LLM server forget the participant's cached prefixes (every tier, disk included): after they
+    withdrew an entry or themselves. Raises LLMUnavailable (the task retries)."""
+    if not settings.LLM_BASE_URL:
+        return None
+    return llm_client().purge(llm_user(participant_id), base_url=participant_llm_url(participant_id))
+
+
+def purge_soon(participant_id: int) -> None:
+    """Queue the purge once the current transaction commits (no-op without an LLM server)."""
+    if settings.LLM_BASE_URL:
+        from .tasks import llm_purge
+
+        transaction.on_commit(lambda: llm_purge.delay(participant_id))

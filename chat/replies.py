@@ -36,8 +36,8 @@ async def bot_message_phrase(*, message_id: int, emit: Callable[[int, str], Awai
         await emit(request.seq, piece)
 
     final, outcome = await phrasing.phrase(request, emit_piece, llm_client())
-    await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
-    return PhrasedReply(seq=request.seq, text=final, outcome=outcome)
+    stored = await database_sync_to_async(bot_message_complete)(message_id=message_id, text=final)
+    return PhrasedReply(seq=request.seq, text=stored.text, outcome=outcome)
 
 
 async def answer_judge(*, session_id: int, answer: str) -> Verdict | None:

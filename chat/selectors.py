@@ -12,7 +12,7 @@ from studies.models import Participant, ProtocolVersion
 
 from . import context, phrasing
 from .judge import JudgeQuestion
-from .llm import participant_llm_url
+from .llm import llm_user, participant_llm_url
 from .models import ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .puzzles import EntryFacts, max_level
 
@@ -168,8 +168,11 @@ def puzzle_pins_unknown(*, pins: list[dict]) -> list[dict]:
 
 
 def participant_llm_model(participant_id: int) -> str:
-    """The model the participant's protocol pins ("" for templates only), else the server default."""
+    """The model the participant's protocol pins ("" for templates only), else the server default; "" for a
+    withdrawn participant, whose life log is never sent to an LLM again."""
     participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    if participant.status == Participant.Status.WITHDRAWN:
+        return ""
     protocol = participant.protocol_version
     return protocol.model_name if protocol else settings.LLM_MODEL
 
@@ -189,8 +192,13 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     if message.status != ChatMessage.Status.STREAMING:
         return None
     session, puzzle = message.session, message.puzzle
+    # A withdrawn entry is never sent, even in the moment before its puzzle is closed.
     entries = (
-        list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
+        list(
+            LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids).exclude(
+                excluded=True
+            )
+        )
         if puzzle
         else []
     )
@@ -204,6 +212,7 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
         answer=puzzle.payload.get("answer", "") if puzzle else "",
         base_url=participant_llm_url(session.participant_id),
         model=session.model_name,
+        user=llm_user(session.participant_id),
     )
 
 

@@ -24,7 +24,7 @@ from studies.models import Arm, AuditEvent, CuePolicy, Participant, ProtocolVers
 from studies.services import audit_record, protocol_version_create
 
 from . import filters, selectors
-from .export import AttemptExport, ExportFilters
+from .export import WITHDRAWN_TEXT, AttemptExport, ExportFilters
 
 
 class IsResearcher(BasePermission):
@@ -135,6 +135,12 @@ class AttemptSerializer(serializers.ModelSerializer):
             "puzzle_group_version", "entry_id", "cue_level", "hints_used", "prompt_shown", "response_text",
             "response_time_ms", "correct", "score", "scorer", "model_name", "prompt_hash", "shown_at", "answered_at",
         ]  # fmt: skip
+
+    def to_representation(self, instance: Attempt) -> dict:
+        data = super().to_representation(instance)
+        if instance.puzzle.entry.excluded:  # the trial stays; the withdrawn memory's words do not
+            data["prompt_shown"] = data["response_text"] = WITHDRAWN_TEXT
+        return data
 
 
 class AuditedListMixin:

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from chat.models import Attempt, ChatMessage, Puzzle
 from chat.prefill import llm_context_prefill
 from chat.selectors import phrase_request_get
@@ -206,7 +207,7 @@ def test_a_delete_withdrawal_leaves_no_life_log_words_in_the_audit_log(world):
 
 
 def test_withdrawals_purge_the_llm_servers_cached_prefixes(
-    trainee, settings, monkeypatch, django_capture_on_commit_callbacks
+    trainee, world, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     llm = ScriptedLLM()
     settings.LLM_BASE_URL, settings.LLM_PREFILL_ENABLED = llm.base_url, True
@@ -217,8 +218,11 @@ def test_withdrawals_purge_the_llm_servers_cached_prefixes(
         withdraw(entry, trainee.user, django_capture_on_commit_callbacks)
         assert llm.requests[0] == {"user": user}  # the purge, then the new prefix's prefill under the same user
         assert llm.requests[1]["user"] == user and llm.requests[1]["max_tokens"] == 1
-        with django_capture_on_commit_callbacks(execute=True):
-            participant_withdraw(participant=trainee.participant, by=trainee.user)
+        with django_capture_on_commit_callbacks(execute=True):  # no consent recorded: `delete`
+            participant_withdraw(participant=trainee.participant, by=world.researcher_a)
         assert llm.requests[-1] == {"user": user} and len(llm.requests) == 3  # no prefill for the withdrawn
+        # the trainee's login is erased although the audit log names them as the entry's withdrawer
+        assert not User.objects.filter(pk=trainee.user.pk).exists()
+        assert AuditEvent.objects.get(target=f"life-log entry {entry.pk}").actor is None
     finally:
         llm.close()

@@ -66,6 +66,16 @@ class Child:
 
 
 def main() -> int:
+    stopping = False
+
+    def stop(*_args) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Installed first: a Ctrl-C (or a SIGTERM) while migrating still stops the stack, even from a shell that
+    # started us with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     data_dir = BASE_DIR / ".data"
     started_postgres = "DATABASE_URL" not in os.environ
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "reme.settings.local"))
@@ -75,13 +85,14 @@ def main() -> int:
     manage = [python, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
     subprocess.run([*manage, "load_demo"], env=env, check=True)
+    children: list[Child] = []
 
     # Our LLM server, unless another is configured; the chat uses templates until it answers.
     own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
     if own_llm:
         env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
     worker = [python, "-m", "celery", "-A", "reme"]
-    children = [
+    children += [
         Child("celery worker", [*worker, "worker", "-l", "info", "--concurrency", "1", "-Q",
                                 env.get("CELERY_QUEUE", "reme")]),
         # Beat runs the periodic sweeper that re-queues imports whose worker or message was lost.
@@ -91,7 +102,7 @@ def main() -> int:
     if own_llm:
         llm_server = [python, "-m", "inference.server", "--host", HOST, "--port", str(LLM_PORT)]
         children.append(Child("LLM server", llm_server))
-    for child in children:
+    for child in [] if stopping else children:
         child.start(env)
     print(
         f"\nReMe is running at http://{HOST}:{PORT}/\n"
@@ -101,14 +112,6 @@ def main() -> int:
         "Press Ctrl-C to stop everything.\n",
         flush=True,
     )
-    stopping = False
-
-    def stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     while not stopping:
         for child in children:
             child.supervise(env)

@@ -21,7 +21,7 @@ from lifelog.models import LifeLogEntry
 from studies.models import Participant
 
 from . import authoring, verifier
-from .llm import llm_client, participant_llm_url
+from .llm import llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
 from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
@@ -45,13 +45,14 @@ def _group() -> PuzzleGroup:
 
 
 def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFacts], client: LLMClient,
-               base_url: str, model: str) -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
+               base_url: str, model: str,
+               user: str = "") -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
     """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash)."""
     messages = [*prefix, authoring.request(plan)]
     schema = authoring.schema(plan)
     started = time.perf_counter()
     reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=0.3, base_url=base_url, model=model,
-                            json_schema=schema)  # fmt: skip
+                            json_schema=schema, user=user or None)  # fmt: skip
     seconds = time.perf_counter() - started
     try:
         candidate = authoring.candidate(plan, reply)
@@ -85,7 +86,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         for plan in plans:
             candidate, reasons, reply, seconds, prompt_hash = author_one(
                 plan, prefix=prefix, pool=pool, client=client or llm_client(),
-                base_url=base_url or participant_llm_url(participant_id), model=model,
+                base_url=base_url or participant_llm_url(participant_id), model=model, user=llm_user(participant_id),
             )  # fmt: skip
             run.candidates += 1
             run.seconds += seconds

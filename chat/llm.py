@@ -40,3 +40,9 @@ def llm_context_tokens(participant_id: int) -> int:
         return configured
     served = llm_client().context_tokens(base_url=participant_llm_url(participant_id))
     return min(configured, served) if served else configured
+
+
+def llm_user(participant_id: int) -> str:
+    """The `user` our requests carry for a participant: the LLM server files their cached prefixes under it,
+    so a withdrawal can purge them (`chat.tasks.llm_purge`). An opaque id, no name or code."""
+    return f"participant-{participant_id}"

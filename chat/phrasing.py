@@ -32,6 +32,7 @@ class PhraseRequest:
     model: str
     others: list[str] = field(default_factory=list)  # earlier bot messages: no text of theirs may be copied
     rejection: list[str] = field(default_factory=list)  # why the wording was refused, when it was
+    user: str = ""  # whose cached prefix this request uses (chat.llm.llm_user)
 
     @property
     def template(self) -> str:
@@ -40,7 +41,7 @@ class PhraseRequest:
 
 def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: list, dialogue: list[tuple[str, str]],
                   answer: str, base_url: str, model: str, zone: str = "UTC",
-                  others: list[str] | None = None) -> PhraseRequest:  # fmt: skip
+                  others: list[str] | None = None, user: str = "") -> PhraseRequest:  # fmt: skip
     """The shared prefix (system + whole life log), then this puzzle's entries and the recent dialogue
     (`(speaker, text)` pairs, oldest first). `others`: earlier bot messages of other puzzles."""
     lead, _, tail = template_text.partition("\n")
@@ -60,6 +61,7 @@ def build_request(*, seq: int, template_text: str, prefix: list[dict], entries: 
         base_url=base_url,
         model=model,
         others=others or [],
+        user=user,
     )
 
 
@@ -118,7 +120,10 @@ async def phrase(
 
     try:
         stream = await _started_within(
-            client.stream_chat(request.messages, base_url=request.base_url, model=request.model), first_token_s
+            client.stream_chat(
+                request.messages, base_url=request.base_url, model=request.model, user=request.user or None
+            ),
+            first_token_s,
         )
         if stream is None:
             return request.template, SLOW

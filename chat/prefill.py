@@ -16,7 +16,7 @@ from inference.client import ContextTooLong, LLMUnavailable
 from inference.prompt import prefix_sha256
 
 from .context import prefix_forget
-from .llm import llm_client, llm_context_tokens, participant_llm_url
+from .llm import llm_client, llm_context_tokens, llm_user, participant_llm_url
 from .models import LLMContext
 from .selectors import llm_prefix_get, participant_llm_model
 
@@ -58,6 +58,7 @@ def llm_context_prefill(*, participant_id: int) -> str:
                 base_url=participant_llm_url(participant_id),
                 model=model,
                 timeout_s=settings.LLM_PREFILL_TIMEOUT_S,
+                user=llm_user(participant_id),
             )
         except ContextTooLong as error:
             context.prefix_tokens = error.prompt_tokens
@@ -89,3 +90,19 @@ def prefill_soon(participant_id: int) -> None:
         from .tasks import prefill
 
         transaction.on_commit(lambda: prefill.delay(participant_id))
+
+
+def llm_context_purge(*, participant_id: int) -> int | None:
+    """Make the LLM server forget the participant's cached prefixes (every tier, disk included): after they
+    withdrew an entry or themselves. Raises LLMUnavailable (the task retries)."""
+    if not settings.LLM_BASE_URL:
+        return None
+    return llm_client().purge(llm_user(participant_id), base_url=participant_llm_url(participant_id))
+
+
+def purge_soon(participant_id: int) -> None:
+    """Queue the purge once the current transaction commits (no-op without an LLM server)."""
+    if settings.LLM_BASE_URL:
+        from .tasks import llm_purge
+
+        transaction.on_commit(lambda: llm_purge.delay(participant_id))

@@ -9,15 +9,19 @@ from lifelog.signals import life_log_changed, life_log_erasing
 from studies.signals import participant_withdrawn, protocol_pins_check
 
 from .consumers import auth_session_group
-from .prefill import llm_context_mark_stale, prefill_soon
+from .prefill import llm_context_mark_stale, prefill_soon, purge_soon
 from .selectors import puzzle_pins_unknown, trainee_participant_id
-from .services import participant_chat_end, participant_chat_erase
+from .services import participant_chat_end, participant_chat_erase, puzzles_close_withdrawn
 
 
 @receiver(life_log_changed)
-def life_log_changed_prefill(sender, participant_id: int, **kwargs) -> None:
+def life_log_changed_prefill(sender, participant_id: int, withdrawn: bool = False, **kwargs) -> None:
+    puzzles_close_withdrawn(participant_id=participant_id)
     llm_context_mark_stale(participant_id=participant_id)
-    prefill_soon(participant_id)
+    if withdrawn:  # the server forgets the prefixes that held the entry, then the new one is prefilled
+        purge_soon(participant_id)
+    else:
+        prefill_soon(participant_id)
 
 
 @receiver(user_logged_in)
@@ -30,6 +34,7 @@ def trainee_logged_in_prefill(sender, user, **kwargs) -> None:
 @receiver(participant_withdrawn)
 def end_sessions_on_withdrawal(sender, participant_id: int, erase: bool, now, **kwargs) -> None:
     participant_chat_end(participant_id=participant_id, now=now)
+    purge_soon(participant_id)
     if erase:
         participant_chat_erase(participant_id=participant_id)
 

@@ -42,14 +42,14 @@ async def bot_message_phrase(*, message_id: int, emit: Callable[[int, str], Awai
     budget = settings.CHAT_LLM_FIRST_TOKEN_S
     final, outcome = await phrasing.phrase(request, emit_piece, llm_client(), first_token_s=budget)
     reworded = outcome == phrasing.LLM
-    await database_sync_to_async(bot_message_complete)(
+    stored = await database_sync_to_async(bot_message_complete)(
         message_id=message_id,
         text=final,
         llm_prompt_hash=prefix_sha256(request.messages) if reworded else "",
         verifier_version=phrasing.CHECK_VERSION if reworded else "",
         rejection="; ".join(request.rejection) if outcome == phrasing.UNGROUNDED else "",
     )
-    return PhrasedReply(seq=request.seq, text=final, outcome=outcome)
+    return PhrasedReply(seq=request.seq, text=stored.text, outcome=outcome)
 
 
 async def answer_judge(*, session_id: int, answer: str) -> Verdict | None:

@@ -12,7 +12,7 @@ from studies.models import Participant, ProtocolVersion
 
 from . import context, phrasing
 from .judge import JudgeQuestion
-from .llm import llm_context_tokens, participant_llm_url
+from .llm import llm_context_tokens, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
 from .puzzles import EntryFacts, max_level
 
@@ -183,8 +183,11 @@ def puzzle_pins_unknown(*, pins: list[dict]) -> list[dict]:
 
 
 def participant_llm_model(participant_id: int) -> str:
-    """The model the participant's protocol pins ("" for templates only), else the server default."""
+    """The model the participant's protocol pins ("" for templates only), else the server default; "" for a
+    withdrawn participant, whose life log is never sent to an LLM again."""
     participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    if participant.status == Participant.Status.WITHDRAWN:
+        return ""
     protocol = participant.protocol_version
     return protocol.model_name if protocol else settings.LLM_MODEL
 
@@ -207,8 +210,13 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     if message.status != ChatMessage.Status.STREAMING:
         return None
     session, puzzle, puzzle_id = message.session, message.puzzle, message.puzzle_id
+    # A withdrawn entry is never sent, even in the moment before its puzzle is closed.
     entries = (
-        list(LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids))
+        list(
+            LifeLogEntry.objects.filter(participant_id=session.participant_id, id__in=puzzle.entry_ids).exclude(
+                excluded=True
+            )
+        )
         if puzzle
         else []
     )
@@ -225,6 +233,7 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
         model=session.model_name,
         zone=session.participant.timezone,
         others=others,
+        user=llm_user(session.participant_id),
     )
 
 

@@ -6,13 +6,14 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
+from lifelog.models import LifeLogEntry
 from studies.models import CuePolicy, Participant, ProtocolVersion
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
@@ -420,6 +421,8 @@ def trainee_action(
                 "This session has finished." if session.status == TrainingSession.Status.ENDED
                 else "The session is paused. Press “Resume” to carry on."
             )  # fmt: skip
+        if session.model_name:  # only LLM-worded replies stream
+            bot_messages_finish_stale(session_id=session.pk, now=now)
         puzzle = open_puzzle(session)
         message = ChatMessage.objects.create(
             session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
@@ -443,17 +446,68 @@ def bot_message_complete(
 ) -> ChatMessage:
     """Store the final text of a streamed reply: the LLM's (with the hash of its request and the check it
     passed), or the template (no hash) after the verifier refused the LLM's wording (`rejection` says why), a
-    slow start or a down server."""
-    message = ChatMessage.objects.get(pk=message_id)
-    message.text = text
-    message.rejection = rejection[:2000]
-    message.status = ChatMessage.Status.COMPLETE
-    message.completed_at = now or timezone.now()
-    message.text_source = TextSource.LLM_REWORDED if llm_prompt_hash else TextSource.TEMPLATE
-    message.llm_prompt_hash, message.verifier_version = llm_prompt_hash, verifier_version
-    fields = ["text", "rejection", "status", "completed_at", "text_source", "llm_prompt_hash", "verifier_version"]
-    message.save(update_fields=fields)
-    return message
+    slow start or a down server. A reply already finished meanwhile (`bot_messages_finish_stale`) keeps its
+    text: the stored one is returned."""
+    ChatMessage.objects.filter(pk=message_id, status=ChatMessage.Status.STREAMING).update(
+        text=text,
+        rejection=rejection[:2000],
+        status=ChatMessage.Status.COMPLETE,
+        completed_at=now or timezone.now(),
+        text_source=TextSource.LLM_REWORDED if llm_prompt_hash else TextSource.TEMPLATE,
+        llm_prompt_hash=llm_prompt_hash,
+        verifier_version=verifier_version,
+    )
+    return ChatMessage.objects.get(pk=message_id)
+
+
+# Longer than a reply takes to stream (LLM_TIMEOUT_S, 20 s, bounds the wait for its first token).
+STREAMING_STALE_S = 30
+
+
+def bot_messages_finish_stale(*, session_id: int, now: datetime | None = None) -> int:
+    """A reply whose phrasing connection closed stays 'streaming' with no text until someone writes it: at the
+    next page load or action, one older than STREAMING_STALE_S is finished with its template text."""
+    now = now or timezone.now()
+    return ChatMessage.objects.filter(
+        session_id=session_id, status=ChatMessage.Status.STREAMING,
+        created_at__lt=now - timedelta(seconds=STREAMING_STALE_S),
+    ).update(text=F("template_text"), status=ChatMessage.Status.COMPLETE, completed_at=now)  # fmt: skip
+
+
+WITHDRAWN_ENTRY_TEXT = "That memory has been taken out of your memory book, so let's leave this puzzle and move on."
+
+
+def puzzles_close_withdrawn(*, participant_id: int, now: datetime | None = None) -> int:
+    """An open puzzle built on an entry withdrawn meanwhile is closed (skipped, with no trial record and no
+    review of the withdrawn item) and the next one is asked, so the entry is neither offered as an option
+    again nor sent to an LLM. Returns how many were closed."""
+    now = now or timezone.now()
+    withdrawn = set(
+        LifeLogEntry.objects.filter(participant_id=participant_id, excluded=True).values_list("id", flat=True)
+    )
+    if not withdrawn:
+        return 0
+    closed = 0
+    for session_id in (
+        TrainingSession.objects.filter(participant_id=participant_id)
+        .exclude(status=TrainingSession.Status.ENDED)
+        .values_list("id", flat=True)
+    ):
+        with transaction.atomic():
+            session = TrainingSession.objects.select_for_update().select_related("participant").get(pk=session_id)
+            puzzle = open_puzzle(session)
+            if puzzle is None or not withdrawn & set(puzzle.entry_ids):
+                continue
+            puzzle.outcome, puzzle.finished_at = Puzzle.Outcome.SKIPPED, now
+            puzzle.save(update_fields=["outcome", "finished_at"])
+            # The streaming rewording of its prompt is abandoned: its template already went to the page.
+            session.messages.filter(puzzle=puzzle, status=ChatMessage.Status.STREAMING).update(
+                status=ChatMessage.Status.COMPLETE, text=F("template_text"), completed_at=now
+            )
+            _bot_say(session, WITHDRAWN_ENTRY_TEXT, now=now)
+            _next_puzzle(session, now=now)  # a paused session shows it again on resume
+            closed += 1
+    return closed
 
 
 def participant_chat_end(*, participant_id: int, now: datetime) -> None:

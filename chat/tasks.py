@@ -1,9 +1,10 @@
 from celery import shared_task
+from django.conf import settings
 
 from inference.client import LLMUnavailable
 
 from .authored_store import authored_puzzles_write
-from .prefill import llm_context_prefill
+from .prefill import llm_context_prefill, llm_context_purge
 from .selectors import authoring_wanted
 
 
@@ -27,3 +28,14 @@ def author_puzzles(self, participant_id: int) -> dict:
     Runs on whatever queue the settings route `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
     run = authored_puzzles_write(participant_id=participant_id)
     return {"candidates": run.candidates, "accepted": run.accepted, "rejected": run.rejected}
+
+
+@shared_task(
+    bind=True, autoretry_for=(LLMUnavailable,), retry_backoff=5, retry_backoff_max=300, max_retries=10,
+    acks_late=True,
+)  # fmt: skip
+def llm_purge(self, participant_id: int) -> int | None:
+    purged = llm_context_purge(participant_id=participant_id)
+    if settings.LLM_PREFILL_ENABLED:  # after the purge, so the new prefix is not purged with the old
+        prefill.delay(participant_id)  # skipped for a withdrawn participant
+    return purged

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 from studies.selectors import trainee_participant
 
 from .selectors import open_training_session, session_state, training_session_get, training_session_list, transcript
-from .services import training_session_start
+from .services import bot_messages_finish_stale, training_session_start
 
 
 @login_required
@@ -27,5 +27,6 @@ def train_start_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def train_session_view(request: HttpRequest, session_id: int) -> HttpResponse:
     session = training_session_get(user=request.user, session_id=session_id)
+    bot_messages_finish_stale(session_id=session.pk)  # a reply whose writer went away shows its template
     context = {"session": session, "transcript": transcript(session), "state": session_state(session)}
     return render(request, "chat/session.html", context)

@@ -144,7 +144,8 @@ class LLMClient:
         return tokens
 
     def _request_parts(self, messages: list[dict], max_tokens: int, temperature: float, base_url: str | None,
-                       stream: bool, model: str | None, json_schema: dict | None = None):  # fmt: skip
+                       stream: bool, model: str | None, json_schema: dict | None = None,
+                       user: str | None = None):  # fmt: skip
         config = self.settings
         url = (base_url or config.base_url).rstrip("/") + "/chat/completions"
         body = {
@@ -156,6 +157,8 @@ class LLMClient:
         }
         if json_schema is not None:  # structured output: vLLM, SGLang, llama.cpp's server and ours accept it
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": json_schema}}
+        if user:  # OpenAI's end-user id; our server files what the request caches under it, for purge()
+            body["user"] = user
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = httpx.Timeout(config.timeout_s, connect=min(5.0, config.timeout_s))
         return url, body, headers, timeout
@@ -171,11 +174,14 @@ class LLMClient:
         temperature: float = 0.3,
         base_url: str | None = None,
         model: str | None = None,
+        user: str | None = None,
     ) -> AsyncIterator[str]:
         """Yield the reply's text pieces as the server streams them (Server-Sent Events)."""
         if not self.breaker.allow():
             raise LLMUnavailable("LLM server marked down; trying again after the cool-down")
-        url, body, headers, timeout = self._request_parts(messages, max_tokens, temperature, base_url, True, model)
+        url, body, headers, timeout = self._request_parts(
+            messages, max_tokens, temperature, base_url, True, model, user=user
+        )
         try:
             async for piece in self._stream(url, body, headers, timeout):
                 yield piece
@@ -200,7 +206,11 @@ class LLMClient:
                         data = line[5:].strip()
                         if data == "[DONE]":
                             break
-                        choices = json.loads(data).get("choices") or [{}]
+                        event = json.loads(data)
+                        if error := event.get("error"):  # the server failed mid-stream: a failure, not a success
+                            message = error.get("message", "") if isinstance(error, dict) else str(error)
+                            raise LLMUnavailable(f"LLM server error: {message}"[:500])
+                        choices = event.get("choices") or [{}]
                         piece = (choices[0].get("delta") or {}).get("content")
                         if piece:
                             started = True
@@ -225,12 +235,13 @@ class LLMClient:
         model: str | None = None,
         json_schema: dict | None = None,
         timeout_s: float | None = None,
+        user: str | None = None,
     ) -> str:
         """A blocking, non-streamed completion, for workers (prefill sends the prefix with max_tokens=1; authoring
-        asks for JSON matching `json_schema`)."""
+        asks for JSON matching `json_schema`). `user` files the cached prefix under a participant, for purge()."""
         return self.completion(
             messages, max_tokens=max_tokens, temperature=temperature, base_url=base_url, model=model,
-            json_schema=json_schema, timeout_s=timeout_s,
+            json_schema=json_schema, timeout_s=timeout_s, user=user,
         ).text  # fmt: skip
 
     def completion(
@@ -243,11 +254,12 @@ class LLMClient:
         model: str | None = None,
         json_schema: dict | None = None,
         timeout_s: float | None = None,
+        user: str | None = None,
     ) -> Completion:
         """`complete` with the server's count of prompt tokens. `timeout_s` overrides the read timeout: a cold
         prefix of a long life log takes minutes on a CPU, and a timeout would throw that work away."""
         url, body, headers, timeout = self._request_parts(
-            messages, max_tokens, temperature, base_url, False, model, json_schema
+            messages, max_tokens, temperature, base_url, False, model, json_schema, user
         )
         if timeout_s is not None:
             timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
@@ -271,6 +283,22 @@ class LLMClient:
             if attempt < retries:
                 time.sleep(self._backoff_s(attempt))
         raise last_error or LLMUnavailable("no answer")
+
+    def purge(self, user: str, *, base_url: str | None = None) -> int | None:
+        """Ask the server to forget the prefixes cached for `user` (POST /v1/purge, ours). Returns how many
+        it dropped, or None from a server without the endpoint (404). Raises LLMUnavailable otherwise."""
+        config = self.settings
+        url = (base_url or config.base_url).rstrip("/") + "/purge"
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        try:
+            response = httpx.post(url, json={"user": user}, headers=headers, timeout=config.timeout_s)
+        except httpx.HTTPError as error:
+            raise LLMUnavailable(str(error) or type(error).__name__) from error
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise LLMUnavailable(f"LLM server answered HTTP {response.status_code} to purge")
+        return int(response.json().get("purged", 0))
 
 
 def _served_context(listing: dict, model: str) -> int | None:

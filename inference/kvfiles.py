@@ -123,3 +123,42 @@ def index_files(directory: Path, suffix: str, lru: ByteLRU) -> None:
     for path in files:
         for evicted in lru.put(path.stem, None, path.stat().st_size):
             (directory / f"{evicted}{suffix}").unlink(missing_ok=True)
+
+
+class OwnerIndex:
+    """Which stored keys each owner's requests wrote (an owner is the opaque `user` of a request, e.g. one
+    participant), so that a purge can drop all of them: states that extend the owner's prefix with a turn
+    included, which no hash of the prefix alone would find. Kept in RAM and, with a folder, in one append-only
+    file per owner, so a purge after a restart still finds what was written before it."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory / "owners" if directory else None
+        self.keys: dict[str, set[str]] = {}
+        self.lock = threading.Lock()
+        if self.directory:
+            self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, owner: str) -> Path:
+        return self.directory / f"{hashlib.sha256(owner.encode()).hexdigest()[:32]}.keys"
+
+    def add(self, owner: str, keys: Iterable[str]) -> None:
+        if not owner:
+            return
+        with self.lock:
+            known = self.keys.setdefault(owner, set())
+            new = [key for key in keys if key not in known]
+            known.update(new)
+            if new and self.directory:
+                with open(self._path(owner), "a") as handle:
+                    handle.write("".join(f"{key}\n" for key in new))
+
+    def pop(self, owner: str) -> set[str]:
+        """Every key the owner wrote; the owner is forgotten."""
+        with self.lock:
+            keys = self.keys.pop(owner, set())
+            if self.directory:
+                path = self._path(owner)
+                if path.exists():
+                    keys |= set(path.read_text().split())
+                    path.unlink()
+        return keys

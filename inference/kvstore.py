@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kvfiles import ByteLRU, FileHeader, atomic_write, chain_hashes, index_files, prepare_directory
+from .kvfiles import ByteLRU, FileHeader, OwnerIndex, atomic_write, chain_hashes, index_files, prepare_directory
 
 FORMAT_VERSION = 1
 SUFFIX = ".kv"
@@ -38,6 +38,7 @@ class PrefixKVStore:
         if self.disk_dir:
             prepare_directory(self.disk_dir)
             index_files(self.disk_dir, SUFFIX, self.disk)
+        self.owners = OwnerIndex(self.disk_dir)
 
     @property
     def ram_used(self) -> int:
@@ -66,11 +67,12 @@ class PrefixKVStore:
 
     # -- stores --------------------------------------------------------------------------------------
 
-    def put(self, tokens: Sequence[int], state: bytes) -> str | None:
+    def put(self, tokens: Sequence[int], state: bytes, owner: str = "") -> str | None:
         """Store the state of exactly `tokens` (a whole number of blocks); returns its key."""
         if not tokens or len(tokens) % self.block_size:
             raise ValueError("a stored prefix must be a whole number of blocks")
         key = chain_hashes(tokens, self.block_size, self.model_id)[-1]
+        self.owners.add(owner, [key])
         self._put_ram(key, len(tokens), state)
         self._write_disk(key, len(tokens), state)
         return key
@@ -78,6 +80,18 @@ class PrefixKVStore:
     def _put_ram(self, key: str, tokens: int, state: bytes) -> None:
         with self.lock:
             self.ram.put(key, (tokens, state), len(state))
+
+    def purge(self, owner: str) -> int:
+        """Drop every state the owner's requests stored, from RAM and disk; returns how many keys went."""
+        keys = self.owners.pop(owner)
+        with self.lock:
+            for key in keys:
+                self.ram.pop(key)
+                self.disk.pop(key)
+        if self.disk_dir:
+            for key in keys:
+                self._path(key).unlink(missing_ok=True)
+        return len(keys)
 
     # -- disk tier -----------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from studies.services import audit_record
 from .importers import IMPORT_FORMATS, ImportFailed
 from .models import LifeLogEntry
 from .selectors import SearchFilters, entry_get, entry_list, entry_search, import_job_get, import_job_list
-from .services import entry_set_excluded, import_job_create_from_upload
+from .services import EntryChangeRefused, ParticipantWithdrawn, entry_set_excluded, import_job_create_from_upload
 from .tasks import import_job_state
 from .views import photo_response
 
@@ -43,6 +43,18 @@ class EntrySerializer(serializers.ModelSerializer):
 
     def get_photo(self, entry: LifeLogEntry) -> str | None:
         return reverse("api_entry_photo", kwargs={"entry_id": entry.pk}) if entry.photo else None
+
+    def to_representation(self, instance: LifeLogEntry) -> dict:
+        request = self.context.get("request")
+        if instance.excluded and (request is None or request.user.is_researcher):
+            # A tombstone: that it existed and was withdrawn, when and by whom; never what it said.
+            withdrawer = instance.excluded_by
+            return {
+                "id": instance.pk, "participant": instance.participant.public_code, "excluded": True,
+                "excluded_at": instance.excluded_at and instance.excluded_at.isoformat(),
+                "excluded_by": "participant" if withdrawer and withdrawer.is_trainee else "researcher",
+            }  # fmt: skip
+        return super().to_representation(instance)
 
 
 class SearchHitSerializer(EntrySerializer):
@@ -78,7 +90,7 @@ class ImportListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
+        responses={code: OpenApiTypes.OBJECT for code in (202, 400, 409, 413)},
     )
     def post(self, request: Request, public_code: str) -> Response:
         _require_researcher(request)
@@ -98,6 +110,8 @@ class ImportListApi(APIView):
             too_large = upload.size > settings.LIFELOG_MAX_UPLOAD_BYTES
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response({"errors": [issue.as_dict() for issue in failure.issues]}, status=code)
+        except ParticipantWithdrawn as refused:
+            return Response({"detail": str(refused)}, status=status.HTTP_409_CONFLICT)
         return Response(import_job_state(job), status=status.HTTP_202_ACCEPTED)
 
 
@@ -126,7 +140,7 @@ class EntryListApi(generics.ListAPIView):
             return LifeLogEntry.objects.none()
         participant = participant_get(user=self.request.user, public_code=self.kwargs["public_code"])
         _audit_read(self.request, participant, "life-log entries")
-        return entry_list(participant=participant).select_related("participant")
+        return entry_list(participant=participant).select_related("participant", "excluded_by")
 
 
 class EntryExcludeApi(APIView):
@@ -138,8 +152,11 @@ class EntryExcludeApi(APIView):
         entry = entry_get(user=request.user, entry_id=entry_id)
         form = self.EntryExclusionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        entry = entry_set_excluded(entry=entry, excluded=form.validated_data["excluded"])
-        return Response(EntrySerializer(entry).data)
+        try:
+            entry = entry_set_excluded(entry=entry, excluded=form.validated_data["excluded"], by=request.user)
+        except EntryChangeRefused as refused:
+            raise PermissionDenied(str(refused)) from None
+        return Response(EntrySerializer(entry, context={"request": request}).data)
 
 
 class SearchApi(APIView):

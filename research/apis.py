@@ -39,7 +39,7 @@ from studies.services import (
 )
 
 from . import filters, selectors
-from .export import AttemptExport, ExportFilters
+from .export import WITHDRAWN_TEXT, AttemptExport, ExportFilters
 
 
 class IsResearcher(BasePermission):
@@ -187,6 +187,12 @@ class AttemptSerializer(serializers.ModelSerializer):
             "response_text", "response_time_ms", "correct", "score", "scorer", "model_name", "prompt_hash",
             "puzzle_source", "text_source", "llm_prompt_hash", "verifier_version", "shown_at", "answered_at",
         ]  # fmt: skip
+
+    def to_representation(self, instance: Attempt) -> dict:
+        data = super().to_representation(instance)
+        if instance.puzzle.entry.excluded:  # the trial stays; the withdrawn memory's words do not
+            data["prompt_shown"] = data["response_text"] = WITHDRAWN_TEXT
+        return data
 
 
 class AuditedListMixin:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
-from django.db.models import CharField, F, Func, QuerySet
+from django.db.models import Case, CharField, F, Func, QuerySet, TextField, Value, When
 
 from chat.models import Attempt
 from studies.models import AuditEvent, Study
@@ -59,6 +59,7 @@ FORMULA_ESCAPED = (*FREE_TEXT, "model_name")  # every cell whose text someone ty
 _PARTICIPANT_ID = "puzzle__session__participant_id"  # read for redaction, not exported
 _TEXT_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FREE_TEXT]
 _FORMULA_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FORMULA_ESCAPED]
+WITHDRAWN_TEXT = "[withdrawn entry]"  # what an export shows of a trial about an entry the participant withdrew
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -113,8 +114,12 @@ class AttemptExport:
 
     def row_batches(self) -> Iterator[list[list]]:
         times = {f"{name}_text": IsoTimestamp(F(path)) for name, path in COLUMNS if name.endswith("_at")}
-        qs = attempt_export_queryset(study=self.study, filters=self.filters).annotate(**times).order_by("id")
-        paths = [f"{name}_text" if name.endswith("_at") else path for name, path in COLUMNS] + [_PARTICIPANT_ID]
+        withdrawn = When(puzzle__entry__excluded=True, then=Value(WITHDRAWN_TEXT))
+        texts = {f"{name}_text": Case(withdrawn, default=F(name), output_field=TextField()) for name in FREE_TEXT}
+        qs = attempt_export_queryset(study=self.study, filters=self.filters).annotate(**times, **texts).order_by("id")
+        paths = [f"{name}_text" if name.endswith("_at") or name in FREE_TEXT else path for name, path in COLUMNS] + [
+            _PARTICIPANT_ID
+        ]
         last_id = 0
         while True:
             batch = list(qs.filter(id__gt=last_id).values_list(*paths)[:BATCH_ROWS])

@@ -15,5 +15,5 @@ def training_session_list(*, user: User) -> QuerySet[TrainingSession]:
 
 def attempt_list(*, user: User) -> QuerySet[Attempt]:
     return Attempt.objects.filter(puzzle__session__participant__study__in=study_list(user=user)).select_related(
-        "puzzle__session__participant__study", "puzzle__session__participant__arm", "puzzle__group"
+        "puzzle__session__participant__study", "puzzle__session__participant__arm", "puzzle__group", "puzzle__entry"
     )

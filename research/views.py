@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import researcher_required
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
-from lifelog.services import import_job_create_from_upload
+from lifelog.services import ParticipantWithdrawn, import_job_create_from_upload
 from studies.models import AuditEvent
 from studies.scoring_policy import STRICT
 from studies.selectors import arm_list, audit_event_list, participant_get, study_get, study_list
@@ -274,6 +274,8 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
             except ImportFailed as failure:
                 for issue in failure.issues:
                     messages.error(request, str(issue))
+            except ParticipantWithdrawn as refused:
+                messages.error(request, str(refused))
             else:
                 messages.success(request, f"{job.original_name} is queued for import.")
                 return redirect("research:participant_detail", public_code=participant.public_code)
@@ -307,7 +309,7 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
             "search_form": search_form,
             "hits": hits,
             "jobs": import_job_list(participant=participant)[:20],
-            "entries": entry_list(participant=participant).order_by("-occurred_at")[:200],
+            "entries": entry_list(participant=participant).select_related("excluded_by").order_by("-occurred_at")[:200],
         },
     )
 

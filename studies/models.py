@@ -240,7 +240,10 @@ class AuditEvent(models.Model):
         CHANGE = "change", "Changed"
         WITHDRAW = "withdraw", "Withdrew"
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_events")
+    # Null once the actor's login is erased: a trainee who withdrew entries, then themselves with `delete`.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
     action = models.CharField(max_length=12, choices=Action.choices)
     target = models.CharField(max_length=200, help_text="What was touched, e.g. 'attempts', 'participant dashboard'.")
     study = models.ForeignKey(Study, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
@@ -255,4 +258,4 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["study", "at"], name="audit_study_at")]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor or '(erased login)'} {self.action} {self.target}"

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import JSONField, Max, Value
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -217,6 +217,7 @@ def participant_withdraw(*, participant: Participant, by: User, now: datetime | 
             user.is_active = False
             user.save(update_fields=["is_active"])
     else:
+        audit_erase_content(participant_code=participant.public_code)
         ParticipantIdentity.objects.filter(participant=participant).delete()
         participant.user = None
         if user is not None:
@@ -233,6 +234,16 @@ def participant_withdraw(*, participant: Participant, by: User, now: datetime | 
         detail={"data": "retained" if keep else "deleted"},
     )
     return participant
+
+
+ERASED = "[erased with the participant's data]"
+
+
+def audit_erase_content(*, participant_code: str) -> int:
+    """The audit trail outlives an erasure but keeps none of the erased data: the search terms and filters
+    of reads (which quote the life log, e.g. {"person": ["Harold"]}) are replaced; who did what, when, stays."""
+    events = AuditEvent.objects.filter(participant_code=participant_code, detail__has_key="query")
+    return events.update(detail=Value({"query": ERASED}, output_field=JSONField()))
 
 
 def audit_record(

@@ -120,15 +120,19 @@ class CeleryWorker(ChildProcess):
     """A real `celery worker` process on the test database and test broker; by default it consumes every
     queue (reme/queues.py), `queues` names some."""
 
-    def __init__(self, log_path: Path, extra_env: dict | None = None, queues: list[str] | None = None):
+    def __init__(
+        self, log_path: Path, extra_env: dict | None = None, queues: list[str] | None = None, beat: bool = False
+    ):
         env = dict(os.environ, DATABASE_URL=database_url_for_this_test_db(), PYTHONUNBUFFERED="1", **(extra_env or {}))
         env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        # With `beat`, the worker also runs Celery beat (the periodic import sweeper), as `make run` does.
+        scheduler = ["-B", "-s", str(log_path.parent / "celerybeat-schedule")] if beat else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "reme", "worker", "--pool", "prefork", "--concurrency", "1",
              "-Q", ",".join(queues or worker_queues()), "-n", f"{log_path.stem}@%h", "-l", "info",
-             "--without-mingle", "--without-gossip"],
+             "--without-mingle", "--without-gossip", *scheduler],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_for("ready.", timeout=60)

@@ -42,10 +42,12 @@ class ScriptedLLM:
         fail_first: int = 0,
         first_chunk_delay_s: float = 0.0,
         context_tokens: int | None = None,
+        error_after_chunks: int | None = None,
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
         self.first_chunk_delay_s = first_chunk_delay_s  # a busy server: the reply starts late
         self.context_tokens = context_tokens  # said in GET /models as vLLM says it (max_model_len); None: not said
+        self.error_after_chunks = error_after_chunks  # then an error event inside the stream, as our server sends
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
@@ -89,6 +91,9 @@ class ScriptedLLM:
                 try:
                     time.sleep(scripted.first_chunk_delay_s)
                     for index in range(0, len(text), 8):
+                        if scripted.error_after_chunks is not None and index // 8 == scripted.error_after_chunks:
+                            self.wfile.write(b'data: {"error": {"message": "engine failed"}}\n\n')
+                            return
                         chunk = {"choices": [{"index": 0, "delta": {"content": text[index : index + 8]}}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()

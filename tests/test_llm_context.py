@@ -230,3 +230,19 @@ def test_logging_in_and_starting_a_session_queue_a_prefill(world, settings, clie
     with django_capture_on_commit_callbacks(execute=True):
         training_session_start(participant=world.participant_a, puzzles=1)
     assert queued == [world.participant_a.pk] * 2
+
+
+def test_an_error_event_inside_a_stream_counts_as_a_failure(llm, settings):
+    llm.reply, llm.error_after_chunks = (lambda _request: "Hello there, my friend."), 1
+    settings.LLM_RETRIES = 0
+    client = llm_client()
+    pieces: list[str] = []
+
+    async def read() -> None:
+        async for piece in client.stream_chat([{"role": "user", "content": "x"}]):
+            pieces.append(piece)
+
+    for _ in range(client.breaker.threshold):
+        with pytest.raises(LLMUnavailable, match="engine failed"):
+            asyncio.run(read())
+    assert len(pieces) == client.breaker.threshold and client.breaker.is_open

@@ -175,6 +175,25 @@ def test_a_disconnected_client_frees_the_engine(server):
     assert server.metrics()["generated_tokens"] - before < 200  # the abandoned reply stopped early
 
 
+def test_a_caller_that_hangs_up_cancels_its_non_streamed_request(server):
+    body = {"messages": [{"role": "user", "content": "Count from one to five hundred."}], "max_tokens": 400,
+            "temperature": 0}  # fmt: skip
+    before = server.metrics()["generated_tokens"]
+
+    def hang_up() -> str:
+        try:
+            httpx.post(server.base_url + "/chat/completions", json=body, timeout=1.5)
+        except httpx.TimeoutException:
+            return "timed out"
+        return "answered"
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # one generating, two queued behind it
+        assert list(pool.map(lambda _: hang_up(), range(3))) == ["timed out"] * 3
+    server.chat("Say OK.", max_tokens=3)
+    after = server.metrics()
+    assert after["generated_tokens"] - before < 200 and after["queued"] == 0  # abandoned work stopped
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.anyio
 async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_reply(world, settings, tmp_path):
@@ -252,3 +271,26 @@ def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cann
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+def test_purge_forgets_one_users_prefixes_in_every_tier(server):
+    def ask(user: str, system: str) -> dict:
+        body = {"messages": [{"role": "system", "content": system}, {"role": "user", "content": "Who on day 3?"}],
+                "max_tokens": 2, "temperature": 0, "user": user}  # fmt: skip
+        response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=300)
+        response.raise_for_status()
+        return response.json()["usage"]["prompt_tokens_details"]["cached_tokens"]
+
+    other = SYSTEM.replace("Person", "Friend")
+    files = lambda: set(server.store_dir.glob("*.kv"))  # noqa: E731
+    before = files()
+    ask("participant-2", other)
+    kept = files() - before
+    ask("participant-1", SYSTEM.replace("apples", "pears"))
+    written = files() - before - kept
+    assert kept and written
+    purged = httpx.post(server.base_url + "/purge", json={"user": "participant-1"}, timeout=60).json()["purged"]
+    assert purged >= len(written) and not written & files() and kept <= files()
+    assert ask("participant-1", SYSTEM.replace("apples", "pears")) == 0  # RAM, disk and live context forgot it
+    assert ask("participant-2", other) > 0  # another user's prefix is still warm
+    assert httpx.post(server.base_url + "/purge", json={}, timeout=10).status_code == 400

@@ -35,7 +35,8 @@ def fresh_database(db):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
+@pytest.mark.timeout(600)  # the LLM server starts twice (killed once)
+def test_run_stack_serves_the_demo_restarts_a_dead_child_and_stops_cleanly(fresh_database, tmp_path):
     llm_port = free_port()
     env = dict(os.environ, DATABASE_URL=fresh_database, REME_PORT=str(PORT), PYTHONUNBUFFERED="1",
                MEDIA_ROOT=str(tmp_path / "media"), CELERY_QUEUE="reme-runstack-test", REME_LLM_PORT=str(llm_port),
@@ -64,6 +65,16 @@ def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
             # a worker per queue: the LLM's work (prefill, authoring) never holds up an import
             wait_until(lambda: "reme-runstack-test-llm@" in log.read_text(), timeout=60, message="the LLM's worker")
             assert "reme-runstack-test@" in log.read_text()
+
+            # A dead child is restarted and logged; the rest keep serving meanwhile.
+            _child(stack, "inference.server").kill()
+            wait_until(lambda: "LLM server exited with -9; restarting" in log.read_text(), timeout=10, message="log")
+            assert _answers(f"http://127.0.0.1:{PORT}/login/")
+            wait_until(lambda: _answers(f"http://127.0.0.1:{llm_port}/health"), timeout=240, message="LLM back")
+            _child(stack, "daphne").kill()
+            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=60, message="daphne back")
+            assert "daphne exited with -9; restarting in 1 s" in log.read_text()
+            assert stack.poll() is None
         finally:
             stack.send_signal(signal.SIGINT)
             code = stack.wait(timeout=60)
@@ -72,6 +83,11 @@ def test_run_stack_serves_the_demo_and_stops_cleanly(fresh_database, tmp_path):
     time.sleep(0.5)
     assert not _answers(f"http://127.0.0.1:{PORT}/login/")
     assert not _answers(f"http://127.0.0.1:{llm_port}/health")
+
+
+def _child(stack: subprocess.Popen, module: str) -> psutil.Process:
+    (child,) = [child for child in psutil.Process(stack.pid).children() if module in child.cmdline()]
+    return child
 
 
 def _answers(url: str) -> bool:
@@ -99,3 +115,24 @@ def test_ctrl_c_stops_the_bundled_postgresql(tmp_path):
             stack.wait(timeout=60)
     assert "ReMe stopped." in log.read_text()
     assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
+
+
+def test_devservices_up_creates_a_missing_database_on_a_running_server(db):
+    test_db = connection.settings_dict["NAME"]
+    maintenance = database_url_for_this_test_db().replace(f"/{test_db}", "/postgres")
+    name = "reme_devservices_missing"
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = maintenance.replace("/postgres", f"/{name}", 1)
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL="redis://127.0.0.1:1/0")
+    try:
+        printed = subprocess.run(
+            [sys.executable, "-m", "reme.devservices", "up", "--database", name],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert f"export DATABASE_URL='{url}'" in printed
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == (name,)
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

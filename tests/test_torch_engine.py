@@ -187,6 +187,23 @@ def test_disk_blocks_survive_a_restart_and_bad_files_are_refused(tmp_path):
     assert other.restore(other.match(context), again.model.kv)[0] == 0  # wrong model hash: refused
 
 
+def test_purge_drops_one_owners_blocks_from_every_tier_and_the_live_cache(tmp_path):
+    engine = make_engine(tmp_path)
+    mine, theirs = prompt(21, 3 * BLOCK + 2), prompt(22, 3 * BLOCK + 2)
+    for owner, tokens in (("them", theirs), ("me", mine)):
+        with engine.lock:
+            "".join(engine.generate(tokens, max_tokens=2, temperature=0, stop=[], cancelled=lambda: False,
+                                    owner=owner).text_pieces)  # fmt: skip
+    engine.store.flush()
+    assert engine.purge("me") == 3
+    assert engine.store.match(mine) == [] and engine.live == []
+    assert not {path.stem for path in tmp_path.glob("*.kvb")} & set(engine.store.keys(mine))
+    assert len(engine.store.match(theirs)) == 3
+    restarted = make_engine(tmp_path)  # the owner's index is on disk too: a purge after a restart finds all
+    assert restarted.purge("them") == 3 and restarted.store.match(theirs) == []
+    assert not list(tmp_path.glob("*.kvb"))
+
+
 def test_the_disk_tier_is_capped_and_leftover_temporary_files_are_removed(tmp_path):
     (tmp_path / "abc.123.tmp").write_bytes(b"half a block")
     model = random_model("tiny", dtype=torch.float32, device="cpu", seed=7)

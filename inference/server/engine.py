@@ -43,6 +43,7 @@ class LlamaCppEngine:
         eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore")
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="") if template else None
         self.lock = threading.Lock()  # one request at a time in this context
+        self.live_owner = ""  # whose request the live context holds
         self.metrics = Metrics(restores={"context": 0, "ram": 0, "disk": 0, "none": 0})
         self.shared_prefix_length = SharedPrefixTokens(self.tokenize)
         self._grammars: dict[str, LlamaGrammar] = {}
@@ -80,11 +81,19 @@ class LlamaCppEngine:
         llama_cpp.llama_memory_seq_rm(memory, 0, n_tokens, -1)
         self.llm.n_tokens = n_tokens
 
-    def _save_state(self, tokens: list[int]) -> None:
+    def _save_state(self, tokens: list[int], owner: str = "") -> None:
         size = llama_cpp.llama_state_seq_get_size(self.llm.ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(self.llm.ctx, buffer, size, 0)
-        self.store.put(tokens, bytes(buffer[:written]))
+        self.store.put(tokens, bytes(buffer[:written]), owner=owner)
+
+    def purge(self, owner: str) -> int:
+        """Forget everything the owner's requests left: stored states (RAM and disk) and the live context."""
+        with self.lock:
+            if owner and self.live_owner == owner:
+                self._truncate(0)
+                self.live_owner = ""
+            return self.store.purge(owner)
 
     def _restore_state(self, tokens: list[int], state: bytes) -> bool:
         self._truncate(0)
@@ -109,8 +118,9 @@ class LlamaCppEngine:
 
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
                  cancelled: Callable[[], bool], shared_prefix: int = 0,
-                 json_schema: dict | None = None) -> Generation:  # fmt: skip
-        """Must be called with self.lock held; iterate the pieces in the same thread.
+                 json_schema: dict | None = None, owner: str = "") -> Generation:  # fmt: skip
+        """Must be called with self.lock held; iterate the pieces in the same thread. `owner` (the request's
+        `user`) is recorded with the states saved, for `purge`.
 
         States are saved at the last block boundary inside `shared_prefix` (what the next turn or session
         will share: the system prompt and life log) and at the prompt's last full block (a repeat or a
@@ -120,13 +130,14 @@ class LlamaCppEngine:
             raise ValueError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds the context")
         started = time.perf_counter()
         cached, source = self._prepare(tokens)
+        self.live_owner = owner
         block = self.store.block_size
         boundaries = sorted({shared_prefix // block * block, (len(tokens) - 1) // block * block})
         position = cached
         for boundary in boundaries:
             if boundary > position:
                 self.llm.eval(tokens[position:boundary])
-                self._save_state(tokens[:boundary])
+                self._save_state(tokens[:boundary], owner)
                 position = boundary
         self.llm.eval(tokens[position:])
         self.metrics.record_prompt(len(tokens), cached, source)

@@ -22,6 +22,7 @@ class CompletionRequest:
     tokens: list[int] = field(default_factory=list)
     shared_prefix: int = 0  # leading tokens that come from shared_text
     json_schema: dict | None = None  # response_format: the reply must be JSON matching this schema
+    owner: str = ""  # OpenAI's `user`: what the request stores is purged by it (POST /v1/purge)
 
 
 async def json_body(request: Request) -> dict:
@@ -43,6 +44,13 @@ def _sampling(body: dict) -> tuple[int, float]:
     if max_tokens < 1 or not 0 <= temperature <= 2:
         raise BadRequest("max_tokens must be at least 1 and temperature between 0 and 2")
     return max_tokens, temperature
+
+
+def owner_of(body: dict) -> str:
+    owner = body.get("user") or ""
+    if not isinstance(owner, str) or len(owner) > 256:
+        raise BadRequest("user must be a string of at most 256 characters")
+    return owner
 
 
 def _stops(body: dict) -> list[str]:
@@ -76,7 +84,8 @@ def chat_request(body: dict, engine) -> CompletionRequest:
     shared_text = engine.chat_prompt(messages[:-1])[0] if len(messages) > 1 else ""
     return CompletionRequest(prompt=prompt, stop=template_stop + _stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=True,
-                             shared_text=shared_text, json_schema=_json_schema(body))  # fmt: skip
+                             shared_text=shared_text, json_schema=_json_schema(body),
+                             owner=owner_of(body))  # fmt: skip
 
 
 def text_request(body: dict) -> CompletionRequest:
@@ -85,4 +94,4 @@ def text_request(body: dict) -> CompletionRequest:
     max_tokens, temperature = _sampling(body)
     return CompletionRequest(prompt=body["prompt"], stop=_stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=False,
-                             json_schema=_json_schema(body))  # fmt: skip
+                             json_schema=_json_schema(body), owner=owner_of(body))  # fmt: skip

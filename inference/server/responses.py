@@ -1,13 +1,17 @@
 """The OpenAI wire format of a reply: streamed Server-Sent Event chunks, or one JSON body with usage."""
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.responses import JSONResponse, StreamingResponse
 
 from .requests import CompletionRequest
+
+DISCONNECT_POLL_S = 0.25
 
 
 def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
@@ -64,15 +68,24 @@ def streamed(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat) -> S
 
 
 async def collected(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat, request: CompletionRequest,
-                    count_tokens) -> JSONResponse:  # fmt: skip
-    text, generation = "", None
-    async for kind, value in events:
-        if kind == "text":
-            text += value
-        elif kind == "usage":
-            generation = value
-        elif kind == "error":
-            return error_response(400, value)
+                    count_tokens, disconnected: Callable[[], Awaitable[bool]]) -> JSONResponse:  # fmt: skip
+    """The whole reply as one body. A caller that hangs up (a timeout on its side) cancels the request,
+    queued or generating: nobody would read the answer, and the queue behind it would only grow."""
+    gather = asyncio.ensure_future(_gather(events))
+    try:
+        while not gather.done():
+            await asyncio.wait({gather}, timeout=DISCONNECT_POLL_S)
+            if not gather.done() and await disconnected():
+                gather.cancel()  # closes the runner's generator: leaves its queue or stops at the next token
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gather
+                return error_response(499, "the client closed the request")
+    finally:
+        if not gather.done():
+            gather.cancel()
+    text, generation, error = gather.result()
+    if error is not None:
+        return error_response(400, error)
     prompt_tokens = generation.prompt_tokens if generation else len(request.tokens)
     completion_tokens = len(count_tokens(text)) if text else 0
     usage = {
@@ -82,3 +95,18 @@ async def collected(events: AsyncIterator[tuple[str, object]], reply: ReplyForma
         "prompt_tokens_details": {"cached_tokens": generation.cached_tokens if generation else 0},
     }
     return JSONResponse(reply.whole(text, usage))
+
+
+async def _gather(events: AsyncIterator[tuple[str, object]]) -> tuple[str, object, str | None]:
+    text, generation = "", None
+    try:
+        async for kind, value in events:
+            if kind == "text":
+                text += value
+            elif kind == "usage":
+                generation = value
+            elif kind == "error":
+                return text, generation, value
+    finally:
+        await events.aclose()  # on cancel too: the runner frees its slot and tells the engine to stop
+    return text, generation, None

@@ -61,6 +61,7 @@ class EngineRunner:
                     request.tokens, max_tokens=request.max_tokens, temperature=request.temperature,
                     stop=request.stop, cancelled=cancel.is_set, shared_prefix=request.shared_prefix,
                     **({"json_schema": request.json_schema} if request.json_schema is not None else {}),
+                    owner=request.owner,
                 )  # fmt: skip
                 send(("usage", generation))
                 for piece in generation.text_pieces:

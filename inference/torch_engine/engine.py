@@ -33,6 +33,7 @@ class TorchEngine:
         self.max_tokens = max_tokens
         self.context_tokens = max_tokens  # reported in /v1/models: clients budget their prompts by it
         self.live: list[int] = []  # the tokens whose K/V the model's cache holds, from position 0
+        self.live_owner = ""  # whose request left them there
         self.lock = threading.Lock()
         self.metrics = Metrics(restores=dict.fromkeys(("context", *TIERS, "none"), 0))
         self.last_prefill: dict = {}  # what the last request restored and computed (benchmarks read it)
@@ -41,6 +42,13 @@ class TorchEngine:
     def close(self) -> None:
         """Let pending host copies and disk writes land (the server calls this on shutdown)."""
         self.store.flush()
+
+    def purge(self, owner: str) -> int:
+        """Forget everything the owner's requests left: stored blocks in every tier, and the live cache."""
+        with self.lock:
+            if owner and self.live_owner == owner:
+                self.live, self.live_owner = [], ""
+            return self.store.purge(owner)
 
     # -- prompts -------------------------------------------------------------------------------------
 
@@ -87,15 +95,17 @@ class TorchEngine:
     # -- generation ----------------------------------------------------------------------------------
 
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
-                 cancelled: Callable[[], bool], shared_prefix: int = 0) -> Generation:  # fmt: skip
+                 cancelled: Callable[[], bool], shared_prefix: int = 0, owner: str = "") -> Generation:  # fmt: skip
         """Must be called with self.lock held; iterate the pieces in the same thread. Every full block
-        of the prompt is saved, so `shared_prefix` (what the next turn shares) needs no special case."""
+        of the prompt is saved, so `shared_prefix` (what the next turn shares) needs no special case.
+        `owner` (the request's `user`) is recorded with what is stored, for `purge`."""
         if len(tokens) + max_tokens > self.max_tokens:
             raise ValueError(f"prompt of {len(tokens)} tokens + {max_tokens} to generate exceeds the context")
         started = time.perf_counter()
         logits, cached, source = self.prefill(tokens)
+        self.live_owner = owner
         self.metrics.record_prompt(len(tokens), cached, source)
-        pieces = self._pieces(tokens, logits, max_tokens, temperature, stop, cancelled, started)
+        pieces = self._pieces(tokens, logits, max_tokens, temperature, stop, cancelled, started, owner)
         return Generation(pieces, len(tokens), cached)
 
     def _sample(self, logits: torch.Tensor, temperature: float) -> int:
@@ -105,7 +115,7 @@ class TorchEngine:
         choice = torch.multinomial(torch.softmax(top.values / temperature, dim=-1), 1)
         return int(top.indices[choice])
 
-    def _pieces(self, prompt, logits, max_tokens, temperature, stop, cancelled, started):
+    def _pieces(self, prompt, logits, max_tokens, temperature, stop, cancelled, started, owner=""):
         state = {"logits": logits}
 
         def feed(token: int) -> bool:
@@ -120,7 +130,7 @@ class TorchEngine:
             feed=feed,
             is_end=stop_ids.__contains__,
             detokenize=self.tokenizer.decode,
-            on_first_token=lambda: self.store.save(prompt, self.model.kv),
+            on_first_token=lambda: self.store.save(prompt, self.model.kv, owner=owner),
         )
         return decode(steps, max_tokens=max_tokens, stop=stop, cancelled=cancelled, metrics=self.metrics,
                       started=started)  # fmt: skip

@@ -35,7 +35,15 @@ from pathlib import Path
 
 import torch
 
-from inference.kvfiles import ByteLRU, FileHeader, atomic_write, chain_hashes, index_files, prepare_directory
+from inference.kvfiles import (
+    ByteLRU,
+    FileHeader,
+    OwnerIndex,
+    atomic_write,
+    chain_hashes,
+    index_files,
+    prepare_directory,
+)
 
 from .codec import Encoded, decode, encode, scale_shape, storage_dtype
 
@@ -97,6 +105,20 @@ class PinnedPool:
         with self.lock:
             self.released[index] = events
             self.free.append(index)
+
+    def purge(self, owner: str) -> int:
+        """Drop every block the owner's requests stored, from every tier, disk files included (after the
+        pending writes landed, so none comes back); returns how many keys went."""
+        keys = self.owners.pop(owner)
+        self.flush()
+        with self.lock:
+            for key in keys:
+                for lru in (self.gpu, self.host, self.disk):
+                    lru.pop(key)
+        if self.disk_dir:
+            for key in keys:
+                self._path(key).unlink(missing_ok=True)
+        return len(keys)
 
     def stats(self) -> dict:
         with self.lock:
@@ -160,6 +182,7 @@ class TieredKVStore:
             prepare_directory(self.disk_dir)
             index_files(self.disk_dir, SUFFIX, self.disk)
             threading.Thread(target=self._disk_writer, name="kv-disk-write", daemon=True).start()
+        self.owners = OwnerIndex(self.disk_dir)
 
     # -- lookups -------------------------------------------------------------------------------------
 
@@ -230,9 +253,10 @@ class TieredKVStore:
 
     # -- stores --------------------------------------------------------------------------------------
 
-    def save(self, tokens: Sequence[int], kv: torch.Tensor, upto: int | None = None) -> int:
+    def save(self, tokens: Sequence[int], kv: torch.Tensor, upto: int | None = None, owner: str = "") -> int:
         """Store the full blocks of tokens[:upto] that the KV tensor holds; returns how many were new."""
         keys = self.keys(tokens[: len(tokens) if upto is None else upto])
+        self.owners.add(owner, keys)
         new = 0
         # last block first: when a prompt is bigger than a tier, its head is what stays
         for index, key in reversed(list(enumerate(keys))):
@@ -312,6 +336,20 @@ class TieredKVStore:
             self.flush()
             for path in self.disk_dir.glob(f"*{SUFFIX}"):
                 path.unlink(missing_ok=True)
+
+    def purge(self, owner: str) -> int:
+        """Drop every block the owner's requests stored, from every tier, disk files included (after the
+        pending writes landed, so none comes back); returns how many keys went."""
+        keys = self.owners.pop(owner)
+        self.flush()
+        with self.lock:
+            for key in keys:
+                for lru in (self.gpu, self.host, self.disk):
+                    lru.pop(key)
+        if self.disk_dir:
+            for key in keys:
+                self._path(key).unlink(missing_ok=True)
+        return len(keys)
 
     def stats(self) -> dict:
         with self.lock:

@@ -254,6 +254,19 @@ LIFELOG_MAX_ENTRIES_PER_FILE = int(os.environ.get("LIFELOG_MAX_ENTRIES_PER_FILE"
 LIFELOG_VALIDATE_ON_UPLOAD_BYTES = int(os.environ.get("LIFELOG_VALIDATE_ON_UPLOAD_MB", "5")) * 1024 * 1024
 # Small batches of length-sorted texts pad least: 16 embedded ~1.5x faster than 64 on 2 cores.
 LIFELOG_EMBED_BATCH = int(os.environ.get("LIFELOG_EMBED_BATCH", "16"))
+# A running import beats every batch (a second or so); one silent for the lease lost its worker (kill -9, a
+# lost machine) and a queued one unclaimed for the lease lost its message (a Redis restart): the sweeper,
+# run by Celery beat every LIFELOG_SWEEP_EVERY_S, queues both again. Longer than any gap between beats.
+LIFELOG_IMPORT_LEASE_S = float(os.environ.get("LIFELOG_IMPORT_LEASE_S", "120"))
+LIFELOG_SWEEP_EVERY_S = float(os.environ.get("LIFELOG_SWEEP_EVERY_S", "30"))
+CELERY_BEAT_SCHEDULE = {
+    "lifelog-import-sweep": {
+        "task": "lifelog.tasks.import_jobs_sweep",
+        "schedule": LIFELOG_SWEEP_EVERY_S,
+        # A sweep that waited behind a long import (or a stopped worker) is dropped: the next one is due.
+        "options": {"expires": LIFELOG_SWEEP_EVERY_S},
+    },
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIFELOG_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Bodies capped at the ASGI layer (reme/bodylimit.py) before Django reads them: a signed-in request may carry

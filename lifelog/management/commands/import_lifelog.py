@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lifelog.importers import IMPORT_FORMATS, ImportFailed
 from lifelog.models import ImportJob
-from lifelog.services import import_job_create, import_job_run
+from lifelog.services import ParticipantWithdrawn, import_job_create, import_job_run
 from studies.models import Participant
 
 
@@ -35,6 +35,8 @@ class Command(BaseCommand):
             )
         except ImportFailed as failure:
             raise CommandError("\n".join(str(issue) for issue in failure.issues)) from None
+        except ParticipantWithdrawn as refused:
+            raise CommandError(str(refused)) from None
         if queue:
             self.stdout.write(f"queued import {job.pk}")
             return

@@ -241,11 +241,18 @@ def test_forms_refuse_posts_without_the_csrf_token(rw):
         (reverse("research:participant_withdraw", args=[code]), {"confirm": code}),
         (reverse("research:protocol_version_new", args=[rw.arm_a.pk]), {"puzzle_groups": ["life-recall:1"]}),
         (reverse("research:study_detail", args=["study-a"]), {"arm": rw.arm_a.pk, "timezone": "UTC"}),
+        (reverse("research:study_list"), {"name": "Forged", "slug": "forged"}),
+        (reverse("research:arm_create", args=["study-a"]), {"key": "forged", "name": "Forged"}),
+        (reverse("research:consent_version_create", args=["study-a"]), {"text": "x", "on_withdrawal": "retain"}),
+        (reverse("research:participant_password_reset", args=[code]), {}),
     ]
     for url, data in posts:
         assert client.post(url, data).status_code == 403, url
     assert Participant.objects.get(public_code=code).status == "active"
     assert Participant.objects.filter(study=rw.study_a).count() == 1
+    assert not rw.study_a.arms.filter(key="forged").exists() and not rw.study_a.consent_versions.exists()
+    rw.trainee_a.refresh_from_db()
+    assert rw.trainee_a.check_password(PASSWORD)
 
 
 def test_admin_lists_every_model(rw, client):

@@ -212,6 +212,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no third-party CDN sees researchers' pages
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several serializers carry a "status": name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "ParticipantStatusEnum": "studies.models.Participant.Status",
+        "TrainingSessionStatusEnum": "chat.models.TrainingSession.Status",
+    },
 }
 
 # The LLM server is optional: without it the chat runs on its templates.

@@ -92,7 +92,9 @@ def test_preferences_are_clamped_and_redirects_stay_on_site(world, client):
     response = client.post(reverse("preferences"), {"high_contrast": "1", "next": "https://evil.example/"})
     assert response.url == reverse("home") or response.url == "/"
     json_reply = client.post(reverse("preferences"), {"font_step": "-1"}, HTTP_ACCEPT="application/json").json()
-    assert json_reply == {"font_scale": 175, "high_contrast": True}
+    assert json_reply == {"font_scale": 175, "high_contrast": True, "read_aloud": False}
+    json_reply = client.post(reverse("preferences"), {"read_aloud": "1"}, HTTP_ACCEPT="application/json").json()
+    assert json_reply == {"font_scale": 175, "high_contrast": True, "read_aloud": True}
 
 
 def test_two_quick_taps_keep_both_preferences(world):

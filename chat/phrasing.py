@@ -28,6 +28,7 @@ class PhraseRequest:
     answer: str
     base_url: str
     model: str
+    fits: bool = True  # False: the prefix is known to be too long for the model's context
 
     @property
     def template(self) -> str:
@@ -73,6 +74,7 @@ LLM = "llm"  # the LLM's wording was shown
 UNGROUNDED = "ungrounded"  # it said something the entries don't support: the template was shown
 UNAVAILABLE = "unavailable"  # the server failed: the template was shown
 SLOW = "slow"  # the first token did not come within the budget: the template was shown, silently
+TOO_LONG = "too_long"  # the context cannot hold the prefix: the template was shown, without asking
 CHECK_VERSION = "grounding-1"  # the check every shown sentence passed (recorded with the trial)
 
 
@@ -110,6 +112,8 @@ async def phrase(
     def acceptable(text: str) -> bool:
         return not ungrounded(text, grounded=request.grounded, answer=request.answer, draft=request.lead)
 
+    if not request.fits:  # it would be refused on every turn
+        return request.template, TOO_LONG
     try:
         stream = await _started_within(
             client.stream_chat(request.messages, base_url=request.base_url, model=request.model), first_token_s

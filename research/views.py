@@ -20,6 +20,7 @@ from studies.services import audit_record, participant_register, participant_wit
 
 from . import stats
 from .forms import EnrolForm, ProtocolVersionForm
+from .selectors import authored_puzzle_summary
 
 
 class UploadForm(forms.Form):
@@ -201,6 +202,7 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
         {
             "charts": charts,
             "participant": participant,
+            "authored": authored_puzzle_summary(participant=participant),
             "upload_form": upload_form,
             "search_form": search_form,
             "hits": hits,

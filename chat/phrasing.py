@@ -33,6 +33,7 @@ class PhraseRequest:
     others: list[str] = field(default_factory=list)  # earlier bot messages: no text of theirs may be copied
     rejection: list[str] = field(default_factory=list)  # why the wording was refused, when it was
     user: str = ""  # whose cached prefix this request uses (chat.llm.llm_user)
+    fits: bool = True  # False: the prefix is known to be too long for the model's context
 
     @property
     def template(self) -> str:
@@ -78,6 +79,7 @@ LLM = "llm"  # the LLM's wording was shown
 UNGROUNDED = "ungrounded"  # it said something the entries don't support: the template was shown
 UNAVAILABLE = "unavailable"  # the server failed: the template was shown
 SLOW = "slow"  # the first token did not come within the budget: the template was shown, silently
+TOO_LONG = "too_long"  # the context cannot hold the prefix: the template was shown, without asking
 CHECK_VERSION = verifier.VERSION  # the check every shown sentence passed (recorded with the trial)
 
 
@@ -118,6 +120,8 @@ async def phrase(
                                   others=request.others, context=request.tail)  # fmt: skip
         return not request.rejection
 
+    if not request.fits:  # it would be refused on every turn
+        return request.template, TOO_LONG
     try:
         stream = await _started_within(
             client.stream_chat(

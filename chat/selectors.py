@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import User
+from inference.prompt import prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant, ProtocolVersion
 
@@ -54,7 +55,9 @@ def open_puzzle(session: TrainingSession) -> Puzzle | None:
 def context_state(participant: Participant) -> str | None:
     """The LLM context's preparation state, or None when no LLM is in use."""
     llm_context = LLMContext.objects.filter(participant=participant).first()
-    return llm_context.state if llm_context else None
+    if llm_context is None or llm_context.state == LLMContext.State.TOO_LONG:
+        return None  # too long: nothing is being prepared; the trainee simply gets the templates
+    return llm_context.state
 
 
 CONTEXT_NOTICES = {
@@ -222,10 +225,11 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     )
     recent = list(reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS]))
     others = [m.text or m.template_text for m in recent if m.role == ChatMessage.Role.BOT and m.puzzle_id != puzzle_id]
-    return phrasing.build_request(
+    prefix = llm_prefix_get(session.participant_id)
+    request = phrasing.build_request(
         seq=message.seq,
         template_text=message.template_text,
-        prefix=llm_prefix_get(session.participant_id),
+        prefix=prefix,
         entries=entries,
         dialogue=[(m.get_role_display(), m.text) for m in recent],
         answer=puzzle.payload.get("answer", "") if puzzle else "",
@@ -235,6 +239,10 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
         others=others,
         user=llm_user(session.participant_id),
     )
+    request.fits = not LLMContext.objects.filter(
+        participant_id=session.participant_id, state=LLMContext.State.TOO_LONG, prefix_sha256=prefix_sha256(prefix)
+    ).exists()
+    return request
 
 
 def judge_question_get(*, session_id: int) -> JudgeQuestion | None:

@@ -304,17 +304,23 @@ NOT_KNOWING_LEAD = "That's all right, that is what clues are for. "
 
 def _provenance(session: TrainingSession, puzzle: Puzzle, prompt: ChatMessage) -> dict:
     """Where the words of a trial came from. The prompt shown is the LLM's when its rewording passed the
-    check (else the template); the puzzle is the LLM's when its payload carries `authored` (model,
-    prompt_hash, verifier_version), written with the puzzle by the authoring task. The model is named
-    only when the LLM's text was shown."""
-    authored = puzzle.payload.get("authored") or {}
+    check (else the template); the puzzle is the LLM's when it was authored ahead of time (the authored
+    puzzle's row, linked to the puzzle it became, holds the model, prompt hash and verifier version). The
+    model is named only when the LLM's text was shown."""
+    authored = getattr(puzzle, "authored", None)  # the reverse one-to-one; absent for a template puzzle
     reworded = prompt.text_source == TextSource.LLM_REWORDED and prompt.status == ChatMessage.Status.COMPLETE
+    if reworded:
+        model, prompt_sha, version = session.model_name, prompt.llm_prompt_hash, prompt.verifier_version
+    elif authored is not None:
+        model, prompt_sha, version = authored.model_name, authored.prompt_sha256, authored.verifier_version
+    else:
+        model, prompt_sha, version = "", "", ""
     return {
-        "puzzle_source": PuzzleSource.LLM_AUTHORED if authored else PuzzleSource.TEMPLATE,
+        "puzzle_source": PuzzleSource.LLM_AUTHORED if authored is not None else PuzzleSource.TEMPLATE,
         "text_source": TextSource.LLM_REWORDED if reworded else TextSource.TEMPLATE,
-        "model_name": session.model_name if reworded else str(authored.get("model", "")),
-        "llm_prompt_hash": prompt.llm_prompt_hash if reworded else str(authored.get("prompt_hash", "")),
-        "verifier_version": prompt.verifier_version if reworded else str(authored.get("verifier_version", "")),
+        "model_name": model,
+        "llm_prompt_hash": prompt_sha,
+        "verifier_version": version,
     }
 
 

@@ -52,7 +52,12 @@ def study_overview(*, study: Study, now: datetime | None = None) -> list[dict]:
         )
         .order_by("public_code")
     )
-    contexts = dict(LLMContext.objects.filter(participant__study=study).values_list("participant_id", "state"))
+    contexts = {
+        participant_id: error if state == LLMContext.State.TOO_LONG else state  # "too long …: N of M tokens"
+        for participant_id, state, error in LLMContext.objects.filter(participant__study=study).values_list(
+            "participant_id", "state", "error"
+        )
+    }
     rows = []
     for p in participants:
         expected = expected_sessions(p, now)

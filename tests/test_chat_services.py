@@ -147,6 +147,24 @@ def test_hint_and_skip(trainee):
     assert memory.reviews == 1 and memory.card["stability"] is not None
 
 
+def test_a_trial_of_an_llm_authored_puzzle_names_its_model_prompt_and_verifier(trainee):
+    from chat import models
+
+    if not hasattr(models, "AuthoredPuzzle"):  # issue 14's other half: the store of LLM-authored puzzles
+        pytest.skip("no AuthoredPuzzle model on this branch")
+    session = life_recall_session(trainee.participant_a)
+    puzzle = open_puzzle(session)
+    models.AuthoredPuzzle.objects.create(
+        participant=trainee.participant_a, group=puzzle.group, kind="which_first", plan_key="test", status="used",
+        evidence_ids=puzzle.entry_ids, model_name="qwen-test", prompt_sha256="a" * 64, prefix_sha256="b" * 64,
+        verifier_version="verifier-test", puzzle=puzzle,
+    )  # fmt: skip
+    act(session, text=WRONG)
+    row = Attempt.objects.get(puzzle=puzzle)
+    assert (row.puzzle_source, row.text_source, row.model_name) == ("llm_authored", "template", "qwen-test")
+    assert (row.llm_prompt_hash, row.verifier_version) == ("a" * 64, "verifier-test")
+
+
 def test_full_session_ends_with_a_summary_and_schedules_items(trainee):
     session = training_session_start(participant=trainee.participant_a, puzzles=5)
     kinds = []

@@ -230,11 +230,15 @@ def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cann
                                                                                       client):  # fmt: skip
     from datetime import UTC, datetime, timedelta
 
+    from asgiref.sync import async_to_sync
     from django.utils.html import escape
 
     from chat.llm import llm_client, llm_context_tokens
     from chat.models import LLMContext
+    from chat.phrasing import phrase
     from chat.prefill import llm_context_mark_stale, llm_context_prefill
+    from chat.selectors import phrase_request_get, session_state
+    from chat.services import training_session_start
     from lifelog.models import LifeLogEntry
 
     settings.LLM_BASE_URL, settings.LLM_CONTEXT_TOKENS = server.base_url, 32768  # more than the server's 4,096
@@ -266,6 +270,18 @@ def test_the_platform_budgets_by_the_servers_context_and_says_when_a_prefix_cann
     client.force_login(world.researcher_a)
     page = client.get(f"/research/participants/{participant.public_code}/").content.decode()
     assert f"Assistant context: {escape(context.error)}" in page
+    assert escape(context.error) in client.get("/research/studies/study-a/").content.decode()  # the dashboard
+    # The trainee is not asked to wait for it, and replies are the templates, without asking the server.
+    session = training_session_start(participant=participant, puzzles=1, group_keys=["life-recall"])
+    assert session_state(session)["context"] is None
+    opening = session.messages.get(status="streaming")
+    request = phrase_request_get(message_id=opening.pk)
+    final, outcome = async_to_sync(phrase)(request, _ignore, llm_client())
+    assert not request.fits and (final, outcome) == (opening.template_text, "too_long")
+
+
+async def _ignore(piece: str) -> None:
+    pass
 
 
 @pytest.fixture

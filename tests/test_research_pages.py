@@ -78,6 +78,34 @@ def test_participant_page_embeds_the_plot_numbers_and_offers_them_as_csv(rw, cli
     assert client.get("/static/vendor/chartjs/chart.umd.min.js").status_code == 200
 
 
+def test_participant_page_counts_the_llm_authored_puzzles_and_the_reasons_for_rejections(rw, client):
+    from chat import models
+
+    if not hasattr(models, "AuthoredPuzzle"):  # issue 14's other half: the store of LLM-authored puzzles
+        pytest.skip("no AuthoredPuzzle model on this branch")
+    group = models.PuzzleGroup.objects.first()
+    for n, (participant, status, reasons) in enumerate([
+        (rw.participant_a, "ready", []), (rw.participant_a, "ready", []), (rw.participant_a, "used", []),
+        (rw.participant_a, "rejected", ["name 'gerald' not in the evidence"]),
+        (rw.participant_a, "rejected", ["name 'gerald' not in the evidence", "the question gives the answer"]),
+        (rw.participant_b, "rejected", ["study B's reason"]),
+    ]):  # fmt: skip
+        models.AuthoredPuzzle.objects.create(
+            participant=participant, group=group, kind="which_first", plan_key=f"plan-{n}", status=status,
+            reasons=reasons, evidence_ids=[], model_name="m", prompt_sha256="a" * 64, prefix_sha256="b" * 64,
+            verifier_version="v",
+        )  # fmt: skip
+    client.force_login(rw.researcher_a)
+    page = client.get(reverse("research:participant_detail", args=[rw.participant_a.public_code])).content.decode()
+    assert (
+        "LLM-authored puzzles: 2 ready, 3 accepted, 2 rejected (reasons: "
+        "name &#x27;gerald&#x27; not in the evidence ×2; the question gives the answer ×1)"
+    ) in page
+    assert "study B" not in page
+    other = client.get(reverse("research:participant_detail", args=[rw.participant_b.public_code]))
+    assert other.status_code == 404  # another study's participant: no counts, no reasons
+
+
 def test_protocol_form_creates_a_new_version(rw, client):
     client.force_login(rw.researcher_a)
     url = reverse("research:protocol_version_new", args=[rw.arm_a.pk])

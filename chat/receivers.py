@@ -6,6 +6,7 @@ from django.dispatch import receiver
 from lifelog.signals import life_log_changed, life_log_erasing
 from studies.signals import participant_withdrawn, protocol_pins_check
 
+from .authored_store import authored_puzzles_forget_withdrawn
 from .prefill import llm_context_mark_stale, prefill_soon
 from .selectors import puzzle_pins_unknown, trainee_participant_id
 from .services import participant_chat_end, participant_chat_erase
@@ -14,6 +15,7 @@ from .services import participant_chat_end, participant_chat_erase
 @receiver(life_log_changed)
 def life_log_changed_prefill(sender, participant_id: int, **kwargs) -> None:
     llm_context_mark_stale(participant_id=participant_id)
+    authored_puzzles_forget_withdrawn(participant_id=participant_id)
     prefill_soon(participant_id)
 
 

@@ -18,7 +18,7 @@ from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scheduling
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
-from .models import Attempt, ChatMessage, LLMContext, Puzzle, PuzzleGroup, PuzzleKind, TrainingSession
+from .models import Attempt, AuthoredPuzzle, ChatMessage, LLMContext, Puzzle, PuzzleGroup, PuzzleKind, TrainingSession
 from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
 from .puzzles import KINDS, BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
@@ -401,3 +401,4 @@ def participant_chat_erase(*, participant_id: int) -> None:
     """Sessions with their puzzles, transcript and trial records, and the LLM context's state."""
     TrainingSession.objects.filter(participant_id=participant_id).delete()
     LLMContext.objects.filter(participant_id=participant_id).delete()
+    AuthoredPuzzle.objects.filter(participant_id=participant_id).delete()  # they quote the entries

@@ -175,6 +175,7 @@ LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))  # the m
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
+LLM_AUTHORING_TIMEOUT_S = float(os.environ.get("LLM_AUTHORING_TIMEOUT_S", "600"))  # nobody waits on it
 
 CHAT_PUZZLES_PER_SESSION = int(os.environ.get("CHAT_PUZZLES_PER_SESSION", "5"))
 # Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve

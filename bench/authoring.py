@@ -40,6 +40,7 @@ from django.conf import settings  # noqa: E402
 from accounts.services import user_create  # noqa: E402
 from chat import authoring, verifier  # noqa: E402
 from chat.authored_store import authored_puzzles_write  # noqa: E402
+from chat.context import prefix_forget  # noqa: E402
 from chat.llm import llm_client  # noqa: E402
 from chat.models import AuthoredPuzzle  # noqa: E402
 from chat.selectors import entry_facts_list, llm_prefix_get  # noqa: E402
@@ -162,8 +163,9 @@ def naive_run(participant, prefix: list[dict], count: int, base_url: str, model:
     entries, titles = authoring.sources(pool), {facts.title for facts in pool}
     accepted, reasons = 0, {}
     for _ in range(count):
-        reply = llm_client().complete([*prefix, authoring.NAIVE_REQUEST], max_tokens=220, temperature=0.3,
-                                      base_url=base_url, model=model, json_schema=authoring.NAIVE_SCHEMA)  # fmt: skip
+        client = llm_client(settings.LLM_AUTHORING_TIMEOUT_S)
+        reply = client.complete([*prefix, authoring.NAIVE_REQUEST], max_tokens=220, temperature=0.3, base_url=base_url,
+                                model=model, json_schema=authoring.NAIVE_SCHEMA)  # fmt: skip
         try:
             problems = verifier.check_authored(authoring.naive_candidate(reply), entries=entries,
                                                distractor_pool=titles)  # fmt: skip
@@ -189,15 +191,18 @@ def main() -> None:
     args = parser.parse_args()
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
+    settings.LLM_TURN_RESERVE_TOKENS = 512  # an authoring request's suffix (~150 tokens) and reply (≤ 160 + constants)
     RESULTS.mkdir(parents=True, exist_ok=True)
     participant = trainee(entries, seed)
     model_name = resolve_model_path().stem
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
     process, base = start_server(args.n_ctx, args.threads, log)
     try:
+        prefix_forget(participant.pk)  # built anew under this run's budget
         prefix = llm_prefix_get(participant.pk)
         started = time.perf_counter()
-        llm_client().complete([*prefix, PING], max_tokens=1, base_url=base + "/v1", model=model_name)
+        llm_client(settings.LLM_AUTHORING_TIMEOUT_S).complete([*prefix, PING], max_tokens=1, base_url=base + "/v1",
+                                                              model=model_name)  # fmt: skip
         cold_s = time.perf_counter() - started
         before = httpx.get(base + "/metrics").json()
         run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates, base_url=base + "/v1",

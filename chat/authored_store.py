@@ -85,7 +85,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
         for plan in plans:
             candidate, reasons, reply, seconds, prompt_hash = author_one(
-                plan, prefix=prefix, pool=pool, client=client or llm_client(),
+                plan, prefix=prefix, pool=pool, client=client or llm_client(settings.LLM_AUTHORING_TIMEOUT_S),
                 base_url=base_url or participant_llm_url(participant_id), model=model, user=llm_user(participant_id),
             )  # fmt: skip
             run.candidates += 1
@@ -128,3 +128,12 @@ def authored_puzzle_take(*, participant_id: int, avoid_entry_ids: set[int]) -> A
 def authored_puzzle_mark_used(*, authored_id: int, puzzle) -> None:
     with transaction.atomic():
         AuthoredPuzzle.objects.filter(pk=authored_id).update(status=AuthoredPuzzle.Status.USED, puzzle=puzzle)
+
+
+def authored_puzzles_forget_withdrawn(*, participant_id: int) -> int:
+    """The life log changed: unused puzzles that cite an entry no longer in it (withdrawn or deleted) are
+    deleted, with their copies of its text. Used ones stay with their session until it is erased."""
+    live = set(LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False).values_list("id", flat=True))
+    unused = AuthoredPuzzle.objects.filter(participant_id=participant_id).exclude(status=AuthoredPuzzle.Status.USED)
+    stale = [row.pk for row in unused.only("id", "evidence_ids") if not set(row.evidence_ids) <= live]
+    return AuthoredPuzzle.objects.filter(pk__in=stale).delete()[0]

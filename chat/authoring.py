@@ -120,7 +120,8 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}. Event 2: {_describe(second)}. Answer: {person}. "
                       f"Cue 1 fact: {clue}. Cue 2 fact: the name begins with \"{person[0]}\".",
-                task="Ask who was with you at both events, naming both events. Write 2 cues from the cue facts.",
+                task="Ask who was with you at both events, naming both events and their months. "
+                     "Write 2 cues from the cue facts.",
                 cues=2, options=_with_answer(rng, person, distractors), correct=[person],
             ))  # fmt: skip
             break
@@ -132,7 +133,7 @@ def _clue(facts: EntryFacts, avoid: str) -> str:
     others = [p for p in facts.people if p != avoid]
     if others:
         return f"{join_names(others)} also came to {facts.title}"
-    sentence = _first_sentence(facts.description)
+    sentence = _first_sentence(facts.description).rstrip(".!?")
     if sentence and normalize(avoid) not in normalize(sentence).split() and len(sentence) <= 140:
         return sentence
     return ""
@@ -140,7 +141,11 @@ def _clue(facts: EntryFacts, avoid: str) -> str:
 
 def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     plans, used = [], set()
-    ordered = sorted(pool, key=lambda e: e.local_time)
+    title_count: dict[str, int] = {}
+    for facts in pool:
+        title_count[normalize(facts.title)] = title_count.get(normalize(facts.title), 0) + 1
+    # Only events the trainee did once: "which came first, gardening or baking?" has no answer if they did both often
+    ordered = sorted((e for e in pool if title_count[normalize(e.title)] == 1), key=lambda e: e.local_time)
     for index, a in enumerate(ordered):
         for b in ordered[index + 1 :]:
             similar = (a.place and a.place == b.place) or set(a.tags) & set(b.tags)
@@ -169,30 +174,39 @@ def _season(facts: EntryFacts) -> str:
 
 
 def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
-    groups: dict[tuple[str, str], list[EntryFacts]] = {}
+    """Something done more than once at one place in one season, and the only thing done there more than once
+    then (else the question would have several right answers)."""
+    at: dict[tuple[str, str], list[EntryFacts]] = {}
     for facts in pool:
-        groups.setdefault((_season(facts), normalize(facts.title)), []).append(facts)
-    repeated = {key for key, entries in groups.items() if len(entries) >= 2}
+        if facts.place:
+            at.setdefault((_season(facts), facts.place), []).append(facts)
     plans = []
-    for (season, _), entries in sorted(groups.items()):
-        if len(entries) < 2:
+    for (season, place), entries in sorted(at.items()):
+        by_title: dict[str, list[EntryFacts]] = {}
+        for facts in entries:
+            by_title.setdefault(normalize(facts.title), []).append(facts)
+        repeated = [group for group in by_title.values() if len(group) >= 2]
+        if len(repeated) != 1:
             continue
-        chosen = sorted(entries, key=lambda e: e.local_time)[:3]
+        chosen = sorted(repeated[0], key=lambda e: e.local_time)[:3]
         title = chosen[0].title
-        others = [e.title for e in pool if (season, normalize(e.title)) not in repeated]
+        if set(content_words(title)) & set(content_words(place)):
+            continue  # naming the place would name the answer
+        done_again = {normalize(e.title) for e in pool if e.place == place and _season(e) == season}
+        others = [e.title for e in pool if normalize(e.title) not in done_again]
         distractors = _others(pool, others, {title}, rng, 3)
-        clues = [c for c in (_clue(e, avoid="") for e in chosen) if c and not set(content_words(title)) &
-                 set(content_words(c))]  # fmt: skip
-        places = sorted({e.place for e in chosen if e.place})
-        if len(distractors) < 2 or not (clues or places):
+        clues = [c for c in (_clue(e, avoid="") for e in chosen)
+                 if c and not set(content_words(title)) & set(content_words(c))]  # fmt: skip
+        if len(distractors) < 2:
             continue
-        cue1 = f"it was at {places[0]}" if places else clues[0]
-        cue2 = clues[0] if places and clues else f"you did it {len(entries)} times that {season.split()[0]}"
+        cue1 = clues[0] if clues else f"you did it {len(repeated[0])} times"
+        cue2 = f'its first word begins with "{title[0].upper()}"'
         plans.append(Plan(
             kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
-            facts=f"Season: {season}. Something you did more than once then: \"{title}\" (the answer). "
-                  f"Cue 1 fact: {cue1}. Cue 2 fact: {cue2}.",
-            task=f"Ask what you did more than once in {season}, without naming it. Write 2 cues from the cue facts.",
+            facts=f"Season: {season}. Place: {place}. Something you did there more than once that season: "
+                  f"\"{title}\" (the answer). Cue 1 fact: {cue1}. Cue 2 fact: {cue2}.",
+            task=f"Ask what you did more than once at {place} in {season}, without naming it. "
+                 "Write 2 cues from the cue facts.",
             cues=2, options=_with_answer(rng, title, distractors), correct=[title],
         ))  # fmt: skip
     return plans
@@ -204,7 +218,8 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     rng.shuffle(entries)
     for facts in entries:
         for sentence in re.split(r"(?<=[.!?])\s+", facts.description):
-            words = [w for w in re.findall(r"\b[a-z]{5,12}\b", sentence) if w not in STOPWORDS]
+            words = [w for w in re.findall(r"\b[a-z]{5,12}\b", sentence)
+                     if w not in STOPWORDS | DULL_WORDS and not w.endswith("ly")]  # fmt: skip
             candidates = [w for w in words if normalize(facts.description).split().count(w) == 1
                           and w not in normalize(facts.title).split()]  # fmt: skip
             if not candidates or len(sentence) > 160:
@@ -226,6 +241,15 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     return plans
 
 
+# Words a diary uses for time and manner rather than things: no puzzle in guessing them.
+DULL_WORDS = frozenset(
+    [
+        "afternoon", "morning", "evening", "weekend", "yesterday", "today", "tonight", "tomorrow", "again", "later",
+        "after", "before", "still", "quite", "about", "really", "would", "could", "should", "there", "their",
+        "where", "which", "while", "being", "going", "great", "little", "lovely",
+    ]
+)  # fmt: skip
+
 PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "season_repeat": _season_repeat,
             "key_word": _key_word}  # fmt: skip
 
@@ -246,12 +270,12 @@ def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: s
 
 def schema(plan: Plan) -> dict:
     """The reply's JSON schema: free text only where the model writes; ids and answer are constants."""
-    text = {"type": "string", "minLength": 12, "maxLength": 200}
+    text = {"type": "string", "minLength": 12, "maxLength": 160}
     return {
         "type": "object",
         "properties": {
             "question": text,
-            "cues": {"type": "array", "items": {**text, "minLength": 6, "maxLength": 160},
+            "cues": {"type": "array", "items": {**text, "minLength": 6, "maxLength": 120},
                      "minItems": plan.cues, "maxItems": plan.cues},
             "evidence": {"const": plan.evidence_ids},
             "answer": {"const": plan.answer},

@@ -9,13 +9,14 @@ from inference.routing import llm_base_url_for
 _clients: dict[ClientSettings, LLMClient] = {}
 
 
-def llm_client() -> LLMClient:
-    """The process's client (its circuit breaker is per process). Changed settings, as in tests, get a new one."""
+def llm_client(timeout_s: float | None = None) -> LLMClient:
+    """The process's client (its circuit breaker is per process). Changed settings, as in tests, get a new one.
+    `timeout_s`: for work nobody waits on (authoring ahead of time), a longer limit than a live turn's."""
     config = ClientSettings(
         base_url=settings.LLM_BASE_URL.split(",")[0].strip(),
         model=settings.LLM_MODEL,
         api_key=settings.LLM_API_KEY,
-        timeout_s=settings.LLM_TIMEOUT_S,
+        timeout_s=timeout_s or settings.LLM_TIMEOUT_S,
         retries=settings.LLM_RETRIES,
         retry_base_s=settings.LLM_RETRY_BASE_S,
         breaker_failures=settings.LLM_BREAKER_FAILURES,

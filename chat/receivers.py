@@ -8,6 +8,7 @@ from django.dispatch import receiver
 from lifelog.signals import life_log_changed, life_log_erasing
 from studies.signals import participant_withdrawn, protocol_pins_check
 
+from .authored_store import authored_puzzles_forget_withdrawn
 from .consumers import auth_session_group
 from .prefill import llm_context_mark_stale, prefill_soon, purge_soon
 from .selectors import puzzle_pins_unknown, trainee_participant_id
@@ -18,6 +19,7 @@ from .services import participant_chat_end, participant_chat_erase, puzzles_clos
 def life_log_changed_prefill(sender, participant_id: int, withdrawn: bool = False, **kwargs) -> None:
     puzzles_close_withdrawn(participant_id=participant_id)
     llm_context_mark_stale(participant_id=participant_id)
+    authored_puzzles_forget_withdrawn(participant_id=participant_id)
     if withdrawn:  # the server forgets the prefixes that held the entry, then the new one is prefilled
         purge_soon(participant_id)
     else:

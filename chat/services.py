@@ -21,6 +21,7 @@ from . import scheduling
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
 from .models import (
     Attempt,
+    AuthoredPuzzle,
     ChatMessage,
     LLMContext,
     Puzzle,
@@ -29,7 +30,7 @@ from .models import (
     PuzzleSource,
     TextSource,
     TrainingSession,
-)  # fmt: skip
+)
 from .not_knowing import says_not_knowing
 from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
@@ -533,3 +534,4 @@ def participant_chat_erase(*, participant_id: int) -> None:
     """Sessions with their puzzles, transcript and trial records, and the LLM context's state."""
     TrainingSession.objects.filter(participant_id=participant_id).delete()
     LLMContext.objects.filter(participant_id=participant_id).delete()
+    AuthoredPuzzle.objects.filter(participant_id=participant_id).delete()  # they quote the entries

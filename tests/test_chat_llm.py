@@ -158,6 +158,8 @@ async def test_invented_names_fall_back_to_the_template(llm_session):
     assert not any(e["type"] == "token" for e in events)  # the bad sentence never reached the trainee
     puzzle = await database_sync_to_async(open_puzzle)(session)
     assert events[-1]["text"] == "Not quite. " + puzzle.payload["cues"][0]
+    stored = await database_sync_to_async(ChatMessage.objects.get)(session=session, seq=events[-1]["seq"])
+    assert "name 'gerald'" in stored.rejection  # the verifier's reason is kept with the message
 
 
 async def test_a_down_server_gives_templates_and_a_notice(llm_session):

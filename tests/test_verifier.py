@@ -124,3 +124,56 @@ async def test_a_streamed_rewording_that_drops_the_request_falls_back_to_the_tem
         server.close()
     assert (final, outcome) == (template, phrasing.UNGROUNDED)
     assert request.rejection  # the reason is kept
+
+
+def _generated_pool(count: int, seed: int):
+    from zoneinfo import ZoneInfo
+
+    from chat.puzzles import EntryFacts
+    from lifelog.sample_data import generate_entries
+
+    pool = []
+    for index, entry in enumerate(generate_entries(count, seed), start=1):
+        when = entry["when"] if len(entry["when"]) > 7 else entry["when"] + "-01"
+        precision = "exact" if "T" in entry["when"] else "day" if len(entry["when"]) == 10 else "month"
+        pool.append(EntryFacts(id=index, title=entry["title"], description=entry["description"],
+                               place=entry["place"]["name"], people=tuple(entry["people"]), tags=tuple(entry["tags"]),
+                               local_time=datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Europe/London")),
+                               precision=precision))  # fmt: skip
+    return pool
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
+    """The split design's half that is the program's: whatever the model writes, the answer, evidence and
+    choices of every plan are right (the answer is in the evidence, no distractor is also right)."""
+    import random
+
+    from chat import authoring
+    from chat.scoring import normalize
+
+    pool = _generated_pool(120, seed)
+    by_id = {facts.id: facts for facts in pool}
+    plans = authoring.plans_for(pool, rng=random.Random(seed), limit=40)
+    assert {"shared_person", "season_repeat", "key_word"} <= {plan.kind for plan in plans}
+    for plan in plans:
+        evidence = [by_id[i] for i in plan.evidence_ids]
+        text = normalize(" ".join(Source.from_facts(facts).grounded() for facts in evidence))
+        assert set(normalize(plan.answer).split()) <= set(text.split()), plan
+        if plan.options:
+            assert [normalize(o) for o in plan.options].count(normalize(plan.answer)) == 1
+        if plan.kind == "shared_person":
+            first, second = evidence
+            assert set(first.people) & set(second.people) == {plan.answer}
+            assert not {o for o in plan.options if o != plan.answer} & (set(first.people) | set(second.people))
+        elif plan.kind == "which_first":
+            assert min(evidence, key=lambda facts: facts.local_time).title == plan.answer
+        elif plan.kind == "season_repeat":
+            place, season = evidence[0].place, authoring._season(evidence[0])
+            there = [f for f in pool if f.place == place and authoring._season(f) == season]
+            titles = [normalize(f.title) for f in there]
+            assert [t for t in set(titles) if titles.count(t) > 1] == [normalize(plan.answer)]
+            assert not {normalize(o) for o in plan.options if o != plan.answer} & set(titles)
+        else:
+            assert normalize(evidence[0].description).split().count(plan.answer) == 1
+            assert plan.answer not in plan.extra_cues[0] and "_____" in plan.extra_cues[0]

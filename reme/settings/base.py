@@ -236,6 +236,7 @@ LLM_PREFILL_TIMEOUT_S = float(os.environ.get("LLM_PREFILL_TIMEOUT_S", "1800"))
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
+LLM_AUTHORING_TIMEOUT_S = float(os.environ.get("LLM_AUTHORING_TIMEOUT_S", "600"))  # nobody waits on it
 
 # WebSocket frames per connection: a burst, then a steady rate (a person acts every few seconds at most).
 CHAT_FRAMES_BURST = int(os.environ.get("CHAT_FRAMES_BURST", "10"))

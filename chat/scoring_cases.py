@@ -204,6 +204,16 @@ def load_independent(path: Path = INDEPENDENT_FILE) -> list[dict]:
     return json.loads(path.read_text())["cases"]
 
 
+def load_fresh_puzzles(path: Path = FRESH_PUZZLES_FILE) -> dict[str, dict]:
+    return load_puzzles(path)
+
+
+def load_fresh(path: Path = FRESH_CASES_FILE) -> list[dict]:
+    """The second independent marker's answers to the fresh puzzles: all held out. Only aggregate figures over
+    them may be printed (chat.tune_scoring), never a case or a miss, or they would turn into tuning data."""
+    return json.loads(path.read_text())["cases"]
+
+
 def load_legacy(path: Path = CASES_FILE) -> list[dict]:
     """The earlier hand-labelled set (a rule named per case, no puzzle); it is tuning data only."""
     return json.loads(path.read_text())["legacy"]

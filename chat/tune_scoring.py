@@ -2,6 +2,7 @@
 
     python -m chat.tune_scoring              # grid on the older sets, their misses, then the held-out figures
     python -m chat.tune_scoring --tune-only  # the same without scoring any fresh case (while rules change)
+    python -m chat.tune_scoring --no-grid    # the figures with the shipped thresholds, without the grid
     python -m chat.tune_scoring --judge      # the LLM judge's agreement on the same cases, next to the rules'
 
 Three sets. The same-author set (written with the rules) and the first independent set (an independent
@@ -259,17 +260,19 @@ def main() -> None:
     parser.add_argument("--judge", action="store_true", help="measure the LLM judge on the labelled set")
     parser.add_argument("--tune-only", action="store_true", help="score no fresh case (while changing rules)")
     parser.add_argument("--json", action="store_true", help="print the measured figures as one JSON line too")
+    parser.add_argument("--no-grid", action="store_true", help="skip the threshold grid (30 passes over the sets)")
     args = parser.parse_args()
     labelled = LabelledSet()
     if args.judge:
         cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.fresh
         run_judge(labelled, cases)
         return
-    spelling_min, semantic_min, grid = tune(labelled)
-    print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
-    for kappa, spelling, semantic in grid:
-        print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
-    print(f"best on the older sets: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
+    if not args.no_grid:
+        spelling_min, semantic_min, grid = tune(labelled)
+        print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
+        for kappa, spelling, semantic in grid:
+            print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
+        print(f"best on the older sets: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
     print(f"shipped: spelling_min={STANDARD.spelling_min:.0f} semantic_min={scoring.SEMANTIC_MIN:.2f}\n")
     parts = {
         "same_author_tune": ("same-author set, round 2 tuning part", labelled.tune),

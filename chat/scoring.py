@@ -23,10 +23,10 @@ from rapidfuzz import fuzz
 from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
 
 from .scoring_choices import option_position
-from .scoring_conflicts import conflicting_slot, side_activity_only, slots
+from .scoring_conflicts import conflicting_slot, own_doings, side_activity_only, slots
 from .scoring_dates import mentioned_dates
 from .scoring_details import mentioned, named_in, stray_things
-from .scoring_names import COMMON_WORDS, another_name, nickname_found
+from .scoring_names import COMMON_WORDS, another_name, known_name, nickname_found
 from .scoring_numbers import is_number, quantities, quantity_matches
 from .synonyms import meaning_of, same_meaning
 
@@ -258,7 +258,9 @@ def match_choice(answer: str, options: list[str], answer_index: int) -> Score:
     normalized = normalize(answer)
     picked = option_position(normalized, len(options))
     if picked is None and normalized:
-        ratios = [fuzz.token_set_ratio(normalized, normalize(option)) for option in options]
+        # Content words only: "the doctors" shares "the" with "Walk along the river", which says nothing.
+        own = " ".join(content_words(answer)) or normalized
+        ratios = [fuzz.token_set_ratio(own, " ".join(content_words(option)) or normalize(option)) for option in options]
         best = int(np.argmax(ratios))
         if ratios[best] >= CHOICE_FUZZY_MIN and sorted(ratios)[-2] < ratios[best]:
             picked = best
@@ -281,6 +283,7 @@ def warm_up() -> threading.Thread:
     def load() -> None:
         _embedding("warm up")
         quantities("about £12.50 or 3 miles")  # quantulum3 reads its unit tables on first use (~3 s)
+        known_name("warm")  # gender-guesser reads its table of first names on first use (~0.6 s)
         print(f"{READY_LINE} (pid {os.getpid()})", file=sys.stderr, flush=True)
 
     thread = threading.Thread(target=load, name="scorer-warm-up", daemon=True)
@@ -316,7 +319,8 @@ def match_free_text(
     have; else right with a keyword of the event not already given as a cue; else by meaning."""
     normalized, entry = normalize(answer), normalize(f"{expected} {place}")
     title = expected.partition(". ")[0]
-    if conflicting_slot(normalized, entry) or _another_event(answer, title, entry, others, policy):
+    doings = normalize(f"{own_doings(expected)} {place}")
+    if conflicting_slot(normalized, entry) or _another_event(answer, title, doings, others, policy):
         return Score(correct=False, score=0.0, scorer="rule")
     if stray_things(normalized, entry, COMMON_WORDS):  # "Tom showed me his model railway": it was his guitar
         return Score(correct=False, score=0.0, scorer="rule")
@@ -340,7 +344,14 @@ def _only_repeats(answer: str, already_given: str) -> bool:
     same meaning ("at home on Elm Rd" after "it was at the house on Elm Road")."""
     given = set(content_words(already_given))
     given_meanings = {meaning for word in given if (meaning := meaning_of(word))}
-    return all(word in given or meaning_of(word) in given_meanings for word in content_words(answer))
+    return all(
+        word in given or word in LIGHT_VERBS or meaning_of(word) in given_meanings for word in content_words(answer)
+    )
+
+
+# Verbs that add nothing to people or a place already given: "I saw Rita and Joan" after "you were with Rita
+# and Joan" recalls nothing.
+LIGHT_VERBS = frozenset({"saw", "see", "seen", "seeing", "met", "meet", "meeting", "together", "spent", "came"})
 
 
 def _another_event(answer: str, title: str, entry: str, others: Sequence[str], policy: ScoringPolicy) -> bool:

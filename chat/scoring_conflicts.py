@@ -58,6 +58,8 @@ _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"drink", "tea"}), ["tea", "cuppa", "cup of tea", "afternoon tea", "cream tea"]),
     (frozenset({"shopping"}), ["shopping", "bought", "buy", "buying", "shopped"]),
     (frozenset({"service"}), ["service", "mass", "worship", "choir", "hymn", "hymns", "sang", "evensong"]),
+    # A practice is another event than the service or show it prepares: "choir practice" for the Sunday service.
+    (frozenset({"rehearsal"}), ["choir practice", "band practice", "practice", "rehearsal", "rehearsed"]),
     (frozenset({"ceremony"}), ["wedding", "funeral", "christening", "baptism"]),
     (frozenset({"gardening"}), ["gardening", "planting", "planted", "weeding", "digging", "pruning"]),
     (frozenset({"baking", "cooking"}), ["baked", "baking", "bake"]),
@@ -88,7 +90,9 @@ _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"rest"}), ["bed", "nap", "lie in"]),
     (frozenset({"boating"}), ["rowing", "rowed", "row boat", "rowing boat", "on a boat", "in a boat", "boat trip",
                       "boating", "punting", "canoe", "canoeing", "kayak", "kayaking", "sailing", "cruise"]),
-    (frozenset({"games"}), ["cards", "card game", "played bridge", "whist", "dominoes", "scrabble", "bingo", "chess",
+    (frozenset({"kite"}), ["kite", "flew a kite", "flying a kite", "kite flying"]),
+    (frozenset({"games"}), ["cards", "card game", "played bridge", "game of bridge",
+                     "bridge club", "bridge party", "whist", "dominoes", "scrabble", "bingo", "chess",
                      "quiz", "board game", "crossword", "jigsaw", "darts", "snooker"]),
     (frozenset({"selling"}), ["sold", "sell", "selling", "stall"]),
     (frozenset({"crafts"}), ["knitting", "knitted", "sewing", "sewed", "crochet", "painting", "painted", "drawing"]),
@@ -138,6 +142,16 @@ def conflicting_slot(normalized_answer: str, normalized_entry: str) -> str | Non
 
 def _phrase_tags(normalized_text: str) -> list[frozenset[str]]:
     return [ACTIVITIES[phrase] for phrase in _pattern("activity").findall(normalized_text)]
+
+
+# A sentence or clause whose subject is someone else busy with something: "Norman was there selling honey".
+_OTHERS_DOING = re.compile(r"^\s*(?!(?:I|We)\b)[A-Z]\w+(?: \w+)? (?:was|were|is) (?:there |busy |out )?\w+ing\b")
+
+
+def own_doings(text: str) -> str:
+    """An entry's text without what other people were doing there: "Norman was there selling honey" is not
+    something the trainee did, so "sold honey with Norman" does not recall the market shopping."""
+    return " ".join(part for part in re.split(r"(?<=[.;])\s+", text) if not _OTHERS_DOING.match(part))
 
 
 def side_activity_only(normalized_answer: str, normalized_title: str, normalized_entry: str) -> bool:

@@ -17,6 +17,9 @@ SHORTEST_FUZZY_MONTH = 4
 
 _DAY_MONTH_YEAR = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})\b")  # day first, as in the UK
 _MONTH_YEAR = re.compile(r"(?<![\d/.-])(\d{1,2})[/.-](\d{4}|\d{2})(?![\d/.-])")  # "10/2026", "10/26"
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+            "eleventh", "twelfth"]  # fmt: skip
+_ORDINAL_MONTH = re.compile(r"\b(" + "|".join(ORDINALS) + r") month\b")
 _YEAR_MONTH = re.compile(r"(?<![\d/.-])((?:19|20)\d\d)-(\d{1,2})(?![\d/.-])")  # "2026-10"
 
 
@@ -56,6 +59,9 @@ def mentioned_dates(answer: str) -> tuple[set[int], set[int], set[int]]:
             months.add(int(month))
             years.add(_year(year))
     rest = _MONTH_YEAR.sub(" ", rest)
+    for ordinal in _ORDINAL_MONTH.findall(rest.casefold()):  # "the ninth month"
+        months.add(ORDINALS.index(ordinal) + 1)
+    rest = _ORDINAL_MONTH.sub(" ", rest.casefold())
     for word in re.findall(r"[^\W\d_]+|\d+(?:st|nd|rd|th)?", rest.casefold()):
         if (month := month_of_word(word)) is not None:
             months.add(month)

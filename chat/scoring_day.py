@@ -17,8 +17,8 @@ from . import scoring
 from .scoring import HONORIFICS, STOPWORDS, Score, content_words, normalize, semantic_similarity, term_found
 from .scoring_conflicts import slots
 from .scoring_details import mentioned, stray_things
-from .scoring_names import COMMON_WORDS, is_first_name, names_in, nickname_found
-from .scoring_numbers import amounts_not_in
+from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found
+from .scoring_numbers import amounts_in, amounts_not_in
 from .synonyms import meaning_of, meanings_in
 
 
@@ -63,20 +63,23 @@ def own_words(answer: str, shown: str) -> str:
 
 def count_details(answer: str, details: list[dict], policy: ScoringPolicy = STANDARD) -> tuple[int, list[str]]:
     """How many true details of the day the answer recalls: people, places, other events, activities, animals
-    and things named in that day's entries."""
+    and things named in that day's entries (amounts are counted by `score_details`, which has the day's text)."""
     clauses = [part for part in re.split(r"[.,;!?]| and | then ", answer) if content_words(part)]
     found = [detail["label"] for detail in details if detail_found(answer, detail, clauses, policy)]
     return len(found), found
 
 
 def _people(answer: str, details: list[dict], day_words: set[str], relations: dict[str, list[str]]) -> list[str]:
-    """First names (written with a capital) of people who were not there, and relations that only someone who
-    was not there has in the life log (`relations`: name -> relation words): "my grandson" on the day the son
-    rang. A relation nobody known has ("my husband") is left alone: the log may not say."""
+    """First names of people who were not there (written with a capital, or clearly a name in lowercase), and
+    relations that only someone who was not there has in the life log (`relations`: name -> relation words):
+    "my grandson" on the day the son rang. A relation nobody known has ("my husband") is left alone: the log
+    may not say."""
     people = [detail for detail in details if detail["kind"] == "person"]
     wrong = []
     for word, capital in names_in(answer):
-        if not capital or word in day_words or meaning_of(word) or not is_first_name(word):
+        if word in day_words or meaning_of(word) or not is_first_name(word):
+            continue
+        if not capital and not lowercase_name(word):  # "emma came too", typed on a tablet
             continue
         if not any(nickname_found(word.capitalize(), part) for person in people for part in person["label"].split()):
             wrong.append(word)
@@ -160,6 +163,9 @@ def score_details(
         for detail in not_given(details, shown)
     ]
     count, _ = count_details(own_words(answer, shown), fresh, policy)
+    # An amount of the day (a distance, a price, a weight) is a detail too, unless the question or a clue said it.
+    amounts = set(amounts_in(answer, day, policy)) - set(amounts_in(answer, shown, policy)) if day else set()
+    count += len(amounts)
     wrong = intrusions(answer, details, shown, day, relations, policy)
     uses_meaning = any(detail["kind"] == "event" for detail in fresh)
     return Score(correct=count > 0 and not wrong, score=float(count), scorer="semantic" if uses_meaning else "rule")

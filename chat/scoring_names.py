@@ -25,11 +25,50 @@ def _namer():
 
 
 @cache
+def _genders():
+    """gender-guesser's table of ~40,000 first names (with their spelling variants), loaded once (~0.6 s)."""
+    from gender_guesser.detector import Detector
+
+    return Detector(case_sensitive=False)
+
+
+def gender(name: str) -> str | None:
+    """ "male" or "female" when the name is mostly one, else None (unisex or unknown)."""
+    found = _genders().get_gender(name.casefold())
+    return {"male": "male", "mostly_male": "male", "female": "female", "mostly_female": "female"}.get(found)
+
+
+def known_name(word: str) -> bool:
+    """Whether the word is a first name in either dataset (gender-guesser also lists spelling variants)."""
+    return is_first_name(word) or _genders().get_gender(word.casefold()) != "unknown"
+
+
+# Links of the nicknames dataset between two names that British speakers use as different names in their own
+# right, not as a pet form of each other: "Emma" is not Emily, "Joanna" is not Joan.
+NOT_NICKNAMES = frozenset(
+    frozenset(pair)
+    for pair in [("emily", "emma"), ("emily", "amelia"), ("joan", "joanna"), ("joan", "johannah"),
+                 ("joanna", "hannah"), ("maggie", "madeline"), ("maggie", "magdalena"), ("meg", "megan"),
+                 ("harold", "harrison")]
+)  # fmt: skip
+
+
+@cache
 def variants(name: str) -> frozenset[str]:
-    """Casefolded names one step from `name` in the dataset, both directions; empty for an unknown name."""
+    """Casefolded names one step from `name` in the dataset, both directions, without links between names of
+    the other gender ("Bill" is no Wilma) or between two names in their own right (NOT_NICKNAMES); empty for
+    an unknown name."""
     namer = _namer()
     key = name.casefold()
-    return frozenset(namer.nicknames_of(key) | namer.canonicals_of(key)) - {key}
+    linked = frozenset(namer.nicknames_of(key) | namer.canonicals_of(key)) - {key}
+    genders = _genders()
+    mine = genders.get_gender(key)
+    opposite = {"male": "female", "female": "male"}.get(mine)  # only names the table gives one gender
+    return frozenset(
+        other
+        for other in linked
+        if frozenset({key, other}) not in NOT_NICKNAMES and genders.get_gender(other) != opposite
+    )
 
 
 def names_in(answer: str) -> list[tuple[str, bool]]:
@@ -38,30 +77,83 @@ def names_in(answer: str) -> list[tuple[str, bool]]:
 
 
 def nickname_found(answer: str, name: str) -> bool:
-    """Whether the answer calls the person `name` by a nickname of theirs (or their full name for a nickname)."""
+    """Whether the answer calls the person `name` by a nickname of theirs (or their full name for a nickname),
+    or by the name with a pet ending ("Joanie", "Davy")."""
     wanted = variants(name)
     if not wanted:
         return False
     for word, capital in names_in(answer):
         word = word.removesuffix("'s")
-        if word in wanted and (capital or word not in COMMON_WORDS):
+        if (word in wanted or pet_form(word, name)) and (capital or word not in COMMON_WORDS):
             return True
     return False
 
 
 def is_first_name(word: str) -> bool:
-    """Whether the dataset knows the word as a name (it lists names that have nicknames, or are one)."""
-    return bool(variants(word))
+    """Whether the nicknames dataset knows the word as a name (it lists names that have nicknames, or are one)."""
+    namer = _namer()
+    key = word.casefold()
+    return bool(namer.nicknames_of(key) | namer.canonicals_of(key))
+
+
+# Words the two datasets list as first names that are also everyday words, so that typed in lowercase they are
+# not read as a person: "a christmas carol", "honey", "the vet", "summer".
+EVERYDAY_WORDS = frozenset({
+    "amber", "april", "august", "bell", "belle", "berry", "bill", "candy", "carol", "chan", "charm", "chat", "chick",
+    "cliff", "court", "crate", "dawn", "dean", "dell", "duty", "fall", "fate", "field", "ford", "gene", "ginger",
+    "glory", "grace", "green", "hazel", "heather", "holly", "honey", "honor", "hope", "iris", "jack", "jean",
+    "jewel", "joy", "june", "kill", "king", "laurel", "left", "life", "lily", "link", "mark", "mercy", "melody",
+    "mock", "moss", "nick", "olive", "patience", "pearl", "penny", "pink", "pokey", "prudence", "rich", "robin",
+    "rose", "rosemary", "ruby", "rusty", "salmon", "sandy", "sherry", "smith", "summer", "tick", "vest", "violet",
+    "wash", "west", "will", "wood", "daisy", "crystal", "charity", "earnest", "valentine", "faith"
+})  # fmt: skip
+
+
+def lowercase_name(word: str) -> bool:
+    """Whether a word typed in lowercase is still clearly a first name ("emma came too", "we discussed jane
+    eyre"): both datasets know it, gender-guesser gives it one gender, and it is no everyday word."""
+    key = word.casefold()
+    if len(key) < 4 or key in COMMON_WORDS or key in EVERYDAY_WORDS or not is_first_name(key):
+        return False
+    return _genders().get_gender(key) in {"male", "female"}
+
+
+def sound_skeleton(name: str) -> str:
+    """How a name sounds, roughly: "h" and doubled letters dropped, "ck"/"c" before a, o, u as "k", "ph" as
+    "f", each run of vowels (y counted) as one "V". Spellings of one name share it (Sahra, Sarah; Emilie,
+    Emily; Maggy, Maggie; Harald, Harold); two names do not (Elise, Elsie)."""
+    key = name.casefold().replace("ph", "f").replace("ck", "k")
+    key = re.sub(r"c(?=[aou])", "k", key).replace("h", "")
+    key = re.sub(r"(.)\1+", r"\1", key)
+    return re.sub(r"[aeiouy]+", "V", key)
 
 
 SPELLING_VARIANTS_SHARE = 2  # nicknames two names must share to be spellings of one ("Catherine", "Katherine")
 
 
-def another_name(word: str, name: str) -> bool:
-    """Whether a word that looks like a misspelling of `name` is instead another person's name: a name the
-    dataset knows, neither `name` nor one of its nicknames, nor another spelling of it (two names sharing
-    nicknames, as Catherine and Katherine do)."""
+PET_ENDINGS = ("ie", "y", "ey", "s")
+
+
+def pet_form(word: str, name: str) -> bool:
+    """Whether the word is the name with a pet ending: "Joanie" (Joan), "Franky" (Frank), "Tommy" (Tom),
+    "Maggy" (Maggie), "Elsy" (Elsie), "Emilie" (Emily)."""
     word, name = word.casefold(), name.casefold()
-    if word == name or not is_first_name(word) or word in variants(name):
+    stem = name.rstrip("aeiouy") if len(name) > 3 else name
+    stems = {name, stem, stem + stem[-1:]}
+    return any(word == base + ending for base in stems if len(base) >= 3 for ending in PET_ENDINGS)
+
+
+def another_name(word: str, name: str) -> bool:
+    """Whether a word that looks like a misspelling of `name` is instead another person's name: a first name
+    (either dataset), neither `name` nor one of its nicknames, and of the other gender ("Norma" for Norman,
+    "Johan" for Joan) or not another spelling of it. Spellings of one name sound alike ("Sahra" for Sarah;
+    `sound_skeleton`) or share nicknames (Catherine, Katherine); "Elise" for Elsie is another woman."""
+    word, name = word.casefold(), name.casefold()
+    if word == name or not known_name(word) or word in variants(name) or pet_form(word, name):
+        return False
+    genders = {gender(word), gender(name)}
+    if genders == {"male", "female"}:
+        return True
+    if sound_skeleton(word) == sound_skeleton(name):
         return False
     return len(variants(word) & variants(name)) < SPELLING_VARIANTS_SHARE

@@ -96,6 +96,7 @@ _SPOKEN = [
     (re.compile(r"\ba dozen\b", re.I), "12"),
     (re.compile(r"\bhalf an? (?=[a-z])", re.I), "0.5 "),
     (re.compile(r"\b(?:a )?couple of\b", re.I), "about 2"),
+    (re.compile(r"(\d)-?ish\b", re.I), r"\1 ish"),  # "£8ish": quantulum3 reads no number glued to "ish"
 ]
 
 
@@ -252,19 +253,31 @@ AMOUNT_UNITS = frozenset(
 )
 
 
-def amounts_not_in(answer: str, text: str, policy: ScoringPolicy = STANDARD) -> list[str]:
-    """Amounts with a unit (a price, a distance, a weight) that the answer gives and the text does not have,
-    exactly or within the policy's tolerance when hedged: "£42" for a day whose ticket cost £31.20."""
+def _amounts(answer: str, text: str, policy: ScoringPolicy) -> list[tuple[Quantity, bool]]:
+    """(amount with a unit the answer gives, whether the text has it: exactly, or within the policy's tolerance
+    when hedged). A bare number may be a date or a count, and "for two hours" is how long, not an amount."""
     known = [_in_pounds(q) for q in quantities(text)]
-    stray = []
+    found = []
     for quantity in (_in_pounds(q) for q in quantities(spoken(answer), money="£" in answer)):
         if quantity.unit not in AMOUNT_UNITS:
-            continue  # a bare number may be a date or a count; "for two hours" is how long, not the diary's amount
+            continue
         tolerance = policy.hedge_tolerance if quantity.hedged else 0.0
-        if not any(
+        has = any(
             _compatible(quantity.unit, other.unit)
             and abs(quantity.value - other.value) <= 0.005 + tolerance * other.value
             for other in known
-        ):
-            stray.append(quantity.display())
-    return stray
+        )
+        found.append((quantity, has))
+    return found
+
+
+def amounts_not_in(answer: str, text: str, policy: ScoringPolicy = STANDARD) -> list[str]:
+    """Amounts with a unit (a price, a distance, a weight) that the answer gives and the text does not have,
+    exactly or within the policy's tolerance when hedged: "£42" for a day whose ticket cost £31.20."""
+    return [quantity.display() for quantity, has in _amounts(answer, text, policy) if not has]
+
+
+def amounts_in(answer: str, text: str, policy: ScoringPolicy = STANDARD) -> list[str]:
+    """Amounts with a unit that the answer gives and the text has: "about 100 miles" for a drive of 95 miles
+    each way (hedged, within the tolerance), "95 mile" for it exactly."""
+    return [quantity.display() for quantity, has in _amounts(answer, text, policy) if has]

@@ -135,6 +135,10 @@ def score_order(
     that names all but one item leaves that one where the clues put it ("A then C" after "B came first"),
     else last."""
     given = parse_order(answer, len(correct_order), labels, places, policy)
+    if given and cued >= 2 and len(given) < len(correct_order) - 1:
+        # Both ends were given by the clues: "the garden centre was in the middle" completes the order.
+        given = [correct_order[0]] * (correct_order[0] not in given) + given
+        given += [correct_order[-1]] * (correct_order[-1] not in given)
     if len(given) == len(correct_order) - 1:
         missing = next(i for i in range(len(correct_order)) if i not in given)
         if cued >= 1 and missing == correct_order[0]:

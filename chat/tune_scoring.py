@@ -1,14 +1,17 @@
-"""Tune the scorer on the labelled sets' tuning parts and measure it on their held-out parts.
+"""Tune the scorer on the older labelled sets and measure it on the fresh set, which tuning never reads.
 
-    python -m chat.tune_scoring              # grid on the tuning parts, their misses, then the held-out figures
-    python -m chat.tune_scoring --tune-only  # the same without scoring any held-out case (while rules change)
+    python -m chat.tune_scoring              # grid on the older sets, their misses, then the held-out figures
+    python -m chat.tune_scoring --tune-only  # the same without scoring any fresh case (while rules change)
+    python -m chat.tune_scoring --no-grid    # the figures with the shipped thresholds, without the grid
     python -m chat.tune_scoring --judge      # the LLM judge's agreement on the same cases, next to the rules'
 
-Two sets answer the same puzzles: the same-author set (written with the rules) and the independent set (an
-independent marker's, written without seeing the scorer). Both are split by puzzle. The tuner reads only
-"tune" cases of both (and the legacy set); held-out cases are scored once, with the thresholds chosen, never
-listed, and never feed back into the choice. The independent held-out figures are the headline. The sets and
-their split: chat/scoring_cases.py.
+Three sets. The same-author set (written with the rules) and the first independent set (an independent
+marker's, written without seeing the scorer) answer the same puzzles and are split by puzzle; after round 2
+their held-out parts were measured once and then became tuning data too, so the tuner now reads every part of
+both (and the legacy set). The fresh set (new puzzles from new seeds, a second independent marker who never saw
+the scorer) is all held out: it is scored with the thresholds chosen, only aggregate figures are printed (never
+a case or a miss), and it never feeds back into the choice. Its figures are the headline. The sets and their
+split: chat/scoring_cases.py.
 """
 
 import argparse
@@ -19,7 +22,16 @@ from dataclasses import dataclass, replace
 
 from chat import scoring
 from chat.scoring import RULE_KAPPA
-from chat.scoring_cases import MODULES, facts_from_json, load_cases, load_independent, load_legacy, load_puzzles
+from chat.scoring_cases import (
+    MODULES,
+    facts_from_json,
+    load_cases,
+    load_fresh,
+    load_fresh_puzzles,
+    load_independent,
+    load_legacy,
+    load_puzzles,
+)
 from chat.scoring_day import score_details
 from chat.scoring_order import score_order
 from studies.scoring_policy import STANDARD, ScoringPolicy
@@ -69,11 +81,16 @@ def agreement(cases: list[dict], verdicts: list[bool]) -> Agreement:
 
 
 class LabelledSet:
-    """The cases of both sets with their puzzles, each split into the part the tuner may read and the part it
-    may not: `tune` / `heldout` for the same-author set, `independent_tune` / `independent_heldout`."""
+    """The cases of the three sets with their puzzles. The older two keep round 2's split by puzzle (`tune` /
+    `heldout` for the same-author set, `independent_tune` / `independent_heldout`), all of which the tuner now
+    reads; `fresh` is the second independent marker's set, all held out."""
 
     def __init__(self) -> None:
         self.puzzles = load_puzzles()
+        fresh_puzzles = load_fresh_puzzles()
+        assert not self.puzzles.keys() & fresh_puzzles.keys(), "fresh puzzle ids must not reuse older ones"
+        self.puzzles.update(fresh_puzzles)
+        self.fresh = load_fresh()
         cases, independent = load_cases(), load_independent()
         self.tune = [case for case in cases if self.split(case) == "tune"] + load_legacy()
         self.heldout = [case for case in cases if self.split(case) == "heldout"]
@@ -82,8 +99,9 @@ class LabelledSet:
 
     @property
     def tuning(self) -> list[dict]:
-        """Everything the tuner may read: both sets' tuning parts."""
-        return self.tune + self.independent_tune
+        """Everything the tuner may read: every part of the two older sets (round 2's held-out parts included,
+        now that the fresh set has taken their place)."""
+        return self.tune + self.heldout + self.independent_tune + self.independent_heldout
 
     def split(self, case: dict) -> str:
         return self.puzzles[case["puzzle"]]["split"]
@@ -139,7 +157,7 @@ def verdicts(labelled: LabelledSet, cases: list[dict], policy: ScoringPolicy = S
 
 
 def tune(labelled: LabelledSet) -> tuple[float, float, list[tuple[float, float, float]]]:
-    """(spelling_min, semantic_min) with the best kappa on both sets' tuning parts, and the whole grid."""
+    """(spelling_min, semantic_min) with the best kappa on the older sets, and the whole grid."""
     shipped = scoring.SEMANTIC_MIN
     grid = []
     try:
@@ -218,8 +236,8 @@ def _recognition(labelled: LabelledSet, case: dict) -> bool:
 
 
 def list_misses(labelled: LabelledSet, cases: list[dict], title: str) -> None:
-    """Each tuning case the scorer marks against its label. Never called on held-out cases: reading their
-    misses would be tuning on them."""
+    """Each tuning case the scorer marks against its label. Never called on fresh cases: reading their misses
+    would be tuning on them."""
     for case, verdict in zip(cases, verdicts(labelled, cases), strict=True):
         if verdict != case["correct"]:
             where = case.get("puzzle", "legacy " + case.get("kind", ""))
@@ -240,37 +258,44 @@ def figures(result: Agreement) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", action="store_true", help="measure the LLM judge on the labelled set")
-    parser.add_argument("--tune-only", action="store_true", help="score no held-out case (while changing rules)")
-    parser.add_argument("--json", action="store_true", help="print the held-out figures as one JSON line too")
+    parser.add_argument("--tune-only", action="store_true", help="score no fresh case (while changing rules)")
+    parser.add_argument("--json", action="store_true", help="print the measured figures as one JSON line too")
+    parser.add_argument("--no-grid", action="store_true", help="skip the threshold grid (30 passes over the sets)")
     args = parser.parse_args()
     labelled = LabelledSet()
     if args.judge:
-        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.heldout + labelled.independent_heldout
+        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.fresh
         run_judge(labelled, cases)
         return
-    spelling_min, semantic_min, grid = tune(labelled)
-    print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
-    for kappa, spelling, semantic in grid:
-        print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
-    print(f"best on the tuning parts: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
+    if not args.no_grid:
+        spelling_min, semantic_min, grid = tune(labelled)
+        print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
+        for kappa, spelling, semantic in grid:
+            print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
+        print(f"best on the older sets: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
     print(f"shipped: spelling_min={STANDARD.spelling_min:.0f} semantic_min={scoring.SEMANTIC_MIN:.2f}\n")
-    report("same-author set, tuning part", agreement(labelled.tune, verdicts(labelled, labelled.tune)))
-    report(
-        "independent set, tuning part",
-        agreement(labelled.independent_tune, verdicts(labelled, labelled.independent_tune)),
-    )
-    list_misses(labelled, labelled.tune, "same-author")
-    list_misses(labelled, labelled.independent_tune, "independent")
-    if args.tune_only:
-        return
-    # Held-out parts: aggregate figures only, scored once with the shipped thresholds.
-    heldout = agreement(labelled.heldout, verdicts(labelled, labelled.heldout))
-    independent = agreement(labelled.independent_heldout, verdicts(labelled, labelled.independent_heldout))
-    print()
-    report("same-author set, held-out part (secondary: same author as the rules)", heldout)
-    report("INDEPENDENT set, held-out part (headline)", independent)
+    parts = {
+        "same_author_tune": ("same-author set, round 2 tuning part", labelled.tune),
+        "same_author_heldout": ("same-author set, round 2 held-out part (tuning data since round 3)", labelled.heldout),
+        "independent_tune": ("independent set, round 2 tuning part", labelled.independent_tune),
+        "independent_heldout": (
+            "independent set, round 2 held-out part (tuning data since round 3)",
+            labelled.independent_heldout,
+        ),
+    }
+    measured = {}
+    for key, (title, cases) in parts.items():
+        measured[key] = agreement(cases, verdicts(labelled, cases))
+        report(title, measured[key])
+    list_misses(labelled, labelled.tune + labelled.heldout, "same-author")
+    list_misses(labelled, labelled.independent_tune + labelled.independent_heldout, "independent")
+    if not args.tune_only:
+        # The fresh set: aggregate figures only, scored once with the shipped thresholds.
+        measured["fresh"] = agreement(labelled.fresh, verdicts(labelled, labelled.fresh))
+        print()
+        report("FRESH set (all held out, second independent marker) — headline", measured["fresh"])
     if args.json:
-        print(json.dumps({"same_author_heldout": figures(heldout), "independent_heldout": figures(independent)}))
+        print(json.dumps({key: figures(result) for key, result in measured.items()}))
 
 
 if __name__ == "__main__":

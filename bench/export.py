@@ -81,20 +81,28 @@ def build_study(participants: int) -> Study:
             )
             for p in enrolled for n in range(10)
         )  # fmt: skip
-    _insert_sessions(study, PuzzleGroup.objects.get(key="life-recall", version=1).pk)
+    insert_played_sessions([study.pk], PuzzleGroup.objects.get(key="life-recall", version=1).pk)
     return study
 
 
-def _insert_sessions(study: Study, group_id: int) -> None:
+def insert_played_sessions(
+    study_ids: list[int], group_id: int, *, sessions: int = SESSIONS, puzzles: int = PUZZLES,
+    attempts: int = ATTEMPTS, days_apart: int = 1,
+) -> None:  # fmt: skip
+    """Ended sessions for every participant of the studies (each needs a life-log entry), one every
+    `days_apart` days back from now, each with its puzzles, trainee messages and attempts: written with
+    INSERT … SELECT, so a million attempts take seconds, not the hours of playing them."""
     prompt = "Puzzle {i} of 5. Let''s think back to the morning of Saturday 31 October 2026. What did you do then?"
     with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
             f"""INSERT INTO chat_trainingsession (participant_id, protocol_version_id, status, puzzles_planned,
                     group_keys, model_name, seed, started_at, ended_at)
-                SELECT p.id, p.protocol_version_id, 'ended', {PUZZLES}, '["life-recall"]', 'bench-model', s,
-                       now() - make_interval(days => s), now() - make_interval(days => s)
-                FROM research_participant p CROSS JOIN generate_series(1, {SESSIONS}) s WHERE p.study_id = %s""",
-            [study.pk],
+                SELECT p.id, p.protocol_version_id, 'ended', {puzzles}, '["life-recall"]', 'bench-model', s,
+                       now() - make_interval(days => s * {days_apart}), now() - make_interval(days => s * {days_apart})
+                FROM research_participant p CROSS JOIN generate_series(1, {sessions}) s
+                WHERE p.study_id = ANY(%s)""",
+            [study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_puzzle (session_id, index, group_id, entry_id, entry_ids, payload, start_cue_level,
@@ -104,34 +112,43 @@ def _insert_sessions(study: Study, group_id: int) -> None:
                 JOIN research_participant p ON p.id = ts.participant_id
                 JOIN (SELECT participant_id, min(id) AS first_id FROM lifelog_lifelogentry GROUP BY participant_id) e
                   ON e.participant_id = p.id
-                CROSS JOIN generate_series(1, {PUZZLES}) i WHERE p.study_id = %s""",
-            [group_id, study.pk],
+                CROSS JOIN generate_series(1, {puzzles}) i
+                WHERE p.study_id = ANY(%s) AND ts.status = 'ended' AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_puzzle done WHERE done.session_id = ts.id)""",
+            [group_id, study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_chatmessage (session_id, seq, role, kind, puzzle_id, text, template_text, status,
                     created_at, completed_at)
-                SELECT pz.session_id, (pz.index - 1) * {ATTEMPTS} + a, 'trainee', 'text', pz.id,
+                SELECT pz.session_id, (pz.index - 1) * {attempts} + a, 'trainee', 'text', pz.id,
                        'I think I was with Tom at the Blue Door café, answer ' || a, '', 'complete',
                        pz.created_at, pz.created_at
                 FROM chat_puzzle pz JOIN chat_trainingsession ts ON ts.id = pz.session_id
                 JOIN research_participant p ON p.id = ts.participant_id
-                CROSS JOIN generate_series(1, {ATTEMPTS}) a WHERE p.study_id = %s""",
-            [study.pk],
+                CROSS JOIN generate_series(1, {attempts}) a
+                WHERE p.study_id = ANY(%s) AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_chatmessage done WHERE done.puzzle_id = pz.id)""",
+            [study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_attempt (puzzle_id, message_id, attempt_number, cue_level, hints_used, prompt_shown,
                     prompt_hash, response_text, response_time_ms, correct, score, scorer, model_name, shown_at,
                     answered_at)
-                SELECT m.puzzle_id, m.id, m.seq - (pz.index - 1) * {ATTEMPTS}, LEAST(m.seq %% 4, 3), m.seq %% 2,
+                SELECT m.puzzle_id, m.id, m.seq - (pz.index - 1) * {attempts}, LEAST(m.seq %% 4, 3), m.seq %% 2,
                        replace('{prompt}', '{{i}}', pz.index::text), md5(m.id::text) || md5(m.seq::text), m.text,
                        1000 + (m.id %% 9000), m.seq %% 3 = 0, (m.seq %% 10) / 10.0, 'semantic', 'bench-model',
                        m.created_at, m.created_at + interval '5 seconds'
                 FROM chat_chatmessage m JOIN chat_puzzle pz ON pz.id = m.puzzle_id
                 JOIN chat_trainingsession ts ON ts.id = pz.session_id
-                JOIN research_participant p ON p.id = ts.participant_id WHERE p.study_id = %s""",
-            [study.pk],
+                JOIN research_participant p ON p.id = ts.participant_id
+                WHERE p.study_id = ANY(%s) AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_attempt done WHERE done.message_id = m.id)""",
+            [study_ids],
         )
-        cursor.execute("ANALYZE chat_attempt; ANALYZE chat_puzzle; ANALYZE chat_trainingsession")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ANALYZE chat_attempt; ANALYZE chat_chatmessage; ANALYZE chat_puzzle; ANALYZE chat_trainingsession"
+        )
 
 
 def _drop_study() -> None:

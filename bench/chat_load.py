@@ -5,12 +5,19 @@ WebSockets through whole training sessions in template mode: each puzzle gets a 
 request, a letter guess and, if still open, a skip, with think time between actions. The server reports
 each turn's time (receipt to the last event sent, LLM wording excluded); afterwards the database is
 checked for every action the clients sent: lost = acknowledged or sent but not stored, duplicated =
-stored more than once. Prints a table; the last line is
-`chat_load sessions=<N> p99_ms=<N> lost=<N> duplicated=<N>`.
+stored more than once.
+
+Before measuring, the database gets a year of history (`--history-participants 1000 --history-weeks 52`: a
+session a week for the trainees and for other participants up to 1,000, 5 puzzles × 4 attempts each, so
+1,040,000 attempts), written with bench.export's INSERT … SELECT. Reported beside p50/p99: the database's
+size, the CPU model, the load average and the server processes' CPU time per turn (less sensitive than
+wall-clock latency to other work on a shared machine). Prints a table; the last line is
+`chat_load sessions=<N> p99_ms=<N> lost=<N> duplicated=<N> cpu_ms_per_turn=<N>`.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -34,13 +41,16 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import user_create  # noqa: E402
-from chat.models import Attempt, ChatMessage  # noqa: E402
+from bench.export import PEOPLE, PLACES, cpu_model, insert_played_sessions, load_average  # noqa: E402
+from chat.models import Attempt, ChatMessage, PuzzleGroup  # noqa: E402
 from chat.scoring import READY_LINE  # noqa: E402
 from chat.services import puzzle_groups_install_defaults, training_session_start  # noqa: E402
 from lifelog import services as lifelog_services  # noqa: E402
+from lifelog.models import LifeLogEntry  # noqa: E402
 from lifelog.sample_data import generate_json  # noqa: E402
 from reme.serve import start_servers, stop_servers  # noqa: E402
 from studies.models import Study  # noqa: E402
@@ -48,6 +58,7 @@ from studies.services import participant_enroll, study_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY_SLUG = "bench-chat"
+HISTORY_SLUG = "bench-chat-history"  # the participants beyond the trainees who play now
 GUESSES = ["I think we went for a walk", "was it with Sarah?", "the market, maybe", "I'm not sure, something at home",
            "coffee with a friend", "church on Sunday", "Tom", "the garden"]  # fmt: skip
 
@@ -70,6 +81,7 @@ def prepare(sessions: int, entries: int, puzzles: int) -> list[Trainee]:
     """Trainees with life logs (embeddings skipped: the chat never reads them) and an open session each."""
     study = Study.objects.filter(slug=STUDY_SLUG).first()
     if study:
+        drop_played_sessions(study)
         User.objects.filter(participant__study=study).delete()
         study.participants.all().delete()
         study.delete()
@@ -89,6 +101,66 @@ def prepare(sessions: int, entries: int, puzzles: int) -> list[Trainee]:
             session = training_session_start(participant=participant, puzzles=puzzles)
             trainees.append(Trainee(session_id=session.pk, cookie=login_cookie(user)))
     return trainees
+
+
+def drop_played_sessions(study: Study) -> None:
+    """Chat rows of the study's participants in SQL: the ORM's cascade would load a year of them first."""
+    with connection.cursor() as cursor, transaction.atomic():
+        for sql in [
+            "DELETE FROM chat_attempt a USING chat_puzzle pz, chat_trainingsession ts WHERE a.puzzle_id = pz.id AND "
+            "pz.session_id = ts.id AND ts.participant_id IN (SELECT id FROM research_participant WHERE study_id = %s)",
+            "DELETE FROM chat_chatmessage m USING chat_trainingsession ts WHERE m.session_id = ts.id "
+            "AND ts.participant_id IN (SELECT id FROM research_participant WHERE study_id = %s)",
+            "DELETE FROM chat_puzzle pz USING chat_trainingsession ts WHERE pz.session_id = ts.id "
+            "AND ts.participant_id IN (SELECT id FROM research_participant WHERE study_id = %s)",
+            "DELETE FROM chat_trainingsession WHERE participant_id IN "
+            "(SELECT id FROM research_participant WHERE study_id = %s)",
+        ]:
+            cursor.execute(sql, [study.pk])
+
+
+def seed_history(study: Study, participants: int, weeks: int) -> None:
+    """A year of weekly sessions for the trainees and for others up to `participants` in total (10 life-log
+    entries each, no identities or accounts: only their rows' volume matters to the trainees' queries)."""
+    others = Study.objects.filter(slug=HISTORY_SLUG).first()
+    if others:
+        drop_played_sessions(others)
+        LifeLogEntry.objects.filter(participant__study=others).delete()
+        others.participants.all().delete()
+        others.delete()
+    if weeks <= 0:
+        return
+    others = study_create(name="Chat load history", slug=HISTORY_SLUG, researchers=[])
+    with transaction.atomic():
+        enrolled = [
+            participant_enroll(study=others, full_name=f"Person {i}")
+            for i in range(max(0, participants - study.participants.count()))
+        ]
+        LifeLogEntry.objects.bulk_create(
+            LifeLogEntry(
+                participant=p, occurred_at=django.utils.timezone.now(), title=f"Coffee with {PEOPLE[n % 5]}",
+                place_name=PLACES[n % 3], people=[PEOPLE[n % 5], PEOPLE[(n + 1) % 5]], content_hash=f"{p.pk}-{n}",
+            )
+            for p in enrolled for n in range(10)
+        )  # fmt: skip
+    group = PuzzleGroup.objects.get(key="life-recall", version=1)
+    insert_played_sessions([study.pk, others.pk], group.pk, sessions=weeks, puzzles=5, attempts=4, days_apart=7)
+
+
+def database_size() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        return cursor.fetchone()[0]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes (from /proc: utime and stime, in clock ticks)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def login_cookie(user: User) -> str:
@@ -171,11 +243,17 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--server-processes", type=int, default=os.cpu_count() or 1, help="Daphne processes")
+    parser.add_argument("--history-participants", type=int, default=1000, help="participants with a history")
+    parser.add_argument("--history-weeks", type=int, default=52, help="weekly past sessions each (0: none)")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preparing {args.sessions} trainees…", flush=True)
     trainees = prepare(args.sessions, args.entries, args.puzzles)
+    seeding = time.perf_counter()
+    seed_history(Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks)
+    history = (Attempt.objects.count(), time.perf_counter() - seeding, database_size())
+    print(f"history: {history[0]:,} attempts in the database (seeded in {history[1]:.0f} s), {history[2]}", flush=True)
 
     # The deployment's launcher: one Daphne process per core on one listening socket.
     env = dict(os.environ, PYTHONUNBUFFERED="1", LLM_BASE_URL="")
@@ -190,6 +268,8 @@ def main() -> None:
                 raise RuntimeError("the server did not start:\n" + log_path.read_text())
             time.sleep(0.2)
         rng = random.Random(args.seed)
+        pids = [server.pid for server in servers]
+        cpu_before = cpu_seconds(pids)
         started = time.perf_counter()
 
         async def everyone() -> None:
@@ -198,6 +278,7 @@ def main() -> None:
 
         asyncio.run(everyone())
         wall = time.perf_counter() - started
+        server_cpu = cpu_seconds(pids) - cpu_before
     finally:
         stop_servers(listener, servers)
         log.close()
@@ -208,7 +289,12 @@ def main() -> None:
     errors = [t.error for t in trainees if t.error]
     turns = len(server_ms)
     print(f"\n{'metric':<34}{'value':>12}")
+    cpu_ms_per_turn = server_cpu * 1000 / max(turns, 1)
     rows = [
+        ("CPU", cpu_model()),
+        ("load average during the run", load_average()),
+        ("database size", database_size()),
+        ("attempts in the database", f"{Attempt.objects.count():,}"),
         ("concurrent sessions", args.sessions),
         ("server processes (Daphne)", args.server_processes),
         ("sessions finished", sum(t.finished for t in trainees)),
@@ -226,6 +312,7 @@ def main() -> None:
         ("lost", lost),
         ("duplicated", duplicated),
         ("wall time (s)", f"{wall:.1f}"),
+        ("server CPU per turn (ms)", f"{cpu_ms_per_turn:.1f}"),
     ]
     for kind in ("text", "hint", "skip"):
         values = [ms for t in trainees for ms in t.server_ms_by_kind.get(kind, [])]
@@ -239,7 +326,7 @@ def main() -> None:
     mean = statistics.fmean(server_ms) if server_ms else float("nan")
     print(f"server turn mean {mean:.1f} ms")
     print(f"chat_load sessions={args.sessions} p99_ms={percentile(server_ms, 0.99):.0f} lost={lost} "
-          f"duplicated={duplicated}")  # fmt: skip
+          f"duplicated={duplicated} cpu_ms_per_turn={cpu_ms_per_turn:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ rows received per second at the client and the server process's peak resident me
 Runs, side by side:
 - the CSV export of 10% of the rows (one arm) and of all rows: peak memory must not grow with rows;
 - the JSON export and the redacted CSV export of the 10%;
-- the baseline a researcher has without an export: paging through `GET /api/attempts/` (1,000 a page).
+- the baseline a researcher has without an export: paging through `GET /api/attempts/` (1,000 a page);
+- PostgreSQL's own `COPY (<the export's SELECT>) TO STDOUT WITH CSV` of the same rows, read by psql (a C
+  client, as curl is): the export's rate over COPY's is the machine-independent figure (goal >= 0.5).
 
 Exports are downloaded with curl, the pages with httpx; client, server and PostgreSQL share the cores.
 
-Prints a table; the last line is `export rows=<N> rows_per_s=<N> peak_rss_mb=<N>` for the full CSV export.
+Prints a table; the last line is `export rows=<N> rows_per_s=<N> peak_rss_mb=<N> copy_ratio=<x>` for the full
+CSV export.
 """
 
 import argparse
@@ -31,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 django.setup()
 
 import httpx  # noqa: E402
+import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
@@ -41,6 +45,7 @@ from chat.models import PuzzleGroup  # noqa: E402
 from chat.services import puzzle_groups_install_defaults  # noqa: E402
 from lifelog.models import LifeLogEntry  # noqa: E402
 from reme.serve import free_port  # noqa: E402
+from research.export import ExportFilters, attempt_export_csv_select  # noqa: E402
 from studies.models import AuditEvent, Participant, Study  # noqa: E402
 from studies.services import arm_create, participant_enroll, protocol_version_create, study_create  # noqa: E402
 
@@ -76,20 +81,28 @@ def build_study(participants: int) -> Study:
             )
             for p in enrolled for n in range(10)
         )  # fmt: skip
-    _insert_sessions(study, PuzzleGroup.objects.get(key="life-recall", version=1).pk)
+    insert_played_sessions([study.pk], PuzzleGroup.objects.get(key="life-recall", version=1).pk)
     return study
 
 
-def _insert_sessions(study: Study, group_id: int) -> None:
+def insert_played_sessions(
+    study_ids: list[int], group_id: int, *, sessions: int = SESSIONS, puzzles: int = PUZZLES,
+    attempts: int = ATTEMPTS, days_apart: int = 1,
+) -> None:  # fmt: skip
+    """Ended sessions for every participant of the studies (each needs a life-log entry), one every
+    `days_apart` days back from now, each with its puzzles, trainee messages and attempts: written with
+    INSERT … SELECT, so a million attempts take seconds, not the hours of playing them."""
     prompt = "Puzzle {i} of 5. Let''s think back to the morning of Saturday 31 October 2026. What did you do then?"
     with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
             f"""INSERT INTO chat_trainingsession (participant_id, protocol_version_id, status, puzzles_planned,
                     group_keys, model_name, seed, started_at, ended_at)
-                SELECT p.id, p.protocol_version_id, 'ended', {PUZZLES}, '["life-recall"]', 'bench-model', s,
-                       now() - make_interval(days => s), now() - make_interval(days => s)
-                FROM research_participant p CROSS JOIN generate_series(1, {SESSIONS}) s WHERE p.study_id = %s""",
-            [study.pk],
+                SELECT p.id, p.protocol_version_id, 'ended', {puzzles}, '["life-recall"]', 'bench-model', s,
+                       now() - make_interval(days => s * {days_apart}), now() - make_interval(days => s * {days_apart})
+                FROM research_participant p CROSS JOIN generate_series(1, {sessions}) s
+                WHERE p.study_id = ANY(%s)""",
+            [study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_puzzle (session_id, index, group_id, entry_id, entry_ids, payload, start_cue_level,
@@ -99,34 +112,43 @@ def _insert_sessions(study: Study, group_id: int) -> None:
                 JOIN research_participant p ON p.id = ts.participant_id
                 JOIN (SELECT participant_id, min(id) AS first_id FROM lifelog_lifelogentry GROUP BY participant_id) e
                   ON e.participant_id = p.id
-                CROSS JOIN generate_series(1, {PUZZLES}) i WHERE p.study_id = %s""",
-            [group_id, study.pk],
+                CROSS JOIN generate_series(1, {puzzles}) i
+                WHERE p.study_id = ANY(%s) AND ts.status = 'ended' AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_puzzle done WHERE done.session_id = ts.id)""",
+            [group_id, study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_chatmessage (session_id, seq, role, kind, puzzle_id, text, template_text, status,
                     created_at, completed_at)
-                SELECT pz.session_id, (pz.index - 1) * {ATTEMPTS} + a, 'trainee', 'text', pz.id,
+                SELECT pz.session_id, (pz.index - 1) * {attempts} + a, 'trainee', 'text', pz.id,
                        'I think I was with Tom at the Blue Door café, answer ' || a, '', 'complete',
                        pz.created_at, pz.created_at
                 FROM chat_puzzle pz JOIN chat_trainingsession ts ON ts.id = pz.session_id
                 JOIN research_participant p ON p.id = ts.participant_id
-                CROSS JOIN generate_series(1, {ATTEMPTS}) a WHERE p.study_id = %s""",
-            [study.pk],
+                CROSS JOIN generate_series(1, {attempts}) a
+                WHERE p.study_id = ANY(%s) AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_chatmessage done WHERE done.puzzle_id = pz.id)""",
+            [study_ids],
         )
         cursor.execute(
             f"""INSERT INTO chat_attempt (puzzle_id, message_id, attempt_number, cue_level, hints_used, prompt_shown,
                     prompt_hash, response_text, response_time_ms, correct, score, scorer, model_name, shown_at,
                     answered_at)
-                SELECT m.puzzle_id, m.id, m.seq - (pz.index - 1) * {ATTEMPTS}, LEAST(m.seq %% 4, 3), m.seq %% 2,
+                SELECT m.puzzle_id, m.id, m.seq - (pz.index - 1) * {attempts}, LEAST(m.seq %% 4, 3), m.seq %% 2,
                        replace('{prompt}', '{{i}}', pz.index::text), md5(m.id::text) || md5(m.seq::text), m.text,
                        1000 + (m.id %% 9000), m.seq %% 3 = 0, (m.seq %% 10) / 10.0, 'semantic', 'bench-model',
                        m.created_at, m.created_at + interval '5 seconds'
                 FROM chat_chatmessage m JOIN chat_puzzle pz ON pz.id = m.puzzle_id
                 JOIN chat_trainingsession ts ON ts.id = pz.session_id
-                JOIN research_participant p ON p.id = ts.participant_id WHERE p.study_id = %s""",
-            [study.pk],
+                JOIN research_participant p ON p.id = ts.participant_id
+                WHERE p.study_id = ANY(%s) AND ts.model_name = 'bench-model'
+                  AND NOT EXISTS (SELECT 1 FROM chat_attempt done WHERE done.message_id = m.id)""",
+            [study_ids],
         )
-        cursor.execute("ANALYZE chat_attempt; ANALYZE chat_puzzle; ANALYZE chat_trainingsession")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ANALYZE chat_attempt; ANALYZE chat_chatmessage; ANALYZE chat_puzzle; ANALYZE chat_trainingsession"
+        )
 
 
 def _drop_study() -> None:
@@ -211,6 +233,24 @@ def stream_export(name: str, path: str, token: str, json_format: bool = False) -
         return Run(name, rows, seconds, server.peak_rss_mb(), startup)
 
 
+def copy_with_psql(name: str, study: Study, filters: ExportFilters) -> Run:
+    """The same SELECT as the CSV export, through PostgreSQL's COPY into psql, on the same cores."""
+    sql, params = attempt_export_csv_select(study=study, filters=filters)
+    connection.ensure_connection()
+    statement = psycopg.ClientCursor(connection.connection).mogrify(f"COPY ({sql}) TO STDOUT WITH CSV", params)
+    info = connection.connection.info  # where Django is connected (a socket directory for the bundled server)
+    command = ["psql", "-X", "-q", "-h", info.host, "-p", str(info.port), "-U", info.user, "-d", info.dbname]
+    env = dict(os.environ, PGPASSWORD=info.password or "")
+    started = time.perf_counter()
+    psql = subprocess.Popen([*command, "-c", statement], stdout=subprocess.PIPE, env=env)
+    newlines = 0
+    while chunk := psql.stdout.read(1 << 20):
+        newlines += chunk.count(b"\n")
+    if psql.wait() != 0:
+        raise RuntimeError("psql COPY failed")
+    return Run(name, newlines, time.perf_counter() - started, float("nan"), float("nan"))
+
+
 def page_through_api(name: str, token: str, arm: str) -> Run:
     with Server() as server:
         startup = server.peak_rss_mb()
@@ -245,9 +285,11 @@ def main() -> None:
         stream_export("json, arm small", f"{base}.json?arm=small", token, json_format=True),
         stream_export("csv redacted, arm small", f"{base}.csv?arm=small&redact=1", token),
         page_through_api("baseline: GET /api/attempts/ pages", token, "small"),
+        copy_with_psql("PostgreSQL COPY -> psql, all rows", study, ExportFilters()),
+        copy_with_psql("PostgreSQL COPY -> psql, arm small", study, ExportFilters(arm="small")),
     ]
-    full = runs[1]
-    print(f"\n# Export benchmark ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)")
+    full, copy_all, copy_small = runs[1], runs[5], runs[6]
+    print(f"\n# Export benchmark ({cpu_model()}, {os.cpu_count()} cores, load average {load_average()})")
     print(f"setup: {total:,} attempts in {setup_s:.1f} s\n")
     print(f"| {'run':<36} | {'rows':>9} | {'seconds':>8} | {'rows/s':>9} | {'peak RSS MB':>11} | {'at start MB':>11} |")
     print(f"|{'-' * 38}|{'-' * 11}|{'-' * 10}|{'-' * 11}|{'-' * 13}|{'-' * 13}|")
@@ -262,8 +304,28 @@ def main() -> None:
         f"peak RSS full/10%: {full.peak_rss_mb / runs[0].peak_rss_mb:.2f}x "
         f"for {full.rows / max(runs[0].rows, 1):.0f}x rows"
     )
-    assert full.rows == total, f"expected {total} rows, got {full.rows}"
-    print(f"export rows={full.rows} rows_per_s={full.rows_per_s:.0f} peak_rss_mb={full.peak_rss_mb:.0f}")
+    print("\nrows/s over PostgreSQL's COPY of the same SELECT (same run; goal >= 0.5):")
+    print(f"  csv, all rows: {full.rows_per_s / copy_all.rows_per_s:.2f}")
+    for run in runs[0], runs[2], runs[3]:
+        print(f"  {run.name}: {run.rows_per_s / copy_small.rows_per_s:.2f}")
+    assert full.rows == total == copy_all.rows, f"expected {total} rows, got {full.rows} / COPY {copy_all.rows}"
+    print(
+        f"export rows={full.rows} rows_per_s={full.rows_per_s:.0f} peak_rss_mb={full.peak_rss_mb:.0f} "
+        f"copy_ratio={full.rows_per_s / copy_all.rows_per_s:.2f}"
+    )
+
+
+def cpu_model() -> str:
+    """The CPU's name (lscpu's "Model name"): rates move with it."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    """The machine may be shared: the load beside the figures says how far to trust absolute rates."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ STOPWORDS = frozenset(
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
+@lru_cache(maxsize=16384)  # a pure function called thousands of times a turn, mostly on the same words
 def normalize(text: str) -> str:
     """Casefolded, accents stripped, punctuation to spaces, whitespace collapsed."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -1,8 +1,10 @@
 """Long-format export of trial records: one row per attempt (an answer, a skip, or a session that ended
 with the puzzle open: the `outcome` column), as CSV or JSON, in constant memory.
 
-Rows are read in keyset batches (attempt id > last id, a few thousand at a time), so an export of
-millions of rows holds one batch at once and no long transaction or server-side cursor stays open.
+The plain CSV export is PostgreSQL's own `COPY (SELECT ...) TO STDOUT WITH CSV`, every cell (formula
+escaping included) computed in SQL and streamed on in blocks: building the rows in Python ran at ~0.2x the
+rate of COPY. Redacted CSV and JSON need Python per row; their rows are read in keyset batches (attempt
+id > last id, a few thousand at a time), so an export of millions of rows holds one batch at once.
 """
 
 import csv
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.db.models import Case, CharField, F, Func, QuerySet, TextField, Value, When
 
 from chat.models import Attempt
@@ -55,12 +58,17 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 HEADER = ["study", *(name for name, _ in COLUMNS)]
 FREE_TEXT = ("prompt_shown", "response_text")
-FORMULA_ESCAPED = (*FREE_TEXT, "model_name")  # every cell whose text someone typed
 _PARTICIPANT_ID = "puzzle__session__participant_id"  # read for redaction, not exported
 _TEXT_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FREE_TEXT]
-_FORMULA_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FORMULA_ESCAPED]
 WITHDRAWN_TEXT = "[withdrawn entry]"  # what an export shows of a trial about an entry the participant withdrew
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# model_name too: an LLM endpoint's name is configuration text that a spreadsheet would run all the same.
+FORMULA_ESCAPED = (*FREE_TEXT, "model_name")
+_FORMULA_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FORMULA_ESCAPED]
+# Text cells of the COPY path: empty text becomes NULL there, so that COPY writes an empty cell as csv.writer
+# does (COPY quotes an empty string as "" to tell it from NULL).
+_TEXT_COLUMNS = {"participant", "arm", "puzzle_group", "scorer", "prompt_hash"}
+COPY_CHUNK_BYTES = 256 * 1024
 
 
 class IsoTimestamp(Func):
@@ -68,6 +76,33 @@ class IsoTimestamp(Func):
     Python datetimes and back to text took 40% of the export's time."""
 
     template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    output_field = CharField()
+
+
+class FormulaSafe(Func):
+    """SQL twin of `_formula_safe` (NULLIF: see _TEXT_COLUMNS)."""
+
+    template = (
+        "CASE WHEN left(%(expressions)s, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+        "THEN chr(39) || %(expressions)s ELSE NULLIF(%(expressions)s, '') END"
+    )
+    output_field = CharField()
+
+
+class PythonBool(Func):
+    """True/False as csv.writer writes Python booleans (COPY would write t/f)."""
+
+    template = "CASE %(expressions)s WHEN true THEN 'True' WHEN false THEN 'False' END"
+    output_field = CharField()
+
+
+class PythonFloat(Func):
+    """A float as Python writes it: PostgreSQL writes the shortest text too, but 0 and 1 where Python has 0.0."""
+
+    template = (
+        "CASE WHEN %(expressions)s = trunc(%(expressions)s) AND abs(%(expressions)s) < 1e16 "
+        "THEN %(expressions)s::text || '.0' ELSE %(expressions)s::text END"
+    )
     output_field = CharField()
 
 
@@ -100,6 +135,34 @@ def attempt_export_queryset(*, study: Study, filters: ExportFilters) -> QuerySet
     return qs
 
 
+def _unless_withdrawn(path: str) -> Case:
+    """The text, or WITHDRAWN_TEXT for a trial about an entry the participant withdrew."""
+    withdrawn = When(puzzle__entry__excluded=True, then=Value(WITHDRAWN_TEXT))
+    return Case(withdrawn, default=F(path), output_field=TextField())
+
+
+def attempt_export_csv_select(*, study: Study, filters: ExportFilters) -> tuple[str, tuple]:
+    """The SELECT (SQL, parameters) whose rows are the CSV export's rows, cell for cell, in HEADER order."""
+    cells = {"c_study": Value(study.slug, output_field=CharField())}
+    for name, path in COLUMNS:
+        if name.endswith("_at"):
+            cells[f"c_{name}"] = IsoTimestamp(F(path))
+        elif name in FREE_TEXT:
+            cells[f"c_{name}"] = FormulaSafe(_unless_withdrawn(path))
+        elif name in FORMULA_ESCAPED:
+            cells[f"c_{name}"] = FormulaSafe(F(path))
+        elif name in _TEXT_COLUMNS:
+            cells[f"c_{name}"] = Func(F(path), Value(""), function="NULLIF", output_field=CharField())
+        elif name == "correct":
+            cells[f"c_{name}"] = PythonBool(F(path))
+        elif name == "score":
+            cells[f"c_{name}"] = PythonFloat(F(path))
+        else:
+            cells[f"c_{name}"] = F(path)
+    qs = attempt_export_queryset(study=study, filters=filters).annotate(**cells).order_by("id")
+    return qs.values_list(*cells).query.sql_with_params()
+
+
 @dataclass
 class AttemptExport:
     """One export: its rows as encoded chunks, counted, and written to the audit log when done."""
@@ -114,8 +177,7 @@ class AttemptExport:
 
     def row_batches(self) -> Iterator[list[list]]:
         times = {f"{name}_text": IsoTimestamp(F(path)) for name, path in COLUMNS if name.endswith("_at")}
-        withdrawn = When(puzzle__entry__excluded=True, then=Value(WITHDRAWN_TEXT))
-        texts = {f"{name}_text": Case(withdrawn, default=F(name), output_field=TextField()) for name in FREE_TEXT}
+        texts = {f"{name}_text": _unless_withdrawn(name) for name in FREE_TEXT}
         qs = attempt_export_queryset(study=self.study, filters=self.filters).annotate(**times, **texts).order_by("id")
         paths = [f"{name}_text" if name.endswith("_at") or name in FREE_TEXT else path for name, path in COLUMNS] + [
             _PARTICIPANT_ID
@@ -144,6 +206,9 @@ class AttemptExport:
         return self._redactors[participant_id]
 
     def chunks(self) -> Iterator[bytes]:
+        if self.file_format == "csv" and not self.redact:
+            yield from self._copy_chunks()
+            return
         encode = self._csv_chunk if self.file_format == "csv" else self._json_chunk
         if self.file_format == "csv":
             yield self._csv_chunk([HEADER], header=True)
@@ -156,9 +221,30 @@ class AttemptExport:
             yield b"\n]\n"
         self._finish()
 
+    def _copy_chunks(self) -> Iterator[bytes]:
+        sql, params = attempt_export_csv_select(study=self.study, filters=self.filters)
+        yield self._csv_chunk([HEADER], header=True)
+        pending: list = []
+        size = rows = 0
+        with (
+            connection.cursor() as wrapper,
+            wrapper.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+        ):
+            for row in copy:  # libpq hands COPY data over a row (one CopyData message) at a time
+                pending.append(row)
+                rows += 1
+                size += len(row)
+                if size >= COPY_CHUNK_BYTES:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+        self.rows = rows
+        self._finish()
+
     def _csv_chunk(self, rows: list[list], header: bool = False) -> bytes:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = csv.writer(buffer, lineterminator="\n")  # as COPY writes its rows
         if header:
             writer.writerows(rows)
         else:

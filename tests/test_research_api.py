@@ -11,7 +11,7 @@ from django.core.cache import cache
 
 from accounts.models import User
 from chat.models import Attempt
-from research.export import HEADER
+from research.export import HEADER, AttemptExport, ExportFilters
 from studies.models import AuditEvent, Participant, ProtocolVersion
 from tests.chat_helpers import act
 from tests.conftest import PASSWORD, api_client_for
@@ -191,6 +191,19 @@ def test_export_escapes_a_formula_in_the_model_name_cell(rw):
     Attempt.objects.filter(pk=rw.attempts_a[0].pk).update(model_name="@SUM(1+1)*cmd|' /C calc'!A0")
     rows = export(api_client_for(rw.researcher_a), "/api/studies/study-a/attempts.csv")
     assert rows[0]["model_name"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+
+
+def test_plain_csv_from_copy_matches_the_python_rows_cell_for_cell(rw):
+    """The plain CSV is PostgreSQL's COPY output; the redacted CSV is written by Python: same cells and escaping."""
+    Attempt.objects.filter(pk=rw.attempts_a[0].pk).update(model_name="@SUM(A1)", response_text="")
+    plain = AttemptExport(study=rw.study_a, filters=ExportFilters(), file_format="csv", redact=False)
+    copied = b"".join(plain.chunks())
+    python = AttemptExport(study=rw.study_a, filters=ExportFilters(), file_format="csv", redact=False)
+    written = python._csv_chunk([HEADER], header=True) + b"".join(map(python._csv_chunk, python.row_batches()))
+    assert copied == written and plain.rows == 3
+    rows = list(csv.DictReader(io.StringIO(copied.decode())))
+    assert rows[0]["model_name"] == "'@SUM(A1)" and rows[0]["response_text"] == "" and rows[0]["score"] != ""
+    assert rows[2]["response_text"] == "'" + FORMULA
 
 
 def test_export_redacts_people_and_places_with_stable_placeholders(rw):

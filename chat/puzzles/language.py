@@ -53,12 +53,13 @@ def _missing_word(templates, facts: EntryFacts, pool: list[EntryFacts], rng: ran
         if not candidates:
             continue
         word = rng.choice(candidates)
+        in_sentence = set(normalize(sentence).split())  # once, not once per word of the pool
         others = [
             other_word
             for other in pool
             if other.id != facts.id
             for other_word in re.findall(r"[A-Za-z]{4,}", other.description)
-            if other_word.casefold() not in STOPWORDS and normalize(other_word) not in normalize(sentence).split()
+            if other_word.casefold() not in STOPWORDS and normalize(other_word) not in in_sentence
         ]
         distractors = pick_distinct(rng, others, 3, avoid={word})
         options, answer_index = with_choices(rng, word, distractors)

@@ -48,7 +48,7 @@ def test_run_stack_serves_the_demo_restarts_a_dead_child_and_stops_cleanly(fresh
             wait_until(lambda: "Press Ctrl-C" in log.read_text(), timeout=240, message="stack up")
             banner = log.read_text()
             assert f"http://127.0.0.1:{PORT}/" in banner and DEMO_LOGINS["researcher"] in banner
-            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=60, message="daphne")
+            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=180, message="daphne")
 
             session = requests.Session()
             login_page = session.get(f"http://127.0.0.1:{PORT}/login/")
@@ -72,7 +72,7 @@ def test_run_stack_serves_the_demo_restarts_a_dead_child_and_stops_cleanly(fresh
             assert _answers(f"http://127.0.0.1:{PORT}/login/")
             wait_until(lambda: _answers(f"http://127.0.0.1:{llm_port}/health"), timeout=240, message="LLM back")
             _child(stack, "daphne").kill()
-            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=60, message="daphne back")
+            wait_until(lambda: _answers(f"http://127.0.0.1:{PORT}/login/"), timeout=180, message="daphne back")
             assert "daphne exited with -9; restarting in 1 s" in log.read_text()
             assert stack.poll() is None
         finally:
@@ -123,7 +123,7 @@ def test_devservices_up_creates_a_missing_database_on_a_running_server(db):
     name = "reme_devservices_missing"
     with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    url = maintenance.replace("/postgres", f"/{name}", 1)
+    url = database_url_for_this_test_db().replace(f"/{test_db}", f"/{name}")
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL="redis://127.0.0.1:1/0")
     try:
         printed = subprocess.run(

@@ -101,7 +101,8 @@ def test_a_trainee_completes_a_session_with_a_miss_a_clue_a_reload_and_a_right_a
     seqs = page.locator("#log li").evaluate_all("items => items.map(li => li.dataset.seq)")
     assert len(set(seqs)) == len(seqs) == bubbles_before
 
-    first = current_puzzle(world)
+    # the clue is stored before the right answer is worked out (on a loaded machine the reload can come first)
+    first = wait_until(lambda: (p := current_puzzle(world)).hints_used == 1 and p, timeout=20, message="the clue")
     answer(page, right_answer(first))
     expect(page.locator("#progress")).to_have_text("Puzzle 2 of 2")
     expect(bot_bubbles(page).last).to_contain_text("Puzzle 2 of 2.")

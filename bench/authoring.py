@@ -191,7 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
-    settings.LLM_TURN_RESERVE_TOKENS = 512  # an authoring request's suffix (~150 tokens) and reply (≤ 160 + constants)
+    settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
     participant = trainee(entries, seed)
     model_name = resolve_model_path().stem

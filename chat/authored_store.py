@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from inference.client import LLMClient
+from inference.client import LLMClient, LLMUnavailable
 from inference.prompt import prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant
@@ -59,7 +59,8 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
     except authoring.BadReply as error:
         return None, [str(error)], reply, seconds, authoring.prompt_sha256(messages, schema)
     reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
-                                      distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip
+                                      distractor_pool=authoring.distractor_pool(plan, pool),
+                                      instructions=plan.task)  # fmt: skip
     return candidate, reasons, reply, seconds, authoring.prompt_sha256(messages, schema)
 
 
@@ -84,10 +85,17 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
                     .values_list("plan_key", flat=True))  # fmt: skip
         plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
         for plan in plans:
-            candidate, reasons, reply, seconds, prompt_hash = author_one(
-                plan, prefix=prefix, pool=pool, client=client or llm_client(settings.LLM_AUTHORING_TIMEOUT_S),
-                base_url=base_url or participant_llm_url(participant_id), model=model, user=llm_user(participant_id),
-            )  # fmt: skip
+            try:
+                candidate, reasons, reply, seconds, prompt_hash = author_one(
+                    plan, prefix=prefix, pool=pool, client=client or llm_client(settings.LLM_AUTHORING_TIMEOUT_S),
+                    base_url=base_url or participant_llm_url(participant_id), model=model,
+                    user=llm_user(participant_id),
+                )  # fmt: skip
+            except LLMUnavailable as error:
+                if "HTTP 400" not in str(error):
+                    raise  # the server is down or busy: the task retries later
+                run.reasons["refused by the server (HTTP 400, e.g. the prompt does not fit)"] = 1
+                break  # retrying cannot help; the next prefix (a changed life log) tries again
             run.candidates += 1
             run.seconds += seconds
             accepted = candidate is not None and not reasons

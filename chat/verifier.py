@@ -23,7 +23,7 @@ from datetime import datetime
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-1"
+VERSION = "verifier-2"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -147,6 +147,7 @@ def calendar_words(text: str) -> set[str]:
 def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -> list[str]:
     """What `text` says that `grounded` does not support, and answer words that `draft` does not reveal."""
     vocabulary = set(normalize(grounded).split())
+    vocabulary |= {word[:-1] for word in vocabulary if word.endswith("s")}  # "St Mary's" (normalized "marys")
     problems = [f"name {name!r}" for name in sorted(names(text)) if not set(name.split()) <= vocabulary]
     problems += [f"number {n}" for n in sorted(numbers(text) - numbers(grounded))]
     problems += [f"date word {w!r}" for w in sorted(calendar_words(text) - calendar_words(grounded))]
@@ -256,9 +257,11 @@ def _content(text: str) -> set[str]:
     return {word for word in normalize(text).split() if word not in STOPWORDS and len(word) > 1}
 
 
-def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str]) -> list[str]:
+def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str],
+                   instructions: str = "") -> list[str]:  # fmt: skip
     """Every rule for an authored puzzle. `entries`: the trainee's entries by id; `distractor_pool`: the
-    values a distractor may take (titles, people or places of the trainee's entries)."""
+    values a distractor may take (titles, people or places of the trainee's entries); `instructions`: what the
+    model was told to do, which it must not copy into the puzzle."""
     problems: list[str] = []
     unknown = [i for i in candidate.evidence_ids if i not in entries]
     if not candidate.evidence_ids or unknown:
@@ -273,6 +276,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += ungrounded(written, grounded=grounded)  # the options are checked against the trainee's entries
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
+    if instructions and _shingles(written) & _shingles(instructions):
+        problems.append(f"copies the instructions {' '.join(min(_shingles(written) & _shingles(instructions)))!r}")
     # structure
     if "?" not in candidate.question:
         problems.append("the question asks nothing")

@@ -95,6 +95,20 @@ def test_withdrawing_an_entry_or_erasing_the_life_log_deletes_the_puzzles_that_q
     assert not AuthoredPuzzle.objects.filter(participant=world.participant_a).exists()
 
 
+def test_a_request_the_server_refuses_ends_the_run_without_a_retry_loop(world):
+    from tests.scripted_llm import ScriptedLLM
+
+    give_life_log(world.participant_a, count=20)
+    server = ScriptedLLM(status=400)
+    try:
+        run = authored_puzzles_write(participant_id=world.participant_a.pk, limit=3, base_url=server.base_url,
+                                     model="any")  # fmt: skip
+    finally:
+        server.close()
+    assert run.candidates == 0 and len(server.requests) == 1  # one refusal, no retries, no exception
+    assert list(run.reasons) == ["refused by the server (HTTP 400, e.g. the prompt does not fit)"]
+
+
 def test_the_default_rotation_leaves_the_authored_group_out_but_a_protocol_can_pin_it(world):
     give_life_log(world.participant_a, count=40)
     session = training_session_start(participant=world.participant_a)

@@ -34,7 +34,8 @@ def problems_of(case: dict) -> list[str]:
         return check_rewording(case["text"], template=case["template"], sources=sources, answer=case["answer"],
                                others=case["others"], context=case["context"])  # fmt: skip
     candidate = Candidate(**case["candidate"])
-    return check_authored(candidate, entries={s.id: s for s in sources}, distractor_pool=case["pool"])
+    return check_authored(candidate, entries={s.id: s for s in sources}, distractor_pool=case["pool"],
+                          instructions=case.get("instructions", ""))  # fmt: skip
 
 
 def _cases(name: str) -> list[dict]:

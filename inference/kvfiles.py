@@ -135,8 +135,6 @@ class OwnerIndex:
         self.directory = directory / "owners" if directory else None
         self.keys: dict[str, set[str]] = {}
         self.lock = threading.Lock()
-        if self.directory:
-            self.directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, owner: str) -> Path:
         return self.directory / f"{hashlib.sha256(owner.encode()).hexdigest()[:32]}.keys"
@@ -149,6 +147,7 @@ class OwnerIndex:
             new = [key for key in keys if key not in known]
             known.update(new)
             if new and self.directory:
+                self.directory.mkdir(parents=True, exist_ok=True)  # only once there is an owner to record
                 with open(self._path(owner), "a") as handle:
                     handle.write("".join(f"{key}\n" for key in new))
 

@@ -67,7 +67,18 @@ FORMULA_ESCAPED = (*FREE_TEXT, "model_name")
 _FORMULA_POSITIONS = [index for index, (name, _) in enumerate(COLUMNS) if name in FORMULA_ESCAPED]
 # Text cells of the COPY path: empty text becomes NULL there, so that COPY writes an empty cell as csv.writer
 # does (COPY quotes an empty string as "" to tell it from NULL).
-_TEXT_COLUMNS = {"participant", "arm", "puzzle_group", "scorer", "prompt_hash"}
+_TEXT_COLUMNS = {
+    "participant",
+    "arm",
+    "puzzle_group",
+    "scorer",
+    "prompt_hash",
+    "outcome",
+    "puzzle_source",
+    "text_source",
+    "llm_prompt_hash",
+    "verifier_version",
+}
 COPY_CHUNK_BYTES = 256 * 1024
 
 
@@ -147,8 +158,9 @@ def attempt_export_csv_select(*, study: Study, filters: ExportFilters) -> tuple[
     for name, path in COLUMNS:
         if name.endswith("_at"):
             cells[f"c_{name}"] = IsoTimestamp(F(path))
-        elif name in FREE_TEXT:
-            cells[f"c_{name}"] = FormulaSafe(_unless_withdrawn(path))
+        elif name in FREE_TEXT:  # FormulaSafe repeats its expression: the tombstone wraps it, not the reverse
+            withdrawn = When(puzzle__entry__excluded=True, then=Value(WITHDRAWN_TEXT))
+            cells[f"c_{name}"] = Case(withdrawn, default=FormulaSafe(F(path)), output_field=CharField())
         elif name in FORMULA_ESCAPED:
             cells[f"c_{name}"] = FormulaSafe(F(path))
         elif name in _TEXT_COLUMNS:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
+from chat import verifier
 from chat.models import Attempt, ChatMessage
 from chat.services import training_session_start
 from chat.verifier import ungrounded
@@ -124,7 +125,7 @@ async def test_faithful_rewording_streams_and_is_stored(llm_session):
     assert attempt.model_name == "scripted-test-model" and attempt.prompt_shown.startswith("Let's see. Puzzle 1 of 2.")
     # the trial says where the words came from: a template puzzle, reworded by the LLM after passing the check
     assert (attempt.outcome, attempt.puzzle_source, attempt.text_source) == ("answered", "template", "llm_reworded")
-    assert len(attempt.llm_prompt_hash) == 64 and attempt.verifier_version == "grounding-1"
+    assert len(attempt.llm_prompt_hash) == 64 and attempt.verifier_version == verifier.VERSION
 
 
 async def test_a_reply_that_starts_late_gives_the_template_silently(llm_session, settings):

@@ -28,7 +28,7 @@ def life_recall_session(participant, puzzles: int = 2) -> TrainingSession:
 
 def test_shipped_groups_are_versioned_rows(world):
     keys = set(PuzzleGroup.objects.filter(version=1).values_list("key", flat=True))
-    assert keys == {"life-recall", "language", "temporal-order", "detail-probe", "numbers"}
+    assert keys == {"life-recall", "language", "temporal-order", "detail-probe", "numbers", "llm-authored"}
 
 
 def test_start_asks_the_first_puzzle_and_reuses_an_open_session(trainee):

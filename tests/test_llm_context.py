@@ -7,13 +7,14 @@ import json
 import pytest
 import redis
 
+from chat.context import SYSTEM_PROMPT
 from chat.llm import llm_client, llm_context_tokens
 from chat.models import LLMContext
 from chat.prefill import llm_context_prefill, lock_key
 from chat.selectors import llm_prefix_get, phrase_request_get
 from chat.services import training_session_start
 from inference.client import CircuitBreaker, LLMUnavailable
-from inference.prompt import estimate_tokens, serialize_life_log
+from inference.prompt import estimate_tokens, prefix_messages, serialize_life_log
 from lifelog.models import ImportJob, LifeLogEntry
 from lifelog.sample_data import generate_json
 from lifelog.services import entry_set_excluded, import_job_create
@@ -64,7 +65,8 @@ def test_the_budget_is_never_more_than_the_servers_context(world, settings):
         finally:
             server.close()
         assert estimate_tokens(prefix) <= expected - settings.LLM_TURN_RESERVE_TOKENS
-    assert prefix.count("\n[") == 60  # the whole life log where it fits
+    frame = prefix_messages(SYSTEM_PROMPT, "")[0]["content"]  # its few-shot examples have entry lines too
+    assert prefix.count("\n[") - frame.count("\n[") == 60  # the whole life log where it fits
 
 
 def test_context_budget_keeps_the_most_recent_entries(world):
@@ -119,7 +121,7 @@ def test_a_life_log_change_makes_the_worker_prefill_again(world, llm, tmp_path, 
         wait_until(
             lambda: (c := ready()) and c.prefix_sha256 != first.prefix_sha256, timeout=90, message="a new prefill"
         )
-        prefills = [r for r in llm.requests if r["max_tokens"] == 1]
+        prefills = [r for r in llm.requests if r.get("max_tokens") == 1]  # (the withdrawal also purged)
         assert len(prefills) == 2
         assert f"[{entry.id}] " in prefills[0]["messages"][0]["content"]
         assert f"[{entry.id}] " not in prefills[1]["messages"][0]["content"]
@@ -130,19 +132,20 @@ def test_a_life_log_change_makes_the_worker_prefill_again(world, llm, tmp_path, 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(180)
 def test_the_llm_work_has_a_queue_of_its_own_so_imports_never_wait_behind_it(world, llm, tmp_path, settings):
-    """A worker of the default queue runs an import; the prefill the import queues waits on the LLM's queue
+    """A worker of the other queues runs an import; the prefill the import queues waits on the LLM's queue
     for the LLM's worker (reme/queues.py), however long a cold prefix would take."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     llm_queue = queue_for("llm")
     worker = CeleryWorker(tmp_path / "imports.log", extra_env={"LLM_BASE_URL": llm.base_url},
-                          queues=[settings.CELERY_TASK_DEFAULT_QUEUE])  # fmt: skip
+                          queues=[settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_IMPORT_QUEUE])  # fmt: skip
     try:
         job = import_job_create(
             participant=world.participant_a, filename="log.json", data=generate_json(10, seed=3), created_by=None
         )
         wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == "done", timeout=90, message="the import")
         wait_until(lambda: broker.llen(llm_queue) >= 1, timeout=10, message="the prefill on the LLM queue")
-        assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 0 and llm.requests == []
+        assert broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == broker.llen(settings.CELERY_IMPORT_QUEUE) == 0
+        assert llm.requests == []
     finally:
         worker.stop()
         broker.delete(llm_queue)

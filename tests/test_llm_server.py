@@ -208,6 +208,7 @@ async def test_the_platform_falls_back_to_templates_when_the_server_dies_mid_rep
     await database_sync_to_async(give_life_log)(world.participant_a)  # ~3,000 tokens: seconds of prefill
     dying = LLMServer(tmp_path / "kv", tmp_path / "server.log")
     settings.LLM_BASE_URL, settings.LLM_PREFILL_ENABLED = dying.base_url, False
+    settings.CHAT_LLM_FIRST_TOKEN_S = None  # no first-token budget: here the server dies while the reply waits
     llm_client().breaker.succeeded()
     session = await database_sync_to_async(training_session_start)(participant=world.participant_a, puzzles=1)
     tab = await connect(world.trainee_a, session.pk)

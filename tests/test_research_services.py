@@ -119,7 +119,8 @@ def test_model_name_is_the_protocols(world, arm, settings):
     session = training_session_start(participant=participant)
     assert session.model_name == "qwen2.5-0.5b-instruct"
     act(session, text=right_answer(session.puzzles.get()))
-    assert Attempt.objects.get(puzzle__session=session).model_name == "qwen2.5-0.5b-instruct"
+    # the trial names a model only when its text was shown: here the server never answered, the template was
+    assert Attempt.objects.get(puzzle__session=session).model_name == ""
 
 
 def test_the_pinned_model_is_the_one_asked_and_a_templates_only_protocol_asks_none(world, arm, settings):

@@ -39,7 +39,7 @@ def test_models_streaming_and_errors(server):
     assert chunks[-1].choices[0].finish_reason == "stop"
     too_long = {"model": "tiny", "messages": [{"role": "user", "content": "x" * 5000}], "max_tokens": 4}
     response = httpx.post(server.base_url + "/chat/completions", json=too_long, timeout=60)
-    assert response.status_code == 400 and "exceeds the context" in response.json()["error"]["message"]
+    assert response.status_code == 400 and "maximum context length" in response.json()["error"]["message"]
 
 
 def test_concurrent_requests_share_the_diary_prefix(server):

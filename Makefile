@@ -33,7 +33,7 @@ run: install
 # Kernel tests run through Triton's interpreter here (no GPU); on a GPU: `python -m pytest kernels/tests`.
 test: install browser
 	eval "$$($(PY) -m reme.devservices up --database reme_test --redis-db 15)" && \
-	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test DB_CONN_MAX_AGE=0 TRITON_INTERPRET=1 $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 CELERY_QUEUE=reme-test DB_CONN_MAX_AGE=0 TRITON_INTERPRET=1 REME_FAST_PASSWORD_HASHER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -132,6 +132,19 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The test suite hashes its fixture passwords with a fast hasher (`make test` sets REME_FAST_PASSWORD_HASHER=1 for
+# itself and the servers it starts): four PBKDF2 hashes per test were most of its run time. Every other hasher
+# stays accepted; nothing else sets it, so deployments keep PBKDF2.
+if os.environ.get("REME_FAST_PASSWORD_HASHER") == "1":
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+    ]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

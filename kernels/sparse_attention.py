@@ -32,23 +32,15 @@ def _configs() -> list[triton.Config]:
     return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 2), (8, 3)]]
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
 @triton.jit
-def _sparse_attention_kernel(
-    Q, K, V, Out,
-    BlockIdx, BlockCount, ColumnIdx, ColumnCount,
-    stride_qb, stride_qh, stride_qn,
-    stride_kb, stride_kh, stride_kn,
-    stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, stride_on,
-    n_ctx, heads, group, scale_log2, max_blocks, max_columns,
+def _attend_lists(
+    Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+    stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+    b, h, kv_h, qb, list_at, n_ctx, scale_log2, max_blocks, max_columns,
     D: tl.constexpr, B: tl.constexpr,
 ):  # fmt: skip
-    qb = tl.program_id(0)
-    bh = tl.program_id(1)
-    n_qblocks = tl.num_programs(0)
-    b, h = bh // heads, bh % heads
-    kv_h = h // group
+    """One query block of one head: its listed key blocks, then its extra columns."""
     rows = qb * B + tl.arange(0, B)
     dims = tl.arange(0, D)
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
@@ -58,7 +50,6 @@ def _sparse_attention_kernel(
     m_i = tl.full([B], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([B], dtype=tl.float32)
     acc = tl.zeros([B, D], dtype=tl.float32)
-    list_at = bh * n_qblocks + qb
 
     n_blocks = tl.load(BlockCount + list_at)
     for t in range(0, n_blocks):
@@ -85,6 +76,56 @@ def _sparse_attention_kernel(
              out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
 
 
+@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
+@triton.jit
+def _sparse_attention_kernel(
+    Q, K, V, Out,
+    BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+    stride_qb, stride_qh, stride_qn,
+    stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_on,
+    n_ctx, heads, group, scale_log2, max_blocks, max_columns,
+    D: tl.constexpr, B: tl.constexpr,
+):  # fmt: skip
+    qb = tl.program_id(0)
+    bh = tl.program_id(1)
+    b, h = bh // heads, bh % heads
+    _attend_lists(
+        Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+        stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+        stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+        b, h, h // group, qb, bh * tl.num_programs(0) + qb, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+    )  # fmt: skip
+
+
+@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
+@triton.jit
+def _scheduled_kernel(
+    Q, K, V, Out,
+    BlockIdx, BlockCount, ColumnIdx, ColumnCount, HeadIds, Order,
+    stride_qb, stride_qh, stride_qn,
+    stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_on,
+    n_ctx, n_qblocks, heads, group, scale_log2, max_blocks, max_columns,
+    D: tl.constexpr, B: tl.constexpr,
+):  # fmt: skip
+    """One program per listed (batch, slot, query block), in the order given (the heaviest first): slot s of
+    the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group."""
+    item = tl.load(Order + tl.program_id(0))  # (b · heads + slot) · n_qblocks + qb, as the lists are laid out
+    qb = item % n_qblocks
+    bs = item // n_qblocks
+    b, slot = bs // heads, bs % heads
+    h = tl.load(HeadIds + slot)
+    _attend_lists(
+        Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+        stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+        stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+        b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+    )  # fmt: skip
+
+
 def sparse_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -109,5 +150,36 @@ def sparse_attention(
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
         D=dim, B=BLOCK,
+    )  # fmt: skip
+    return out
+
+
+def scheduled_sparse_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    head_ids: torch.Tensor,
+    block_idx: torch.Tensor,
+    block_count: torch.Tensor,
+    column_idx: torch.Tensor,
+    column_count: torch.Tensor,
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """The same attention as sparse_attention, for a subset of q's heads in one launch: list slot s (dim 1 of
+    the lists) is query head head_ids[s] of q and out (K/V: its GQA head). Programs run heaviest first
+    (listed blocks plus column tiles, longest-processing-time order), so the few long query blocks of one
+    pattern start early instead of trailing behind the short ones. Writes only those heads of out."""
+    batch, heads, n_ctx, dim = q.shape
+    assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == out.stride(-1) == 1
+    slots, qblocks = block_count.shape[1], block_count.shape[2]
+    assert qblocks == triton.cdiv(n_ctx, BLOCK) and column_count.shape == block_count.shape
+    work = block_count + (column_count + BLOCK - 1) // BLOCK
+    order = torch.argsort(work.flatten(), descending=True, stable=True).to(torch.int32)
+    _scheduled_kernel[(order.numel(),)](
+        q, k, v, out, block_idx, block_count, column_idx, column_count, head_ids.to(torch.int32), order,
+        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
+        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
+        column_idx.shape[-1], D=dim, B=BLOCK,
     )  # fmt: skip
     return out

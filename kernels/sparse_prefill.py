@@ -128,3 +128,33 @@ def block_sparse_blocks(q: torch.Tensor, k: torch.Tensor, top_blocks: torch.Tens
 def block_sparse_prefill(q, k, v, top_blocks: torch.Tensor) -> torch.Tensor:
     blocks, counts = block_sparse_blocks(q, k, top_blocks)
     return sparse_attention(q, k, v, blocks, counts)
+
+
+def vertical_slash_lists(q, k, vertical_budget: torch.Tensor, slash_budget: torch.Tensor, sinks=30, local=100):
+    """The converted lists (block_idx, block_count, column_idx, column_count) of every head of q."""
+    indices = vertical_slash_indices(q, k, vertical_budget, slash_budget, sinks, local)
+    return convert_vertical_slash(q.shape[2], *indices)
+
+
+def list_bytes(n_ctx: int, heads: int, max_blocks: int, max_columns: int) -> int:
+    """Bytes of one set of index lists for `heads` heads."""
+    return heads * triton.cdiv(n_ctx, BLOCK) * (max_blocks + max_columns + 2) * 4
+
+
+def stack_lists(pieces: list[tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Concatenate per-pattern lists along the head dimension, padding the list widths to the widest; a piece
+    without columns (A-shape, block-sparse: (blocks, counts)) gets none."""
+    width = max(piece[0].shape[-1] for piece in pieces)
+    column_width = max([piece[2].shape[-1] for piece in pieces if len(piece) == 4] + [1])
+    blocks, counts, columns, column_counts = [], [], [], []
+    for piece in pieces:
+        block_idx, block_count = piece[0], piece[1]
+        blocks.append(torch.nn.functional.pad(block_idx, (0, width - block_idx.shape[-1])))
+        counts.append(block_count)
+        if len(piece) == 4:
+            columns.append(torch.nn.functional.pad(piece[2], (0, column_width - piece[2].shape[-1])))
+            column_counts.append(piece[3])
+        else:
+            columns.append(block_idx.new_zeros(*block_idx.shape[:-1], column_width))
+            column_counts.append(torch.zeros_like(block_count))
+    return torch.cat(blocks, 1), torch.cat(counts, 1), torch.cat(columns, 1), torch.cat(column_counts, 1)

@@ -318,6 +318,29 @@ def test_the_engine_through_its_triton_kernels_gives_the_reference_logits():
         torch.testing.assert_close(logits, expected_turn, atol=1e-4, rtol=1e-4)
 
 
+def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches():
+    """Dense, vertical-slash, A-shape and block-sparse heads in one layer through the Triton kernels (run by the
+    interpreter): the fused path (the sparse heads' lists stacked into one scheduled launch, the dense heads
+    beside it) gives the outputs of one launch per pattern, and both the exact masks' reference."""
+    shape = ModelArgs(vocab_size=257, dim=256, n_layers=1, n_heads=4, n_kv_heads=2, intermediate_size=256)
+    choices = [HeadChoice(head=0, pattern="block_sparse", params={"blocks": 2}, recall=1.0, density=1.0),
+               HeadChoice(head=1, pattern="dense", params={}, recall=1.0, density=1.0),
+               HeadChoice(head=2, pattern="vertical_slash", params={"vertical": 16, "slash": 8}, recall=1.0,
+                          density=1.0),
+               HeadChoice(head=3, pattern="a_shape", params={"sink_blocks": 1, "local_blocks": 1}, recall=1.0,
+                          density=1.0)]  # fmt: skip
+    generator = torch.Generator().manual_seed(23)
+    q = torch.randn(1, shape.n_heads, 300, shape.head_dim, generator=generator)
+    k, v = (torch.randn(1, shape.n_kv_heads, 300, shape.head_dim, generator=generator) for _ in range(2))
+    outputs = {}
+    for name, fused, kernels in (("fused", True, True), ("per pattern", False, True), ("reference", True, False)):
+        outputs[name] = SparsePrefill({0: choices}, kernels=kernels, fused=fused)(q, k, v, layer=0)
+    torch.testing.assert_close(outputs["fused"], outputs["per pattern"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-5, rtol=1e-5)
+    dense = reference.prefix_attention(q, k, v)
+    assert (outputs["fused"][:, [0, 2, 3]] - dense[:, [0, 2, 3]]).abs().max() > 1e-3  # the sparse heads drop keys
+
+
 def test_a_pattern_config_past_its_calibrated_lengths_is_refused_with_a_log_unless_it_has_a_scaling_rule(caplog):
     """Narrow patterns calibrated at 128 tokens: a 300-token prefill refuses them (runs dense, logs why);
     with a scaling rule the carried (wider) budgets run sparse; at the calibrated length they run as is."""

@@ -4,9 +4,11 @@
   against); a suffix or a decode step after a cached prefix runs our prefix-attention kernel; on the
   CPU everything runs the float32 reference.
 - sparse: a cold prefill of at least `threshold` tokens runs each head's pattern from a config
-  (kernels.pattern_search): vertical-slash, A-shape, block-sparse or dense. Heads sharing a pattern
-  run together in one launch, each with its own budgets; on the CPU the same patterns run as their
-  exact masks over the reference. The K/V stay complete: later turns attend to all of it (SCBench's
+  (kernels.pattern_search): vertical-slash, A-shape, block-sparse or dense. With the kernels, every
+  sparse head of a layer runs in one launch, whatever its pattern and budgets (its index lists stacked,
+  the heaviest query blocks first), while the dense heads run through cuDNN on a side stream beside it
+  (`fused`; without it, one launch per pattern, one after the other); on the CPU the same patterns run as
+  their exact masks over the reference. The K/V stay complete: later turns attend to all of it (SCBench's
   point: sparse prefill, full cache). A config loaded from a file knows the lengths it was calibrated
   at: past the longest, it is carried by its scaling rule, or refused (that layer runs dense, and the
   log says why).
@@ -27,10 +29,14 @@ from torch.nn import functional as F
 from kernels import reference
 from kernels.pattern_search import Calibration, HeadChoice, load_calibration
 from kernels.sparse_prefill import (
+    LIST_BYTES,
     a_shape_blocks,
     a_shape_prefill,
     block_sparse_blocks,
     block_sparse_prefill,
+    list_bytes,
+    stack_lists,
+    vertical_slash_lists,
     vertical_slash_prefill,
 )
 from kernels.vs_index import select_indices
@@ -79,6 +85,7 @@ class SparsePrefill:
 
     patterns: dict[int, Calibration | list[HeadChoice]] | None = None
     kernels: bool | None = None  # see use_kernels
+    fused: bool = True  # kernels only: one launch for all sparse heads of a layer, dense heads beside it
     refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
 
     def choices(self, layer: int, heads: int, n: int) -> list[HeadChoice] | None:
@@ -111,8 +118,11 @@ class SparsePrefill:
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int) -> torch.Tensor:
         heads = q.shape[1]
         group = heads // k.shape[1]
+        groups = self.heads_by_pattern(layer, heads, q.shape[2])
+        if self.fused and use_kernels(q, self.kernels) and set(groups) != {"dense"} and fits_one_launch(q, groups):
+            return fused_attend(groups, q, k, v, self.kernels)
         out = torch.empty_like(q)
-        for pattern, members in self.heads_by_pattern(layer, heads, q.shape[2]).items():
+        for pattern, members in groups.items():
             params = [choice.params for choice in members]
             if len(members) == heads:
                 return run_pattern(pattern, params, q, k, v, self.kernels)
@@ -121,6 +131,84 @@ class SparsePrefill:
             subset = q[:, indices], k[:, kv_heads], v[:, kv_heads]
             out[:, indices] = run_pattern(pattern, params, *subset, self.kernels)
         return out
+
+
+def fits_one_launch(q: torch.Tensor, groups: dict[str, list[HeadChoice]]) -> bool:
+    """Whether the stacked lists of all sparse heads stay under LIST_BYTES (at 1M tokens they may not: then
+    one launch per pattern, vertical-slash a few heads at a time)."""
+    n = q.shape[2]
+    qblocks = -(-n // reference.BLOCK)
+    width = columns = 1
+    for pattern, members in groups.items():
+        if pattern == "vertical_slash":
+            width = max(width, min(2 * max(c.params["slash"] for c in members), qblocks))
+            columns = max(columns, max(c.params["vertical"] for c in members))
+        elif pattern == "a_shape":
+            width = max(width, max(c.params["sink_blocks"] + c.params["local_blocks"] for c in members))
+        elif pattern == "block_sparse":
+            width = max(width, min(max(c.params["blocks"] for c in members), qblocks))
+    sparse_heads = sum(len(m) for p, m in groups.items() if p != "dense")
+    return list_bytes(n, q.shape[0] * sparse_heads, width, columns) <= LIST_BYTES
+
+
+_side_streams: dict[torch.device, torch.cuda.Stream] = {}
+
+
+def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | None = None) -> torch.Tensor:
+    """Every sparse head of a layer in one launch of the scheduled core (the same lists, so the same keys, as
+    one launch per pattern); the dense heads through dense_attend, on a side stream on a GPU so that the two
+    overlap and each fills the other's tail."""
+    from kernels.sparse_attention import scheduled_sparse_attention  # late: the CPU server needs no Triton
+
+    group = q.shape[1] // k.shape[1]
+    out = torch.empty_like(q)
+
+    def subset(members: list[HeadChoice]):
+        heads = [choice.head for choice in members]
+        kv_heads = [head // group for head in heads]
+        return heads, q[:, heads], k[:, kv_heads], v[:, kv_heads]
+
+    dense, side, dense_out = groups.get("dense", []), None, None
+    if dense:
+        if q.is_cuda:
+            main = torch.cuda.current_stream(q.device)
+            side = _side_streams.setdefault(q.device, torch.cuda.Stream(q.device))
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
+                dense_heads, *tensors = subset(dense)
+                dense_out = dense_attend(*tensors, kernels=kernels)
+        else:
+            dense_heads, *tensors = subset(dense)
+            dense_out = dense_attend(*tensors, kernels=kernels)
+    pieces, head_ids = [], []
+    for pattern, members in groups.items():
+        if pattern == "dense":
+            continue
+        heads, q_heads, k_heads, _ = subset(members)
+        pieces.append(pattern_lists(pattern, [choice.params for choice in members], q_heads, k_heads))
+        head_ids += heads
+    ids = torch.tensor(head_ids, dtype=torch.int32, device=q.device)
+    scheduled_sparse_attention(q, k, v, ids, *stack_lists(pieces), out=out)
+    if dense:
+        if side is not None:
+            main.wait_stream(side)
+            dense_out.record_stream(main)
+        out[:, dense_heads] = dense_out
+    return out
+
+
+def pattern_lists(pattern: str, params: list[dict], q, k) -> tuple:
+    """The kernel's index lists for one pattern over q's heads (vertical-slash: blocks and columns; A-shape and
+    block-sparse: blocks), params[i] being head i's budgets."""
+    if pattern == "vertical_slash":
+        vertical, slash = (_per_head(params, key, q.device) for key in ("vertical", "slash"))
+        return vertical_slash_lists(q, k, vertical, slash)
+    if pattern == "a_shape":
+        sinks, local = (_per_head(params, key, q.device) for key in ("sink_blocks", "local_blocks"))
+        return a_shape_blocks(q.shape[2], sinks, local, q.shape[0])
+    if pattern == "block_sparse":
+        return block_sparse_blocks(q, k, _per_head(params, "blocks", q.device))
+    raise ValueError(f"unknown attention pattern {pattern!r}")
 
 
 def _per_head(params: list[dict], key: str, device=None) -> torch.Tensor:

@@ -3,8 +3,14 @@ import torch
 
 from kernels import reference
 from kernels.index_convert import convert_vertical_slash
-from kernels.sparse_attention import sparse_attention
-from kernels.sparse_prefill import a_shape_blocks, block_sparse_blocks, vertical_slash_indices
+from kernels.sparse_attention import scheduled_sparse_attention, sparse_attention
+from kernels.sparse_prefill import (
+    a_shape_blocks,
+    block_sparse_blocks,
+    stack_lists,
+    vertical_slash_indices,
+    vertical_slash_lists,
+)
 from kernels.tests.helpers import DEVICE, TOLERANCE, poisoned_like, relative_error
 
 CASES = [(4, 1, 200, 64), (8, 2, 130, 128), (8, 8, 256, 64)]  # GQA 4, 4 and 1; lengths off the block size
@@ -116,3 +122,29 @@ def test_head_chunks_give_the_same_output(rng, monkeypatch):
     assert len(list(sparse_prefill.head_chunks(q, k, 20, 12))) == 2
     chunked = sparse_prefill.vertical_slash_prefill(q, k, v, budget_v, budget_s, sinks=4, local=8)
     assert relative_error(chunked, whole) < 1e-6
+
+
+def test_one_scheduled_launch_equals_one_launch_per_pattern(rng):
+    """Eight heads on two K/V heads: two vertical-slash, two A-shape and two block-sparse heads, their lists
+    stacked and run in one launch (heaviest query blocks first), give what each pattern's own launch gives
+    over its heads; the two heads in no list are left as they were."""
+    heads, kv_heads, n, dim = 8, 2, 450, 64
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    group = heads // kv_heads
+    plan = {"vertical_slash": [0, 3], "a_shape": [1, 5], "block_sparse": [6, 2]}
+    expected, pieces = poisoned_like(q), []
+    for pattern, members in plan.items():
+        sub_q, sub_k, sub_v = q[:, members], k[:, [h // group for h in members]], v[:, [h // group for h in members]]
+        if pattern == "vertical_slash":
+            lists = vertical_slash_lists(sub_q, sub_k, torch.tensor([12, 30]), torch.tensor([8, 3]), sinks=4, local=8)
+        elif pattern == "a_shape":
+            lists = a_shape_blocks(n, torch.tensor([1, 2]), torch.tensor([2, 1]), 1)
+        else:
+            lists = block_sparse_blocks(sub_q, sub_k, torch.tensor([2, 3]))
+        expected[:, members] = sparse_attention(sub_q, sub_k, sub_v, *lists)
+        pieces.append(lists)
+    ids = torch.tensor([h for members in plan.values() for h in members], device=DEVICE)
+    out = scheduled_sparse_attention(q, k, v, ids, *stack_lists(pieces), out=poisoned_like(q))
+    assert torch.isnan(out[:, [4, 7]]).all(), "heads in no list are not written"
+    listed = sorted(ids.tolist())
+    torch.testing.assert_close(out[:, listed], expected[:, listed], atol=1e-6, rtol=1e-6)

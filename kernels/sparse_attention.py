@@ -169,7 +169,7 @@ def scheduled_sparse_attention(
     the lists) is query head head_ids[s] of q and out (K/V: its GQA head). Programs run heaviest first
     (listed blocks plus column tiles, longest-processing-time order), so the few long query blocks of one
     pattern start early instead of trailing behind the short ones. Writes only those heads of out."""
-    batch, heads, n_ctx, dim = q.shape
+    _, heads, n_ctx, dim = q.shape
     assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == out.stride(-1) == 1
     slots, qblocks = block_count.shape[1], block_count.shape[2]
     assert qblocks == triton.cdiv(n_ctx, BLOCK) and column_count.shape == block_count.shape

@@ -114,3 +114,104 @@ def convert_vertical_slash(
         n_ctx, max_slash, max_vertical, max_blocks, B=BLOCK, CH=CHUNK, STEPS=steps,
     )  # fmt: skip
     return block_idx, block_count, column_idx, column_count
+
+
+# -- unaligned slash ranges -----------------------------------------------------------------------------
+#
+# Sorted slash offsets whose neighbours are at most BLOCK apart form a band [a, b]; for the query block
+# [q0, q_last] a band covers the keys [max(q0 - b, 0), q_last - a], one contiguous range (the diagonals of
+# neighbouring offsets touch or overlap), and bands never overlap each other. The kernel walks each range
+# BLOCK keys at a time from its first key: an isolated diagonal costs one tile instead of the two aligned
+# blocks it crosses, a band ceil(length / BLOCK) tiles. A vertical column inside a range is dropped.
+
+
+def slash_bands(slash_idx: torch.Tensor, slash_count: torch.Tensor, gap: int = BLOCK):
+    """Bands of sorted offsets ([b, h, max] ascending, count valid): (first [b, h, bands], last, count [b, h])."""
+    width = slash_idx.shape[-1]
+    slash_count = slash_count.reshape(slash_idx.shape[:-1])
+    position = torch.arange(width, device=slash_idx.device)
+    valid = position < slash_count[..., None]
+    offsets = slash_idx.long()
+    previous = torch.nn.functional.pad(offsets, (1, 0))[..., :-1]
+    starts = valid & ((position == 0) | (offsets - previous > gap))
+    following = torch.nn.functional.pad(starts, (0, 1), value=True)[..., 1:]
+    ends = valid & (following | (position + 1 == slash_count[..., None]))
+    band = torch.cumsum(starts.long(), -1) - 1
+    count = starts.sum(-1).to(torch.int32)
+    bands = max(int(count.max()), 1)
+    first = torch.zeros(*offsets.shape[:-1], bands, dtype=torch.int32, device=slash_idx.device)
+    last = torch.zeros_like(first)
+    first.scatter_add_(-1, torch.where(starts, band, 0), torch.where(starts, offsets, 0).int())
+    last.scatter_add_(-1, torch.where(ends, band, 0), torch.where(ends, offsets, 0).int())
+    return first, last, count
+
+
+@triton.jit
+def _convert_ranges_kernel(
+    First, Last, BandCount, Vertical, VerticalCount,
+    RangeLo, RangeHi, RangeCount, ColumnIdx, ColumnCount,
+    n_ctx, max_bands, max_vertical,
+    B: tl.constexpr, CH: tl.constexpr, STEPS: tl.constexpr,
+):  # fmt: skip
+    qb = tl.program_id(0)
+    bh = tl.program_id(1)
+    n_qblocks = tl.num_programs(0)
+    q0 = qb * B
+    q_last = tl.minimum(q0 + B, n_ctx) - 1
+    first_ptr = First + bh * max_bands
+    last_ptr = Last + bh * max_bands
+    b_count = tl.load(BandCount + bh)
+    at = (bh * n_qblocks + qb) * max_bands
+    emitted = 0
+    for start in range(0, max_bands, CH):
+        idx = start + tl.arange(0, CH)
+        present = idx < b_count
+        a = tl.load(first_ptr + idx, mask=present, other=0)
+        b = tl.load(last_ptr + idx, mask=present, other=0)
+        keep = (present & (a <= q_last)).to(tl.int32)
+        _append_kept(RangeLo + at, emitted, tl.maximum(q0 - b, 0), keep)
+        emitted = _append_kept(RangeHi + at, emitted, q_last - a, keep)
+    tl.store(RangeCount + bh * n_qblocks + qb, emitted)
+
+    vertical = Vertical + bh * max_vertical
+    v_count = tl.load(VerticalCount + bh)
+    out_columns = ColumnIdx + (bh * n_qblocks + qb) * max_vertical
+    kept_columns = 0
+    for start in range(0, max_vertical, CH):
+        idx = start + tl.arange(0, CH)
+        column = tl.load(vertical + idx, mask=idx < v_count, other=0)
+        valid = (idx < v_count) & (column <= q_last)
+        # the band with the largest first offset <= q_last - column is the only one that can cover it
+        j = _lower_bound(first_ptr, b_count, q_last - column + 1, STEPS) - 1
+        reach = tl.load(last_ptr + j, mask=j >= 0, other=-1)
+        covered = (j >= 0) & (reach >= q0 - column)
+        kept_columns = _append_kept(out_columns, kept_columns, column, (valid & ~covered).to(tl.int32))
+    tl.store(ColumnCount + bh * n_qblocks + qb, kept_columns)
+
+
+def convert_vertical_slash_ranges(
+    n_ctx: int,
+    vertical_idx: torch.Tensor,
+    vertical_count: torch.Tensor,
+    slash_idx: torch.Tensor,
+    slash_count: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """Returns (range_lo [b, h, qblocks, max_bands], range_hi, range_count [b, h, qblocks], column_idx
+    [b, h, qblocks, max_v], column_count [b, h, qblocks]), int32: the key ranges of the slash bands and
+    the vertical columns outside them, per query block (see the section comment)."""
+    first, last, band_count = slash_bands(slash_idx, slash_count)
+    batch, heads, max_bands = first.shape
+    max_vertical = vertical_idx.shape[-1]
+    qblocks = triton.cdiv(n_ctx, BLOCK)
+    device = slash_idx.device
+    range_lo = torch.empty(batch, heads, qblocks, max_bands, dtype=torch.int32, device=device)
+    range_hi = torch.empty_like(range_lo)
+    range_count = torch.empty(batch, heads, qblocks, dtype=torch.int32, device=device)
+    column_idx = torch.empty(batch, heads, qblocks, max_vertical, dtype=torch.int32, device=device)
+    column_count = torch.empty_like(range_count)
+    steps = max(1, int(max_bands).bit_length())
+    _convert_ranges_kernel[(qblocks, batch * heads)](
+        first, last, band_count, vertical_idx, vertical_count, range_lo, range_hi, range_count,
+        column_idx, column_count, n_ctx, max_bands, max_vertical, B=BLOCK, CH=CHUNK, STEPS=steps,
+    )  # fmt: skip
+    return range_lo, range_hi, range_count, column_idx, column_count

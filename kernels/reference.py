@@ -135,3 +135,25 @@ def attention_recall(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor) -> to
     scores = q.float() @ kf.transpose(-1, -2) / math.sqrt(q.shape[-1])
     probs = torch.softmax(scores.masked_fill(~causal_mask(q.shape[2], n, q.device), float("-inf")), dim=-1)
     return (probs * mask).sum(dim=(-1, -2)) / q.shape[2]
+
+
+def slash_range_mask(n: int, vertical: torch.Tensor, slash: torch.Tensor, block: int = BLOCK, gap: int = BLOCK):
+    """For one head, the [n, n] mask of the unaligned-range kernel (index_convert's slash bands): per query
+    block [q0, q_last], offsets at most `gap` apart form bands [a, b], each covering the keys
+    [max(q0 - b, 0), q_last - a]; plus the vertical columns; causal."""
+    offsets = sorted(int(o) for o in slash[slash >= 0].tolist())
+    bands: list[list[int]] = []
+    for offset in offsets:
+        if bands and offset - bands[-1][1] <= gap:
+            bands[-1][1] = offset
+        else:
+            bands.append([offset, offset])
+    keys = torch.arange(n, device=slash.device)
+    mask = torch.zeros(n, n, dtype=torch.bool, device=slash.device)
+    for q0 in range(0, n, block):
+        q_last = min(q0 + block, n) - 1
+        for a, b in bands:
+            if a <= q_last:
+                mask[q0 : q_last + 1] |= (keys >= max(q0 - b, 0)) & (keys <= q_last - a)
+    mask[:, vertical[vertical >= 0].long()] = True
+    return mask & causal_mask(n, n, slash.device)

@@ -76,6 +76,52 @@ def _attend_lists(
              out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
 
 
+@triton.jit
+def _attend_ranges(
+    Q, K, V, Out, RangeLo, RangeHi, RangeCount, ColumnIdx, ColumnCount,
+    stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+    b, h, kv_h, qb, list_at, n_ctx, scale_log2, max_ranges, max_columns,
+    D: tl.constexpr, B: tl.constexpr,
+):  # fmt: skip
+    """As _attend_lists, over key ranges [lo, hi] (any start, not aligned to B) walked B keys at a time."""
+    rows = qb * B + tl.arange(0, B)
+    dims = tl.arange(0, D)
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
+                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    k_base = K + b * stride_kb + kv_h * stride_kh
+    v_base = V + b * stride_vb + kv_h * stride_vh
+    m_i = tl.full([B], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([B], dtype=tl.float32)
+    acc = tl.zeros([B, D], dtype=tl.float32)
+
+    n_ranges = tl.load(RangeCount + list_at)
+    for r in range(0, n_ranges):
+        lo = tl.load(RangeLo + list_at * max_ranges + r)
+        hi = tl.load(RangeHi + list_at * max_ranges + r)
+        for start in range(lo, hi + 1, B):
+            cols = start + tl.arange(0, B)
+            in_range = (cols <= hi) & (cols < n_ctx)
+            k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
+            v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
+            visible = (cols[None, :] <= rows[:, None]) & in_range[None, :]
+            m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
+
+    n_columns = tl.load(ColumnCount + list_at)
+    for start in range(0, n_columns, B):
+        idx = start + tl.arange(0, B)
+        present = idx < n_columns
+        cols = tl.load(ColumnIdx + list_at * max_columns + idx, mask=present, other=0)
+        k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=present[:, None], other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=present[:, None], other=0.0)
+        visible = (cols[None, :] <= rows[:, None]) & present[None, :]
+        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
+
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+
+
 @triton.autotune(configs=_configs(), key=["D", "heads", "group"])
 @triton.jit
 def _sparse_attention_kernel(
@@ -99,31 +145,40 @@ def _sparse_attention_kernel(
     )  # fmt: skip
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
+@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES"])
 @triton.jit
 def _scheduled_kernel(
     Q, K, V, Out,
-    BlockIdx, BlockCount, ColumnIdx, ColumnCount, HeadIds, Order,
+    BlockIdx, RangeHi, BlockCount, ColumnIdx, ColumnCount, HeadIds, Order,
     stride_qb, stride_qh, stride_qn,
     stride_kb, stride_kh, stride_kn,
     stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_on,
     n_ctx, n_qblocks, heads, group, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr,
 ):  # fmt: skip
     """One program per listed (batch, slot, query block), in the order given (the heaviest first): slot s of
-    the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group."""
+    the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group. RANGES:
+    BlockIdx and RangeHi hold key ranges [lo, hi] instead of key blocks."""
     item = tl.load(Order + tl.program_id(0))  # (b · heads + slot) · n_qblocks + qb, as the lists are laid out
     qb = item % n_qblocks
     bs = item // n_qblocks
     b, slot = bs // heads, bs % heads
     h = tl.load(HeadIds + slot)
-    _attend_lists(
-        Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
-        stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
-        stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
-        b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
-    )  # fmt: skip
+    if RANGES:
+        _attend_ranges(
+            Q, K, V, Out, BlockIdx, RangeHi, BlockCount, ColumnIdx, ColumnCount,
+            stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+            stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+        )  # fmt: skip
+    else:
+        _attend_lists(
+            Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
+            stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
+            stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
+            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+        )  # fmt: skip
 
 
 def sparse_attention(
@@ -163,23 +218,33 @@ def scheduled_sparse_attention(
     block_count: torch.Tensor,
     column_idx: torch.Tensor,
     column_count: torch.Tensor,
+    range_hi: torch.Tensor | None = None,
+    *,
     out: torch.Tensor,
 ) -> torch.Tensor:
     """The same attention as sparse_attention, for a subset of q's heads in one launch: list slot s (dim 1 of
     the lists) is query head head_ids[s] of q and out (K/V: its GQA head). Programs run heaviest first
     (listed blocks plus column tiles, longest-processing-time order), so the few long query blocks of one
-    pattern start early instead of trailing behind the short ones. Writes only those heads of out."""
+    pattern start early instead of trailing behind the short ones. Writes only those heads of out.
+    With range_hi, block_idx holds the first key of each listed key range and range_hi its last (inclusive):
+    ranges of any start and length, walked BLOCK keys at a time (sparse_prefill.vertical_slash_ranges)."""
     _, heads, n_ctx, dim = q.shape
     assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == out.stride(-1) == 1
     slots, qblocks = block_count.shape[1], block_count.shape[2]
     assert qblocks == triton.cdiv(n_ctx, BLOCK) and column_count.shape == block_count.shape
-    work = block_count + (column_count + BLOCK - 1) // BLOCK
+    if range_hi is None:
+        tiles = block_count
+    else:
+        listed = torch.arange(block_idx.shape[-1], device=q.device) < block_count[..., None]
+        tiles = (((range_hi - block_idx + BLOCK) // BLOCK) * listed).sum(-1)
+    work = tiles + (column_count + BLOCK - 1) // BLOCK
     order = torch.argsort(work.flatten(), descending=True, stable=True).to(torch.int32)
     _scheduled_kernel[(order.numel(),)](
-        q, k, v, out, block_idx, block_count, column_idx, column_count, head_ids.to(torch.int32), order,
+        q, k, v, out, block_idx, block_idx if range_hi is None else range_hi, block_count, column_idx, column_count,
+        head_ids.to(torch.int32), order,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
-        column_idx.shape[-1], D=dim, B=BLOCK,
+        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None,
     )  # fmt: skip
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import triton
 
-from .index_convert import convert_vertical_slash
+from .index_convert import convert_vertical_slash, convert_vertical_slash_ranges
 from .reference import BLOCK
 from .sparse_attention import sparse_attention
 from .vs_index import select_indices, vertical_slash_scores
@@ -158,3 +158,24 @@ def stack_lists(pieces: list[tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.
             columns.append(block_idx.new_zeros(*block_idx.shape[:-1], column_width))
             column_counts.append(torch.zeros_like(block_count))
     return torch.cat(blocks, 1), torch.cat(counts, 1), torch.cat(columns, 1), torch.cat(column_counts, 1)
+
+
+def vertical_slash_ranges(q, k, vertical_budget: torch.Tensor, slash_budget: torch.Tensor, sinks=30, local=100):
+    """The same picks as vertical_slash_lists, as unaligned key ranges (index_convert's slash bands):
+    (range_lo, range_hi, range_count, column_idx, column_count)."""
+    indices = vertical_slash_indices(q, k, vertical_budget, slash_budget, sinks, local)
+    return convert_vertical_slash_ranges(q.shape[2], *indices)
+
+
+def block_ranges(blocks: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Key-block lists as key ranges (each block its BLOCK keys)."""
+    return blocks * BLOCK, blocks * BLOCK + BLOCK - 1, counts
+
+
+def stack_ranges(pieces: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """As stack_lists for range lists: (lo, hi, count[, columns, column_count]) pieces → (lo, count, columns,
+    column_count, hi), in scheduled_sparse_attention's argument order (hi last, as range_hi)."""
+    lists = stack_lists([(lo, count, *rest) for lo, _, count, *rest in pieces])
+    width = lists[0].shape[-1]
+    his = [torch.nn.functional.pad(hi, (0, width - hi.shape[-1])) for _, hi, *_ in pieces]
+    return (*lists, torch.cat(his, 1))

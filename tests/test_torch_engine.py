@@ -339,6 +339,12 @@ def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches(
     torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-5, rtol=1e-5)
     dense = reference.prefix_attention(q, k, v)
     assert (outputs["fused"][:, [0, 2, 3]] - dense[:, [0, 2, 3]]).abs().max() > 1e-3  # the sparse heads drop keys
+    # unaligned slash ranges: the kernels equal the ranges' masks; only the vertical-slash head changes
+    ranges = {kernels: SparsePrefill({0: choices}, kernels=kernels, slash_ranges=True)(q, k, v, layer=0)
+              for kernels in (True, False)}  # fmt: skip
+    torch.testing.assert_close(ranges[True], ranges[False], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ranges[True][:, [0, 1, 3]], outputs["fused"][:, [0, 1, 3]], atol=1e-6, rtol=1e-6)
+    assert (ranges[True][:, 2] - outputs["fused"][:, 2]).abs().max() > 1e-4
 
 
 def test_a_pattern_config_past_its_calibrated_lengths_is_refused_with_a_log_unless_it_has_a_scaling_rule(caplog):

@@ -32,12 +32,15 @@ from kernels.sparse_prefill import (
     LIST_BYTES,
     a_shape_blocks,
     a_shape_prefill,
+    block_ranges,
     block_sparse_blocks,
     block_sparse_prefill,
     list_bytes,
     stack_lists,
+    stack_ranges,
     vertical_slash_lists,
     vertical_slash_prefill,
+    vertical_slash_ranges,
 )
 from kernels.vs_index import select_indices
 
@@ -86,6 +89,7 @@ class SparsePrefill:
     patterns: dict[int, Calibration | list[HeadChoice]] | None = None
     kernels: bool | None = None  # see use_kernels
     fused: bool = True  # kernels only: one launch for all sparse heads of a layer, dense heads beside it
+    slash_ranges: bool = False  # vertical-slash slashes as unaligned key ranges (fewer keys; kernels: fused only)
     refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
 
     def choices(self, layer: int, heads: int, n: int) -> list[HeadChoice] | None:
@@ -119,8 +123,11 @@ class SparsePrefill:
         heads = q.shape[1]
         group = heads // k.shape[1]
         groups = self.heads_by_pattern(layer, heads, q.shape[2])
-        if self.fused and use_kernels(q, self.kernels) and set(groups) != {"dense"} and fits_one_launch(q, groups):
-            return fused_attend(groups, q, k, v, self.kernels)
+        kernels = use_kernels(q, self.kernels)
+        if (self.fused or self.slash_ranges) and kernels and set(groups) != {"dense"} and fits_one_launch(q, groups):
+            return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges)
+        if self.slash_ranges and not kernels:
+            return self.masked_with_ranges(groups, q, k, v)
         out = torch.empty_like(q)
         for pattern, members in groups.items():
             params = [choice.params for choice in members]
@@ -131,6 +138,23 @@ class SparsePrefill:
             subset = q[:, indices], k[:, kv_heads], v[:, kv_heads]
             out[:, indices] = run_pattern(pattern, params, *subset, self.kernels)
         return out
+
+    def masked_with_ranges(self, groups: dict[str, list[HeadChoice]], q, k, v) -> torch.Tensor:
+        """The CPU path of slash_ranges: each head's exact mask over the reference."""
+        masks = [None] * q.shape[1]
+        for pattern, members in groups.items():
+            if pattern == "dense":
+                for choice in members:
+                    masks[choice.head] = reference.causal_mask(q.shape[2], q.shape[2], q.device)
+                continue
+            group = q.shape[1] // k.shape[1]
+            heads = [choice.head for choice in members]
+            sub_q, sub_k = q[:, heads], k[:, [head // group for head in heads]]
+            params = [choice.params for choice in members]
+            mask = pattern_mask(pattern, params, sub_q, sub_k, slash_ranges=True)
+            for index, head in enumerate(heads):
+                masks[head] = mask[0, index]
+        return reference.masked_attention(q, k, v, torch.stack(masks)[None]).to(q.dtype)
 
 
 def fits_one_launch(q: torch.Tensor, groups: dict[str, list[HeadChoice]]) -> bool:
@@ -154,9 +178,11 @@ def fits_one_launch(q: torch.Tensor, groups: dict[str, list[HeadChoice]]) -> boo
 _side_streams: dict[torch.device, torch.cuda.Stream] = {}
 
 
-def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | None = None) -> torch.Tensor:
+def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | None = None,
+                 slash_ranges: bool = False) -> torch.Tensor:  # fmt: skip
     """Every sparse head of a layer in one launch of the scheduled core (the same lists, so the same keys, as
-    one launch per pattern); the dense heads through dense_attend, on a side stream on a GPU so that the two
+    one launch per pattern; with slash_ranges, vertical-slash heads walk unaligned key ranges and every list
+    is a range list); the dense heads through dense_attend, on a side stream on a GPU so that the two
     overlap and each fills the other's tail."""
     from kernels.sparse_attention import scheduled_sparse_attention  # late: the CPU server needs no Triton
 
@@ -185,10 +211,18 @@ def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | N
         if pattern == "dense":
             continue
         heads, q_heads, k_heads, _ = subset(members)
-        pieces.append(pattern_lists(pattern, [choice.params for choice in members], q_heads, k_heads))
+        params = [choice.params for choice in members]
+        if slash_ranges and pattern == "vertical_slash":
+            vertical, slash = (_per_head(params, key, q.device) for key in ("vertical", "slash"))
+            pieces.append(vertical_slash_ranges(q_heads, k_heads, vertical, slash))
+        elif slash_ranges:
+            pieces.append(block_ranges(*pattern_lists(pattern, params, q_heads, k_heads)))
+        else:
+            pieces.append(pattern_lists(pattern, params, q_heads, k_heads))
         head_ids += heads
     ids = torch.tensor(head_ids, dtype=torch.int32, device=q.device)
-    scheduled_sparse_attention(q, k, v, ids, *stack_lists(pieces), out=out)
+    lists = stack_ranges(pieces) if slash_ranges else stack_lists(pieces)
+    scheduled_sparse_attention(q, k, v, ids, *lists, out=out)
     if dense:
         if side is not None:
             main.wait_stream(side)
@@ -232,13 +266,17 @@ def run_pattern(pattern: str, params: list[dict], q, k, v, kernels: bool | None 
     return reference.masked_attention(q, k, v, pattern_mask(pattern, params, q, k)).to(q.dtype)
 
 
-def pattern_mask(pattern: str, params: list[dict], q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def pattern_mask(pattern: str, params: list[dict], q: torch.Tensor, k: torch.Tensor,
+                 slash_ranges: bool = False) -> torch.Tensor:  # fmt: skip
     """The exact [1, h, n, n] mask the sparse kernel computes for this pattern (CPU path)."""
     n = q.shape[2]
     if pattern == "vertical_slash":
         vertical, slash = reference.vertical_slash_scores(q, k)
         budgets = (_per_head(params, key) for key in ("vertical", "slash"))
         v_idx, _, s_idx, _ = select_indices(vertical, slash, *budgets)
+        if slash_ranges:
+            heads = range(q.shape[1])
+            return torch.stack([reference.slash_range_mask(n, v_idx[0, h], s_idx[0, h]) for h in heads])[None]
         return reference.vertical_slash_mask(n, v_idx, s_idx)
     if pattern == "a_shape":
         sinks, local = (_per_head(params, key) for key in ("sink_blocks", "local_blocks"))

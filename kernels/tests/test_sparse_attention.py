@@ -2,14 +2,17 @@ import pytest
 import torch
 
 from kernels import reference
-from kernels.index_convert import convert_vertical_slash
+from kernels.index_convert import convert_vertical_slash, convert_vertical_slash_ranges
 from kernels.sparse_attention import scheduled_sparse_attention, sparse_attention
 from kernels.sparse_prefill import (
     a_shape_blocks,
+    block_ranges,
     block_sparse_blocks,
     stack_lists,
+    stack_ranges,
     vertical_slash_indices,
     vertical_slash_lists,
+    vertical_slash_ranges,
 )
 from kernels.tests.helpers import DEVICE, TOLERANCE, poisoned_like, relative_error
 
@@ -148,3 +151,67 @@ def test_one_scheduled_launch_equals_one_launch_per_pattern(rng):
     assert torch.isnan(out[:, [4, 7]]).all(), "heads in no list are not written"
     listed = sorted(ids.tolist())
     torch.testing.assert_close(out[:, listed], expected[:, listed], atol=1e-6, rtol=1e-6)
+
+
+def ranged(n: int, vertical: list[int], slash: list[int]) -> list[tuple[list[tuple[int, int]], list[int]]]:
+    as_tensor = lambda values: torch.tensor([[values]], dtype=torch.int32, device=DEVICE)  # noqa: E731
+    lo, hi, count, columns, column_count = convert_vertical_slash_ranges(
+        n, as_tensor(vertical), as_tensor([len(vertical)]), as_tensor(slash), as_tensor([len(slash)])
+    )
+    return [
+        (
+            list(zip(lo[0, 0, qb, : count[0, 0, qb]].tolist(), hi[0, 0, qb, : count[0, 0, qb]].tolist(), strict=True)),
+            columns[0, 0, qb, : column_count[0, 0, qb]].tolist(),
+        )
+        for qb in range(lo.shape[2])
+    ]
+
+
+def test_unaligned_ranges_by_hand():
+    """n=200: offsets 0 and 3 form one band, 130 another. Query block 2 (keys up to 191) sees keys [125, 191]
+    and [0, 61]; column 70 lies in neither and stays a column, 0, 5 and 190 are inside a range. The aligned
+    conversion computes four whole blocks for query block 3; the ranges take two tiles and one column tile."""
+    assert ranged(200, [0, 5, 70, 190], [0, 3, 130]) == [
+        ([(0, 63)], []),
+        ([(61, 127)], [0, 5]),
+        ([(125, 191), (0, 61)], [70]),
+        ([(189, 199), (62, 69)], [0, 5, 70]),
+    ]
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim"), PARTIAL_CASES)
+def test_unaligned_ranges_equal_their_mask_and_keep_fewer_keys(rng, heads, kv_heads, n, dim):
+    """The same vertical/slash picks as unaligned ranges: the kernel equals the reference over the ranges' mask,
+    which is inside the aligned blocks' mask and holds every picked diagonal and column."""
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    budget_v, budget_s = torch.full((heads,), 12), torch.full((heads,), 8)
+    v_idx, _, s_idx, _ = vertical_slash_indices(q, k, budget_v, budget_s, sinks=4, local=8)
+    lists = vertical_slash_ranges(q, k, budget_v, budget_s, sinks=4, local=8)
+    ids = torch.arange(heads, device=DEVICE)
+    out = scheduled_sparse_attention(q, k, v, ids, *stack_ranges([lists]), out=poisoned_like(q))
+    mask = torch.stack([reference.slash_range_mask(n, v_idx[0, h], s_idx[0, h]) for h in range(heads)])[None]
+    aligned = reference.vertical_slash_mask(n, v_idx, s_idx)
+    assert (mask <= aligned).all() and mask.sum() < aligned.sum()
+    rows = torch.arange(n, device=DEVICE)[:, None]
+    for h in range(heads):  # every picked diagonal is inside
+        for offset in s_idx[0, h][s_idx[0, h] >= 0].tolist():
+            keys = rows - offset
+            assert mask[0, h][(keys >= 0)[:, 0].nonzero()[:, 0], keys[keys >= 0]].all()
+    assert torch.isfinite(out).all()
+    assert relative_error(out, reference.masked_attention(q, k, v, mask)) < TOLERANCE, rng.seed
+
+
+def test_block_lists_as_ranges_give_the_same_attention(rng):
+    """A-shape and block-sparse lists as ranges, stacked with vertical-slash ranges in one launch, give what the
+    block lists give."""
+    heads, kv_heads, n, dim = 4, 2, 333, 64
+    q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
+    a_shape = a_shape_blocks(n, torch.tensor([1, 2]), torch.tensor([2, 1]), 1)
+    sub = q[:, 2:], k[:, 1:], v[:, 1:]
+    block_sparse = block_sparse_blocks(sub[0], sub[1], torch.tensor([2, 3]))
+    expected = torch.cat([sparse_attention(q[:, :2], k[:, :1], v[:, :1], *a_shape),
+                          sparse_attention(*sub, *block_sparse)], 1)  # fmt: skip
+    ids = torch.arange(heads, device=DEVICE)
+    pieces = [block_ranges(*a_shape), block_ranges(*block_sparse)]
+    out = scheduled_sparse_attention(q, k, v, ids, *stack_ranges(pieces), out=poisoned_like(q))
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-6)

@@ -6,6 +6,8 @@ the requests that reuse the cache. CI has no GPU and skips these; on the device 
 - restores from the GPU, host and disk tiers equal a recompute (exact K/V; logits within bf16 tolerance);
 - savers overwrite their KV right after each save while restorers read other prompts back and small tier
   caps keep evicting: every restored block is exactly what was saved under its key;
+- POST /v1/purge for one owner (the server app over the engine) removes that owner's prefixes from the GPU,
+  host and disk tiers (files too), with its side-stream copies and disk writes still pending, and no one else's;
 - the source block of a side-stream copy stays alive until the copy has run (the bug fixed in 4b5660d:
   with a zero-cap GPU tier the block's memory was reused while the copy stream still read it), shown by
   the same race corrupting the copy once the fix is taken out.
@@ -219,3 +221,49 @@ def test_the_pool_is_pinned_and_saving_into_it_takes_no_new_pinned_memory(tmp_pa
     )
     store.clear("host")
     assert store.stats()["pool_free"] == 32
+
+
+def test_purge_over_http_removes_one_owners_prefixes_from_every_tier(tmp_path):
+    """POST /v1/purge {"user": "alice"} to the server's app over the torch engine on CUDA: alice's blocks leave
+    the GPU, host and disk tiers and their files go, although her host copies (side stream) and disk writes
+    were still pending when the purge came; the live cache she left is dropped; bob's blocks stay in every
+    tier and still restore; her prompt is computed anew afterwards."""
+    pytest.importorskip("starlette", reason="the server's app needs starlette (a wheel carried to the device)")
+    from starlette.testclient import TestClient
+
+    from inference.server.app import create_app
+
+    store = make_store(tmp_path, gpu=64 * block_bytes(), host=64 * block_bytes())
+    engine = engine_with(store)
+    client = TestClient(create_app(engine))
+    texts = {user: "".join(random.Random(user).choice("abcdefghij") for _ in range(8 * BLOCK + 5))
+             for user in ("alice", "bob")}  # fmt: skip
+
+    def complete(user: str) -> dict:
+        body = {"model": "cuda", "prompt": texts[user], "max_tokens": 3, "temperature": 0, "user": user}
+        response = client.post("/v1/completions", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    complete("bob")
+    store.flush()
+    with torch.cuda.stream(store.copy_stream):
+        torch.cuda._sleep(200_000_000)  # ~0.1 s: alice's host copies and disk writes are queued behind this
+    complete("alice")
+    alice, bob = set(store.owners.keys["alice"]), set(store.owners.keys["bob"])
+    assert len(alice) >= 8 and not alice & bob
+    assert engine.live_owner == "alice" and engine.live
+    response = client.post("/v1/purge", json={"user": "alice"})
+    assert response.status_code == 200 and response.json() == {"purged": len(alice)}
+    store.flush()
+    for key in alice:
+        assert not any(key in getattr(store, tier).items for tier in ("gpu", "host", "disk")), key
+        assert not store._path(key).exists(), key
+    for key in bob:
+        assert all(key in getattr(store, tier).items for tier in ("gpu", "host", "disk")), key
+        assert store._path(key).exists(), key
+    assert engine.live == [] and "alice" not in store.owners.keys
+    store.clear("gpu")
+    assert complete("alice")["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+    restored = complete("bob")["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert restored == 8 * BLOCK  # from the host tier: the purge left bob's blocks alone

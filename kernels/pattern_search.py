@@ -64,6 +64,7 @@ class HeadChoice:
     recall: float
     density: float
     recall_last: float | None = None  # on the last rows, when the search measured them
+    recall_row_min: float | None = None  # the lowest recall of any one evaluation row
 
 
 def evaluation_rows(n: int, device=None) -> torch.Tensor:
@@ -102,7 +103,9 @@ def evaluate_head(q_head: torch.Tensor, k_head: torch.Tensor, candidates=DEFAULT
         kept = (probs * mask).sum(-1)
         recall = kept[:measured].mean().item()
         recall_last = kept[measured:].mean().item() if last_rows else None
-        results.append(HeadChoice(-1, candidate.pattern, candidate.params, recall, tiles / causal_tiles, recall_last))
+        row_min = kept[:measured].min().item()
+        results.append(HeadChoice(-1, candidate.pattern, candidate.params, recall, tiles / causal_tiles, recall_last,
+                                  row_min))  # fmt: skip
     return results
 
 
@@ -123,10 +126,12 @@ def _coverage(candidate: Candidate, n: int, q4, k4, vertical_scores, slash_score
 
 
 def search(q: torch.Tensor, k: torch.Tensor, target: float = 0.95, candidates=DEFAULT_CANDIDATES,
-           last_rows: int = 0, last_target: float | None = None) -> list[HeadChoice]:  # fmt: skip
+           last_rows: int = 0, last_target: float | None = None,
+           row_target: float | None = None) -> list[HeadChoice]:  # fmt: skip
     """Per head, the lowest-density candidate with recall >= target (and, with last_target, a recall of
-    the last last_rows rows >= last_target); dense when none reaches it."""
-    return choose(evaluate_layer(q, k, candidates, last_rows), target, last_target)
+    the last last_rows rows >= last_target; with row_target, every evaluation row's >= row_target); dense
+    when none reaches it."""
+    return choose(evaluate_layer(q, k, candidates, last_rows), target, last_target, row_target)
 
 
 def evaluate_layer(q: torch.Tensor, k: torch.Tensor, candidates=DEFAULT_CANDIDATES, last_rows: int = 0):
@@ -136,12 +141,16 @@ def evaluate_layer(q: torch.Tensor, k: torch.Tensor, candidates=DEFAULT_CANDIDAT
             for head in range(q.shape[1])]  # fmt: skip
 
 
-def choose(evaluated: list[list[HeadChoice]], target: float, last_target: float | None = None) -> list[HeadChoice]:
-    """Per head, the cheapest evaluated candidate meeting the targets (several searches share one evaluation)."""
+def choose(evaluated: list[list[HeadChoice]], target: float, last_target: float | None = None,
+           row_target: float | None = None) -> list[HeadChoice]:  # fmt: skip
+    """Per head, the cheapest evaluated candidate meeting the targets (several searches share one evaluation):
+    mean recall >= target, the last rows' >= last_target, and with row_target every evaluation row's own
+    recall >= row_target (no query row, e.g. a needle's, keeps less than that share of its attention)."""
     choices = []
     for head, results in enumerate(evaluated):
-        options = [c for c in results if c.recall >= target and (last_target is None or c.recall_last >= last_target)]
-        dense = HeadChoice(-1, DENSE.pattern, {}, 1.0, 1.0, None if last_target is None else 1.0)
+        options = [c for c in results if c.recall >= target and (last_target is None or c.recall_last >= last_target)
+                   and (row_target is None or c.recall_row_min >= row_target)]  # fmt: skip
+        dense = HeadChoice(-1, DENSE.pattern, {}, 1.0, 1.0, None if last_target is None else 1.0, 1.0)
         best = min(options, key=lambda c: c.density, default=dense)
         choices.append(replace(best, head=head))
     return choices
@@ -181,6 +190,7 @@ class Calibration:
     source: str = ""
     last_rows: int = 0  # the search also required recall >= last_target on the last last_rows rows
     last_target: float | None = None
+    row_target: float | None = None  # and every evaluation row's recall >= row_target
 
     @property
     def lengths(self) -> list[int]:
@@ -232,6 +242,7 @@ def save_calibration(path: Path, calibration: Calibration) -> None:
         "source": calibration.source,
         "last_rows": calibration.last_rows,
         "last_target": calibration.last_target,
+        "row_target": calibration.row_target,
         "scaling": scaling,
         "lengths": {str(n): [asdict(choice) for choice in calibration.by_length[n]] for n in calibration.lengths},
     }
@@ -272,7 +283,9 @@ def load_calibration(path: Path) -> Calibration:
     last_target = document.get("last_target")
     last_target = None if last_target is None else float(last_target)
     source, last_rows = document.get("source", ""), int(document.get("last_rows", 0))
-    return Calibration(parsed, float(document["target_recall"]), scaling, source, last_rows, last_target)
+    row_target = document.get("row_target")
+    row_target = None if row_target is None else float(row_target)
+    return Calibration(parsed, float(document["target_recall"]), scaling, source, last_rows, last_target, row_target)
 
 
 def load_config(path: Path) -> list[HeadChoice]:

@@ -71,6 +71,20 @@ def test_a_last_rows_target_keeps_the_far_key_the_question_rows_need():
     assert probs[:, 100].mean() > 0.5  # the needle is what they need
 
 
+def test_a_row_target_keeps_the_far_key_rows_inside_the_context_need():
+    """Rows in the middle of the context (a later question's evidence, say) attend to one far key: the mean and
+    the last rows' recall are met by a local window that drops it; a target on every row's own recall keeps
+    a pattern that holds it."""
+    q, k = structured_heads()
+    q, k = q[:, :1].clone(), k[:, :1].clone()
+    q[0, 0, 600:640, 40] += 12.0
+    k[0, 0, 100, 40] += 16.0
+    (averaged,) = pattern_search.search(q, k, target=0.9, candidates=SMALL, last_rows=64, last_target=0.9)
+    assert averaged.pattern == "a_shape" and averaged.recall_last >= 0.9 and averaged.recall_row_min < 0.2
+    (kept,) = pattern_search.search(q, k, 0.9, SMALL, last_rows=64, last_target=0.9, row_target=0.8)
+    assert kept.recall_row_min >= 0.8 and kept.density > averaged.density
+
+
 def test_recall_and_density_are_exact_for_a_dense_equivalent_candidate():
     q, k = structured_heads(n=192)
     wide = pattern_search.Candidate("a_shape", {"sink_blocks": 1, "local_blocks": 64})

@@ -97,14 +97,30 @@ QWEN_05B = ModelArgs(vocab_size=151936, dim=896, n_layers=24, n_heads=14, n_kv_h
                      rope_theta=1_000_000.0, qkv_bias=True)  # fmt: skip
 
 
+STASH = Path("/root/stash")  # the GPU machine's folder that outlives a call while the machine stays warm
+
+
 def load_engine(model_path: Path, tokenizer_dir: Path, max_tokens: int, device: str) -> TorchEngine:
+    """The engine over the model; on the GPU machine the converted model and tokenizer are kept in STASH, so
+    that a second call of the same session skips the GGUF conversion (about 50 s)."""
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     started = time.perf_counter()
+    cached = STASH / f"{Path(model_path).stem}-{str(dtype).removeprefix('torch.')}.pt"
+    tokenizer_cache = STASH / f"{Path(tokenizer_dir).stem}-tokenizer"
     if str(model_path) == "random":
         model = random_model(QWEN_05B, dtype=dtype, device=device)
+    elif cached.is_file():
+        model = torch.load(cached, map_location=device, weights_only=False)
     else:
         model = from_hf(model_path, dtype=dtype, device=device)
-    tokenizer = HFTokenizer.from_path(tokenizer_dir)
+        if STASH.is_dir():
+            torch.save(model, cached)
+    if tokenizer_cache.is_dir():
+        tokenizer = HFTokenizer.from_path(tokenizer_cache)
+    else:
+        tokenizer = HFTokenizer.from_path(tokenizer_dir)
+        if STASH.is_dir() and str(model_path) != "random":
+            tokenizer.tokenizer.save_pretrained(tokenizer_cache)
     args = model.args
     store = TieredKVStore(
         model_id=fingerprint(model, str(model_path)), block_size=256,
@@ -130,13 +146,17 @@ def reset(engine: TorchEngine, policy: AttentionPolicy) -> None:
     engine.live = []
 
 
+# SparsePrefill options (fused, slash_ranges) per config tag: "default", "" (round 1's searched), a variant's
+PREFILL_OPTIONS: dict[str, dict] = {}
+
+
 def policy_for(method: str, prefills: dict[str, SparsePrefill | None]) -> AttentionPolicy:
     """prefills: the searched SparsePrefill of each searched method (sparse_searched, sparse_<variant>)."""
     if method == "dense":
         return AttentionPolicy(mode="dense")
     if method == "drop":
         return AttentionPolicy(mode="drop", drop=DROP)
-    sparse = SparsePrefill() if method == "sparse_default" else prefills[method]
+    sparse = SparsePrefill(**PREFILL_OPTIONS.get("default", {})) if method == "sparse_default" else prefills[method]
     return AttentionPolicy(mode="sparse", sparse_threshold=4096, sparse=sparse)
 
 
@@ -309,7 +329,7 @@ def searched_prefill(configs: dict[str, Calibration], rope: str, tag: str = "") 
     prefix = f"{MODEL_NAME}{'' if rope == 'native' else '-yarn4'}{f'-{tag}' if tag else ''}-layer"
     layers = {int(name.rsplit("layer", 1)[1][:2]): calibration for name, calibration in configs.items()
               if name.startswith(prefix)}  # fmt: skip
-    return SparsePrefill(layers) if layers else None
+    return SparsePrefill(layers, **PREFILL_OPTIONS.get(tag, {})) if layers else None
 
 
 def searched_prefills(configs: dict[str, Calibration], rope: str, methods) -> dict[str, SparsePrefill | None]:

@@ -198,7 +198,7 @@ def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | N
     if dense:
         if q.is_cuda:
             main = torch.cuda.current_stream(q.device)
-            side = _side_streams.setdefault(q.device, torch.cuda.Stream(q.device))
+            side = _side_streams.get(q.device) or _side_streams.setdefault(q.device, torch.cuda.Stream(q.device))
             side.wait_stream(main)
             with torch.cuda.stream(side):
                 dense_heads, *tensors = subset(dense)

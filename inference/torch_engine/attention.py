@@ -4,11 +4,12 @@
   against); a suffix or a decode step after a cached prefix runs our prefix-attention kernel; on the
   CPU everything runs the float32 reference.
 - sparse: a cold prefill of at least `threshold` tokens runs each head's pattern from a config
-  (kernels.pattern_search): vertical-slash, A-shape, block-sparse or dense. With the kernels, every
-  sparse head of a layer runs in one launch, whatever its pattern and budgets (its index lists stacked,
-  the heaviest query blocks first), while the dense heads run through cuDNN on a side stream beside it
-  (`fused`; without it, one launch per pattern, one after the other); on the CPU the same patterns run as
-  their exact masks over the reference. The K/V stay complete: later turns attend to all of it (SCBench's
+  (kernels.pattern_search): vertical-slash, A-shape, block-sparse or dense. With the kernels, in a layer of
+  several patterns every sparse head runs in one launch, whatever its pattern and budgets (its index lists
+  stacked, the heaviest query blocks first), while the dense heads run through cuDNN on a side stream
+  beside it (`fused`; without it, one launch per pattern, one after the other); a layer of one pattern
+  runs its one launch in grid order. On the CPU the same patterns run as their exact masks over the
+  reference. The K/V stay complete: later turns attend to all of it (SCBench's
   point: sparse prefill, full cache). A config loaded from a file knows the lengths it was calibrated
   at: past the longest, it is carried by its scaling rule, or refused (that layer runs dense, and the
   log says why).
@@ -88,7 +89,7 @@ class SparsePrefill:
 
     patterns: dict[int, Calibration | list[HeadChoice]] | None = None
     kernels: bool | None = None  # see use_kernels
-    fused: bool = True  # kernels only: one launch for all sparse heads of a layer, dense heads beside it
+    fused: bool = True  # kernels, layers of several patterns: one launch for all sparse heads, dense heads beside it
     slash_ranges: bool = False  # vertical-slash slashes as unaligned key ranges (fewer keys; kernels: fused only)
     refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
 
@@ -124,7 +125,10 @@ class SparsePrefill:
         group = heads // k.shape[1]
         groups = self.heads_by_pattern(layer, heads, q.shape[2])
         kernels = use_kernels(q, self.kernels)
-        if (self.fused or self.slash_ranges) and kernels and set(groups) != {"dense"} and fits_one_launch(q, groups):
+        # one pattern already runs in one launch, in the grid order that keeps K/V in L2 (measured faster
+        # than the scheduled order on the real model: bench/results/longctx-h200.md, round 3)
+        mixed = len(groups) > 1 and set(groups) != {"dense"}
+        if ((self.fused and mixed) or self.slash_ranges) and kernels and fits_one_launch(q, groups):
             return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges)
         if self.slash_ranges and not kernels:
             return self.masked_with_ranges(groups, q, k, v)

@@ -43,6 +43,14 @@ ROW_VARIANTS = {  # tag: (mean recall target, last rows' target, every row's tar
     "rows70": (0.95, 0.95, 0.70),
 }
 WAYS = {"per_pattern": {"fused": False}, "fused": {"fused": True}, "ranges": {"fused": True, "slash_ranges": True}}
+# the second call's ways (`levers`): round 2's path, the scheduled launch in both orders, ranges walked 128 keys a step
+LEVERS = {
+    "per_pattern": {"fused": False},
+    "fused": {"fused": True},
+    "fused_natural": {"fused": True, "schedule": "natural"},
+    "ranges_natural": {"fused": True, "slash_ranges": True, "schedule": "natural"},
+    "ranges128": {"fused": True, "slash_ranges": True, "schedule": "natural", "range_block": 128},
+}
 DEFAULT_BUDGETS = {"vertical": 1000, "slash": 6096}
 
 
@@ -117,7 +125,7 @@ def variant_configs(by_variant: dict) -> dict[str, Calibration]:
     return configs
 
 
-def time_ways(qkv: dict, configs: dict[str, dict | None], n: int) -> list[dict]:
+def time_ways(qkv: dict, configs: dict[str, dict | None], n: int, ways: dict = WAYS) -> list[dict]:
     """Per layer: cuDNN, and each config run each way (ms, error against cuDNN and against round 2's path)."""
     from bench.kernels import rel_err, timed
 
@@ -134,7 +142,7 @@ def time_ways(qkv: dict, configs: dict[str, dict | None], n: int) -> list[dict]:
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
             old = None
-            for way, options in WAYS.items():
+            for way, options in ways.items():
                 prefill = SparsePrefill(patterns, **options)
                 output = prefill(q, k, v, layer)
                 row[f"{name}_{way}_err"] = rel_err(output, reference)
@@ -226,6 +234,22 @@ def kernels_phase(engine, out: Path, lengths=LENGTHS) -> dict:
     return report
 
 
+def levers_phase(engine, out: Path, n: int = 131072) -> dict:
+    """The second call: round 2's 128K prompt again (its 64K prompt drawn first, as round 2 did), its Q/K/V, and
+    the committed default / last95 / rows90 selections timed each way of LEVERS."""
+    rng = random.Random(f"{SEED}-round2")
+    longctx.set_rope(engine, True)
+    longctx.fitting_prompt(engine, 65536, rng)
+    tokens = longctx.fitting_prompt(engine, n, rng)
+    qkv = longctx.capture(engine, tokens)
+    configs = longctx.load_configs()
+    rows90 = {int(name.rsplit("layer", 1)[1][:2]): c for name, c in configs.items() if "-yarn4-rows90-" in name}
+    report = {"n": n, "tokens": len(tokens), "ways": LEVERS}
+    report["timing"] = time_ways(qkv, {"default": None, "last95": committed_last95(), "rows90": rows90}, n, LEVERS)
+    (out / "levers-round3.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
 def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
     path = STASH / "round3-modes.json"
     fallback = {"picked": "rows80", "ways": {"default": "fused", "last95": "fused", "rows80": "fused"}}
@@ -241,7 +265,7 @@ def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["kernels", "accuracy", "render"])
+    parser.add_argument("phase", choices=["kernels", "accuracy", "levers", "render"])
     parser.add_argument("--model", type=Path)
     parser.add_argument("--tokenizer", type=Path)
     parser.add_argument("--out", type=Path, default=Path("longctx-round3"))
@@ -266,6 +290,8 @@ def main() -> None:
     (args.out / "meta.json").write_text(json.dumps(meta))
     if args.phase == "kernels":
         kernels_phase(engine, args.out)
+    elif args.phase == "levers":
+        levers_phase(engine, args.out)
     else:
         accuracy_phase(engine, args.out, args.budget_s)
     engine.close()

@@ -82,9 +82,9 @@ def _attend_ranges(
     stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
     stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
     b, h, kv_h, qb, list_at, n_ctx, scale_log2, max_ranges, max_columns,
-    D: tl.constexpr, B: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, RB: tl.constexpr,
 ):  # fmt: skip
-    """As _attend_lists, over key ranges [lo, hi] (any start, not aligned to B) walked B keys at a time."""
+    """As _attend_lists, over key ranges [lo, hi] (any start, not aligned to B) walked RB keys at a time."""
     rows = qb * B + tl.arange(0, B)
     dims = tl.arange(0, D)
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
@@ -99,8 +99,8 @@ def _attend_ranges(
     for r in range(0, n_ranges):
         lo = tl.load(RangeLo + list_at * max_ranges + r)
         hi = tl.load(RangeHi + list_at * max_ranges + r)
-        for start in range(lo, hi + 1, B):
-            cols = start + tl.arange(0, B)
+        for start in range(lo, hi + 1, RB):
+            cols = start + tl.arange(0, RB)
             in_range = (cols <= hi) & (cols < n_ctx)
             k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
             v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
@@ -145,7 +145,7 @@ def _sparse_attention_kernel(
     )  # fmt: skip
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES"])
+@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES", "RB"])
 @triton.jit
 def _scheduled_kernel(
     Q, K, V, Out,
@@ -155,7 +155,7 @@ def _scheduled_kernel(
     stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_on,
     n_ctx, n_qblocks, heads, group, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr, RB: tl.constexpr,
 ):  # fmt: skip
     """One program per listed (batch, slot, query block), in the order given (the heaviest first): slot s of
     the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group. RANGES:
@@ -170,7 +170,7 @@ def _scheduled_kernel(
             Q, K, V, Out, BlockIdx, RangeHi, BlockCount, ColumnIdx, ColumnCount,
             stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
-            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B, RB,
         )  # fmt: skip
     else:
         _attend_lists(
@@ -221,13 +221,17 @@ def scheduled_sparse_attention(
     range_hi: torch.Tensor | None = None,
     *,
     out: torch.Tensor,
+    order: str = "heaviest_first",
+    range_block: int = BLOCK,
 ) -> torch.Tensor:
     """The same attention as sparse_attention, for a subset of q's heads in one launch: list slot s (dim 1 of
     the lists) is query head head_ids[s] of q and out (K/V: its GQA head). Programs run heaviest first
     (listed blocks plus column tiles, longest-processing-time order), so the few long query blocks of one
     pattern start early instead of trailing behind the short ones. Writes only those heads of out.
     With range_hi, block_idx holds the first key of each listed key range and range_hi its last (inclusive):
-    ranges of any start and length, walked BLOCK keys at a time (sparse_prefill.vertical_slash_ranges)."""
+    ranges of any start and length, walked range_block keys at a time (sparse_prefill.vertical_slash_ranges).
+    order "natural" runs the programs in list order (head by head, query blocks in turn: neighbouring programs
+    share K/V in L2) instead of heaviest first."""
     _, heads, n_ctx, dim = q.shape
     assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == out.stride(-1) == 1
     slots, qblocks = block_count.shape[1], block_count.shape[2]
@@ -237,14 +241,18 @@ def scheduled_sparse_attention(
     else:
         listed = torch.arange(block_idx.shape[-1], device=q.device) < block_count[..., None]
         tiles = (((range_hi - block_idx + BLOCK) // BLOCK) * listed).sum(-1)
-    work = tiles + (column_count + BLOCK - 1) // BLOCK
-    order = torch.argsort(work.flatten(), descending=True, stable=True).to(torch.int32)
+    assert order in ("heaviest_first", "natural") and range_block in (BLOCK, 2 * BLOCK)
+    if order == "natural":
+        order = torch.arange(block_count.numel(), dtype=torch.int32, device=q.device)
+    else:
+        work = tiles + (column_count + BLOCK - 1) // BLOCK
+        order = torch.argsort(work.flatten(), descending=True, stable=True).to(torch.int32)
     _scheduled_kernel[(order.numel(),)](
         q, k, v, out, block_idx, block_idx if range_hi is None else range_hi, block_count, column_idx, column_count,
         head_ids.to(torch.int32), order,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
-        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None,
+        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block,
     )  # fmt: skip
     return out

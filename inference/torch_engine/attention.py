@@ -91,6 +91,8 @@ class SparsePrefill:
     kernels: bool | None = None  # see use_kernels
     fused: bool = True  # kernels, layers of several patterns: one launch for all sparse heads, dense heads beside it
     slash_ranges: bool = False  # vertical-slash slashes as unaligned key ranges (fewer keys; kernels: fused only)
+    schedule: str = "heaviest_first"  # the fused launch's program order, or "natural" (head by head)
+    range_block: int = 64  # keys per step along a range (slash_ranges): 64 or 128
     refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
 
     def choices(self, layer: int, heads: int, n: int) -> list[HeadChoice] | None:
@@ -129,7 +131,7 @@ class SparsePrefill:
         # than the scheduled order on the real model: bench/results/longctx-h200.md, round 3)
         mixed = len(groups) > 1 and set(groups) != {"dense"}
         if ((self.fused and mixed) or self.slash_ranges) and kernels and fits_one_launch(q, groups):
-            return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges)
+            return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges, self.schedule, self.range_block)
         if self.slash_ranges and not kernels:
             return self.masked_with_ranges(groups, q, k, v)
         out = torch.empty_like(q)
@@ -183,7 +185,8 @@ _side_streams: dict[torch.device, torch.cuda.Stream] = {}
 
 
 def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | None = None,
-                 slash_ranges: bool = False) -> torch.Tensor:  # fmt: skip
+                 slash_ranges: bool = False, schedule: str = "heaviest_first",
+                 range_block: int = 64) -> torch.Tensor:  # fmt: skip
     """Every sparse head of a layer in one launch of the scheduled core (the same lists, so the same keys, as
     one launch per pattern; with slash_ranges, vertical-slash heads walk unaligned key ranges and every list
     is a range list); the dense heads through dense_attend, on a side stream on a GPU so that the two
@@ -226,7 +229,7 @@ def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | N
         head_ids += heads
     ids = torch.tensor(head_ids, dtype=torch.int32, device=q.device)
     lists = stack_ranges(pieces) if slash_ranges else stack_lists(pieces)
-    scheduled_sparse_attention(q, k, v, ids, *lists, out=out)
+    scheduled_sparse_attention(q, k, v, ids, *lists, out=out, order=schedule, range_block=range_block)
     if dense:
         if side is not None:
             main.wait_stream(side)

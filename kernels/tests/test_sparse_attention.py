@@ -180,8 +180,10 @@ def test_unaligned_ranges_by_hand():
     ]
 
 
-@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim"), PARTIAL_CASES)
-def test_unaligned_ranges_equal_their_mask_and_keep_fewer_keys(rng, heads, kv_heads, n, dim):
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "dim", "order", "range_block"),
+                         [(*case, "heaviest_first", 64) for case in PARTIAL_CASES]
+                         + [(*PARTIAL_CASES[0], "natural", 128), (*PARTIAL_CASES[1], "natural", 128)])  # fmt: skip
+def test_unaligned_ranges_equal_their_mask_and_keep_fewer_keys(rng, heads, kv_heads, n, dim, order, range_block):
     """The same vertical/slash picks as unaligned ranges: the kernel equals the reference over the ranges' mask,
     which is inside the aligned blocks' mask and holds every picked diagonal and column."""
     q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
@@ -189,7 +191,8 @@ def test_unaligned_ranges_equal_their_mask_and_keep_fewer_keys(rng, heads, kv_he
     v_idx, _, s_idx, _ = vertical_slash_indices(q, k, budget_v, budget_s, sinks=4, local=8)
     lists = vertical_slash_ranges(q, k, budget_v, budget_s, sinks=4, local=8)
     ids = torch.arange(heads, device=DEVICE)
-    out = scheduled_sparse_attention(q, k, v, ids, *stack_ranges([lists]), out=poisoned_like(q))
+    out = scheduled_sparse_attention(q, k, v, ids, *stack_ranges([lists]), out=poisoned_like(q), order=order,
+                                     range_block=range_block)  # fmt: skip
     mask = torch.stack([reference.slash_range_mask(n, v_idx[0, h], s_idx[0, h]) for h in range(heads)])[None]
     aligned = reference.vertical_slash_mask(n, v_idx, s_idx)
     assert (mask <= aligned).all() and mask.sum() < aligned.sum()

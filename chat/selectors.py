@@ -187,9 +187,9 @@ def puzzle_pins_unknown(*, pins: list[dict]) -> list[dict]:
 
 def participant_llm_model(participant_id: int) -> str:
     """The model the participant's protocol pins ("" for templates only), else the server default; "" for a
-    withdrawn participant, whose life log is never sent to an LLM again."""
-    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
-    if participant.status == Participant.Status.WITHDRAWN:
+    withdrawn or deleted participant, whose life log is never sent to an LLM again."""
+    participant = Participant.objects.select_related("protocol_version").filter(pk=participant_id).first()
+    if participant is None or participant.status == Participant.Status.WITHDRAWN:
         return ""
     protocol = participant.protocol_version
     return protocol.model_name if protocol else settings.LLM_MODEL

@@ -46,7 +46,7 @@ from django.db import connection, transaction  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import user_create  # noqa: E402
 from bench.export import PEOPLE, PLACES, cpu_model, insert_played_sessions, load_average  # noqa: E402
-from chat.models import Attempt, ChatMessage, PuzzleGroup  # noqa: E402
+from chat.models import Attempt, ChatMessage, PuzzleGroup, TrainingSession  # noqa: E402
 from chat.scoring import READY_LINE  # noqa: E402
 from chat.services import puzzle_groups_install_defaults, training_session_start  # noqa: E402
 from lifelog import services as lifelog_services  # noqa: E402
@@ -119,10 +119,19 @@ def drop_played_sessions(study: Study) -> None:
             cursor.execute(sql, [study.pk])
 
 
-def seed_history(study: Study, participants: int, weeks: int) -> None:
+def seed_history(study: Study, participants: int, weeks: int, keep: bool = False) -> None:
     """A year of weekly sessions for the trainees and for others up to `participants` in total (10 life-log
-    entries each, no identities or accounts: only their rows' volume matters to the trainees' queries)."""
+    entries each, no identities or accounts: only their rows' volume matters to the trainees' queries).
+    `keep`: the others' history of an earlier run is kept when it has the size asked for (the new trainees
+    get theirs), which saves minutes between runs."""
+    group = PuzzleGroup.objects.get(key="life-recall", version=1)
     others = Study.objects.filter(slug=HISTORY_SLUG).first()
+    wanted_others = max(0, participants - study.participants.count())
+    if keep and others and weeks > 0 and others.participants.count() == wanted_others:
+        seeded = TrainingSession.objects.filter(participant__study=others).count()
+        if seeded == wanted_others * weeks:
+            insert_played_sessions([study.pk], group.pk, sessions=weeks, puzzles=5, attempts=4, days_apart=7)
+            return
     if others:
         drop_played_sessions(others)
         LifeLogEntry.objects.filter(participant__study=others).delete()
@@ -132,10 +141,7 @@ def seed_history(study: Study, participants: int, weeks: int) -> None:
         return
     others = study_create(name="Chat load history", slug=HISTORY_SLUG, researchers=[])
     with transaction.atomic():
-        enrolled = [
-            participant_enroll(study=others, full_name=f"Person {i}")
-            for i in range(max(0, participants - study.participants.count()))
-        ]
+        enrolled = [participant_enroll(study=others, full_name=f"Person {i}") for i in range(wanted_others)]
         LifeLogEntry.objects.bulk_create(
             LifeLogEntry(
                 participant=p, occurred_at=django.utils.timezone.now(), title=f"Coffee with {PEOPLE[n % 5]}",
@@ -143,7 +149,6 @@ def seed_history(study: Study, participants: int, weeks: int) -> None:
             )
             for p in enrolled for n in range(10)
         )  # fmt: skip
-    group = PuzzleGroup.objects.get(key="life-recall", version=1)
     insert_played_sessions([study.pk, others.pk], group.pk, sessions=weeks, puzzles=5, attempts=4, days_apart=7)
 
 
@@ -245,13 +250,16 @@ def main() -> None:
     parser.add_argument("--server-processes", type=int, default=os.cpu_count() or 1, help="Daphne processes")
     parser.add_argument("--history-participants", type=int, default=1000, help="participants with a history")
     parser.add_argument("--history-weeks", type=int, default=52, help="weekly past sessions each (0: none)")
+    parser.add_argument("--keep-history", action="store_true", help="reuse the other participants' history")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preparing {args.sessions} trainees…", flush=True)
     trainees = prepare(args.sessions, args.entries, args.puzzles)
     seeding = time.perf_counter()
-    seed_history(Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks)
+    seed_history(
+        Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks, keep=args.keep_history
+    )
     history = (Attempt.objects.count(), time.perf_counter() - seeding, database_size())
     print(f"history: {history[0]:,} attempts in the database (seeded in {history[1]:.0f} s), {history[2]}", flush=True)
 

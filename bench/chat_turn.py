@@ -6,7 +6,9 @@ process's CPU time per action is the server's cost of a turn (consumer, channel 
 not PostgreSQL's or Redis's own CPU). Queries are counted per action kind in the database thread. Run it on
 the database bench.chat_load seeded (`--keep-history` there keeps a year of history between runs).
 
-Prints a table per action kind; the last line is `chat_turn turns=<N> cpu_ms_per_turn=<N> queries_per_turn=<N>`.
+Prints a table per action kind ("service": the database thread's CPU in `trainee_action`, the rest is the
+consumer, Channels and Redis's client); the last line is
+`chat_turn turns=<N> cpu_ms_per_turn=<N> service_cpu_ms=<N> queries_per_turn=<N>`.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import statistics
 import time
 import uuid
 from collections import defaultdict
+from types import SimpleNamespace
 
 import django
 
@@ -35,6 +38,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 import chat.consumers  # noqa: E402
+import chat.services  # noqa: E402
 from bench.chat_load import GUESSES, STUDY_SLUG, Trainee, database_size, prepare, seed_history  # noqa: E402
 from bench.export import cpu_model, load_average  # noqa: E402
 from chat.models import Attempt, TrainingSession  # noqa: E402
@@ -43,6 +47,7 @@ from reme.asgi import application  # noqa: E402
 from studies.models import Study  # noqa: E402
 
 QUERIES: list[int] = []  # per trainee_action call, appended in the database thread
+SERVICE_MS: list[float] = []  # the database thread's CPU time in trainee_action (ORM, scorer), per call
 SYNC_PROFILER: list[cProfile.Profile] = []  # the database thread's profiler, with --profile
 
 
@@ -52,8 +57,10 @@ def counting(action):
     def counted(**kwargs):
         if SYNC_PROFILER:
             SYNC_PROFILER[0].enable()
+        started = time.thread_time()
         with CaptureQueriesContext(connection) as captured:
             result = action(**kwargs)
+        SERVICE_MS.append((time.thread_time() - started) * 1000)
         if SYNC_PROFILER:
             SYNC_PROFILER[0].disable()
         QUERIES.append(len(captured.captured_queries))
@@ -92,7 +99,7 @@ async def play(trainee: Trainee, rng: random.Random, samples: dict, profiler: cP
             if profiler:
                 profiler.disable()
             label = "answer" if kind == "text" and text != "B" else ("letter" if kind == "text" else kind)
-            samples[label].append((cpu * 1000, wall * 1000, QUERIES[-1]))
+            samples[label].append((cpu * 1000, wall * 1000, QUERIES[-1], SERVICE_MS[-1]))
             turns += 1
             if state["status"] != "active" or state["puzzle_index"] != puzzle:
                 break
@@ -116,13 +123,15 @@ def main() -> None:
     settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAMES_BURST = 1000, 1000
     warm_up().join()
     chat.consumers.trainee_action = counting(chat.consumers.trainee_action)
+    # The same sessions in every run (their seeds pick the puzzles), so two checkouts play the same turns.
+    chat.services.secrets = SimpleNamespace(randbits=random.Random(args.seed).getrandbits)
     trainees = prepare(args.trainees + 1, args.entries, args.puzzles)
     # A year of history as bench.chat_load seeds it; the other participants' is kept from an earlier run.
     seed_history(Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks, keep=True)
     rng = random.Random(args.seed)
     samples: dict[str, list] = defaultdict(list)
     asyncio.run(play(trainees[0], random.Random(0), defaultdict(list), None))  # lazy imports, first queries
-    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
     if args.profile:
         SYNC_PROFILER.append(cProfile.Profile(time.thread_time))
 
@@ -135,13 +144,16 @@ def main() -> None:
     everything = [sample for values in samples.values() for sample in values]
     print(f"CPU: {cpu_model()}; load average {load_average()}; attempts in the database: "
           f"{Attempt.objects.count():,} ({database_size()}); {args.trainees} trainees, one at a time")  # fmt: skip
-    print(f"\n{'action':<10}{'turns':>7}{'CPU ms mean':>13}{'CPU ms p50':>12}{'wall ms p50':>13}{'queries':>9}")
+    print(f"\n{'action':<10}{'turns':>7}{'CPU ms mean':>13}{'CPU ms p50':>12}{'of it service':>15}"
+          f"{'wall ms p50':>13}{'queries':>9}")  # fmt: skip
     for label, values in [*sorted(samples.items()), ("all", everything)]:
         cpu = [v[0] for v in values]
         wall = [v[1] for v in values]
         queries = [v[2] for v in values]
+        service = [v[3] for v in values]
         print(f"{label:<10}{len(values):>7}{statistics.fmean(cpu):>13.2f}{statistics.median(cpu):>12.2f}"
-              f"{statistics.median(wall):>13.2f}{statistics.fmean(queries):>9.1f}")  # fmt: skip
+              f"{statistics.fmean(service):>15.2f}{statistics.median(wall):>13.2f}"
+              f"{statistics.fmean(queries):>9.1f}")  # fmt: skip
     if profiler:
         print("\nthe event loop's thread:")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
@@ -149,8 +161,10 @@ def main() -> None:
         pstats.Stats(SYNC_PROFILER[0]).sort_stats("cumulative").print_stats(args.profile)
     cpu_mean = statistics.fmean(v[0] for v in everything)
     queries_mean = statistics.fmean(v[2] for v in everything)
+    service_mean = statistics.fmean(v[3] for v in everything)
     print(json.dumps({label: len(values) for label, values in samples.items()}))
-    print(f"chat_turn turns={len(everything)} cpu_ms_per_turn={cpu_mean:.1f} queries_per_turn={queries_mean:.1f}")
+    print(f"chat_turn turns={len(everything)} cpu_ms_per_turn={cpu_mean:.1f} service_cpu_ms={service_mean:.1f} "
+          f"queries_per_turn={queries_mean:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -85,8 +85,8 @@ def build_study(participants: int) -> Study:
     return study
 
 
-# Tables just filled in the same transaction: without fresh statistics the planner took them for empty and
-# the attempts' INSERT ran for over 20 minutes on a fresh database (a nested loop over a million rows).
+# Tables just filled in the same transaction: without fresh statistics (and with nested loops) the attempts'
+# INSERT ran for over 20 minutes on a fresh database.
 ANALYZE = "ANALYZE research_participant, chat_trainingsession, chat_puzzle, chat_chatmessage, chat_attempt"
 
 
@@ -100,6 +100,8 @@ def insert_played_sessions(
     prompt = "Puzzle {i} of 5. Let''s think back to the morning of Saturday 31 October 2026. What did you do then?"
     with connection.cursor() as cursor, transaction.atomic():
         cursor.execute("SET LOCAL synchronous_commit = off")
+        # An empty table's NOT EXISTS as a nested loop rescans the rows this statement is adding: quadratic.
+        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
             f"""INSERT INTO chat_trainingsession (participant_id, protocol_version_id, status, puzzles_planned,
                     group_keys, model_name, seed, started_at, ended_at)

@@ -156,6 +156,8 @@ def drop_played_sessions(study: Study) -> None:
     """Chat rows of the study's participants in SQL: the ORM's cascade would load a year of them first."""
     with connection.cursor() as cursor, transaction.atomic():
         for sql in [
+            "DELETE FROM chat_authoredpuzzle WHERE participant_id IN "
+            "(SELECT id FROM research_participant WHERE study_id = %s)",
             "DELETE FROM chat_attempt a USING chat_puzzle pz, chat_trainingsession ts WHERE a.puzzle_id = pz.id AND "
             "pz.session_id = ts.id AND ts.participant_id IN (SELECT id FROM research_participant WHERE study_id = %s)",
             "DELETE FROM chat_chatmessage m USING chat_trainingsession ts WHERE m.session_id = ts.id "

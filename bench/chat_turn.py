@@ -158,7 +158,9 @@ def main() -> None:
         print("\nthe event loop's thread:")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
         print("the database thread (trainee_action):")
-        pstats.Stats(SYNC_PROFILER[0]).sort_stats("cumulative").print_stats(args.profile)
+        pstats.Stats(SYNC_PROFILER[0]).sort_stats("cumulative").print_stats(
+            r"chat/|compiler|quantulum|encode", args.profile
+        )
     cpu_mean = statistics.fmean(v[0] for v in everything)
     queries_mean = statistics.fmean(v[2] for v in everything)
     service_mean = statistics.fmean(v[3] for v in everything)

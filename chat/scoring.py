@@ -300,8 +300,8 @@ _vectors_lock = threading.Lock()
 
 def _embeddings(texts: Sequence[str]) -> list[np.ndarray]:
     """The texts' sentence embeddings; those not known yet in one forward pass. A pass over a few short texts
-    costs about what one costs (it is bound by reading the model's weights): two texts in one batch measured
-    22 ms of CPU against 43 ms one by one (bench/results/chat-load-cpu.md)."""
+    costs about what one costs (it is bound by reading the model's weights): three short texts in one batch
+    measured 22 ms of CPU against 43 ms one by one (bench/results/chat-load-cpu.md)."""
     with _vectors_lock:
         missing = list(dict.fromkeys(text for text in texts if text not in _VECTORS))
     if missing:

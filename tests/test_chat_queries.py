@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 WRONG = "I really have no idea, something with a zebra"
 # Per action, inside trainee_action, with the transaction's SAVEPOINT and RELEASE (BEGIN and COMMIT outside a
-# test); the consumer adds none (the judge is off). Before issue 18's cuts: 11, 15, 29, 28, 18, 11, 13, 11.
+# test); the consumer adds none (the judge is off). Before issue 18's cuts (b61ff34), in this order:
+# 11, 15, 27, 27, 22, 11, 11, 8.
 EXPECTED = {
     "hint": 7,
     "wrong answer": 10,

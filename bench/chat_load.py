@@ -46,15 +46,18 @@ from django.db import connection, transaction  # noqa: E402
 from accounts.models import User  # noqa: E402
 from accounts.services import user_create  # noqa: E402
 from bench.export import PEOPLE, PLACES, cpu_model, insert_played_sessions, load_average  # noqa: E402
-from chat.models import Attempt, ChatMessage, PuzzleGroup  # noqa: E402
+from chat import authoring, verifier  # noqa: E402
+from chat.authored_store import authored_puzzle_store  # noqa: E402
+from chat.models import Attempt, AuthoredPuzzle, ChatMessage, PuzzleGroup, PuzzleSource, TrainingSession  # noqa: E402
 from chat.scoring import READY_LINE  # noqa: E402
+from chat.selectors import entry_facts_list  # noqa: E402
 from chat.services import puzzle_groups_install_defaults, training_session_start  # noqa: E402
 from lifelog import services as lifelog_services  # noqa: E402
 from lifelog.models import LifeLogEntry  # noqa: E402
 from lifelog.sample_data import generate_json  # noqa: E402
 from reme.serve import start_servers, stop_servers  # noqa: E402
 from studies.models import Study  # noqa: E402
-from studies.services import participant_enroll, study_create  # noqa: E402
+from studies.services import arm_create, participant_enroll, protocol_version_create, study_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY_SLUG = "bench-chat"
@@ -67,6 +70,7 @@ GUESSES = ["I think we went for a walk", "was it with Sarah?", "the market, mayb
 class Trainee:
     session_id: int
     cookie: str
+    authored: bool = False  # on the protocol with LLM-authored puzzles
     sent: list[str] = field(default_factory=list)
     acked: set[str] = field(default_factory=set)
     refused: set[str] = field(default_factory=set)
@@ -77,8 +81,44 @@ class Trainee:
     error: str = ""
 
 
-def prepare(sessions: int, entries: int, puzzles: int) -> list[Trainee]:
-    """Trainees with life logs (embeddings skipped: the chat never reads them) and an open session each."""
+AUTHORED_PINS = [{"key": "llm-authored", "version": 1}, {"key": "life-recall", "version": 1},
+                 {"key": "temporal-order", "version": 1}]  # fmt: skip
+BENCH_PREFIX = "0" * 64  # no prefix was sent: the bench writes the text itself
+
+
+def seed_authored(participant, count: int) -> int:
+    """Ready LLM-authored puzzles for a trainee, stored by the product's store (chat.authored_store) after the
+    product's planner chose the facts and its verifier accepted the text, as the authoring task stores them.
+    Only the text is the bench's: a fixed "which came first" question over the plan's facts, so no model runs
+    (a session takes verified puzzles from the store and calls no LLM at turn time either). Returns how
+    many are ready."""
+    pool = entry_facts_list(participant=participant)
+    by_id = {facts.id: facts for facts in pool}
+    group = PuzzleGroup.objects.get(key="llm-authored", version=1)
+    plans = authoring.plans_for(pool, rng=random.Random(participant.pk), limit=40)
+    ready = 0
+    for plan in (p for p in plans if p.kind == "which_first"):
+        first, second = plan.options
+        cue_facts = plan.facts.split("Cue 1 fact: ")[1].rstrip(".").split(". Cue 2 fact: ")
+        question = f"Which came first: {first} or {second}?"
+        reply = json.dumps({"question": question, "cues": [f"{fact}." for fact in cue_facts]})
+        candidate = authoring.candidate(plan, reply)
+        reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
+                                          distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip
+        stored = authored_puzzle_store(
+            participant_id=participant.pk, group=group, prefix_sha256=BENCH_PREFIX, plan=plan, candidate=candidate,
+            reasons=reasons, reply=reply, model="bench-writer", prompt_sha256=BENCH_PREFIX, seconds=0.0, by_id=by_id,
+        )  # fmt: skip
+        ready += stored.status == AuthoredPuzzle.Status.READY
+        if ready >= count:
+            break
+    return ready
+
+
+def prepare(sessions: int, entries: int, puzzles: int, authored_share: float = 0.0) -> list[Trainee]:
+    """Trainees with life logs (embeddings skipped: the chat never reads them) and an open session each.
+    `authored_share` of them are on a protocol that pins the LLM-authored group beside two template groups
+    (templates only: no model phrases their replies), with verified puzzles ready in the store."""
     study = Study.objects.filter(slug=STUDY_SLUG).first()
     if study:
         drop_played_sessions(study)
@@ -87,19 +127,28 @@ def prepare(sessions: int, entries: int, puzzles: int) -> list[Trainee]:
         study.delete()
     puzzle_groups_install_defaults()
     study = study_create(name="Chat load benchmark", slug=STUDY_SLUG, researchers=[])
+    arm = arm_create(study=study, key="authored", name="LLM-authored puzzles")
+    protocol_version_create(arm=arm, puzzle_groups=AUTHORED_PINS, puzzles_per_session=puzzles)
+    authored_every = round(1 / authored_share) if authored_share > 0 else 0
     trainees = []
     zero_vectors = lambda texts, **kwargs: np.zeros((len(texts), 384), dtype=np.float32)  # noqa: E731
     with mock.patch.object(lifelog_services, "embed_texts", zero_vectors):
         for index in range(sessions):
             user = user_create(username=f"bench-trainee-{index}-{uuid.uuid4().hex[:6]}", password=None, role="trainee")
-            participant = participant_enroll(study=study, user=user, timezone="Europe/London")
+            authored = bool(authored_every) and index % authored_every == 0
+            participant = participant_enroll(
+                study=study, user=user, timezone="Europe/London", arm=arm if authored else None
+            )
             job = lifelog_services.import_job_create(
                 participant=participant, filename="log.json", data=generate_json(entries, seed=index),
                 created_by=None, enqueue=False,
             )  # fmt: skip
             lifelog_services.import_job_run(job_id=job.pk)
+            if authored:
+                participant.refresh_from_db()
+                seed_authored(participant, count=puzzles)
             session = training_session_start(participant=participant, puzzles=puzzles)
-            trainees.append(Trainee(session_id=session.pk, cookie=login_cookie(user)))
+            trainees.append(Trainee(session_id=session.pk, cookie=login_cookie(user), authored=authored))
     return trainees
 
 
@@ -107,6 +156,8 @@ def drop_played_sessions(study: Study) -> None:
     """Chat rows of the study's participants in SQL: the ORM's cascade would load a year of them first."""
     with connection.cursor() as cursor, transaction.atomic():
         for sql in [
+            "DELETE FROM chat_authoredpuzzle WHERE participant_id IN "
+            "(SELECT id FROM research_participant WHERE study_id = %s)",
             "DELETE FROM chat_attempt a USING chat_puzzle pz, chat_trainingsession ts WHERE a.puzzle_id = pz.id AND "
             "pz.session_id = ts.id AND ts.participant_id IN (SELECT id FROM research_participant WHERE study_id = %s)",
             "DELETE FROM chat_chatmessage m USING chat_trainingsession ts WHERE m.session_id = ts.id "
@@ -119,10 +170,19 @@ def drop_played_sessions(study: Study) -> None:
             cursor.execute(sql, [study.pk])
 
 
-def seed_history(study: Study, participants: int, weeks: int) -> None:
+def seed_history(study: Study, participants: int, weeks: int, keep: bool = False) -> None:
     """A year of weekly sessions for the trainees and for others up to `participants` in total (10 life-log
-    entries each, no identities or accounts: only their rows' volume matters to the trainees' queries)."""
+    entries each, no identities or accounts: only their rows' volume matters to the trainees' queries).
+    `keep`: the others' history of an earlier run is kept when it has the size asked for (the new trainees
+    get theirs), which saves minutes between runs."""
+    group = PuzzleGroup.objects.get(key="life-recall", version=1)
     others = Study.objects.filter(slug=HISTORY_SLUG).first()
+    wanted_others = max(0, participants - study.participants.count())
+    if keep and others and weeks > 0 and others.participants.count() == wanted_others:
+        seeded = TrainingSession.objects.filter(participant__study=others).count()
+        if seeded == wanted_others * weeks:
+            insert_played_sessions([study.pk], group.pk, sessions=weeks, puzzles=5, attempts=4, days_apart=7)
+            return
     if others:
         drop_played_sessions(others)
         LifeLogEntry.objects.filter(participant__study=others).delete()
@@ -132,10 +192,7 @@ def seed_history(study: Study, participants: int, weeks: int) -> None:
         return
     others = study_create(name="Chat load history", slug=HISTORY_SLUG, researchers=[])
     with transaction.atomic():
-        enrolled = [
-            participant_enroll(study=others, full_name=f"Person {i}")
-            for i in range(max(0, participants - study.participants.count()))
-        ]
+        enrolled = [participant_enroll(study=others, full_name=f"Person {i}") for i in range(wanted_others)]
         LifeLogEntry.objects.bulk_create(
             LifeLogEntry(
                 participant=p, occurred_at=django.utils.timezone.now(), title=f"Coffee with {PEOPLE[n % 5]}",
@@ -143,7 +200,6 @@ def seed_history(study: Study, participants: int, weeks: int) -> None:
             )
             for p in enrolled for n in range(10)
         )  # fmt: skip
-    group = PuzzleGroup.objects.get(key="life-recall", version=1)
     insert_played_sessions([study.pk, others.pk], group.pk, sessions=weeks, puzzles=5, attempts=4, days_apart=7)
 
 
@@ -245,13 +301,18 @@ def main() -> None:
     parser.add_argument("--server-processes", type=int, default=os.cpu_count() or 1, help="Daphne processes")
     parser.add_argument("--history-participants", type=int, default=1000, help="participants with a history")
     parser.add_argument("--history-weeks", type=int, default=52, help="weekly past sessions each (0: none)")
+    parser.add_argument("--authored-share", type=float, default=0.5,
+                        help="share of trainees whose protocol pins the LLM-authored group (0: none)")  # fmt: skip
+    parser.add_argument("--keep-history", action="store_true", help="reuse the other participants' history")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preparing {args.sessions} trainees…", flush=True)
-    trainees = prepare(args.sessions, args.entries, args.puzzles)
+    trainees = prepare(args.sessions, args.entries, args.puzzles, args.authored_share)
     seeding = time.perf_counter()
-    seed_history(Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks)
+    seed_history(
+        Study.objects.get(slug=STUDY_SLUG), args.history_participants, args.history_weeks, keep=args.keep_history
+    )
     history = (Attempt.objects.count(), time.perf_counter() - seeding, database_size())
     print(f"history: {history[0]:,} attempts in the database (seeded in {history[1]:.0f} s), {history[2]}", flush=True)
 
@@ -319,6 +380,14 @@ def main() -> None:
         rows.append(
             (f"  {kind} turns p50 / p99 (ms)", f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}")
         )
+    sent = [client_id for t in trainees for client_id in t.sent]
+    on_authored = Attempt.objects.filter(message__client_id__in=sent, puzzle_source=PuzzleSource.LLM_AUTHORED)
+    authored_ms = [ms for t in trainees if t.authored for ms in t.server_ms]
+    rows += [
+        ("trainees pinning llm-authored", sum(t.authored for t in trainees)),
+        ("  trial rows on authored puzzles", on_authored.count()),
+        ("  their turns p50 / p99 (ms)", f"{percentile(authored_ms, 0.5):.0f} / {percentile(authored_ms, 0.99):.0f}"),
+    ]
     for name, value in rows:
         print(f"{name:<34}{value!s:>12}")
     for error in errors[:5]:

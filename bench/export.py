@@ -85,6 +85,11 @@ def build_study(participants: int) -> Study:
     return study
 
 
+# Tables just filled in the same transaction: without fresh statistics (and with nested loops) the attempts'
+# INSERT ran for over 20 minutes on a fresh database.
+ANALYZE = "ANALYZE research_participant, chat_trainingsession, chat_puzzle, chat_chatmessage, chat_attempt"
+
+
 def insert_played_sessions(
     study_ids: list[int], group_id: int, *, sessions: int = SESSIONS, puzzles: int = PUZZLES,
     attempts: int = ATTEMPTS, days_apart: int = 1,
@@ -95,6 +100,8 @@ def insert_played_sessions(
     prompt = "Puzzle {i} of 5. Let''s think back to the morning of Saturday 31 October 2026. What did you do then?"
     with connection.cursor() as cursor, transaction.atomic():
         cursor.execute("SET LOCAL synchronous_commit = off")
+        # An empty table's NOT EXISTS as a nested loop rescans the rows this statement is adding: quadratic.
+        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
             f"""INSERT INTO chat_trainingsession (participant_id, protocol_version_id, status, puzzles_planned,
                     group_keys, model_name, seed, started_at, ended_at)
@@ -104,6 +111,7 @@ def insert_played_sessions(
                 WHERE p.study_id = ANY(%s)""",
             [study_ids],
         )
+        cursor.execute(ANALYZE)  # the planner must see the rows just written, or it joins them row by row
         cursor.execute(
             f"""INSERT INTO chat_puzzle (session_id, index, group_id, entry_id, entry_ids, payload, start_cue_level,
                     cue_level, hints_used, outcome, recalled_at_level, created_at, finished_at)
@@ -117,12 +125,13 @@ def insert_played_sessions(
                   AND NOT EXISTS (SELECT 1 FROM chat_puzzle done WHERE done.session_id = ts.id)""",
             [group_id, study_ids],
         )
+        cursor.execute(ANALYZE)  # the planner must see the rows just written, or it joins them row by row
         cursor.execute(
             f"""INSERT INTO chat_chatmessage (session_id, seq, role, kind, puzzle_id, text, template_text, status,
-                    created_at, completed_at)
+                    created_at, completed_at, rejection, text_source, llm_prompt_hash, verifier_version)
                 SELECT pz.session_id, (pz.index - 1) * {attempts} + a, 'trainee', 'text', pz.id,
                        'I think I was with Tom at the Blue Door café, answer ' || a, '', 'complete',
-                       pz.created_at, pz.created_at
+                       pz.created_at, pz.created_at, '', 'template', '', ''
                 FROM chat_puzzle pz JOIN chat_trainingsession ts ON ts.id = pz.session_id
                 JOIN research_participant p ON p.id = ts.participant_id
                 CROSS JOIN generate_series(1, {attempts}) a
@@ -130,14 +139,15 @@ def insert_played_sessions(
                   AND NOT EXISTS (SELECT 1 FROM chat_chatmessage done WHERE done.puzzle_id = pz.id)""",
             [study_ids],
         )
+        cursor.execute(ANALYZE)  # the planner must see the rows just written, or it joins them row by row
         cursor.execute(
             f"""INSERT INTO chat_attempt (puzzle_id, message_id, attempt_number, cue_level, hints_used, prompt_shown,
                     prompt_hash, response_text, response_time_ms, correct, score, scorer, model_name, shown_at,
-                    answered_at)
+                    answered_at, outcome, puzzle_source, text_source, llm_prompt_hash, verifier_version)
                 SELECT m.puzzle_id, m.id, m.seq - (pz.index - 1) * {attempts}, LEAST(m.seq %% 4, 3), m.seq %% 2,
                        replace('{prompt}', '{{i}}', pz.index::text), md5(m.id::text) || md5(m.seq::text), m.text,
                        1000 + (m.id %% 9000), m.seq %% 3 = 0, (m.seq %% 10) / 10.0, 'semantic', 'bench-model',
-                       m.created_at, m.created_at + interval '5 seconds'
+                       m.created_at, m.created_at + interval '5 seconds', 'answered', 'template', 'template', '', ''
                 FROM chat_chatmessage m JOIN chat_puzzle pz ON pz.id = m.puzzle_id
                 JOIN chat_trainingsession ts ON ts.id = pz.session_id
                 JOIN research_participant p ON p.id = ts.participant_id

@@ -104,19 +104,33 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
             for reason in reasons:
                 rule = reason.split(" '")[0].split(":")[0]
                 run.reasons[rule] = run.reasons.get(rule, 0) + 1
-            AuthoredPuzzle.objects.get_or_create(
-                participant_id=participant_id, prefix_sha256=digest, plan_key=plan.key()[:300],
-                defaults={
-                    "group": group, "kind": plan.kind, "reply": reply[:4000], "evidence_ids": plan.evidence_ids,
-                    "status": AuthoredPuzzle.Status.READY if accepted else AuthoredPuzzle.Status.REJECTED,
-                    "reasons": reasons, "payload": authoring.payload(plan, candidate, by_id) if accepted else {},
-                    "model_name": model, "prompt_sha256": prompt_hash, "verifier_version": verifier.VERSION,
-                    "seconds": round(seconds, 3),
-                },
+            authored_puzzle_store(
+                participant_id=participant_id, group=group, prefix_sha256=digest, plan=plan, candidate=candidate,
+                reasons=reasons, reply=reply, model=model, prompt_sha256=prompt_hash, seconds=seconds, by_id=by_id,
             )  # fmt: skip
     finally:
         cache.delete(lock)
     return run
+
+
+def authored_puzzle_store(*, participant_id: int, group: PuzzleGroup, prefix_sha256: str, plan: authoring.Plan,
+                          candidate: verifier.Candidate | None, reasons: list[str], reply: str, model: str,
+                          prompt_sha256: str, seconds: float,
+                          by_id: dict[int, EntryFacts]) -> AuthoredPuzzle:  # fmt: skip
+    """One candidate as the verifier judged it: ready when accepted, else rejected with its reasons, with
+    provenance. Once per plan and prefix: a second call returns the stored row."""
+    accepted = candidate is not None and not reasons
+    stored, _ = AuthoredPuzzle.objects.get_or_create(
+        participant_id=participant_id, prefix_sha256=prefix_sha256, plan_key=plan.key()[:300],
+        defaults={
+            "group": group, "kind": plan.kind, "reply": reply[:4000], "evidence_ids": plan.evidence_ids,
+            "status": AuthoredPuzzle.Status.READY if accepted else AuthoredPuzzle.Status.REJECTED,
+            "reasons": reasons, "payload": authoring.payload(plan, candidate, by_id) if accepted else {},
+            "model_name": model, "prompt_sha256": prompt_sha256, "verifier_version": verifier.VERSION,
+            "seconds": round(seconds, 3),
+        },
+    )  # fmt: skip
+    return stored
 
 
 def authored_puzzle_take(*, participant_id: int, avoid_entry_ids: set[int]) -> AuthoredPuzzle | None:

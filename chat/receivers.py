@@ -3,9 +3,11 @@
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from lifelog.signals import life_log_changed, life_log_erasing
+from studies.models import Participant
 from studies.signals import participant_withdrawn, protocol_pins_check
 
 from .authored_store import authored_puzzles_forget_withdrawn
@@ -39,6 +41,13 @@ def end_sessions_on_withdrawal(sender, participant_id: int, erase: bool, now, **
     purge_soon(participant_id)
     if erase:
         participant_chat_erase(participant_id=participant_id)
+
+
+@receiver(post_delete, sender=Participant)
+def purge_on_participant_deletion(sender, instance: Participant, **kwargs) -> None:
+    """A participant deleted outside a withdrawal (the admin, a script, a cascade from above): the LLM server
+    forgets their cached prefixes in every tier, as on withdrawal, once the deletion commits."""
+    purge_soon(instance.pk)
 
 
 @receiver(life_log_erasing)

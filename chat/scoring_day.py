@@ -14,7 +14,7 @@ import re
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scoring
-from .scoring import HONORIFICS, STOPWORDS, Score, content_words, normalize, semantic_similarity, term_found
+from .scoring import HONORIFICS, STOPWORDS, Score, best_similarity, content_words, normalize, term_found
 from .scoring_conflicts import slots
 from .scoring_details import mentioned, stray_things
 from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found
@@ -45,7 +45,7 @@ def detail_found(answer: str, detail: dict, clauses: list[str], policy: ScoringP
         return True
     if slots(normalized)["activity"] & slots(normalize(label))["activity"]:  # "I rang" for "Phone call with Tom"
         return True
-    return bool(clauses) and max(semantic_similarity(clause, label) for clause in clauses) >= scoring.SEMANTIC_MIN
+    return bool(clauses) and best_similarity(clauses, label) >= scoring.SEMANTIC_MIN
 
 
 def not_given(details: list[dict], shown: str) -> list[dict]:

@@ -49,7 +49,13 @@ def transcript(session: TrainingSession, after_seq: int = 0) -> list[ChatMessage
 
 
 def open_puzzle(session: TrainingSession) -> Puzzle | None:
-    return session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).select_related("group").order_by("-index").first()
+    """The puzzle awaiting an answer, with its group and (when the LLM wrote it) its authored row."""
+    return (
+        session.puzzles.filter(outcome=Puzzle.Outcome.OPEN)
+        .select_related("group", "authored")
+        .order_by("-index")
+        .first()
+    )
 
 
 def context_state(participant: Participant) -> str | None:
@@ -71,12 +77,19 @@ CONTEXT_NOTICES = {
 }
 
 
-def session_state(session: TrainingSession) -> dict:
-    current = session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).order_by("-index").first()
+UNKNOWN = object()
+
+
+def session_state(session: TrainingSession, current: Puzzle | None = UNKNOWN) -> dict:
+    """What the page shows beside the transcript. `current`: the open puzzle when the caller knows it (None:
+    none is open), which saves the queries."""
+    if current is UNKNOWN:
+        current = session.puzzles.filter(outcome=Puzzle.Outcome.OPEN).order_by("-index").first()
     context = context_state(session.participant) if session.model_name else None
+    asked = getattr(session, "puzzles_asked", None) if current is None else None
     return {
         "status": session.status,
-        "puzzle_index": current.index if current else session.puzzles.count(),
+        "puzzle_index": current.index if current else asked if asked is not None else session.puzzles.count(),
         "puzzles_planned": session.puzzles_planned,
         "context": context,
         "context_notice": CONTEXT_NOTICES.get(context, ""),
@@ -118,17 +131,21 @@ def entry_facts_list(*, participant: Participant) -> list[EntryFacts]:
     return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries]
 
 
-def entry_ids_asked(*, session: TrainingSession, days: int = 0, now: datetime | None = None) -> set[int]:
-    """Entries this session asked about, and with `days`, any session of the participant in that many days."""
+def entry_ids_asked(
+    *, session: TrainingSession, days: int = 0, now: datetime | None = None, this_session: bool = True
+) -> set[int]:
+    """Entries this session asked about (unless not `this_session`), and with `days`, any session of the
+    participant in that many days."""
     asked: set[int] = set()
     if days:
         recent = Puzzle.objects.filter(
             session__participant_id=session.participant_id, created_at__gte=now - timedelta(days=days)
-        )
+        ).order_by()
         for entry_ids in recent.values_list("entry_ids", flat=True):
             asked.update(entry_ids)
-    for entry_ids in session.puzzles.values_list("entry_ids", flat=True):
-        asked.update(entry_ids)
+    if this_session:
+        for entry_ids in session.puzzles.order_by().values_list("entry_ids", flat=True):
+            asked.update(entry_ids)
     return asked
 
 
@@ -187,9 +204,9 @@ def puzzle_pins_unknown(*, pins: list[dict]) -> list[dict]:
 
 def participant_llm_model(participant_id: int) -> str:
     """The model the participant's protocol pins ("" for templates only), else the server default; "" for a
-    withdrawn participant, whose life log is never sent to an LLM again."""
-    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
-    if participant.status == Participant.Status.WITHDRAWN:
+    withdrawn or deleted participant, whose life log is never sent to an LLM again."""
+    participant = Participant.objects.select_related("protocol_version").filter(pk=participant_id).first()
+    if participant is None or participant.status == Participant.Status.WITHDRAWN:
         return ""
     protocol = participant.protocol_version
     return protocol.model_name if protocol else settings.LLM_MODEL

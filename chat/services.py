@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from lifelog.models import LifeLogEntry
@@ -111,7 +111,8 @@ def training_session_start(
 def _next_seq(session: TrainingSession) -> int:
     """Next message number. Callers hold the session row's lock, so the counter is read once per action."""
     if not hasattr(session, "_last_seq"):
-        session._last_seq = session.messages.aggregate(top=Max("seq"))["top"] or 0
+        known = getattr(session, "last_seq", None)  # annotated by _session_locked
+        session._last_seq = known if known is not None else session.messages.aggregate(top=Max("seq"))["top"] or 0
     session._last_seq += 1
     return session._last_seq
 
@@ -122,7 +123,7 @@ def _bot_say(
     """A bot message. With an LLM configured, `phrase` messages are reworded (and grounding-checked) while
     streaming; the template text is what the trainee sees otherwise."""
     streaming = phrase and bool(session.model_name)
-    return ChatMessage.objects.create(
+    message = ChatMessage.objects.create(
         session=session,
         seq=_next_seq(session),
         role=ChatMessage.Role.BOT,
@@ -132,18 +133,21 @@ def _bot_say(
         status=ChatMessage.Status.STREAMING if streaming else ChatMessage.Status.COMPLETE,
         completed_at=None if streaming else now,
     )
+    if hasattr(session, "said"):
+        session.said.append(message)
+    return message
 
 
-def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[EntryFacts], rng: random.Random, now):
-    due_by_entry = item_due_dates(participant_id=session.participant_id)
-    asked = entry_ids_asked(session=session, days=group.rules.get("min_gap_days", 0), now=now)
+def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[EntryFacts], rng: random.Random, now,
+                  due_by_entry: dict, in_session: set[int]):  # fmt: skip
+    days = group.rules.get("min_gap_days", 0)
+    asked = in_session | (entry_ids_asked(session=session, days=days, now=now, this_session=False) if days else set())
     eligible = [
         facts
         for facts in pool
         if scheduling.qualifies(facts, group.rules, now)
         and (facts.id not in asked or (facts.id in due_by_entry and due_by_entry[facts.id] <= now))
     ]
-    in_session = entry_ids_asked(session=session)
     if group.kind == PuzzleKind.LLM_AUTHORED:
         return _take_authored(session, avoid=in_session | asked)
     eligible = [facts for facts in eligible if facts.id not in in_session]
@@ -165,19 +169,23 @@ def _take_authored(session: TrainingSession, avoid: set[int]) -> BuiltPuzzle:
                        payload={**authored.payload, "authored": provenance}, authored_id=authored.pk)  # fmt: skip
 
 
-def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
-    index = (session.puzzles.aggregate(top=Max("index"))["top"] or 0) + 1
+def _next_puzzle(session: TrainingSession, *, now: datetime, after: Puzzle | None = None) -> Puzzle | None:
+    """The next puzzle asked (`after`: the session's latest puzzle, just finished), or the session's end."""
+    latest = after.index if after is not None else session.puzzles.aggregate(top=Max("index"))["top"]
+    index = (latest or 0) + 1
     if index > session.puzzles_planned:
-        _end_session(session, now=now)
+        _end_session(session, now=now, puzzles=index - 1)
         return None
     groups = session_groups(session)
     rng = random.Random(session.seed * 1000 + index)
     pool = entry_facts_list(participant=session.participant)
+    due_by_entry = item_due_dates(participant_id=session.participant_id)
+    in_session = entry_ids_asked(session=session) if index > 1 else set()
     first = (index - 1) % max(len(groups), 1)
     skipped: list[PuzzleGroup] = []
     for group in groups[first:] + groups[:first]:
         try:
-            built = _build_puzzle(session, group, pool, rng, now)
+            built = _build_puzzle(session, group, pool, rng, now, due_by_entry, in_session)
         except NoneReady:
             continue  # not the trainee's doing: nothing to tell them
         except NotEnoughEntries:
@@ -198,6 +206,7 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
             start_cue_level=level,
             cue_level=level,
         )
+        session.open_puzzle = puzzle
         if built.authored_id is not None:
             authored_puzzle_mark_used(authored_id=built.authored_id, puzzle=puzzle)
         if skipped:
@@ -216,7 +225,7 @@ def _next_puzzle(session: TrainingSession, *, now: datetime) -> Puzzle | None:
         "we can start. Thank you!",
         now=now,
     )
-    _end_session(session, now=now, summary=False)
+    _end_session(session, now=now, summary=False, puzzles=index - 1)
     return None
 
 
@@ -227,9 +236,10 @@ def _opening(puzzle: Puzzle) -> str:
     return text
 
 
-def _end_session(session: TrainingSession, *, now: datetime, summary: bool = True) -> None:
+def _end_session(session: TrainingSession, *, now: datetime, summary: bool = True, puzzles: int | None = None) -> None:
     session.status = TrainingSession.Status.ENDED
     session.ended_at = now
+    session.open_puzzle, session.puzzles_asked = None, puzzles
     session.save(update_fields=["status", "ended_at"])
     if summary:
         _bot_say(session, session_summary(session), now=now)
@@ -240,6 +250,8 @@ def _finish_puzzle(puzzle: Puzzle, outcome: str, *, score: float, now: datetime)
     puzzle.recalled_at_level = puzzle.cue_level if outcome == Puzzle.Outcome.RECALLED else None
     puzzle.finished_at = now
     puzzle.save(update_fields=["outcome", "recalled_at_level", "finished_at"])
+    if getattr(puzzle.session, "open_puzzle", None) == puzzle:
+        puzzle.session.open_puzzle = None
     scheduling.item_memory_review(entry_id=puzzle.entry_id, rating=scheduling.rating_for(puzzle, score), now=now)
 
 
@@ -330,7 +342,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
     if attempt.correct:
         _finish_puzzle(puzzle, Puzzle.Outcome.RECALLED, score=attempt.score, now=now)
         _bot_say(session, payload["correct"], now=now, puzzle=puzzle, phrase=True)
-        _next_puzzle(session, now=now)
+        _next_puzzle(session, now=now, after=puzzle)
     elif puzzle.cue_level < max_level(payload):
         puzzle.cue_level += 1
         puzzle.save(update_fields=["cue_level"])
@@ -339,7 +351,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
     else:
         _finish_puzzle(puzzle, Puzzle.Outcome.MISSED, score=attempt.score, now=now)
         _bot_say(session, payload["reveal"], now=now, puzzle=puzzle, phrase=True)
-        _next_puzzle(session, now=now)
+        _next_puzzle(session, now=now, after=puzzle)
 
 
 def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None, now: datetime, verdict) -> None:
@@ -375,7 +387,7 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
         _attempt_create(session, puzzle, message, now=now, outcome=Attempt.Outcome.SKIPPED)
         _finish_puzzle(puzzle, Puzzle.Outcome.SKIPPED, score=0.0, now=now)
         _bot_say(session, puzzle.payload["reveal"], now=now, puzzle=puzzle)
-        _next_puzzle(session, now=now)
+        _next_puzzle(session, now=now, after=puzzle)
 
 
 ALLOWED_WHEN = {
@@ -410,8 +422,8 @@ def trainee_action(
     if len(text) > MAX_ANSWER_CHARS:
         raise ActionRefused(f"That answer is very long. Please keep it under {MAX_ANSWER_CHARS} characters.")
     with transaction.atomic():
-        session = TrainingSession.objects.select_for_update().select_related("participant").get(pk=session_id)
-        existing = session.messages.filter(client_id=client_id).first()
+        session = _session_locked(session_id, client_id)
+        existing = session.messages.get(pk=session.resent_id) if session.resent_id else None
         if existing:
             # Only this action's own reply (up to the next trainee message): a replayed early client_id of a
             # long session must not send the whole history back.
@@ -431,14 +443,31 @@ def trainee_action(
         if session.model_name:  # only LLM-worded replies stream
             bot_messages_finish_stale(session_id=session.pk, now=now)
         puzzle = open_puzzle(session)
+        session.open_puzzle = puzzle  # kept up to date by _next_puzzle and _finish_puzzle: no query for the state
         message = ChatMessage.objects.create(
             session=session, seq=_next_seq(session), role=ChatMessage.Role.TRAINEE, kind=kind, client_id=client_id,
             text=text, puzzle=puzzle, completed_at=now,
         )  # fmt: skip
+        session.said = []  # the bot messages _bot_say stores for this action, in order
         _apply(session, message, puzzle, now, verdict)
-        bot_messages = list(session.messages.filter(seq__gt=message.seq).order_by("seq"))
     return ActionResult(
-        duplicate=False, trainee_message=message, bot_messages=bot_messages, state=session_state(session)
+        duplicate=False, trainee_message=message, bot_messages=session.said,
+        state=session_state(session, current=session.open_puzzle),
+    )  # fmt: skip
+
+
+def _session_locked(session_id: int, client_id: uuid.UUID) -> TrainingSession:
+    """The session row locked (with its participant's), its protocol, its last message number and the number
+    of a stored message with this client_id (a resend), in one query."""
+    messages = ChatMessage.objects.filter(session=OuterRef("pk")).order_by()
+    return (
+        TrainingSession.objects.select_for_update(of=("self", "participant"))
+        .select_related("participant", "protocol_version")
+        .annotate(
+            last_seq=Subquery(messages.order_by("-seq").values("seq")[:1]),
+            resent_id=Subquery(messages.filter(client_id=client_id).values("pk")[:1]),
+        )
+        .get(pk=session_id)
     )
 
 
@@ -512,7 +541,7 @@ def puzzles_close_withdrawn(*, participant_id: int, now: datetime | None = None)
                 status=ChatMessage.Status.COMPLETE, text=F("template_text"), completed_at=now
             )
             _bot_say(session, WITHDRAWN_ENTRY_TEXT, now=now)
-            _next_puzzle(session, now=now)  # a paused session shows it again on resume
+            _next_puzzle(session, now=now, after=puzzle)  # a paused session shows it again on resume
             closed += 1
     return closed
 

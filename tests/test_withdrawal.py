@@ -20,7 +20,7 @@ from lifelog.models import ImportJob, LifeLogEntry
 from lifelog.services import entry_set_excluded, import_job_create, import_job_run
 from reme.celery import app as celery_app
 from research.export import WITHDRAWN_TEXT, AttemptExport, ExportFilters
-from studies.models import AuditEvent, Consent, ConsentVersion
+from studies.models import AuditEvent, Consent, ConsentVersion, Participant
 from studies.services import (
     arm_create,
     consent_version_create,
@@ -224,5 +224,27 @@ def test_withdrawals_purge_the_llm_servers_cached_prefixes(
         # the trainee's login is erased although the audit log names them as the entry's withdrawer
         assert not User.objects.filter(pk=trainee.user.pk).exists()
         assert AuditEvent.objects.get(target=f"life-log entry {entry.pk}").actor is None
+    finally:
+        llm.close()
+
+
+@pytest.mark.parametrize("how", ["one", "queryset"])
+def test_deleting_a_participant_purges_the_llm_servers_cached_prefixes(
+    how, trainee, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Outside a withdrawal too (the admin's delete, its bulk action, a script): the server forgets them."""
+    llm = ScriptedLLM()
+    settings.LLM_BASE_URL, settings.LLM_PREFILL_ENABLED = llm.base_url, True
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)  # the tasks run here, as a worker would
+    participant_id = trainee.participant.pk
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            if how == "one":
+                trainee.participant.delete()
+            else:
+                Participant.objects.filter(pk=participant_id).delete()
+        assert not Participant.objects.filter(pk=participant_id).exists()
+        # the purge of every tier under the participant's user, and no prefill of what is gone
+        assert llm.requests == [{"user": f"participant-{participant_id}"}]
     finally:
         llm.close()

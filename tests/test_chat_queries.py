@@ -1,0 +1,98 @@
+"""The SQL a chat turn costs, pinned per action kind: a change that adds a query to the hot path fails here
+(bench.chat_turn measures the CPU; README, "Performance")."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chat.models import Attempt, ChatMessage, Puzzle
+from chat.services import trainee_action, training_session_start
+from studies.services import arm_create, protocol_version_create
+from tests.chat_helpers import give_life_log, open_puzzle, right_answer
+from tests.research_helpers import put_on_arm
+
+pytestmark = pytest.mark.django_db
+
+WRONG = "I really have no idea, something with a zebra"
+# Per action, inside trainee_action, with the transaction's SAVEPOINT and RELEASE (BEGIN and COMMIT outside a
+# test); the consumer adds none (the judge is off). Before issue 18's cuts (b61ff34), in this order:
+# 11, 15, 27, 27, 22, 11, 11, 8.
+EXPECTED = {
+    "hint": 7,
+    "wrong answer": 10,
+    "right answer, next puzzle": 20,
+    "skip, next puzzle": 20,
+    "last skip, session ends": 15,
+    "pause": 7,
+    "resume": 7,
+    "resend of a stored action": 8,
+}
+
+
+def counted(session, kind: str, text: str = "", client_id: uuid.UUID | None = None):
+    with CaptureQueriesContext(connection) as captured:
+        result = trainee_action(session_id=session.pk, client_id=client_id or uuid.uuid4(), kind=kind, text=text)
+    return result, [query["sql"] for query in captured.captured_queries]
+
+
+SEEN: dict[str, list[str]] = {}
+
+
+def check(label: str, queries: list[str]) -> None:
+    SEEN[label] = queries
+
+
+@pytest.fixture(params=["no protocol", "protocol"])
+def session(request, world):
+    """A session of the default rotation (no protocol), or of a protocol pinning two groups."""
+    give_life_log(world.participant_a)
+    if request.param == "protocol":
+        arm = arm_create(study=world.study_a, key="arm", name="Arm")
+        pins = [{"key": "life-recall", "version": 1}, {"key": "numbers", "version": 1}]
+        protocol = protocol_version_create(arm=arm, puzzle_groups=pins, puzzles_per_session=3)
+        put_on_arm(world.participant_a, arm, protocol)
+        return training_session_start(participant=world.participant_a)
+    return training_session_start(participant=world.participant_a, puzzles=3, group_keys=["life-recall", "numbers"])
+
+
+def test_each_action_kind_costs_a_pinned_number_of_queries(session):
+    first = open_puzzle(session)
+    _, queries = counted(session, "hint")
+    check("hint", queries)
+    _, queries = counted(session, "text", WRONG)
+    check("wrong answer", queries)
+    first.refresh_from_db()
+    resent_id = uuid.uuid4()
+    answered, queries = counted(session, "text", right_answer(first), client_id=resent_id)
+    result = answered
+    check("right answer, next puzzle", queries)
+    assert [m.seq for m in result.bot_messages] == [result.trainee_message.seq + 1, result.trainee_message.seq + 2]
+    assert result.state["puzzle_index"] == 2
+    _, queries = counted(session, "pause")
+    check("pause", queries)
+    result, queries = counted(session, "resume")
+    check("resume", queries)
+    assert result.state == {**result.state, "status": "active", "puzzle_index": 2}
+    result, queries = counted(session, "skip")
+    check("skip, next puzzle", queries)
+    assert result.state["puzzle_index"] == 3
+    result, queries = counted(session, "skip")
+    check("last skip, session ends", queries)
+    assert result.state["status"] == "ended" and result.bot_messages[-1].text.startswith("That's the end")
+    again, queries = counted(session, "text", right_answer(first), client_id=resent_id)
+    check("resend of a stored action", queries)
+    assert again.duplicate and again.trainee_message == answered.trainee_message
+    assert again.bot_messages == answered.bot_messages
+    # what the fewer queries must still have written: one trial row per answer and skip, in order
+    assert list(Attempt.objects.filter(puzzle__session=session).values_list("attempt_number", "outcome")) == [
+        (1, "answered"), (2, "answered"), (1, "skipped"), (1, "skipped")
+    ]  # fmt: skip
+    assert list(session.messages.values_list("seq", flat=True)) == list(range(1, session.messages.count() + 1))
+    assert not Puzzle.objects.filter(session=session, outcome="open").exists()
+    assert ChatMessage.objects.filter(session=session, role="trainee").count() == 7
+    counts = {label: len(queries) for label, queries in SEEN.items()}
+    assert counts == EXPECTED, f"{counts}\n\n" + "\n\n".join(
+        f"{label}:\n" + "\n".join(queries) for label, queries in SEEN.items()
+    )

@@ -23,12 +23,12 @@ from rapidfuzz import fuzz
 from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
 
 from .scoring_choices import option_position
-from .scoring_conflicts import conflicting_slot, own_doings, side_activity_only, slots
+from .scoring_conflicts import conflicting_slot, own_doings, side_activity_only, slots, split_doings
 from .scoring_dates import mentioned_dates
 from .scoring_details import mentioned, named_in, stray_things
-from .scoring_names import COMMON_WORDS, another_name, known_name, nickname_found
+from .scoring_names import COMMON_WORDS, another_name, known_name, nickname_found, strangers
 from .scoring_numbers import is_number, quantities, quantity_matches
-from .synonyms import meaning_of, same_meaning
+from .synonyms import meaning_of, other_relations, same_meaning
 
 # Tuned on the older labelled sets (chat/tune_scoring.py); the spelling threshold is the policy's.
 SEMANTIC_MIN = 0.35  # cosine similarity for free text to count as recalling the event
@@ -321,9 +321,17 @@ def match_free_text(
     normalized, entry = normalize(answer), normalize(f"{expected} {place}")
     title = expected.partition(". ")[0]
     doings = normalize(f"{own_doings(expected)} {place}")
-    if conflicting_slot(normalized, entry) or _another_event(answer, title, doings, others, policy):
+    # What the answer says others did ("Harold was selling honey") is compared with the whole entry, what the
+    # trainee did with the entry's own doings: "I was selling my jam" is not the shopping where Harold sold honey.
+    people = {word.casefold() for word in re.findall(r"\b[A-Z][a-z]+", expected)}
+    mine, theirs = (normalize(part) for part in split_doings(answer, people))
+    if conflicting_slot(mine, entry, doings) or conflicting_slot(theirs, entry):
+        return Score(correct=False, score=0.0, scorer="rule")
+    if _another_event(answer, mine, title, doings, others, policy):
         return Score(correct=False, score=0.0, scorer="rule")
     if stray_things(normalized, entry, COMMON_WORDS):  # "Tom showed me his model railway": it was his guitar
+        return Score(correct=False, score=0.0, scorer="rule")
+    if _someone_else(answer, f"{expected} {place} {already_given}", policy):
         return Score(correct=False, score=0.0, scorer="rule")
     given = set(content_words(already_given))
     fresh_keywords = [word for word in keywords if normalize(word) not in given]
@@ -338,6 +346,15 @@ def match_free_text(
         return Score(correct=False, score=0.0, scorer="rule")
     similarity = semantic_similarity(answer, expected)
     return Score(correct=similarity >= SEMANTIC_MIN, score=round(max(similarity, 0.0), 4), scorer="semantic")
+
+
+def _someone_else(answer: str, text: str, policy: ScoringPolicy) -> bool:
+    """Whether the answer puts someone in the event who was not there: a first name that is none of the
+    text's people by nickname or spelling ("coffee with Jean" for Joan; chat/scoring_names.py, `strangers`),
+    or a relation the text does not give them ("my grandson" for the granddaughter; chat/synonyms.py)."""
+    if strangers(answer, text, policy.spelling_min, policy.accept_nicknames):
+        return True
+    return bool(other_relations(normalize(answer), text))
 
 
 def _only_repeats(answer: str, already_given: str) -> bool:
@@ -355,12 +372,15 @@ def _only_repeats(answer: str, already_given: str) -> bool:
 LIGHT_VERBS = frozenset({"saw", "see", "seen", "seeing", "met", "meet", "meeting", "together", "spent", "came"})
 
 
-def _another_event(answer: str, title: str, entry: str, others: Sequence[str], policy: ScoringPolicy) -> bool:
+def _another_event(
+    answer: str, mine: str, title: str, entry: str, others: Sequence[str], policy: ScoringPolicy
+) -> bool:
     """Another of the trainee's events named by its title, or a side activity done with the entry's people
-    with nothing of its title (chat/scoring_conflicts.py, `side_activity_only`)."""
+    with nothing of its title (chat/scoring_conflicts.py, `side_activity_only`; `mine` is what the answer says
+    the trainee did, normalized)."""
     if names_another_event(answer, title, others, policy):
         return True
-    if not side_activity_only(normalize(answer), normalize(title), entry):
+    if not side_activity_only(mine, normalize(title), entry):
         return False
     return not any(term_found(answer, word, policy) > 0 for word in content_words(title))
 

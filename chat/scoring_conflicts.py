@@ -56,7 +56,7 @@ _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
                      "takeaway"]),
     (frozenset({"drink", "coffee"}), ["coffee", "cup of coffee", "latte", "cappuccino"]),
     (frozenset({"drink", "tea"}), ["tea", "cuppa", "cup of tea", "afternoon tea", "cream tea"]),
-    (frozenset({"shopping"}), ["shopping", "bought", "buy", "buying", "shopped"]),
+    (frozenset({"shopping"}), ["shopping", "bought", "buy", "buying", "shopped", "sold me", "sold us"]),
     (frozenset({"service"}), ["service", "mass", "worship", "choir", "hymn", "hymns", "sang", "evensong"]),
     # A practice is another event than the service or show it prepares: "choir practice" for the Sunday service.
     (frozenset({"rehearsal"}), ["choir practice", "band practice", "practice", "rehearsal", "rehearsed"]),
@@ -125,11 +125,15 @@ def slots(normalized_text: str) -> dict[str, set[str]]:
 EXCLUSIVE = [("visited", "went visiting")]
 
 
-def conflicting_slot(normalized_answer: str, normalized_entry: str) -> str | None:
+def conflicting_slot(normalized_answer: str, normalized_entry: str, normalized_doings: str | None = None) -> str | None:
     """The slot ("place" or "activity") in which the answer contradicts the entry, or None. Besides sharing no
     tag, an answer contradicts the entry with a tag that excludes one of the entry's ("Sarah came round for
-    lunch" for the day I went to Sarah's and she cooked)."""
+    lunch" for the day I went to Sarah's and she cooked). With `normalized_doings` (the entry's own doings,
+    `own_doings`), what the trainee did is compared with those only: "I was selling my jam at the market" is
+    not the shopping at the market where Elsie sold honey."""
     answer, entry = slots(normalized_answer), slots(normalized_entry)
+    if normalized_doings is not None:
+        entry["activity"] = slots(normalized_doings)["activity"]
     for slot in SLOTS:
         if answer[slot] and entry[slot] and not answer[slot] & entry[slot]:
             return slot
@@ -152,6 +156,32 @@ def own_doings(text: str) -> str:
     """An entry's text without what other people were doing there: "Norman was there selling honey" is not
     something the trainee did, so "sold honey with Norman" does not recall the market shopping."""
     return " ".join(part for part in re.split(r"(?<=[.;])\s+", text) if not _OTHERS_DOING.match(part))
+
+
+_SOMEONE_DOING = re.compile(r"^\s*(\w+)(?: and (\w+))? (?:was|were|is) (?:there |busy |out )?\w+ing\b", re.IGNORECASE)
+_CLAUSES = re.compile(r"[.;,!?]+\s*|\s+(?:and|but|while|whilst)\s+(?=\w+ (?:was|were|is)\b)", re.IGNORECASE)
+
+
+def split_doings(answer: str, people: set[str]) -> tuple[str, str]:
+    """(what the answer says the trainee did, what it says others did): a clause whose subject is someone else
+    busy with something ("Harold was selling honey", "Margaret was selling her honey", "elsie was there selling
+    honey") tells what they did, as the entry's text does (`own_doings`). Someone else is a capitalised word,
+    one of the entry's `people` (casefolded), a first name typed in lowercase, or he, she or they; whether they
+    were there at all is for chat/scoring_names.py."""
+    from .scoring_names import lowercase_name
+
+    mine, theirs = [], []
+    for clause in _CLAUSES.split(answer):
+        found = _SOMEONE_DOING.match(clause)
+        subjects = [word for word in found.groups() if word] if found else []
+        others = bool(subjects) and all(
+            (word[0].isupper() and word.casefold() not in {"i", "we", "it"})
+            or word.casefold() in people | {"he", "she", "they"}
+            or lowercase_name(word)
+            for word in subjects
+        )
+        (theirs if others else mine).append(clause)
+    return " ".join(mine), " ".join(theirs)
 
 
 def side_activity_only(normalized_answer: str, normalized_title: str, normalized_entry: str) -> bool:

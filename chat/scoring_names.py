@@ -157,3 +157,74 @@ def another_name(word: str, name: str) -> bool:
     if sound_skeleton(word) == sound_skeleton(name):
         return False
     return len(variants(word) & variants(name)) < SPELLING_VARIANTS_SHARE
+
+
+def _sentence_starts(answer: str) -> set[int]:
+    """Offsets of the words that begin the answer or a sentence of it (their capital says nothing)."""
+    return {match.start(1) for match in re.finditer(r"(?:^|[.!?;]\s*)\s*([A-Za-z])", answer)}
+
+
+def names_a_person(word: str, capital: bool, sentence_start: bool) -> bool:
+    """Whether a word of an answer is a first name of the nicknames dataset used as one: written with a capital
+    ("Jean", "Howard"; at a sentence's start only when it is no everyday word: "Will", "Grace"), or clearly a
+    name typed in lowercase ("maisie"; `lowercase_name`). Relation words ("Nan", "Mum") are not names."""
+    from .synonyms import meaning_of
+
+    key = word.casefold()
+    if len(key) < 3 or meaning_of(key) or not is_first_name(key):
+        return False
+    if not capital:
+        return lowercase_name(key)
+    return not (sentence_start and (key in COMMON_WORDS or key in EVERYDAY_WORDS))
+
+
+NEAR_NAME = 60.0  # a capitalised word this close to a person of the text, of gender-guesser's names, is a name
+
+
+def near_name(word: str, people: list[str]) -> bool:
+    """A capitalised word gender-guesser knows as a name that looks like one of the text's people but is not
+    them ("Norma" for Norman, "Elise" for Elsie): only so close, so that "Easter" or "France" (names to
+    gender-guesser) are never read as people."""
+    from rapidfuzz import fuzz
+
+    key = word.casefold()
+    if len(key) < 3 or gender(key) is None:
+        return False
+    return any(fuzz.ratio(key, person) >= NEAR_NAME for person in people)
+
+
+def same_person(word: str, name: str, spelling_min: float | None, nicknames: bool = True) -> bool:
+    """Whether `word` may be `name` as a trainee writes it: the name, a nickname or pet form of it (with
+    `nicknames`), or a misspelling at the policy's ratio that is no other name ("Elise" is not Elsie)."""
+    from rapidfuzz import fuzz
+
+    word, name = word.casefold(), name.casefold()
+    if word == name:
+        return True
+    if nicknames and (word in variants(name) or pet_form(word, name)):
+        return True
+    if spelling_min is None or another_name(word, name) or min(len(word), len(name)) < 4:
+        return False
+    return fuzz.ratio(word, name) >= spelling_min
+
+
+def strangers(answer: str, text: str, spelling_min: float | None = 80.0, nicknames: bool = True) -> list[str]:
+    """People the answer names who are not in the text (an entry, with its place and the clues shown): "coffee
+    with Jean" for the coffee with Joan, "reading group with Howard" for Harold's. A word of the text is never a
+    stranger ("Victoria" of the Victoria sponge), and a name is no stranger when it may be one of the text's
+    people by nickname or spelling (`same_person`). Relations are left to the caller."""
+    text_words = {word.casefold().removesuffix("'s") for word in re.findall(r"[A-Za-z][A-Za-z'’-]*", text)}
+    people = sorted(word for word in text_words if is_first_name(word) or gender(word) is not None)
+    starts = _sentence_starts(answer)
+    found = []
+    for match in re.finditer(r"[A-Za-z][A-Za-z'-]*", answer):
+        raw = match.group().removesuffix("'s").removesuffix("'")
+        key, capital = raw.casefold(), raw[0].isupper()
+        if key in text_words:
+            continue
+        named = names_a_person(raw, capital, match.start() in starts)
+        if not named and not (capital and match.start() not in starts and near_name(key, people)):
+            continue
+        if not any(same_person(key, person, spelling_min, nicknames) for person in people):
+            found.append(key)
+    return found

@@ -19,11 +19,19 @@ from itertools import pairwise
 
 import numpy as np
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, Hamming
 
 from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
 
 from .scoring_choices import option_position
-from .scoring_conflicts import conflicting_slot, own_doings, side_activity_only, slots, split_doings
+from .scoring_conflicts import (
+    conflicting_slot,
+    implied_activities,
+    own_doings,
+    side_activity_only,
+    slots,
+    split_doings,
+)
 from .scoring_dates import mentioned_dates
 from .scoring_details import mentioned, named_in, stray_things
 from .scoring_names import COMMON_WORDS, another_name, known_name, nickname_found, strangers
@@ -212,9 +220,24 @@ def term_found(answer: str, term: str, policy: ScoringPolicy = STANDARD) -> floa
         near_miss = policy.spelling_min is not None and len(word) >= SHORTEST_NEAR_MISS and best >= policy.spelling_min
         if best == 100 or near_miss:
             matched.append(best)
+        elif _slip(word, candidates, policy):
+            matched.append(policy.spelling_min or 100.0)
     if not matched or len(matched) * 2 < len(term_words):
         return 0.0
     return sum(matched) / len(matched) / 100
+
+
+def _slip(word: str, candidates: list[str], policy: ScoringPolicy) -> bool:
+    """Whether a candidate is the word with two letters swapped, and no other name (with a spelling tolerance)."""
+    if policy.spelling_min is None or len(word) < SHORTEST_NEAR_MISS:
+        return False
+    return any(swapped_letters(candidate, word) and not another_name(candidate, word) for candidate in candidates)
+
+
+def swapped_letters(typed: str, word: str) -> bool:
+    """Whether `typed` is `word` with two neighbouring letters swapped ("Raod" for Road, "Fram" for Farm): one
+    slip of the finger, which the fuzzy ratio of a short word scores as two (75 for four letters)."""
+    return len(typed) == len(word) and OSA.distance(typed, word) == 1 and Hamming.distance(typed, word) == 2
 
 
 def match_term(answer: str, expected: str, *, policy: ScoringPolicy = STANDARD) -> Score:
@@ -403,7 +426,8 @@ def _names_what_happened(normalized_answer: str, expected: str, normalized_given
     title, _, description = expected.partition(". ")
     given_tags = slots(normalized_given)["activity"]
     fresh_tags = slots(normalized_answer)["activity"] - given_tags
-    if fresh_tags & slots(normalize(title))["activity"]:
+    titled = slots(normalize(title))
+    if fresh_tags & (titled["activity"] | implied_activities(titled["place"])):  # "a play" for the theatre
         return True
     return any(
         mentioned(normalized_answer, phrase) and not mentioned(normalized_given, phrase)

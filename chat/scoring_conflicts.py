@@ -25,10 +25,12 @@ _PLACE_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"church"}), ["church", "chapel", "cathedral", "abbey"]),
     (frozenset({"park"}), ["park", "parks"]),
     (frozenset({"river"}), ["river", "towpath", "canal", "riverside", "riverbank", "river bank", "lock"]),
-    (frozenset({"seaside"}), ["beach", "seaside", "sea", "coast", "seafront", "lyme regis"]),
+    (frozenset({"seaside"}), ["beach", "seaside", "sea", "coast", "seafront", "lyme regis", "prom", "promenade",
+                        "pier"]),
     (frozenset({"market"}), ["market", "market stall"]),
     (frozenset({"shops"}), ["supermarket", "shopping centre", "tesco", "sainsburys", "high street", "shops"]),
     (frozenset({"library"}), ["library"]),
+    (frozenset({"bookshop"}), ["bookshop", "book shop", "bookshops", "bookstore", "bookseller", "booksellers"]),
     (frozenset({"surgery"}), ["surgery", "gp", "doctors", "health centre", "clinic"]),
     (frozenset({"hospital"}), ["hospital", "a and e", "ward"]),
     (frozenset({"dentist"}), ["dentist", "dentists"]),
@@ -65,8 +67,12 @@ _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"baking", "cooking"}), ["baked", "baking", "bake"]),
     (frozenset({"cooking", "meal"}), ["cooked", "made dinner", "made lunch"]),  # someone cooked: a meal was had
     (frozenset({"cooking"}), ["cooking", "cook"]),
-    (frozenset({"reading group"}), ["reading group", "book club", "book group", "discussed"]),
-    (frozenset({"show"}), ["play", "show", "performance", "panto", "pantomime", "concert"]),
+    (frozenset({"reading group"}), ["reading group", "book club", "book group", "discussed", "talked about a book",
+                             "talked about the book", "talked about books", "discussed a book"]),
+    (frozenset({"class"}), ["evening class", "night class", "night school", "class", "lesson", "lessons", "course"]),
+    (frozenset({"show"}), ["play", "panto", "pantomime"]),
+    (frozenset({"show", "concert"}), ["show", "performance"]),
+    (frozenset({"concert"}), ["concert", "gig", "recital", "orchestra"]),  # music, not the play it was
     (frozenset({"film"}), ["film", "movie"]),
     (frozenset({"phone"}), ["phone", "phoned", "rang", "ring", "called", "phone call", "call", "telephoned"]),
     (frozenset({"writing"}), ["wrote", "letter", "postcard", "email", "emailed", "texted", "text message"]),
@@ -121,6 +127,21 @@ def slots(normalized_text: str) -> dict[str, set[str]]:
     }
 
 
+def without_places(normalized_text: str) -> str:
+    """The text with every phrase of the place lexicon taken out ("at home" -> "at")."""
+    return _pattern("place").sub(" ", normalized_text)
+
+
+# What a place is for, when the entry's text names no activity: at the theatre one sees a show.
+PLACE_ACTIVITIES = {"theatre": frozenset({"show"}), "cinema": frozenset({"film"})}
+
+
+def implied_activities(places: set[str]) -> set[str]:
+    """The activities the places' tags imply ("theatre" -> a show): "a play" recalls the evening at the
+    theatre, and "an evening class" contradicts it."""
+    return {tag for place in places for tag in PLACE_ACTIVITIES.get(place, ())}
+
+
 # Tags that cannot both be true of one event: who went to whom.
 EXCLUSIVE = [("visited", "went visiting")]
 
@@ -134,6 +155,7 @@ def conflicting_slot(normalized_answer: str, normalized_entry: str, normalized_d
     answer, entry = slots(normalized_answer), slots(normalized_entry)
     if normalized_doings is not None:
         entry["activity"] = slots(normalized_doings)["activity"]
+    entry["activity"] |= implied_activities(entry["place"])
     for slot in SLOTS:
         if answer[slot] and entry[slot] and not answer[slot] & entry[slot]:
             return slot

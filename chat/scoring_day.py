@@ -15,7 +15,7 @@ from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scoring
 from .scoring import HONORIFICS, STOPWORDS, Score, content_words, normalize, semantic_similarity, term_found
-from .scoring_conflicts import slots
+from .scoring_conflicts import slots, without_places
 from .scoring_details import mentioned, stray_things
 from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found
 from .scoring_numbers import amounts_in, amounts_not_in
@@ -45,7 +45,17 @@ def detail_found(answer: str, detail: dict, clauses: list[str], policy: ScoringP
         return True
     if slots(normalized)["activity"] & slots(normalize(label))["activity"]:  # "I rang" for "Phone call with Tom"
         return True
-    return bool(clauses) and max(semantic_similarity(clause, label) for clause in clauses) >= scoring.SEMANTIC_MIN
+    events = [clause for clause in clauses if not only_a_place(clause)]
+    return bool(events) and max(semantic_similarity(clause, label) for clause in events) >= scoring.SEMANTIC_MIN
+
+
+def only_a_place(clause: str) -> bool:
+    """Whether a clause names a kind of place and nothing else ("at home", "the library"): a place, not an
+    event, however close a sentence model puts "at home" to "Day by the sea"."""
+    normalized = normalize(clause)
+    if not slots(normalized)["place"]:
+        return False
+    return not content_words(without_places(normalized))
 
 
 def not_given(details: list[dict], shown: str) -> list[dict]:

@@ -145,6 +145,11 @@ STOPWORDS = frozenset(
         "time",
         # Vague words recall nothing: "something in the garden" after the clue "garden" is only the clue.
         "something",
+        "someone",
+        "somebody",
+        "anyone",
+        "everyone",
+        "else",
         "anything",
         "everything",
         "nothing",

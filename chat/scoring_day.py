@@ -43,7 +43,10 @@ def detail_found(answer: str, detail: dict, clauses: list[str], policy: ScoringP
     keywords = [word for word in content_words(label) if len(word) >= 4]
     if any(term_found(answer, word, policy) > 0 for word in keywords):
         return True
-    if slots(normalized)["activity"] & slots(normalize(label))["activity"]:  # "I rang" for "Phone call with Tom"
+    named = slots(normalize(label))
+    if slots(normalized)["activity"] & named["activity"]:  # "I rang" for "Phone call with Tom"
+        return True
+    if slots(normalized)["place"] & named["place"]:  # "the seaside" for "Day by the sea"
         return True
     events = [clause for clause in clauses if not only_a_place(clause)]
     return bool(events) and max(semantic_similarity(clause, label) for clause in events) >= scoring.SEMANTIC_MIN

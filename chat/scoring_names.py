@@ -84,7 +84,7 @@ def nickname_found(answer: str, name: str) -> bool:
         return False
     for word, capital in names_in(answer):
         word = word.removesuffix("'s")
-        if (word in wanted or pet_form(word, name)) and (capital or word not in COMMON_WORDS):
+        if (word in wanted or pet_of(word, name)) and (capital or word not in COMMON_WORDS):
             return True
     return False
 
@@ -136,11 +136,19 @@ PET_ENDINGS = ("ie", "y", "ey", "s")
 
 def pet_form(word: str, name: str) -> bool:
     """Whether the word is the name with a pet ending: "Joanie" (Joan), "Franky" (Frank), "Tommy" (Tom),
-    "Maggy" (Maggie), "Elsy" (Elsie), "Emilie" (Emily)."""
+    "Maggy" and "Mags" (Maggie), "Elsy" (Elsie), "Emilie" (Emily)."""
     word, name = word.casefold(), name.casefold()
     stem = name.rstrip("aeiouy") if len(name) > 3 else name
     stems = {name, stem, stem + stem[-1:]}
+    if len(stem) > 3 and stem[-1] == stem[-2]:  # "magg" of Maggie: "Mags"
+        stems.add(stem[:-1])
     return any(word == base + ending for base in stems if len(base) >= 3 for ending in PET_ENDINGS)
+
+
+def pet_of(word: str, name: str) -> bool:
+    """Whether the word is the name, or one of its nicknames, with a pet ending: "Davy" (Dave, David's),
+    "Normie" (Norm, Norman's), "Emmie" (Em, Emily's)."""
+    return pet_form(word, name) or any(pet_form(word, nickname) for nickname in variants(name) if len(nickname) <= 4)
 
 
 def another_name(word: str, name: str) -> bool:
@@ -149,7 +157,7 @@ def another_name(word: str, name: str) -> bool:
     "Johan" for Joan) or not another spelling of it. Spellings of one name sound alike ("Sahra" for Sarah;
     `sound_skeleton`) or share nicknames (Catherine, Katherine); "Elise" for Elsie is another woman."""
     word, name = word.casefold(), name.casefold()
-    if word == name or not known_name(word) or word in variants(name) or pet_form(word, name):
+    if word == name or not known_name(word) or word in variants(name) or pet_of(word, name):
         return False
     genders = {gender(word), gender(name)}
     if genders == {"male", "female"}:
@@ -201,7 +209,7 @@ def same_person(word: str, name: str, spelling_min: float | None, nicknames: boo
     word, name = word.casefold(), name.casefold()
     if word == name:
         return True
-    if nicknames and (word in variants(name) or pet_form(word, name)):
+    if nicknames and (word in variants(name) or pet_of(word, name)):
         return True
     if spelling_min is None or another_name(word, name) or min(len(word), len(name)) < 4:
         return False

@@ -270,12 +270,15 @@ def test_independent_set_takes_the_puzzle_split_and_never_shares_a_puzzle_across
     heldout_puzzles = {case["puzzle"] for case in labelled.independent_heldout + labelled.heldout}
     assert not tune_puzzles & heldout_puzzles
     assert all(PUZZLES[puzzle]["split"] == "heldout" for puzzle in heldout_puzzles)
-    # Since round 3 the grid reads every part of both older sets; the fresh set is all held out, on new puzzles.
+    # Since round 3 the grid reads every part of both older sets, since round 4 the fresh set too; the third set
+    # is all held out, on puzzles of its own, and never among what the tuner reads.
     older = labelled.tune + labelled.heldout + labelled.independent_tune + labelled.independent_heldout
-    assert labelled.tuning == older
+    assert labelled.tuning == older + labelled.fresh
     fresh_puzzles = {case["puzzle"] for case in labelled.fresh}
     assert len(labelled.fresh) == 829 and not fresh_puzzles & set(PUZZLES)
-    assert all(labelled.puzzles[puzzle]["split"] == "heldout" for puzzle in fresh_puzzles)
+    third_puzzles = {case["puzzle"] for case in labelled.third}  # ids only: no third-set case is ever printed
+    assert not third_puzzles & (set(PUZZLES) | fresh_puzzles)
+    assert all(labelled.puzzles[puzzle]["split"] == "heldout" for puzzle in third_puzzles)
 
 
 SERVICE = "Sunday service. Went to St Mary's church. The choir sang 'Abide with Me'; afterwards tea with Rita and Frank"

@@ -245,9 +245,12 @@ def swapped_letters(typed: str, word: str) -> bool:
     return len(typed) == len(word) and OSA.distance(typed, word) == 1 and Hamming.distance(typed, word) == 2
 
 
-def match_term(answer: str, expected: str, *, policy: ScoringPolicy = STANDARD) -> Score:
+def match_term(answer: str, expected: str, *, context: str = "", policy: ScoringPolicy = STANDARD) -> Score:
     """A missing word: a number as a number; a colour, relation, day, month, season or common object by
-    meaning (another word of its class is wrong, however close its spelling); else a name or word by spelling."""
+    meaning (another word of its class is wrong, however close its spelling); else a name or word by spelling.
+    A name that is neither the word nor in `context` (the diary line) makes it a guess: "Maggie or Rita"."""
+    if context and strangers(answer, f"{context} {expected}", policy.spelling_min, policy.accept_nicknames):
+        return Score(correct=False, score=0.0, scorer="rule")
     if not is_number(expected):
         verdict = same_meaning(normalize(answer), normalize(expected))
         if verdict is False or (verdict and policy.accept_synonyms):

@@ -38,6 +38,9 @@ INDEPENDENT_FILE = DATA / "scoring_cases_independent.json"
 # The fresh set: puzzles from FRESH_SEEDS and a second independent marker's answers, all held out.
 FRESH_PUZZLES_FILE = DATA / "scoring_puzzles_fresh.json"
 FRESH_CASES_FILE = DATA / "scoring_cases_fresh.json"
+# The third set (round 4): puzzles from THIRD_SEEDS and a third independent marker's answers, all held out.
+THIRD_PUZZLES_FILE = DATA / "scoring_puzzles_third.json"
+THIRD_CASES_FILE = DATA / "scoring_cases_third.json"
 HELDOUT_SHARE = 0.4
 
 MODULES: dict[str, ModuleType] = {
@@ -61,6 +64,8 @@ SEEDS = [101, 202, 303]
 # A third set, built after the rules of round 2 were fixed: new life logs (seeds none of the sets above used),
 # answered and marked by a second independent marker; every one of its puzzles is held out.
 FRESH_SEEDS = [404, 505, 606]
+# Round 4: the fresh set became tuning data; a third set from new seeds, marked by a third marker, is held out.
+THIRD_SEEDS = [707, 808, 909]
 # Missing words of the closed classes the synonym table covers are rare among a diary's blanks (names come
 # first), so each seed also gets a few missing-word puzzles whose blank is one: built by the same code, with
 # the generator's seed tried until one comes up.
@@ -220,12 +225,13 @@ def load_legacy(path: Path = CASES_FILE) -> list[dict]:
 
 
 def main() -> None:
+    third = "--third" in sys.argv
     fresh = "--fresh" in sys.argv
-    path = FRESH_PUZZLES_FILE if fresh else PUZZLES_FILE
+    path = THIRD_PUZZLES_FILE if third else FRESH_PUZZLES_FILE if fresh else PUZZLES_FILE
     if path.exists() and "--force" not in sys.argv:
         sys.exit(f"{path} exists and its puzzles are labelled: rebuild with --force, then re-check every case")
-    puzzles = build_puzzles(FRESH_SEEDS if fresh else SEEDS)
-    if fresh:
+    puzzles = build_puzzles(THIRD_SEEDS if third else FRESH_SEEDS if fresh else SEEDS)
+    if fresh or third:
         for puzzle in puzzles:
             puzzle["split"] = "heldout"
     about = "Puzzles built by the shipped groups from lifelog.sample_data life logs; see chat/scoring_cases.py."

@@ -34,7 +34,15 @@ from .scoring_conflicts import (
 )
 from .scoring_dates import mentioned_dates
 from .scoring_details import mentioned, named_in, stray_things
-from .scoring_names import COMMON_WORDS, another_name, known_name, nickname_found, strangers
+from .scoring_names import (
+    COMMON_WORDS,
+    another_name,
+    is_first_name,
+    known_name,
+    nickname_found,
+    same_person,
+    strangers,
+)
 from .scoring_numbers import is_number, quantities, quantity_matches
 from .synonyms import meaning_of, other_relations, same_meaning
 
@@ -286,18 +294,49 @@ CHOICE_FUZZY_MIN = 80.0  # an option named in words: its token-set ratio, clearl
 
 
 def match_choice(answer: str, options: list[str], answer_index: int) -> Score:
-    """Recognition: a letter (B), a position (2, "two", "the second one") or the option's words."""
+    """Recognition: a letter (B), a position (2, "two", "the second one", "the last one") or the option's words;
+    among months, the month and year ("feb", "Feb 2026"; chat/scoring_dates.py); an option's person by a
+    nickname ("Mags" for Maggie). Naming someone the option does not have is not that option ("Coffee with
+    Jean" for Coffee with Joan)."""
     normalized = normalize(answer)
     picked = option_position(normalized, len(options))
-    if picked is None and normalized:
+    months = [mentioned_dates(option)[:2] for option in options]
+    if picked is None and all(len(found) == 1 and len(year) == 1 for found, year in months):
+        picked = _month_option(answer, months)
+    elif picked is None and normalized:
         # Content words only: "the doctors" shares "the" with "Walk along the river", which says nothing.
         own = " ".join(content_words(answer)) or normalized
         ratios = [fuzz.token_set_ratio(own, " ".join(content_words(option)) or normalize(option)) for option in options]
         best = int(np.argmax(ratios))
         if ratios[best] >= CHOICE_FUZZY_MIN and sorted(ratios)[-2] < ratios[best]:
             picked = best
+        else:
+            picked = _option_by_name(answer, options)
+    if picked is not None and strangers(answer, options[picked]):
+        picked = None
     correct = picked == answer_index
     return Score(correct=correct, score=1.0 if correct else 0.0, scorer="rule")
+
+
+def _month_option(answer: str, options: list[tuple[set[int], set[int]]]) -> int | None:
+    """The one month option ((months, years) of each) the answer names by its month, and its year if given."""
+    months, years, _ = mentioned_dates(answer)
+    if len(months) != 1 or len(years) > 1:
+        return None
+    hits = [index for index, (month, year) in enumerate(options) if months == month and (not years or years == year)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _option_by_name(answer: str, options: list[str]) -> int | None:
+    """The one option with a person the answer calls by a nickname or pet form ("Mags" for the option Maggie)."""
+    words = [word for word in re.findall(r"[A-Za-z]{3,}", answer) if word.casefold() not in STOPWORDS]
+    hits = {
+        index
+        for index, option in enumerate(options)
+        for name in re.findall(r"\b[A-Z][a-z]{2,}", option)
+        if is_first_name(name) and any(same_person(word, name, STANDARD.spelling_min) for word in words)
+    }
+    return hits.pop() if len(hits) == 1 else None
 
 
 READY_LINE = "chat scorer ready"

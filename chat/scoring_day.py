@@ -17,7 +17,7 @@ from . import scoring
 from .scoring import HONORIFICS, STOPWORDS, Score, content_words, normalize, semantic_similarity, term_found
 from .scoring_conflicts import slots, without_places
 from .scoring_details import mentioned, stray_things
-from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found
+from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found, same_person
 from .scoring_numbers import amounts_in, amounts_not_in
 from .synonyms import meaning_of, meanings_in
 
@@ -82,7 +82,22 @@ def count_details(answer: str, details: list[dict], policy: ScoringPolicy = STAN
     return len(found), found
 
 
-def _people(answer: str, details: list[dict], day_words: set[str], relations: dict[str, list[str]]) -> list[str]:
+def _one_of(word: str, people: list[dict], spelling_min: float | None) -> bool:
+    """Whether a name is one of the day's people by a nickname, pet form or misspelling ("Mags", "Bernhard")."""
+    return any(
+        nickname_found(word.capitalize(), part) or same_person(word, part, spelling_min)
+        for person in people
+        for part in person["label"].split()
+    )
+
+
+def _people(
+    answer: str,
+    details: list[dict],
+    day_words: set[str],
+    relations: dict[str, list[str]],
+    spelling_min: float | None = None,
+) -> list[str]:
     """First names of people who were not there (written with a capital, or clearly a name in lowercase), and
     relations that only someone who was not there has in the life log (`relations`: name -> relation words):
     "my grandson" on the day the son rang. A relation nobody known has ("my husband") is left alone: the log
@@ -94,7 +109,7 @@ def _people(answer: str, details: list[dict], day_words: set[str], relations: di
             continue
         if not capital and not lowercase_name(word):  # "emma came too", typed on a tablet
             continue
-        if not any(nickname_found(word.capitalize(), part) for person in people for part in person["label"].split()):
+        if not _one_of(word, people, spelling_min):
             wrong.append(word)
     there = {meaning for word in day_words if (meaning := meaning_of(word)) and meaning[0] == "relation"}
     there |= {meaning_of(alias) for person in people for alias in person.get("aliases", [])}
@@ -118,7 +133,7 @@ def _colours(normalized: str, day_text: str) -> list[str]:
     return [f"colour {m[1]}" for m in meanings_in(normalized) if m[0] == "colour" and m not in day_colours]
 
 
-def _proper_names(answer: str, day_words: set[str]) -> list[str]:
+def _proper_names(answer: str, day_words: set[str], people: list[dict], spelling_min: float | None) -> list[str]:
     """Other capitalised words, not at a sentence's start, that the day does not have: "France" for Spain."""
     wrong = []
     for sentence in re.split(r"[.!?;]\s*", answer):
@@ -128,6 +143,8 @@ def _proper_names(answer: str, day_words: set[str]) -> list[str]:
             if not word[0].isupper() or key in STOPWORDS or key in HONORIFICS or len(key) < 3:
                 continue
             if key in day_words or key.removesuffix("s") in day_words or meaning_of(key) or is_first_name(key):
+                continue
+            if _one_of(key, people, spelling_min):  # "Mags", "Emilie": a person of the day as people write them
                 continue
             wrong.append(key)
     return wrong
@@ -147,12 +164,14 @@ def intrusions(
     day_text = normalize(raw_day)
     day_words = set(day_text.split())
     normalized = normalize(answer)
-    wrong = _people(answer, details, day_words, relations or {}) + stray_things(normalized, day_text, COMMON_WORDS)
+    people = [detail for detail in details if detail["kind"] == "person"]
+    wrong = _people(answer, details, day_words, relations or {}, policy.spelling_min)
+    wrong += stray_things(normalized, day_text, COMMON_WORDS)
     day_places = slots(day_text)["place"]
     wrong += sorted(slots(normalized)["place"] - day_places) if day_places else []
     if day:  # the entries' own text: colours, amounts and names the labels do not carry
         wrong += _colours(normalized, day_text) + amounts_not_in(answer, raw_day, policy)
-        wrong += _proper_names(answer, day_words)
+        wrong += _proper_names(answer, day_words, people, policy.spelling_min)
     return wrong
 
 

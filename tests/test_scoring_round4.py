@@ -149,3 +149,24 @@ def test_another_name_beside_the_missing_word_is_a_guess():
     assert scoring.match_term("Maggie and Frank", "Maggie", context=line).correct  # Frank is in the line
     assert not scoring.match_term("Maggie or Rita", "Maggie", context=line).correct
     assert scoring.match_term("Mags I think", "Maggie", context=line).correct
+
+
+def test_a_choice_by_the_last_position_a_month_or_a_nickname_of_the_options_person():
+    months = ["February 2026", "November 2025", "April 2026", "October 2026"]
+    for answer, correct in [("feb", True), ("Feb 2026", True), ("february 2025", False), ("nov", False),
+                            ("a", True), ("the first one", True)]:  # fmt: skip
+        assert scoring.match_choice(answer, months, 0).correct is correct, answer
+    words = ["shared", "each", "market", "Maggie"]
+    assert scoring.match_choice("the last one", words, 3).correct
+    assert scoring.match_choice("Mags", words, 3).correct and scoring.match_choice("Margaret", words, 3).correct
+    events = ["Gardening", "Coffee with Joan", "Trip to the garden centre"]
+    assert scoring.match_choice("coffee with joan", events, 1).correct
+    assert not scoring.match_choice("Coffee with Jean", events, 1).correct  # someone the option does not have
+
+
+def test_a_detail_probe_knows_the_days_people_by_nickname_pet_form_or_misspelling():
+    details = [{"kind": "person", "label": "Maggie", "aliases": []}, {"kind": "person", "label": "Bernard"}]
+    day = "Sunday service. Went to church with Maggie and Bernard."
+    for answer, correct in [("Mags and Bernie", True), ("Maggie and Bernhard", True), ("Peggy", False),
+                            ("Maggie and Bernadette", False)]:  # fmt: skip
+        assert score_details(answer, details, day=day).correct is correct, answer

@@ -25,6 +25,7 @@ from studies.scoring_policy import STANDARD, STRICT, ScoringPolicy
 
 from .scoring_choices import option_position
 from .scoring_conflicts import (
+    at_someones,
     conflicting_slot,
     implied_activities,
     own_doings,
@@ -43,7 +44,7 @@ from .scoring_names import (
     same_person,
     strangers,
 )
-from .scoring_numbers import is_number, quantities, quantity_matches
+from .scoring_numbers import amounts_in, amounts_not_in, is_number, quantities, quantity_matches
 from .synonyms import meaning_of, other_relations, same_meaning
 
 # Tuned on the older labelled sets (chat/tune_scoring.py); the spelling threshold is the policy's.
@@ -395,6 +396,7 @@ def match_free_text(
     # trainee did with the entry's own doings: "I was selling my jam" is not the shopping where Harold sold honey.
     people = {word.casefold() for word in re.findall(r"\b[A-Z][a-z]+", expected)}
     mine, theirs = (normalize(part) for part in split_doings(answer, people))
+    mine += " their place" if at_someones(answer) else ""  # "I went to Joan's for coffee"
     if conflicting_slot(mine, entry, doings) or conflicting_slot(theirs, entry):
         return Score(correct=False, score=0.0, scorer="rule")
     if _another_event(answer, mine, title, doings, others, policy):
@@ -402,6 +404,8 @@ def match_free_text(
     if stray_things(normalized, entry, COMMON_WORDS):  # "Tom showed me his model railway": it was his guitar
         return Score(correct=False, score=0.0, scorer="rule")
     if _someone_else(answer, f"{expected} {place} {already_given}", policy):
+        return Score(correct=False, score=0.0, scorer="rule")
+    if amounts_not_in(answer, expected, policy):  # "the bill was £12" for the £9.20 one
         return Score(correct=False, score=0.0, scorer="rule")
     given = set(content_words(already_given))
     fresh_keywords = [word for word in keywords if normalize(word) not in given]
@@ -412,6 +416,8 @@ def match_free_text(
             return Score(correct=True, score=1.0, scorer="rule")
     if _names_what_happened(normalized, expected, normalize(already_given)):
         return Score(correct=True, score=1.0, scorer="rule")
+    if set(amounts_in(answer, expected, policy)) - set(amounts_in(answer, already_given, policy)):
+        return Score(correct=True, score=1.0, scorer="rule")  # "we drove 138 miles": an amount of the entry
     if _only_repeats(answer, already_given):  # nothing beyond what the question and cues already said
         return Score(correct=False, score=0.0, scorer="rule")
     similarity = semantic_similarity(answer, expected)

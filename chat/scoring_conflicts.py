@@ -49,6 +49,8 @@ _PLACE_GROUPS: list[tuple[frozenset[str], list[str]]] = [
     (frozenset({"bank"}), ["bank", "post office", "building society"]),
     (frozenset({"school"}), ["school", "college"]),
     (frozenset({"allotment"}), ["allotment", "allotments"]),
+    (frozenset({"countryside"}), ["hills", "hill", "moors", "moor", "woods", "wood", "forest", "countryside",
+                            "fields", "meadow", "meadows", "common", "heath", "downs"]),
     (frozenset({"hotel"}), ["hotel", "bed and breakfast", "caravan"]),
 ]  # fmt: skip
 _ACTIVITY_GROUPS: list[tuple[frozenset[str], list[str]]] = [
@@ -142,6 +144,15 @@ def implied_activities(places: set[str]) -> set[str]:
     return {tag for place in places for tag in PLACE_ACTIVITIES.get(place, ())}
 
 
+# Where a visit puts the trainee when the answer names no place: "Joan came round" is at home.
+ACTIVITY_PLACES = {"visited": frozenset({"home"}), "went visiting": frozenset({"their home"})}
+
+
+def implied_places(activities: set[str]) -> set[str]:
+    """The place a visit implies ("came round": at home; "went to see": at theirs)."""
+    return {tag for activity in activities for tag in ACTIVITY_PLACES.get(activity, ())}
+
+
 # Tags that cannot both be true of one event: who went to whom.
 EXCLUSIVE = [("visited", "went visiting")]
 
@@ -156,9 +167,13 @@ def conflicting_slot(normalized_answer: str, normalized_entry: str, normalized_d
     if normalized_doings is not None:
         entry["activity"] = slots(normalized_doings)["activity"]
     entry["activity"] |= implied_activities(entry["place"])
+    if not answer["place"] and not re.search(r"\bsee (?:a|an|the)\b", normalized_answer):  # not "to see a play"
+        answer["place"] = implied_places(answer["activity"])
     for slot in SLOTS:
         if answer[slot] and entry[slot] and not answer[slot] & entry[slot]:
             return slot
+    if entry["place"] and answer["place"] - entry["place"]:  # "the garden centre café" for the Blue Door café
+        return "place"
     for first, second in EXCLUSIVE:
         for mine, theirs in ((first, second), (second, first)):
             if mine in answer["activity"] and theirs in entry["activity"] and mine not in entry["activity"]:
@@ -182,6 +197,19 @@ def own_doings(text: str) -> str:
 
 _SOMEONE_DOING = re.compile(r"^\s*(\w+)(?: and (\w+))? (?:was|were|is) (?:there |busy |out )?\w+ing\b", re.IGNORECASE)
 _CLAUSES = re.compile(r"[.;,!?]+\s*|\s+(?:and|but|while|whilst)\s+(?=\w+ (?:was|were|is)\b)", re.IGNORECASE)
+
+
+_AT_SOMEONES = re.compile(
+    r"\b(?:to|at|round|over)\s+([A-Za-z]+)['’]s\b(?=\s*(?:$|[.,;!?]|for\b|with\b|and\b|on\b|in\b|that\b))"
+)
+
+
+def at_someones(answer: str) -> bool:
+    """Whether the answer puts the trainee at someone's home by their name alone: "I went to Joan's for
+    coffee", "round at Sarah's" (a name, not "to the doctor's")."""
+    from .scoring_names import gender, is_first_name
+
+    return any(is_first_name(name) or gender(name) for name in _AT_SOMEONES.findall(answer))
 
 
 def split_doings(answer: str, people: set[str]) -> tuple[str, str]:

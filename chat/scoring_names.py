@@ -49,8 +49,10 @@ NOT_NICKNAMES = frozenset(
     frozenset(pair)
     for pair in [("emily", "emma"), ("emily", "amelia"), ("joan", "joanna"), ("joan", "johannah"),
                  ("joanna", "hannah"), ("maggie", "madeline"), ("maggie", "magdalena"), ("meg", "megan"),
-                 ("harold", "harrison")]
+                 ("harold", "harrison"), ("peter", "patrick")]
 )  # fmt: skip
+# British diminutives the dataset lacks (both directions, like its own links).
+MORE_NICKNAMES = {"sarah": {"sal"}, "bernard": {"bern"}}
 
 
 @cache
@@ -60,15 +62,17 @@ def variants(name: str) -> frozenset[str]:
     an unknown name."""
     namer = _namer()
     key = name.casefold()
+    more = MORE_NICKNAMES.get(key, set()) | {name for name, short in MORE_NICKNAMES.items() if key in short}
     linked = frozenset(namer.nicknames_of(key) | namer.canonicals_of(key)) - {key}
     genders = _genders()
     mine = genders.get_gender(key)
     opposite = {"male": "female", "female": "male"}.get(mine)  # only names the table gives one gender
-    return frozenset(
+    kept = {
         other
         for other in linked
         if frozenset({key, other}) not in NOT_NICKNAMES and genders.get_gender(other) != opposite
-    )
+    }
+    return frozenset(kept | more)
 
 
 def names_in(answer: str) -> list[tuple[str, bool]]:

@@ -170,3 +170,40 @@ def test_a_detail_probe_knows_the_days_people_by_nickname_pet_form_or_misspellin
     for answer, correct in [("Mags and Bernie", True), ("Maggie and Bernhard", True), ("Peggy", False),
                             ("Maggie and Bernadette", False)]:  # fmt: skip
         assert score_details(answer, details, day=day).correct is correct, answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "correct"),
+    [("Sal", "Sarah", True), ("Bern", "Bernard", True), ("Patrick", "Peter", False), ("Alice", "Elsie", True)],
+)
+def test_british_diminutives_the_dataset_lacks_and_links_it_should_not_make(answer, expected, correct):
+    assert scoring.match_term(answer, expected).correct is correct
+
+
+CAFE_JOAN = (
+    "Coffee with Joan. Met Joan at the Blue Door café. We shared a slice of Victoria sponge. The bill came to £9.20."
+)
+RIVER_WALK = "Walk along the river. Walked 6 miles with Maggie along the towpath by the river. Saw a cormorant."
+SEA_TRIP = "Day by the sea. Day trip to the beach at Lyme Regis with David and Tom, 138 miles each way."
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected", "correct"),
+    [("coffee with joan at the garden centre cafe", CAFE_JOAN, False), ("coffee with joan at a cafe", CAFE_JOAN, True),
+     ("joan came round for coffee", CAFE_JOAN, False), ("I went to Joan's for coffee", CAFE_JOAN, False),
+     ("went to see a play with Joan", THEATRE, True), ("hike up the hills with Maggie", RIVER_WALK, False),
+     ("a stroll along the towpath", RIVER_WALK, True), ("coffee with Joan, the bill was £12", CAFE_JOAN, False),
+     ("coffee with joan, about 9 quid", CAFE_JOAN, True), ("we drove 138 miles", SEA_TRIP, True)],
+)  # fmt: skip
+def test_another_place_a_visit_implies_or_an_amount_the_entry_lacks_contradicts_it(answer, expected, correct):
+    place = {CAFE_JOAN: "the Blue Door café", RIVER_WALK: "the towpath by the river", THEATRE: "the Playhouse theatre",
+             SEA_TRIP: "the beach at Lyme Regis"}[expected]  # fmt: skip
+    assert free(answer, expected, place=place) is correct
+
+
+def test_a_visit_puts_the_trainee_at_home_or_at_theirs():
+    from chat.scoring_conflicts import at_someones, implied_places
+
+    assert implied_places({"visited"}) == {"home"} and implied_places({"went visiting"}) == {"their home"}
+    assert at_someones("I went to Joan's for coffee") and at_someones("round at Sarah's")
+    assert not at_someones("went to the doctor's") and not at_someones("Joan's cake was lovely")

@@ -260,6 +260,11 @@ def match_term(answer: str, expected: str, *, context: str = "", policy: Scoring
     A name that is neither the word nor in `context` (the diary line) makes it a guess: "Maggie or Rita"."""
     if context and strangers(answer, f"{context} {expected}", policy.spelling_min, policy.accept_nicknames):
         return Score(correct=False, score=0.0, scorer="rule")
+    guesses = [part for part in re.split(r"\bor\b|/", answer) if content_words(part)]
+    if len(guesses) > 1:  # "Elm or Oak": right only when every guess is
+        verdicts = [match_term(part, expected, policy=policy) for part in guesses]
+        right = all(verdict.correct for verdict in verdicts)
+        return Score(correct=right, score=min(verdict.score for verdict in verdicts), scorer="rule")
     if not is_number(expected):
         verdict = same_meaning(normalize(answer), normalize(expected))
         if verdict is False or (verdict and policy.accept_synonyms):

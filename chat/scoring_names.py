@@ -210,6 +210,25 @@ def named_inside_a_sentence(word: str) -> bool:
     return gender(key) is not None
 
 
+_IN_COMPANY = re.compile(r"\b(?:with|and|met|saw|visited|phoned|rang)\s+$", re.IGNORECASE)
+# Names that are also things one has "with" something: "tea with honey", "a cake with ginger".
+THINGS_WITH = frozenset({
+    "honey", "ginger", "candy", "olive", "rosemary", "sherry", "berry", "salmon", "pearl", "crystal", "smith", "king",
+    "wood", "field", "ford", "green", "pink", "cherry", "brandy",
+})  # fmt: skip
+
+
+def person_in_company(word: str) -> bool:
+    """A lowercase word after "with", "and", "met" that is a first name of one gender and no thing one has with
+    something: "coffee with jean" names Jean, "tea with honey" names nobody."""
+    key = word.casefold()
+    if len(key) < 3 or key in COMMON_WORDS or key in THINGS_WITH or not is_first_name(key):
+        return False
+    from .synonyms import meaning_of
+
+    return not meaning_of(key) and gender(key) is not None
+
+
 def same_person(word: str, name: str, spelling_min: float | None, nicknames: bool = True) -> bool:
     """Whether `word` may be `name` as a trainee writes it: the name, a nickname or pet form of it (with
     `nicknames`), or a misspelling at the policy's ratio that is no other name ("Elise" is not Elsie)."""
@@ -240,7 +259,9 @@ def strangers(answer: str, text: str, spelling_min: float | None = 80.0, nicknam
         if key in text_words:
             continue
         inside = match.start() not in starts
-        if not names_a_person(raw, capital, not inside) and not (capital and inside and named_inside_a_sentence(raw)):
+        company = _IN_COMPANY.search(answer[: match.start()]) and person_in_company(raw)
+        named = names_a_person(raw, capital, not inside) or company
+        if not named and not (capital and inside and named_inside_a_sentence(raw)):
             continue
         if not any(same_person(key, person, spelling_min, nicknames) for person in people):
             found.append(key)

@@ -207,3 +207,14 @@ def test_a_visit_puts_the_trainee_at_home_or_at_theirs():
     assert implied_places({"visited"}) == {"home"} and implied_places({"went visiting"}) == {"their home"}
     assert at_someones("I went to Joan's for coffee") and at_someones("round at Sarah's")
     assert not at_someones("went to the doctor's") and not at_someones("Joan's cake was lovely")
+
+
+def test_a_lowercase_name_in_company_is_a_person_and_a_second_guess_is_a_guess():
+    from chat.scoring_names import person_in_company
+
+    assert strangers("coffee with jean", COFFEE) == ["jean"] and strangers("met jean for coffee", COFFEE) == ["jean"]
+    assert strangers("tea with honey", COFFEE) == [] and strangers("coffee with will", COFFEE) == []
+    assert person_in_company("jean") and not person_in_company("honey")
+    assert not scoring.match_term("Elm or Oak", "Elm").correct
+    assert scoring.match_term("cream or off white", "cream").correct
+    assert not scoring.match_term("£12 or £13", "£12").correct

@@ -14,6 +14,7 @@ tea with Frank"). An answer doing only something else than the title, and not ev
 
 import re
 from functools import cache
+from itertools import pairwise
 
 # phrase -> tags. Longer phrases are matched first, so "garden centre" never reads as "garden".
 _PLACE_GROUPS: list[tuple[frozenset[str], list[str]]] = [
@@ -134,6 +135,18 @@ def without_places(normalized_text: str) -> str:
     return _pattern("place").sub(" ", normalized_text)
 
 
+def _qualified_place(normalized_answer: str, entry_places: set[str]) -> bool:
+    """Whether the answer names the entry's kind of place as part of another place it does not have: "the
+    garden centre café" or "the museum café" for the Blue Door café. A place merely beside it ("the café on
+    the high street") may be where it is."""
+    found = list(_pattern("place").finditer(normalized_answer))
+    for first, second in pairwise(found):
+        adjacent = normalized_answer[first.end() : second.start()].strip() == ""
+        if adjacent and PLACES[second.group()] & entry_places and not PLACES[first.group()] & entry_places:
+            return True
+    return False
+
+
 # What a place is for, when the entry's text names no activity: at the theatre one sees a show.
 PLACE_ACTIVITIES = {"theatre": frozenset({"show"}), "cinema": frozenset({"film"})}
 
@@ -172,7 +185,7 @@ def conflicting_slot(normalized_answer: str, normalized_entry: str, normalized_d
     for slot in SLOTS:
         if answer[slot] and entry[slot] and not answer[slot] & entry[slot]:
             return slot
-    if entry["place"] and answer["place"] - entry["place"]:  # "the garden centre café" for the Blue Door café
+    if entry["place"] and _qualified_place(normalized_answer, entry["place"]):
         return "place"
     for first, second in EXCLUSIVE:
         for mine, theirs in ((first, second), (second, first)):

@@ -218,3 +218,9 @@ def test_a_lowercase_name_in_company_is_a_person_and_a_second_guess_is_a_guess()
     assert not scoring.match_term("Elm or Oak", "Elm").correct
     assert scoring.match_term("cream or off white", "cream").correct
     assert not scoring.match_term("£12 or £13", "£12").correct
+
+
+def test_a_cafe_beside_a_street_is_still_the_cafe_and_a_grand_daughter_is_a_granddaughter():
+    assert free("I met Joan for coffee at that cafe on the high street", CAFE_JOAN, place="the Blue Door café")
+    assert not free("coffee with Joan at the museum cafe", CAFE_JOAN, place="the Blue Door café")
+    assert free("phone call with my grand daughter emily", PHONE)

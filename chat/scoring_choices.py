@@ -17,8 +17,10 @@ WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "first"
 
 
 def _position(token: str, count: int) -> int | None:
-    if token in {"last", "final"}:  # "the last one"
+    if token in {"last", "final", "bottom"}:  # "the last one", "the bottom one"
         return count - 1
+    if token == "top":
+        return 0
     letters = "abcdefgh"[:count]
     if len(token) == 1 and token in letters:
         return letters.index(token)

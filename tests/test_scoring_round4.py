@@ -224,3 +224,12 @@ def test_a_cafe_beside_a_street_is_still_the_cafe_and_a_grand_daughter_is_a_gran
     assert free("I met Joan for coffee at that cafe on the high street", CAFE_JOAN, place="the Blue Door café")
     assert not free("coffee with Joan at the museum cafe", CAFE_JOAN, place="the Blue Door café")
     assert free("phone call with my grand daughter emily", PHONE)
+
+
+def test_the_top_and_bottom_options():
+    options = ["Gardening", "Coffee with Joan", "Trip to the garden centre"]
+    assert scoring.match_choice("the top one", options, 0).correct
+    assert (
+        scoring.match_choice("bottom one", options, 2).correct
+        and not scoring.match_choice("bottom", options, 1).correct
+    )

@@ -17,6 +17,7 @@ feeds back into the choice. Its figures are the headline. The sets and their spl
 import argparse
 import asyncio
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -266,6 +267,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the measured figures as one JSON line too")
     parser.add_argument("--no-grid", action="store_true", help="skip the threshold grid (30 passes over the sets)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("SCORER_TORCH_THREADS", "1")))  # a few short encodings: one is fastest
     labelled = LabelledSet()
     if args.judge:
         cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.third

@@ -69,10 +69,19 @@ def labelled():
 
 @pytest.fixture(scope="module")
 def measured(labelled):
-    """Each guarded set scored once for the module (the sentence model's CPU time is most of it)."""
+    """Each guarded set scored once for the module, with one torch thread: the sentence model's few encodings
+    are most of the time, and on a busy machine more threads made them ten times slower (81 s against 7 s for
+    the fresh set, measured on the shared 2-core machine at load 12)."""
+    import torch
+
     parts = {"third": labelled.third, "fresh": labelled.fresh, "independent_heldout": labelled.independent_heldout,
              "same_author_heldout": labelled.heldout}  # fmt: skip
-    return {name: agreement(cases, verdicts(labelled, cases)) for name, cases in parts.items()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {name: agreement(cases, verdicts(labelled, cases)) for name, cases in parts.items()}
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_third_agreement_is_the_quoted_one_and_meets_the_goal(measured):

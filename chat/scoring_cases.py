@@ -5,9 +5,17 @@ lifelog.sample_data (`python -m chat.scoring_cases` rebuilds it; the same seeds 
 keeps the entries it was built from. tests/data/scoring_cases.json holds answers to them, at a cue level,
 marked by hand, each with its error class, by the engineer who wrote the rules; tests/data/
 scoring_cases_independent.json holds other answers to the same puzzles, written and marked by an independent
-marker who never saw the scorer. A case of either set takes its puzzle's split: "tune" cases may be read by the
-tuner, "heldout" cases only by the final measurement. The split is by puzzle (see `assign_splits`), so a
-held-out answer never shares its puzzle with a tuning answer.
+marker who never saw the scorer. Round 2 split those two by puzzle (see `assign_splits`); since round 3 every
+part of them is tuning data.
+
+The fresh set (tests/data/scoring_{puzzles,cases}_fresh.json, seeds FRESH_SEEDS, a second independent marker)
+was all held out in round 3 and measured twice then; **since round 4 it is tuning data too**: its puzzles,
+cases and misses are read to correct the rules (`python -m chat.tune_scoring` lists its misses).
+
+The third set (tests/data/scoring_{puzzles,cases}_third.json, seeds THIRD_SEEDS, `python -m chat.scoring_cases
+--third` builds its puzzles) is answered and marked by a third independent marker who never saw the scorer or
+the other sets. It is all held out: tuning never reads a case of it, only aggregate figures over it are ever
+printed (chat.tune_scoring), and round 4 measured it exactly twice (the round-3 scorer, then round 4's rules).
 """
 
 import hashlib
@@ -38,6 +46,9 @@ INDEPENDENT_FILE = DATA / "scoring_cases_independent.json"
 # The fresh set: puzzles from FRESH_SEEDS and a second independent marker's answers, all held out.
 FRESH_PUZZLES_FILE = DATA / "scoring_puzzles_fresh.json"
 FRESH_CASES_FILE = DATA / "scoring_cases_fresh.json"
+# The third set: puzzles from THIRD_SEEDS and a third independent marker's answers, all held out (round 4).
+THIRD_PUZZLES_FILE = DATA / "scoring_puzzles_third.json"
+THIRD_CASES_FILE = DATA / "scoring_cases_third.json"
 HELDOUT_SHARE = 0.4
 
 MODULES: dict[str, ModuleType] = {
@@ -61,6 +72,8 @@ SEEDS = [101, 202, 303]
 # A third set, built after the rules of round 2 were fixed: new life logs (seeds none of the sets above used),
 # answered and marked by a second independent marker; every one of its puzzles is held out.
 FRESH_SEEDS = [404, 505, 606]
+# A fourth batch of life logs for round 4's held-out set, answered by a third independent marker.
+THIRD_SEEDS = [707, 808, 909]
 # Missing words of the closed classes the synonym table covers are rare among a diary's blanks (names come
 # first), so each seed also gets a few missing-word puzzles whose blank is one: built by the same code, with
 # the generator's seed tried until one comes up.
@@ -209,9 +222,20 @@ def load_fresh_puzzles(path: Path = FRESH_PUZZLES_FILE) -> dict[str, dict]:
 
 
 def load_fresh(path: Path = FRESH_CASES_FILE) -> list[dict]:
-    """The second independent marker's answers to the fresh puzzles: all held out. Only aggregate figures over
-    them may be printed (chat.tune_scoring), never a case or a miss, or they would turn into tuning data."""
+    """The second independent marker's answers to the fresh puzzles: held out in round 3, tuning data since
+    round 4 (their cases and misses may be read)."""
     return json.loads(path.read_text())["cases"]
+
+
+def load_third_puzzles(path: Path = THIRD_PUZZLES_FILE) -> dict[str, dict]:
+    """The third set's puzzles ({} before the file exists)."""
+    return load_puzzles(path) if path.exists() else {}
+
+
+def load_third(path: Path = THIRD_CASES_FILE) -> list[dict]:
+    """The third independent marker's answers: all held out. Only aggregate figures over them may be printed
+    (chat.tune_scoring), never a case or a miss, or they would turn into tuning data. [] before the file exists."""
+    return json.loads(path.read_text())["cases"] if path.exists() else []
 
 
 def load_legacy(path: Path = CASES_FILE) -> list[dict]:
@@ -220,12 +244,12 @@ def load_legacy(path: Path = CASES_FILE) -> list[dict]:
 
 
 def main() -> None:
-    fresh = "--fresh" in sys.argv
-    path = FRESH_PUZZLES_FILE if fresh else PUZZLES_FILE
+    which = "third" if "--third" in sys.argv else "fresh" if "--fresh" in sys.argv else ""
+    path = {"third": THIRD_PUZZLES_FILE, "fresh": FRESH_PUZZLES_FILE}.get(which, PUZZLES_FILE)
     if path.exists() and "--force" not in sys.argv:
         sys.exit(f"{path} exists and its puzzles are labelled: rebuild with --force, then re-check every case")
-    puzzles = build_puzzles(FRESH_SEEDS if fresh else SEEDS)
-    if fresh:
+    puzzles = build_puzzles({"third": THIRD_SEEDS, "fresh": FRESH_SEEDS}.get(which, SEEDS))
+    if which:
         for puzzle in puzzles:
             puzzle["split"] = "heldout"
     about = "Puzzles built by the shipped groups from lifelog.sample_data life logs; see chat/scoring_cases.py."

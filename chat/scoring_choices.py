@@ -1,5 +1,5 @@
 """Which option of a multiple choice an answer names by its position: "B", "b)", "2", "two", "the second one",
-"option 3", "I think c".
+"option 3", "I think c", "the last one".
 
 The answer must be the position and nothing else but filler words; "a walk" is the option's text, not "A".
 """
@@ -17,6 +17,10 @@ WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "first"
 
 
 def _position(token: str, count: int) -> int | None:
+    if token in {"last", "final", "bottom"}:  # "the last one", "the bottom one"
+        return count - 1
+    if token == "top":
+        return 0
     letters = "abcdefgh"[:count]
     if len(token) == 1 and token in letters:
         return letters.index(token)

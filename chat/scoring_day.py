@@ -15,9 +15,9 @@ from studies.scoring_policy import STANDARD, ScoringPolicy
 
 from . import scoring
 from .scoring import HONORIFICS, STOPWORDS, Score, best_similarity, content_words, normalize, term_found
-from .scoring_conflicts import slots
+from .scoring_conflicts import slots, without_places
 from .scoring_details import mentioned, stray_things
-from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found
+from .scoring_names import COMMON_WORDS, is_first_name, lowercase_name, names_in, nickname_found, same_person
 from .scoring_numbers import amounts_in, amounts_not_in
 from .synonyms import meaning_of, meanings_in
 
@@ -43,9 +43,22 @@ def detail_found(answer: str, detail: dict, clauses: list[str], policy: ScoringP
     keywords = [word for word in content_words(label) if len(word) >= 4]
     if any(term_found(answer, word, policy) > 0 for word in keywords):
         return True
-    if slots(normalized)["activity"] & slots(normalize(label))["activity"]:  # "I rang" for "Phone call with Tom"
+    named = slots(normalize(label))
+    if slots(normalized)["activity"] & named["activity"]:  # "I rang" for "Phone call with Tom"
         return True
-    return bool(clauses) and best_similarity(clauses, label) >= scoring.SEMANTIC_MIN
+    if slots(normalized)["place"] & named["place"]:  # "the seaside" for "Day by the sea"
+        return True
+    events = [clause for clause in clauses if not only_a_place(clause)]
+    return bool(events) and best_similarity(events, label) >= scoring.SEMANTIC_MIN
+
+
+def only_a_place(clause: str) -> bool:
+    """Whether a clause names a kind of place and nothing else ("at home", "the library"): a place, not an
+    event, however close a sentence model puts "at home" to "Day by the sea"."""
+    normalized = normalize(clause)
+    if not slots(normalized)["place"]:
+        return False
+    return not content_words(without_places(normalized))
 
 
 def not_given(details: list[dict], shown: str) -> list[dict]:
@@ -69,7 +82,22 @@ def count_details(answer: str, details: list[dict], policy: ScoringPolicy = STAN
     return len(found), found
 
 
-def _people(answer: str, details: list[dict], day_words: set[str], relations: dict[str, list[str]]) -> list[str]:
+def _one_of(word: str, people: list[dict], spelling_min: float | None) -> bool:
+    """Whether a name is one of the day's people by a nickname, pet form or misspelling ("Mags", "Bernhard")."""
+    return any(
+        nickname_found(word.capitalize(), part) or same_person(word, part, spelling_min)
+        for person in people
+        for part in person["label"].split()
+    )
+
+
+def _people(
+    answer: str,
+    details: list[dict],
+    day_words: set[str],
+    relations: dict[str, list[str]],
+    spelling_min: float | None = None,
+) -> list[str]:
     """First names of people who were not there (written with a capital, or clearly a name in lowercase), and
     relations that only someone who was not there has in the life log (`relations`: name -> relation words):
     "my grandson" on the day the son rang. A relation nobody known has ("my husband") is left alone: the log
@@ -81,7 +109,7 @@ def _people(answer: str, details: list[dict], day_words: set[str], relations: di
             continue
         if not capital and not lowercase_name(word):  # "emma came too", typed on a tablet
             continue
-        if not any(nickname_found(word.capitalize(), part) for person in people for part in person["label"].split()):
+        if not _one_of(word, people, spelling_min):
             wrong.append(word)
     there = {meaning for word in day_words if (meaning := meaning_of(word)) and meaning[0] == "relation"}
     there |= {meaning_of(alias) for person in people for alias in person.get("aliases", [])}
@@ -105,7 +133,7 @@ def _colours(normalized: str, day_text: str) -> list[str]:
     return [f"colour {m[1]}" for m in meanings_in(normalized) if m[0] == "colour" and m not in day_colours]
 
 
-def _proper_names(answer: str, day_words: set[str]) -> list[str]:
+def _proper_names(answer: str, day_words: set[str], people: list[dict], spelling_min: float | None) -> list[str]:
     """Other capitalised words, not at a sentence's start, that the day does not have: "France" for Spain."""
     wrong = []
     for sentence in re.split(r"[.!?;]\s*", answer):
@@ -115,6 +143,8 @@ def _proper_names(answer: str, day_words: set[str]) -> list[str]:
             if not word[0].isupper() or key in STOPWORDS or key in HONORIFICS or len(key) < 3:
                 continue
             if key in day_words or key.removesuffix("s") in day_words or meaning_of(key) or is_first_name(key):
+                continue
+            if _one_of(key, people, spelling_min):  # "Mags", "Emilie": a person of the day as people write them
                 continue
             wrong.append(key)
     return wrong
@@ -134,12 +164,14 @@ def intrusions(
     day_text = normalize(raw_day)
     day_words = set(day_text.split())
     normalized = normalize(answer)
-    wrong = _people(answer, details, day_words, relations or {}) + stray_things(normalized, day_text, COMMON_WORDS)
+    people = [detail for detail in details if detail["kind"] == "person"]
+    wrong = _people(answer, details, day_words, relations or {}, policy.spelling_min)
+    wrong += stray_things(normalized, day_text, COMMON_WORDS)
     day_places = slots(day_text)["place"]
     wrong += sorted(slots(normalized)["place"] - day_places) if day_places else []
     if day:  # the entries' own text: colours, amounts and names the labels do not carry
         wrong += _colours(normalized, day_text) + amounts_not_in(answer, raw_day, policy)
-        wrong += _proper_names(answer, day_words)
+        wrong += _proper_names(answer, day_words, people, policy.spelling_min)
     return wrong
 
 

@@ -86,6 +86,14 @@ THINGS: dict[str, tuple[str, ...]] = {
     "pears": ("pears", "pear", "fruit"),
     "piano": ("piano",),
     "violin": ("violin",),
+    "ice cream": ("ice cream", "ice lolly", "cornet"),
+    "rhubarb": ("rhubarb",),
+    "potatoes": ("potatoes", "potato", "spuds"),
+    "carrots": ("carrots", "carrot"),
+    "onions": ("onions", "onion"),
+    "lettuce": ("lettuce", "lettuces"),
+    "cucumbers": ("cucumbers", "cucumber"),
+    "daffodils": ("daffodils", "daffodil", "flowers"),
 }
 
 

@@ -49,8 +49,10 @@ NOT_NICKNAMES = frozenset(
     frozenset(pair)
     for pair in [("emily", "emma"), ("emily", "amelia"), ("joan", "joanna"), ("joan", "johannah"),
                  ("joanna", "hannah"), ("maggie", "madeline"), ("maggie", "magdalena"), ("meg", "megan"),
-                 ("harold", "harrison")]
+                 ("harold", "harrison"), ("peter", "patrick")]
 )  # fmt: skip
+# British diminutives the dataset lacks (both directions, like its own links).
+MORE_NICKNAMES = {"sarah": {"sal"}, "bernard": {"bern"}}
 
 
 @cache
@@ -60,15 +62,17 @@ def variants(name: str) -> frozenset[str]:
     an unknown name."""
     namer = _namer()
     key = name.casefold()
+    more = MORE_NICKNAMES.get(key, set()) | {name for name, short in MORE_NICKNAMES.items() if key in short}
     linked = frozenset(namer.nicknames_of(key) | namer.canonicals_of(key)) - {key}
     genders = _genders()
     mine = genders.get_gender(key)
     opposite = {"male": "female", "female": "male"}.get(mine)  # only names the table gives one gender
-    return frozenset(
+    kept = {
         other
         for other in linked
         if frozenset({key, other}) not in NOT_NICKNAMES and genders.get_gender(other) != opposite
-    )
+    }
+    return frozenset(kept | more)
 
 
 def names_in(answer: str) -> list[tuple[str, bool]]:
@@ -84,7 +88,7 @@ def nickname_found(answer: str, name: str) -> bool:
         return False
     for word, capital in names_in(answer):
         word = word.removesuffix("'s")
-        if (word in wanted or pet_form(word, name)) and (capital or word not in COMMON_WORDS):
+        if (word in wanted or pet_of(word, name)) and (capital or word not in COMMON_WORDS):
             return True
     return False
 
@@ -136,11 +140,19 @@ PET_ENDINGS = ("ie", "y", "ey", "s")
 
 def pet_form(word: str, name: str) -> bool:
     """Whether the word is the name with a pet ending: "Joanie" (Joan), "Franky" (Frank), "Tommy" (Tom),
-    "Maggy" (Maggie), "Elsy" (Elsie), "Emilie" (Emily)."""
+    "Maggy" and "Mags" (Maggie), "Elsy" (Elsie), "Emilie" (Emily)."""
     word, name = word.casefold(), name.casefold()
     stem = name.rstrip("aeiouy") if len(name) > 3 else name
     stems = {name, stem, stem + stem[-1:]}
+    if len(stem) > 3 and stem[-1] == stem[-2]:  # "magg" of Maggie: "Mags"
+        stems.add(stem[:-1])
     return any(word == base + ending for base in stems if len(base) >= 3 for ending in PET_ENDINGS)
+
+
+def pet_of(word: str, name: str) -> bool:
+    """Whether the word is the name, or one of its nicknames, with a pet ending: "Davy" (Dave, David's),
+    "Normie" (Norm, Norman's), "Emmie" (Em, Emily's)."""
+    return pet_form(word, name) or any(pet_form(word, nickname) for nickname in variants(name) if len(nickname) <= 4)
 
 
 def another_name(word: str, name: str) -> bool:
@@ -149,7 +161,7 @@ def another_name(word: str, name: str) -> bool:
     "Johan" for Joan) or not another spelling of it. Spellings of one name sound alike ("Sahra" for Sarah;
     `sound_skeleton`) or share nicknames (Catherine, Katherine); "Elise" for Elsie is another woman."""
     word, name = word.casefold(), name.casefold()
-    if word == name or not known_name(word) or word in variants(name) or pet_form(word, name):
+    if word == name or not known_name(word) or word in variants(name) or pet_of(word, name):
         return False
     genders = {gender(word), gender(name)}
     if genders == {"male", "female"}:
@@ -157,3 +169,100 @@ def another_name(word: str, name: str) -> bool:
     if sound_skeleton(word) == sound_skeleton(name):
         return False
     return len(variants(word) & variants(name)) < SPELLING_VARIANTS_SHARE
+
+
+def _sentence_starts(answer: str) -> set[int]:
+    """Offsets of the words that begin the answer or a sentence of it (their capital says nothing)."""
+    return {match.start(1) for match in re.finditer(r"(?:^|[.!?;]\s*)\s*([A-Za-z])", answer)}
+
+
+def names_a_person(word: str, capital: bool, sentence_start: bool) -> bool:
+    """Whether a word of an answer is a first name of the nicknames dataset used as one: written with a capital
+    ("Jean", "Howard"; at a sentence's start only when it is no everyday word: "Will", "Grace"), or clearly a
+    name typed in lowercase ("maisie"; `lowercase_name`). Relation words ("Nan", "Mum") are not names."""
+    from .synonyms import meaning_of
+
+    key = word.casefold()
+    if len(key) < 3 or meaning_of(key) or not is_first_name(key):
+        return False
+    if not capital:
+        return lowercase_name(key)
+    return not (sentence_start and (key in COMMON_WORDS or key in EVERYDAY_WORDS))
+
+
+# Words gender-guesser lists as first names that are everyday words or places, even with a capital.
+NOT_NAMES = frozenset({
+    "are", "ate", "bac", "cat", "christmas", "done", "door", "easter", "else", "fair", "fine", "five", "france",
+    "here", "his", "ice", "job", "just", "lane", "line", "long", "made", "mar", "mile", "miles", "mine", "nine",
+    "pie", "rain", "ran", "regis", "river", "said", "stole", "tan", "tea", "the", "wander", "paris", "park", "city",
+})  # fmt: skip
+
+
+def named_inside_a_sentence(word: str) -> bool:
+    """A capitalised word inside a sentence that gender-guesser's ~40,000 first names give one gender and that
+    is no everyday word: "Ruth", "Norma", "Elise", names the nicknames dataset lacks (it lists only names that
+    have nicknames). Words of the closed classes ("March", "Autumn", "Son") are not names."""
+    from .synonyms import meaning_of
+
+    key = word.casefold()
+    if len(key) < 3 or key in NOT_NAMES or key in EVERYDAY_WORDS or key in COMMON_WORDS or meaning_of(key):
+        return False
+    return gender(key) is not None
+
+
+_IN_COMPANY = re.compile(r"\b(?:with|and|met|saw|visited|phoned|rang)\s+$", re.IGNORECASE)
+# Names that are also things one has "with" something: "tea with honey", "a cake with ginger".
+THINGS_WITH = frozenset({
+    "honey", "ginger", "candy", "olive", "rosemary", "sherry", "berry", "salmon", "pearl", "crystal", "smith", "king",
+    "wood", "field", "ford", "green", "pink", "cherry", "brandy",
+})  # fmt: skip
+
+
+def person_in_company(word: str) -> bool:
+    """A lowercase word after "with", "and", "met" that is a first name of one gender and no thing one has with
+    something: "coffee with jean" names Jean, "tea with honey" names nobody."""
+    key = word.casefold()
+    if len(key) < 3 or key in COMMON_WORDS or key in THINGS_WITH or not is_first_name(key):
+        return False
+    from .synonyms import meaning_of
+
+    return not meaning_of(key) and gender(key) is not None
+
+
+def same_person(word: str, name: str, spelling_min: float | None, nicknames: bool = True) -> bool:
+    """Whether `word` may be `name` as a trainee writes it: the name, a nickname or pet form of it (with
+    `nicknames`), or a misspelling at the policy's ratio that is no other name ("Elise" is not Elsie)."""
+    from rapidfuzz import fuzz
+
+    word, name = word.casefold(), name.casefold()
+    if word == name:
+        return True
+    if nicknames and (word in variants(name) or pet_of(word, name)):
+        return True
+    if spelling_min is None or another_name(word, name) or min(len(word), len(name)) < 4:
+        return False
+    return fuzz.ratio(word, name) >= spelling_min
+
+
+def strangers(answer: str, text: str, spelling_min: float | None = 80.0, nicknames: bool = True) -> list[str]:
+    """People the answer names who are not in the text (an entry, with its place and the clues shown): "coffee
+    with Jean" for the coffee with Joan, "reading group with Howard" for Harold's. A word of the text is never a
+    stranger ("Victoria" of the Victoria sponge), and a name is no stranger when it may be one of the text's
+    people by nickname or spelling (`same_person`). Relations are left to the caller."""
+    text_words = {word.casefold().removesuffix("'s") for word in re.findall(r"[A-Za-z][A-Za-z'’-]*", text)}
+    people = sorted(word for word in text_words if is_first_name(word) or gender(word) is not None)
+    starts = _sentence_starts(answer)
+    found = []
+    for match in re.finditer(r"[A-Za-z][A-Za-z'-]*", answer):
+        raw = match.group().removesuffix("'s").removesuffix("'")
+        key, capital = raw.casefold(), raw[0].isupper()
+        if key in text_words:
+            continue
+        inside = match.start() not in starts
+        company = _IN_COMPANY.search(answer[: match.start()]) and person_in_company(raw)
+        named = names_a_person(raw, capital, not inside) or company
+        if not named and not (capital and inside and named_inside_a_sentence(raw)):
+            continue
+        if not any(same_person(key, person, spelling_min, nicknames) for person in people):
+            found.append(key)
+    return found

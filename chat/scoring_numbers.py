@@ -201,6 +201,24 @@ def _in_pounds(quantity: Quantity) -> Quantity:
     return quantity
 
 
+# Exact conversions between units of one kind: "28 days" is 4 weeks, "1500 grams" is 1.5 kilos. Miles and
+# kilometres are not here: "8 km" for 8 miles is another distance, and a converted one is never exact.
+EXACT_CONVERSIONS = {
+    ("day", "week"): 1 / 7, ("week", "day"): 7.0, ("minute", "hour"): 1 / 60, ("hour", "minute"): 60.0,
+    ("month", "year"): 1 / 12, ("year", "month"): 12.0, ("g", "kg"): 1 / 1000, ("kg", "g"): 1000.0,
+    ("m", "km"): 1 / 1000, ("km", "m"): 1000.0,
+}  # fmt: skip
+
+
+def converted(quantity: Quantity, unit: str | None) -> Quantity:
+    """The quantity in `unit` when it is given in another unit of the same kind with an exact conversion."""
+    factor = EXACT_CONVERSIONS.get((quantity.unit, unit)) if quantity.unit and unit else None
+    if factor is None:
+        return quantity
+    high = quantity.high * factor if quantity.high is not None else None
+    return Quantity(round(quantity.value * factor, 9), unit, quantity.start, quantity.end, quantity.hedged, high)
+
+
 def _compatible(answer_unit: str | None, expected_unit: str | None) -> bool:
     """A bare number answers any quantity; "pounds" may be money or weight; otherwise units must agree."""
     if answer_unit is None or expected_unit is None or answer_unit == expected_unit:
@@ -232,7 +250,7 @@ def quantity_matches(answer: str, value: float, unit: str | None, policy: Scorin
     unit = "gbp" if unit == "pence" else unit
     if unit == "pence":
         value = value / 100
-    relevant = [q for q in given if _compatible(q.unit, unit)]
+    relevant = [q for q in (converted(q, unit) for q in given) if _compatible(q.unit, unit)]
     if not relevant or len({(q.value, q.high) for q in relevant}) > 1:
         return 0.0
     quantity = relevant[0]

@@ -7,6 +7,7 @@ A more general word is not a synonym: "blue" is not "navy", "bird" is not "heron
 accept the general word for a thing of the day). Everything is compared after chat.scoring.normalize.
 """
 
+import re
 from functools import cache
 
 CLASSES: dict[str, list[tuple[str, ...]]] = {
@@ -40,9 +41,9 @@ CLASSES: dict[str, list[tuple[str, ...]]] = {
         ("grandfather", "grandad", "granddad", "grandpa", "grandpop"),
         ("daughter",),
         ("son",),
-        ("grandson",),
-        ("granddaughter",),
-        ("grandchild", "grandchildren", "grandkids", "grandkid"),
+        ("grandson", "grand son"),
+        ("granddaughter", "grand daughter"),
+        ("grandchild", "grandchildren", "grandkids", "grandkid", "grand children", "grand kids"),
         ("sister", "sis"),
         ("brother",),
         ("husband", "hubby"),
@@ -162,3 +163,29 @@ def same_meaning(normalized_answer: str, normalized_expected: str) -> bool | Non
     if expected in named:
         return True
     return False if named else None
+
+
+# A general relation word covers the particular ones: "the grandkids" may be the granddaughter.
+_COVERS = {"grandchild": {"grandson", "granddaughter"}}
+
+
+def other_relations(answer: str, text: str) -> list[str]:
+    """Family relations the answer names (normalized) that the text (as written) does not give the person it
+    names: "phoned my grandson" for "a long phone call with my granddaughter Emily". Only a relation written
+    with the person's name ("my granddaughter Emily", "Emily, my granddaughter") says who was there: "my
+    mother's old recipe" does not, and "Phone call with Tom" says nothing of who Tom is, so any relation is left
+    alone there."""
+    groups = CLASSES["relation"]
+    there = set()
+    for found in re.finditer(r"\bmy ((?:[a-z]+ ?){1,3}?)(?: [A-Z][a-z]+|, [A-Z][a-z]+)|[A-Z][a-z]+, my ([a-z]+)", text):
+        meaning = meaning_of(found.group(1) or found.group(2))
+        if meaning and meaning[0] == "relation":
+            there.add(groups[meaning[1]][0])
+    if not there:
+        return []
+    wrong = []
+    for kind, number in meanings_in(answer):
+        word = groups[number][0]
+        if kind == "relation" and word not in there and not _COVERS.get(word, set()) & there:
+            wrong.append(word)
+    return wrong

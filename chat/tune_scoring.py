@@ -1,22 +1,23 @@
-"""Tune the scorer on the older labelled sets and measure it on the fresh set, which tuning never reads.
+"""Tune the scorer on the labelled sets it may read, and measure it on the third set, which tuning never reads.
 
-    python -m chat.tune_scoring              # grid on the older sets, their misses, then the held-out figures
-    python -m chat.tune_scoring --tune-only  # the same without scoring any fresh case (while rules change)
+    python -m chat.tune_scoring              # grid on the tuning sets, their misses, then the held-out figures
+    python -m chat.tune_scoring --tune-only  # the same without scoring any third-set case (while rules change)
     python -m chat.tune_scoring --no-grid    # the figures with the shipped thresholds, without the grid
     python -m chat.tune_scoring --judge      # the LLM judge's agreement on the same cases, next to the rules'
 
-Three sets. The same-author set (written with the rules) and the first independent set (an independent
-marker's, written without seeing the scorer) answer the same puzzles and are split by puzzle; after round 2
-their held-out parts were measured once and then became tuning data too, so the tuner now reads every part of
-both (and the legacy set). The fresh set (new puzzles from new seeds, a second independent marker who never saw
-the scorer) is all held out: it is scored with the thresholds chosen, only aggregate figures are printed (never
-a case or a miss), and it never feeds back into the choice. Its figures are the headline. The sets and their
-split: chat/scoring_cases.py.
+Four sets. The same-author set (written with the rules) and the first independent set (an independent
+marker's, written without seeing the scorer) answer the same puzzles and were split by puzzle in round 2; since
+round 3 every part of both is tuning data. The fresh set (a second independent marker, new puzzles) was all held
+out in round 3 and is **tuning data since round 4**: its misses are listed like the others'. The third set (new
+puzzles from new seeds, a third independent marker who never saw the scorer or the other sets) is all held out:
+it is scored with the thresholds chosen, only aggregate figures are printed (never a case or a miss), and it never
+feeds back into the choice. Its figures are the headline. The sets and their split: chat/scoring_cases.py.
 """
 
 import argparse
 import asyncio
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -31,6 +32,8 @@ from chat.scoring_cases import (
     load_independent,
     load_legacy,
     load_puzzles,
+    load_third,
+    load_third_puzzles,
 )
 from chat.scoring_day import score_details
 from chat.scoring_order import score_order
@@ -81,16 +84,18 @@ def agreement(cases: list[dict], verdicts: list[bool]) -> Agreement:
 
 
 class LabelledSet:
-    """The cases of the three sets with their puzzles. The older two keep round 2's split by puzzle (`tune` /
+    """The cases of the four sets with their puzzles. The older two keep round 2's split by puzzle (`tune` /
     `heldout` for the same-author set, `independent_tune` / `independent_heldout`), all of which the tuner now
-    reads; `fresh` is the second independent marker's set, all held out."""
+    reads, as it reads `fresh` (the second independent marker's, held out in round 3); `third` is the third
+    independent marker's set, all held out ([] until its file exists)."""
 
     def __init__(self) -> None:
         self.puzzles = load_puzzles()
-        fresh_puzzles = load_fresh_puzzles()
-        assert not self.puzzles.keys() & fresh_puzzles.keys(), "fresh puzzle ids must not reuse older ones"
-        self.puzzles.update(fresh_puzzles)
+        for more in (load_fresh_puzzles(), load_third_puzzles()):
+            assert not self.puzzles.keys() & more.keys(), "each set's puzzle ids must be new"
+            self.puzzles.update(more)
         self.fresh = load_fresh()
+        self.third = load_third()
         cases, independent = load_cases(), load_independent()
         self.tune = [case for case in cases if self.split(case) == "tune"] + load_legacy()
         self.heldout = [case for case in cases if self.split(case) == "heldout"]
@@ -99,9 +104,9 @@ class LabelledSet:
 
     @property
     def tuning(self) -> list[dict]:
-        """Everything the tuner may read: every part of the two older sets (round 2's held-out parts included,
-        now that the fresh set has taken their place)."""
-        return self.tune + self.heldout + self.independent_tune + self.independent_heldout
+        """Everything the tuner may read: every part of the two older sets (round 2's held-out parts included)
+        and, since round 4, the fresh set."""
+        return self.tune + self.heldout + self.independent_tune + self.independent_heldout + self.fresh
 
     def split(self, case: dict) -> str:
         return self.puzzles[case["puzzle"]]["split"]
@@ -157,7 +162,7 @@ def verdicts(labelled: LabelledSet, cases: list[dict], policy: ScoringPolicy = S
 
 
 def tune(labelled: LabelledSet) -> tuple[float, float, list[tuple[float, float, float]]]:
-    """(spelling_min, semantic_min) with the best kappa on the older sets, and the whole grid."""
+    """(spelling_min, semantic_min) with the best kappa on the tuning sets, and the whole grid."""
     shipped = scoring.SEMANTIC_MIN
     grid = []
     try:
@@ -236,8 +241,8 @@ def _recognition(labelled: LabelledSet, case: dict) -> bool:
 
 
 def list_misses(labelled: LabelledSet, cases: list[dict], title: str) -> None:
-    """Each tuning case the scorer marks against its label. Never called on fresh cases: reading their misses
-    would be tuning on them."""
+    """Each tuning case the scorer marks against its label. Never called on third-set cases: reading their
+    misses would be tuning on them."""
     for case, verdict in zip(cases, verdicts(labelled, cases), strict=True):
         if verdict != case["correct"]:
             where = case.get("puzzle", "legacy " + case.get("kind", ""))
@@ -258,13 +263,16 @@ def figures(result: Agreement) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", action="store_true", help="measure the LLM judge on the labelled set")
-    parser.add_argument("--tune-only", action="store_true", help="score no fresh case (while changing rules)")
+    parser.add_argument("--tune-only", action="store_true", help="score no third-set case (while changing rules)")
     parser.add_argument("--json", action="store_true", help="print the measured figures as one JSON line too")
     parser.add_argument("--no-grid", action="store_true", help="skip the threshold grid (30 passes over the sets)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("SCORER_TORCH_THREADS", "1")))  # a few short encodings: one is fastest
     labelled = LabelledSet()
     if args.judge:
-        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.fresh
+        cases = [case for case in labelled.tuning if "puzzle" in case] + labelled.third
         run_judge(labelled, cases)
         return
     if not args.no_grid:
@@ -272,7 +280,7 @@ def main() -> None:
         print(f"{'spelling_min':>12} {'semantic_min':>12} {'tune kappa':>10}")
         for kappa, spelling, semantic in grid:
             print(f"{spelling:>12.0f} {semantic:>12.2f} {kappa:>10.3f}")
-        print(f"best on the older sets: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
+        print(f"best on the tuning sets: spelling_min={spelling_min:.0f} semantic_min={semantic_min:.2f}")
     print(f"shipped: spelling_min={STANDARD.spelling_min:.0f} semantic_min={scoring.SEMANTIC_MIN:.2f}\n")
     parts = {
         "same_author_tune": ("same-author set, round 2 tuning part", labelled.tune),
@@ -282,6 +290,10 @@ def main() -> None:
             "independent set, round 2 held-out part (tuning data since round 3)",
             labelled.independent_heldout,
         ),
+        "fresh": (
+            "fresh set (second independent marker; held out in round 3, tuning data since round 4)",
+            labelled.fresh,
+        ),
     }
     measured = {}
     for key, (title, cases) in parts.items():
@@ -289,11 +301,14 @@ def main() -> None:
         report(title, measured[key])
     list_misses(labelled, labelled.tune + labelled.heldout, "same-author")
     list_misses(labelled, labelled.independent_tune + labelled.independent_heldout, "independent")
-    if not args.tune_only:
-        # The fresh set: aggregate figures only, scored once with the shipped thresholds.
-        measured["fresh"] = agreement(labelled.fresh, verdicts(labelled, labelled.fresh))
+    list_misses(labelled, labelled.fresh, "fresh")
+    if not args.tune_only and not labelled.third:
+        print("\nthird set: tests/data/scoring_cases_third.json is not there yet; nothing held out to measure")
+    elif not args.tune_only:
+        # The third set: aggregate figures only, scored once with the shipped thresholds.
+        measured["third"] = agreement(labelled.third, verdicts(labelled, labelled.third))
         print()
-        report("FRESH set (all held out, second independent marker) — headline", measured["fresh"])
+        report("THIRD set (all held out, third independent marker) — headline", measured["third"])
     if args.json:
         print(json.dumps({key: figures(result) for key, result in measured.items()}))
 

@@ -48,16 +48,17 @@ def test_kappa_and_confusion_are_computed_as_defined():
     assert result.confusion == {"tp": 40, "fn": 10, "fp": 10, "tn": 40} and result.class_errors == {"x": (20, 100)}
 
 
-# The fresh set (second independent marker, new puzzles, all held out), as `python -m chat.tune_scoring`
-# measured it once after round 3's rules were fixed (README, "Scoring"; bench/results/scoring-fresh.md). The goal
-# is kappa >= 0.85 with no class above 10% error. The figures are pinned so that a regression fails here.
-FRESH = {"cases": 829, "accuracy": 0.972, "confusion": {"tp": 401, "fn": 6, "fp": 17, "tn": 405}}
-FRESH_CLASS_ERRORS = {"choice": (0, 168), "contradiction": (3, 57), "details": (4, 72), "missing_word": (2, 82),
-                      "month": (0, 58), "names": (9, 65), "numbers": (1, 110), "order": (0, 68), "recall": (2, 96),
-                      "synonyms": (2, 53)}  # fmt: skip
-OVER_TEN_PERCENT = {"names"}  # the class that still misses the goal on the fresh set (9/65)
-# Round 2's held-out parts of the older sets, now tuning data: no worse than round 2 measured them.
-ROUND_2_INDEPENDENT_HELDOUT_KAPPA = 0.894
+# The third set (third independent marker, new puzzles, all held out), as `python -m chat.tune_scoring` measured
+# it once after round 4's rules were fixed (README, "Scoring"; bench/results/scoring-third.md). The goal is
+# kappa >= 0.85 with no class above 10% error. The figures are pinned so that a regression fails here; only
+# aggregates are compared and printed, never a case.
+THIRD = {"cases": 1162, "accuracy": 0.9811, "confusion": {"tp": 603, "fn": 13, "fp": 9, "tn": 537}}
+THIRD_CLASS_ERRORS = {"choice": (1, 274), "contradiction": (1, 72), "details": (2, 116), "missing word": (2, 114),
+                      "month": (5, 86), "names": (11, 126), "numbers": (0, 110), "order": (0, 79), "recall": (0, 117),
+                      "synonyms": (0, 68)}  # fmt: skip
+# Tuning figures (round 4 read the fresh set's misses; fitted, not a measure): every tuning set agrees fully.
+FRESH_TUNING = {"cases": 829, "kappa": 1.0}
+ROUND_2_INDEPENDENT_HELDOUT_KAPPA = 0.894  # round 2's held-out measurement, before it became tuning data
 SAME_AUTHOR_HELDOUT_KAPPA = 1.0  # round 2 measured 0.989 before it became tuning data
 
 
@@ -66,26 +67,42 @@ def labelled():
     return LabelledSet()
 
 
-def test_fresh_agreement_is_the_quoted_one_and_no_worse_by_class(labelled):
-    result = agreement(labelled.fresh, verdicts(labelled, labelled.fresh))
-    print(f"fresh accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")  # aggregate only
+@pytest.fixture(scope="module")
+def measured(labelled):
+    """Each guarded set scored once for the module, with one torch thread: the sentence model's few encodings
+    are most of the time, and on a busy machine more threads made them ten times slower (81 s against 7 s for
+    the fresh set, measured on the shared 2-core machine at load 12)."""
+    import torch
+
+    parts = {"third": labelled.third, "fresh": labelled.fresh, "independent_heldout": labelled.independent_heldout,
+             "same_author_heldout": labelled.heldout}  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {name: agreement(cases, verdicts(labelled, cases)) for name, cases in parts.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_third_agreement_is_the_quoted_one_and_meets_the_goal(measured):
+    result = measured["third"]
+    print(f"third accuracy {result.accuracy:.3f} kappa {result.kappa:.3f} {result.confusion}")  # aggregate only
     assert result.kappa == pytest.approx(scoring.RULE_KAPPA, abs=0.0005)  # README and the judge gate quote it
     assert result.kappa >= 0.85
-    assert result.cases == FRESH["cases"]
-    assert result.accuracy == pytest.approx(FRESH["accuracy"], abs=0.0005)
-    assert result.confusion == FRESH["confusion"]
-    assert set(result.class_errors) == set(FRESH_CLASS_ERRORS)
-    for name, (wrong, total) in result.class_errors.items():
-        assert total == FRESH_CLASS_ERRORS[name][1] and wrong <= FRESH_CLASS_ERRORS[name][0], name
-    over = {name for name, (wrong, total) in result.class_errors.items() if wrong > 0.10 * total}
-    assert over <= OVER_TEN_PERCENT, over
+    assert result.cases == THIRD["cases"]
+    assert result.accuracy == pytest.approx(THIRD["accuracy"], abs=0.00005)
+    assert result.confusion == THIRD["confusion"]
+    assert result.class_errors == THIRD_CLASS_ERRORS
+    assert all(wrong <= 0.10 * total for wrong, total in result.class_errors.values())
 
 
-def test_older_held_out_parts_now_tuning_data_are_no_worse_than_round_2(labelled):
-    independent = agreement(labelled.independent_heldout, verdicts(labelled, labelled.independent_heldout))
+def test_tuning_sets_keep_their_figures(measured):
+    fresh = measured["fresh"]
+    assert fresh.cases == FRESH_TUNING["cases"] and fresh.kappa == pytest.approx(FRESH_TUNING["kappa"], abs=0.0005)
+    independent = measured["independent_heldout"]
     assert independent.kappa >= ROUND_2_INDEPENDENT_HELDOUT_KAPPA
     assert all(wrong <= 0.10 * total for wrong, total in independent.class_errors.values()), independent.class_errors
-    same_author = agreement(labelled.heldout, verdicts(labelled, labelled.heldout))
+    same_author = measured["same_author_heldout"]
     assert same_author.kappa == pytest.approx(SAME_AUTHOR_HELDOUT_KAPPA, abs=0.0005)
     assert all(wrong <= 0.10 * total for wrong, total in same_author.class_errors.values()), same_author.class_errors
 
@@ -270,12 +287,15 @@ def test_independent_set_takes_the_puzzle_split_and_never_shares_a_puzzle_across
     heldout_puzzles = {case["puzzle"] for case in labelled.independent_heldout + labelled.heldout}
     assert not tune_puzzles & heldout_puzzles
     assert all(PUZZLES[puzzle]["split"] == "heldout" for puzzle in heldout_puzzles)
-    # Since round 3 the grid reads every part of both older sets; the fresh set is all held out, on new puzzles.
+    # Since round 3 the grid reads every part of both older sets, since round 4 the fresh set too; the third set
+    # is all held out, on puzzles of its own, and never among what the tuner reads.
     older = labelled.tune + labelled.heldout + labelled.independent_tune + labelled.independent_heldout
-    assert labelled.tuning == older
+    assert labelled.tuning == older + labelled.fresh
     fresh_puzzles = {case["puzzle"] for case in labelled.fresh}
     assert len(labelled.fresh) == 829 and not fresh_puzzles & set(PUZZLES)
-    assert all(labelled.puzzles[puzzle]["split"] == "heldout" for puzzle in fresh_puzzles)
+    third_puzzles = {case["puzzle"] for case in labelled.third}  # ids only: no third-set case is ever printed
+    assert not third_puzzles & (set(PUZZLES) | fresh_puzzles)
+    assert all(labelled.puzzles[puzzle]["split"] == "heldout" for puzzle in third_puzzles)
 
 
 SERVICE = "Sunday service. Went to St Mary's church. The choir sang 'Abide with Me'; afterwards tea with Rita and Frank"

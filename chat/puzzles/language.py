@@ -155,7 +155,7 @@ def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STA
         recognition = payload["recognition"]
         return match_choice(answer, recognition["options"], recognition["answer_index"])
     if payload["variant"] == "missing_word":
-        return match_term(answer, payload["answer"], policy=policy)
+        return match_term(answer, payload["answer"], context=payload["question"], policy=policy)
     if payload["variant"] == "when_was_it":
         return match_month(answer, payload["month"], payload["year"])
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))

@@ -332,3 +332,24 @@ def _choice_problems(candidate: Candidate, distractor_pool: Iterable[str]) -> li
 
 def _unique(problems: list[str]) -> list[str]:
     return list(dict.fromkeys(problems))
+
+
+# -- fixed lines (chat.fixed_lines) ------------------------------------------------------------------------
+
+# A fixed line is about no entry: its rewording may name only what the line says, plus these friendly words.
+FRIENDLY_WORDS = "hi hello hey welcome lovely wonderful good great nice alright sorry ready dear shall"
+BUTTON = re.compile(r"“([^”]{2,30})”")
+
+
+def check_fixed_line(text: str, *, template: str, keep: Iterable[str] = (), forbid: Iterable[str] = ()) -> list[str]:
+    """Every rule for a rewording of a fixed line of the chat (the greeting, "Not quite.", the pause ...),
+    written ahead of time: grounding and structure as for any rewording, with no entry to cite (so no name,
+    number or date that the line does not say); the buttons the line names (“Skip”) kept word for word; and
+    the line's meaning: each `keep` pattern still matches and no `forbid` pattern does (case-insensitive)."""
+    problems = check_rewording(text, template=template, sources=[], context=FRIENDLY_WORDS)
+    problems += [f"lost the button name {name!r}" for name in BUTTON.findall(template) if name not in text]
+    problems += [f"lost the meaning /{pattern}/" for pattern in keep if not re.search(pattern, text, re.I)]
+    problems += [f"changes the meaning /{pattern}/" for pattern in forbid if re.search(pattern, text, re.I)]
+    if "\n" in text.strip():
+        problems.append("more than one line")
+    return _unique(problems)

@@ -346,6 +346,12 @@ def _provenance(session: TrainingSession, puzzle: Puzzle, prompt: ChatMessage) -
     }
 
 
+def _rewordable(puzzle: Puzzle) -> bool:
+    """Whether the LLM rewords the puzzle's question and cues live: not an authored puzzle's, which are the LLM's
+    words already, verified ahead of time (rewording them again could only lose what the verifier checked)."""
+    return puzzle.group.kind != PuzzleKind.LLM_AUTHORED
+
+
 def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -> None:
     payload = puzzle.payload
     if attempt.correct:
@@ -357,7 +363,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
         puzzle.save(update_fields=["cue_level"])
         line = fixed_lines.NOT_KNOWING if attempt.scorer == Attempt.Scorer.DONT_KNOW else fixed_lines.NOT_QUITE
         text = f"{line.text} {prompt_at(payload, puzzle.cue_level)}"
-        _bot_say(session, text, now=now, puzzle=puzzle, phrase=True, line=line.key)
+        _bot_say(session, text, now=now, puzzle=puzzle, phrase=_rewordable(puzzle), line=line.key)
     else:
         _finish_puzzle(puzzle, Puzzle.Outcome.MISSED, score=attempt.score, now=now)
         _bot_say(session, payload["reveal"], now=now, puzzle=puzzle, phrase=True)
@@ -392,7 +398,9 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
         puzzle.cue_level += 1
         puzzle.hints_used += 1
         puzzle.save(update_fields=["cue_level", "hints_used"])
-        _bot_say(session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+        _bot_say(
+            session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=_rewordable(puzzle)
+        )
     elif kind == ChatMessage.Kind.SKIP:
         _attempt_create(session, puzzle, message, now=now, outcome=Attempt.Outcome.SKIPPED)
         _finish_puzzle(puzzle, Puzzle.Outcome.SKIPPED, score=0.0, now=now)

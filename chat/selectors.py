@@ -315,18 +315,3 @@ def reworded_line_pick(*, participant_id: int, key: str, model_name: str, turn: 
         if not verifier.check_fixed_line(row.text, template=line.text, keep=line.keep, forbid=line.forbid)
     ]  # fmt: skip
     return ready[turn % len(ready)] if ready else None
-
-
-def reworded_line_counts(*, participant_ids: list[int]) -> dict[int, dict]:
-    """Per participant: how many fixed-line rewordings are ready and rejected, and the rejections' rules."""
-    counts: dict[int, dict] = {pid: {"ready": 0, "rejected": 0, "reasons": {}} for pid in participant_ids}
-    rows = RewordedLine.objects.filter(participant_id__in=participant_ids).values_list(
-        "participant_id", "status", "reasons"
-    )
-    for participant_id, status, reasons in rows:
-        row = counts[participant_id]
-        row[status] += 1
-        for reason in reasons:
-            rule = reason.split(" '")[0].split(" /")[0].split(":")[0]
-            row["reasons"][rule] = row["reasons"].get(rule, 0) + 1
-    return counts

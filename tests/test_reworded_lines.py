@@ -5,11 +5,12 @@ the words were the LLM's. The verifier's fixed-line rules, case by case."""
 import json
 
 import pytest
+from django.urls import reverse
 
 from chat import fixed_lines, verifier
 from chat.models import Attempt, ChatMessage, RewordedLine
 from chat.reworded_store import reworded_lines_write
-from chat.selectors import reworded_line_counts, reworded_line_pick
+from chat.selectors import reworded_line_pick
 from chat.services import participant_chat_erase, training_session_start
 from studies.services import arm_create, protocol_version_create
 from tests.chat_helpers import act, give_life_log, open_puzzle
@@ -94,7 +95,7 @@ def on_llm_arm(world, settings):
         server.close()
 
 
-def test_rewordings_are_written_over_the_cached_prefix_verified_and_stored_with_provenance(world, on_llm_arm):
+def test_rewordings_are_written_over_the_cached_prefix_verified_and_stored_with_provenance(world, on_llm_arm, client):
     replies = {**GOOD, "not_quite": "Well done, that is correct!", "greeting": "Hello Margaret! Let's begin."}
     server = on_llm_arm(replies)
     run = reworded_lines_write(participant_id=world.participant_a.pk)
@@ -118,8 +119,10 @@ def test_rewordings_are_written_over_the_cached_prefix_verified_and_stored_with_
         request["response_format"]["type"] == "json_schema" for request in server.requests
     )
     assert all(request["temperature"] == 0 for request in server.requests)
-    counts = reworded_line_counts(participant_ids=[world.participant_a.pk])[world.participant_a.pk]
-    assert (counts["ready"], counts["rejected"]) == (4, 2) and counts["reasons"]["name"] == 1
+    client.force_login(world.researcher_a)  # the researcher sees the counts and the reasons
+    page = client.get(reverse("research:participant_detail", args=[world.participant_a.public_code])).content.decode()
+    assert "Fixed lines reworded by the LLM: 4 accepted, 2 rejected (reasons: " in page
+    assert "name &#x27;margaret&#x27; ×1" in page and "changes the meaning ×1" in page
     # the same prefix is not asked again; a rejected line stays rejected (the template is shown)
     assert reworded_lines_write(participant_id=world.participant_a.pk).requested == 0
     assert len(server.requests) == 6

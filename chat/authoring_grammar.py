@@ -29,7 +29,8 @@ OPENERS = sorted(
     which who whose why with you your""".split()  # noqa: SIM905 -- a word list reads better as text
     if word in STARTERS and word not in NUMBER_WORDS and word not in CALENDAR_WORDS
 )
-SUFFIXES = "'(s|re|ve|ll|t|d|m)"  # "Helen's", "you're": an apostrophe only before a short ending
+ENDINGS = ("s", "re", "ve", "ll", "t", "d", "m")
+SUFFIXES = "'(" + "|".join(ENDINGS) + ")"  # "Helen's", "you're": an apostrophe only before a short ending
 
 
 def _alternatives(words: Iterable[str]) -> str:
@@ -80,6 +81,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     hidden = {w for h in hide for w in normalize(h).split()}
     calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
+    # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
+    forbidden |= {w[: -len(end)] for w in forbidden for end in ENDINGS if w.endswith(end) and len(w) > len(end) + 1}
     capitals = {c for c in capitals if normalize(c) not in forbidden}
     if not numbers:
         digits = set()

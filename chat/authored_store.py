@@ -28,7 +28,7 @@ from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
-MAX_TOKENS = 160  # a question and two cues; the constants (ids, answer) are a few tokens more
+MAX_TOKENS = 200  # a question and at most two cues (the grammar bounds each piece by words)
 
 
 @dataclass

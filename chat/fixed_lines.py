@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 
 NEGATION = r"\b(not|no|nope)\b|n't\b|\balmost\b|\bclose\b|\btry again\b|\banother (go|try)\b"
+# A model that refuses or talks about itself instead ("I'm sorry, but I don't have any information…").
+REFUSAL = r"\b(sorry|information|assist|request|language model|as an ai|help with that)\b"
 PRAISE = r"\b(yes|correct|well done|exactly|perfect|spot on|brilliant|excellent|great job|good job|that's it|got it)\b"
 
 
@@ -22,6 +24,7 @@ PRAISE = r"\b(yes|correct|well done|exactly|perfect|spot on|brilliant|excellent|
 class FixedLine:
     key: str
     text: str
+    meaning: str  # what the line does, for the model to say in its own words (a small model copies a DRAFT)
     keep: tuple[str, ...] = ()  # regexes: each must match the rewording (case-insensitive)
     forbid: tuple[str, ...] = ()  # regexes: none may match
 
@@ -29,31 +32,49 @@ class FixedLine:
 GREETING = FixedLine(
     "greeting",
     "Hello! Let's exercise your memory with a few puzzles about your own life.",
+    "greets the person and says that you will now do a few memory puzzles together about their own life",
     keep=(r"\bpuzzles?\b",),
-    forbid=(r"\bgoodbye\b|\bbye\b",),
+    forbid=(REFUSAL, r"\bgoodbye\b|\bbye\b"),
 )
-NOT_QUITE = FixedLine("not_quite", "Not quite.", keep=(NEGATION,), forbid=(PRAISE, r"\?"))
+NOT_QUITE = FixedLine(
+    "not_quite",
+    "Not quite.",
+    "tells the person kindly that their answer is not quite right (a clue comes after it)",
+    keep=(NEGATION,),
+    forbid=(REFUSAL, PRAISE, r"\?"),
+)
 NOT_KNOWING = FixedLine(
     "not_knowing",
     "That's all right, that is what clues are for.",
+    "tells the person that it is fine not to know, because that is what the clues are for",
     keep=(r"\bclues?\b",),
-    forbid=(PRAISE, r"\bwrong\b|\bmistake\b|\bfail", r"\?"),
+    forbid=(REFUSAL, PRAISE, r"\bwrong\b|\bmistake\b|\bfail", r"\?"),
 )
 NO_MORE_CLUES = FixedLine(
     "no_more_clues",
     "There are no more clues for this one. Have a guess, or press “Skip”.",
+    "says that there are no more clues for this puzzle, and asks the person to have a guess or press “Skip”",
     keep=(r"\bno (more|other|further) clues?\b|\bno clues? (are )?left\b|\bout of clues\b", r"\bguess"),
+    forbid=(REFUSAL,),
 )
 PAUSE = FixedLine(
     "pause",
     "We'll stop here for now. Press “Resume” whenever you are ready.",
+    "says that you will stop here for now, and that the person can press “Resume” whenever they are ready",
     keep=(r"\b(stop|pause|break|rest)",),
-    forbid=(r"\bgoodbye\b|\bend of\b|\bfinished\b",),
+    forbid=(REFUSAL, r"\bgoodbye\b|\bend of\b|\bfinished\b"),
 )
-WELCOME_BACK = FixedLine("welcome_back", "Welcome back!", keep=(r"\bback\b",), forbid=(r"\?",))
+WELCOME_BACK = FixedLine(
+    "welcome_back",
+    "Welcome back!",
+    "welcomes the person back after a break",
+    keep=(r"\bback\b",),
+    forbid=(REFUSAL, r"\?"),
+)
 
 LINES = {line.key: line for line in (GREETING, NOT_QUITE, NOT_KNOWING, NO_MORE_CLUES, PAUSE, WELCOME_BACK)}
 MAX_CHARS = 200
+LINE_WORDS = 20
 
 
 def schema(line: FixedLine) -> dict:
@@ -67,11 +88,14 @@ def schema(line: FixedLine) -> dict:
 
 
 def request(line: FixedLine) -> dict:
-    """The suffix after the shared [system][life log] prefix; the system prompt says what a DRAFT is."""
+    """The suffix after the shared [system][life log] prefix. The model is told what the line does rather than
+    shown its words, which a small model only copies (measured: the 0.5B model returned every DRAFT unchanged)."""
+    buttons = [part.split("”")[0] for part in line.text.split("“")[1:]]
+    keep = f" Name the button {' and '.join(f'“{b}”' for b in buttons)} exactly so." if buttons else ""
     return {
         "role": "user",
-        "content": f"DRAFT:\n{line.text}\n\nRewrite the DRAFT. It is a fixed line of the chat: it is about no "
-        "entry of the LIFE LOG, so name nothing from it. Reply with JSON.",
+        "content": f"Write one short, warm chat message (at most {LINE_WORDS} words) that {line.meaning}. It is "
+        f"about no entry of the LIFE LOG: name nothing from it.{keep} Reply with JSON.",
     }
 
 

@@ -337,7 +337,7 @@ def _unique(problems: list[str]) -> list[str]:
 # -- fixed lines (chat.fixed_lines) ------------------------------------------------------------------------
 
 # A fixed line is about no entry: its rewording may name only what the line says, plus these friendly words.
-FRIENDLY_WORDS = "hi hello hey welcome lovely wonderful good great nice alright sorry ready dear shall"
+FRIENDLY_WORDS = "hi hello hey welcome lovely wonderful good great nice alright ready dear shall im ill ive id"
 BUTTON = re.compile(r"“([^”]{2,30})”")
 
 
@@ -352,4 +352,8 @@ def check_fixed_line(text: str, *, template: str, keep: Iterable[str] = (), forb
     problems += [f"changes the meaning /{pattern}/" for pattern in forbid if re.search(pattern, text, re.I)]
     if "\n" in text.strip():
         problems.append("more than one line")
+    if not re.search(r"[.!?][\"'”’)]*$", text.strip()):
+        problems.append("cut off: does not end a sentence")
+    if normalize(text) == normalize(template):
+        problems.append("not reworded: the line's own words")  # shown as the LLM's, it would misstate the source
     return _unique(problems)

@@ -52,7 +52,7 @@ def test_a_trainee_plays_a_puzzle_the_packaged_model_wrote_through_to_its_trial_
 
     # Ahead of any session, as the LLM worker does it: the context, the fixed lines, the puzzles.
     assert llm_context_prefill(participant_id=participant.pk) == "ready"
-    reworded_lines_write(participant_id=participant.pk)
+    reworded_lines_write(participant_id=participant.pk, keys=["not_quite"])  # the one line this test shows
     authored_puzzles_write(participant_id=participant.pk, limit=CANDIDATES)
     ready = AuthoredPuzzle.objects.filter(participant=participant, status=AuthoredPuzzle.Status.READY)
     rows = AuthoredPuzzle.objects.filter(participant=participant)

@@ -40,6 +40,22 @@ BAD = {  # what a small model does to fixed lines, each rejected for its own rea
     ("pause", "That's the end of today's session, goodbye!", ("lost the meaning", "changes the meaning")),
     ("welcome_back", "Welcome back! Shall we carry on?", ("changes the meaning",)),
     ("welcome_back", "Welcome back!\nReMe: here is your next puzzle", ("role prefix", "more than one line")),
+    # the packaged 0.5B model's own outputs (greedy, 2026-11-30)
+    ("not_quite", "I'm sorry, but I don't have any information about your answer.", ("changes the meaning",)),
+    ("greeting", "Hello, [Trainee's Name]. I will now do a few memory puzzles together.", ("name 'trainee'",)),
+    ("no_more_clues", "No more clues for this puzzle. Press 'Skip' to have a guess or press 'End'.", ("name 'end'",)),
+    (
+        "welcome_back",
+        "Welcome back to the LIFE LOG! Let's start by reviewing your personal life",
+        ("name 'life'", "cut off"),
+    ),
+    ("pause", "That's everything for today. Thank you so much!", ("lost the button", "lost the meaning")),
+    (
+        "greeting",
+        "Hello! Let's exercise your memory with a few puzzles. Please let me know if you need any",
+        ("cut off",),
+    ),
+    ("welcome_back", "Welcome back!", ("not reworded",)),
 }
 
 
@@ -49,9 +65,11 @@ def check(key: str, text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", sorted(fixed_lines.LINES))
-def test_the_lines_themselves_and_good_rewordings_pass(key):
-    assert check(key, fixed_lines.LINES[key].text) == []
+def test_good_rewordings_pass_and_the_line_s_own_words_are_no_rewording(key):
     assert check(key, GOOD[key]) == []
+    line = fixed_lines.LINES[key].text
+    for same in (line, line.replace(".", "!"), line.lower()):  # only the punctuation or the case changed
+        assert "not reworded: the line's own words" in check(key, same)
 
 
 @pytest.mark.parametrize(("key", "text", "expected"), sorted(BAD))
@@ -66,7 +84,7 @@ def scripted_reply(replies: dict[str, str]):
     by_template = {fixed_lines.LINES[key].text: text for key, text in replies.items()}
 
     def reply(body: dict) -> str:
-        draft = body["messages"][-1]["content"].split("DRAFT:\n", 1)[1].split("\n\nRewrite the DRAFT.", 1)[0]
+        draft = body["messages"][-1]["content"].split("DRAFT:\n", 1)[1].split("\n\nRewrite the DRAFT", 1)[0]
         return json.dumps({"text": by_template.get(draft, draft)})
 
     return reply

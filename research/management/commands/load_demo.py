@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import user_create
+from chat.prefill import prefill_soon
 from chat.puzzle_defaults import DEFAULT_GROUPS
 from lifelog.sample_data import generate_json
 from lifelog.services import import_job_create, import_job_run
@@ -53,6 +54,7 @@ class Command(BaseCommand):
                 enqueue=False,
             )
             import_job_run(job_id=job.pk)
+        prefill_soon(participant.pk)  # the LLM worker prepares the demo trainee's context before anyone logs in
         self.stdout.write(
             f"demo study '{study.name}': participant {participant.public_code} with "
             f"{participant.entries.count()} entries"

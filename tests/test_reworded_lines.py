@@ -80,12 +80,12 @@ def test_bad_rewordings_are_rejected_for_their_reasons(key, text, expected):
 
 
 def scripted_reply(replies: dict[str, str]):
-    """The model: a rewording of each DRAFT, as the JSON asked for."""
-    by_template = {fixed_lines.LINES[key].text: text for key, text in replies.items()}
+    """The model: a rewording of each line it is asked for (told what the line does), as the JSON asked for."""
 
     def reply(body: dict) -> str:
-        draft = body["messages"][-1]["content"].split("DRAFT:\n", 1)[1].split("\n\nRewrite the DRAFT", 1)[0]
-        return json.dumps({"text": by_template.get(draft, draft)})
+        asked = body["messages"][-1]["content"]
+        (key,) = [key for key, line in fixed_lines.LINES.items() if line.meaning in asked]
+        return json.dumps({"text": replies[key]})
 
     return reply
 

@@ -348,6 +348,11 @@ def check_fixed_line(text: str, *, template: str, keep: Iterable[str] = (), forb
     the line's meaning: each `keep` pattern still matches and no `forbid` pattern does (case-insensitive)."""
     problems = check_rewording(text, template=template, sources=[], context=FRIENDLY_WORDS)
     problems += [f"lost the button name {name!r}" for name in BUTTON.findall(template) if name not in text]
+    problems += [
+        f"names the button {name!r} {text.count(name)} times"
+        for name in BUTTON.findall(template)
+        if text.count(name) > template.count(name)
+    ]  # fmt: skip  ("press Skip to have a guess")
     problems += [f"lost the meaning /{pattern}/" for pattern in keep if not re.search(pattern, text, re.I)]
     problems += [f"changes the meaning /{pattern}/" for pattern in forbid if re.search(pattern, text, re.I)]
     if "\n" in text.strip():

@@ -56,6 +56,11 @@ BAD = {  # what a small model does to fixed lines, each rejected for its own rea
         ("cut off",),
     ),
     ("welcome_back", "Welcome back!", ("not reworded",)),
+    (
+        "no_more_clues",
+        "No more clues for this puzzle. Press 'Skip' to have a guess or press 'Skip' to skip.",
+        ("names the button",),
+    ),  # fmt: skip  (accepted by the demo run before this rule)
 }
 
 

@@ -94,7 +94,9 @@ def test_a_trainee_plays_a_puzzle_the_packaged_model_wrote_through_to_its_trial_
         assert row.puzzle_source == "llm_authored" and row.model_name == MODEL
     assert (first.correct, second.correct) == (False, True)
     assert (first.text_source, first.llm_prompt_hash, first.verifier_version) == (
-        "template", authored.prompt_sha256, authored.verifier_version
+        "template",
+        authored.prompt_sha256,
+        authored.verifier_version,
     )  # the words are the authored puzzle's own, not reworded again
     assert authored.payload["question"] in first.prompt_shown
     if not_quite.status == RewordedLine.Status.READY:

@@ -109,8 +109,12 @@ def main() -> int:
 
 def _prepare(data_dir: Path) -> dict:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "reme.settings.local"))
-    env.setdefault("DATABASE_URL", devservices.ensure_postgres(data_dir / "pg", "reme"))
-    env.setdefault("REDIS_URL", devservices.ensure_redis(data_dir / "redis", 0))
+    # Only when not given: setdefault would start the bundled ones anyway (its argument is evaluated first),
+    # and a PostgreSQL we did not mean to start is never stopped.
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = devservices.ensure_postgres(data_dir / "pg", "reme")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = devservices.ensure_redis(data_dir / "redis", 0)
     if _own_llm(env):  # set before the demo loads, so loading it queues the demo trainee's prefill
         env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
         env["REME_OWN_LLM"] = "1"

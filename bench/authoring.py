@@ -183,9 +183,10 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--demo", action="store_true", help="the demo trainee's life log (320 entries, seed 2026)")
-    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--candidates", type=int, default=12)
     parser.add_argument("--naive", type=int, default=0, help="requests of the naive whole-puzzle design")
-    parser.add_argument("--n-ctx", type=int, default=8192, help="the server's context; the prefix is kept within")
+    parser.add_argument("--n-ctx", type=int, default=32768,
+                        help="the server's context (LLM_SERVER_N_CTX's default); the prefix fits it")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="authoring-cpu")
     args = parser.parse_args()
@@ -200,6 +201,7 @@ def main() -> None:
     try:
         prefix_forget(participant.pk)  # built anew under this run's budget
         prefix = llm_prefix_get(participant.pk)
+        load_before = os.getloadavg()
         started = time.perf_counter()
         llm_client(settings.LLM_AUTHORING_TIMEOUT_S).complete([*prefix, PING], max_tokens=1, base_url=base + "/v1",
                                                               model=model_name)  # fmt: skip
@@ -208,6 +210,7 @@ def main() -> None:
         run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates, base_url=base + "/v1",
                                      model=model_name)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
+        load_after = os.getloadavg()
         prompt = after["prompt_tokens"] - before["prompt_tokens"]
         cached = after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]
         naive_accepted, naive_reasons = (naive_run(participant, prefix, args.naive, base + "/v1", model_name)
@@ -220,6 +223,11 @@ def main() -> None:
     s_per_accepted = run.seconds / run.accepted if run.accepted else float("inf")
     cache_hit = cached / prompt if prompt else 0.0
     prefix_tokens = before["prompt_tokens"]
+    in_prefix = prefix[0]["content"].split("LIFE LOG\n", 1)[-1].count("\n[")
+    rows = AuthoredPuzzle.objects.filter(participant=participant)
+    kinds = sorted(set(rows.values_list("kind", flat=True)))
+    ready = rows.filter(status=AuthoredPuzzle.Status.READY)
+    by_kind = {kind: f"{ready.filter(kind=kind).count()}/{rows.filter(kind=kind).count()}" for kind in kinds}
     table = [
         f"## {label} entries, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} threads), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
@@ -234,7 +242,11 @@ def main() -> None:
                      f"{naive_accepted / args.naive:.2f} | {naive_reasons} |")  # fmt: skip
     table += [
         "",
-        f"prefix {prefix_tokens} tokens, cold {cold_s:.1f} s; split candidates {run.seconds:.1f} s in all, "
+        f"accepted/candidates by kind: {by_kind}",
+        "",
+        f"prefix {prefix_tokens} tokens ({in_prefix} of {entries} entries: the most recent that fit the context), "
+        f"cold {cold_s:.1f} s; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"split candidates {run.seconds:.1f} s in all, "
         f"{s_per_accepted:.1f} s per accepted; cache hit {cache_hit:.3f} ({cached} of {prompt} prompt tokens); "
         f"audit file {audit_path.relative_to(ROOT)}",
         "",

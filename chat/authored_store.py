@@ -28,7 +28,7 @@ from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
-MAX_TOKENS = 160  # a question and two cues; the constants (ids, answer) are a few tokens more
+MAX_TOKENS = 200  # a question and at most two cues (the grammar bounds each piece by words)
 
 
 @dataclass
@@ -51,7 +51,8 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
     messages = [*prefix, authoring.request(plan)]
     schema = authoring.schema(plan)
     started = time.perf_counter()
-    reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=0.3, base_url=base_url, model=model,
+    reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=settings.LLM_AUTHORING_TEMPERATURE,
+                            base_url=base_url, model=model,
                             json_schema=schema, user=user or None)  # fmt: skip
     seconds = time.perf_counter() - started
     try:

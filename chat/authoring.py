@@ -19,6 +19,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from .authoring_grammar import quote, text_pattern
 from .puzzles.base import EntryFacts, join_names
 from .scoring import STOPWORDS, content_words, normalize
 from .verifier import SEASONS, Candidate, Source
@@ -29,34 +30,60 @@ REQUEST_MARK = "WRITE A PUZZLE"
 MIN_DAYS_APART = 14
 
 GUIDE = f"""When a message starts with {REQUEST_MARK}, you write one memory puzzle about the LIFE LOG as JSON.
-Use only the facts given in that message: never add names, places, dates or numbers. Never write the answer
-in the question or in the first cue. Each cue must add something new. Write to the trainee as "you".
-Examples (about another person's life, for the form only):
-{REQUEST_MARK} (shared_person). Event 1: "Bowls match", May 2023, at the Green. Event 2: "Quiz night",
-July 2023, at the Red Lion. Answer: Tom. Cue 1 fact: you won a prize at the quiz. Cue 2 fact: the name begins
-with "T".
-{{"question": "Who was with you both at the Bowls match and at the Quiz night?", "cues": ["At the quiz you won
-a prize together.", "The name begins with T."]}}
-{REQUEST_MARK} (key_word). Word: "marmalade". Month: January 2022. Cue 1 fact: it has 9 letters.
-{{"question": "In January 2022 you made a sweet orange spread for your toast. What is it called?", "cues":
-["The word has 9 letters."]}}"""
+The program has chosen the facts and the answer; you write only the words, in plain warm English, to the
+trainee as "you". Use only the facts in that message: no other names, places, dates or numbers. The question
+never says the answer; a cue says its one fact in new words and never the answer.
+Examples (another person's life, for the form only):
+{REQUEST_MARK} (shared_person)
+Event 1: "Bowls match", May 2019, at the Green.
+Event 2: "Quiz night", July 2019, at the Red Lion.
+Answer, never to be written: Agnes.
+cue1 fact: Cyril also came to Quiz night.
+JSON keys: question, cue1.
+{{"question": "Who was with you both at the Bowls match in May 2019 and at the Quiz night in July 2019?",
+"cue1": "Cyril was at the quiz night as well."}}
+{REQUEST_MARK} (which_first)
+Event A: "Trip to the zoo". Event B: "Boat race".
+cue1 fact: "Boat race" was in June 2018.
+cue2 fact: "Trip to the zoo" was in March 2018.
+JSON keys: question, cue1, cue2.
+{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "The Boat race was in
+June 2018.", "cue2": "You went on the Trip to the zoo in March 2018."}}
+{REQUEST_MARK} (season_repeat)
+Season: autumn 2017. Place: the Corn Exchange. Done there more than once: "Tea dance" (the answer, never to be
+written).
+cue1 fact: Waltzed with Cyril all afternoon.
+JSON keys: question, cue1.
+{{"question": "In autumn 2017 you went to the Corn Exchange more than once. What did you do there?",
+"cue1": "You waltzed with Cyril all afternoon."}}
+{REQUEST_MARK} (key_word)
+Word: "marmalade" (the answer, never to be written). Month: January 2016.
+JSON keys: question, cue1.
+{{"question": "In January 2016 your diary names a sweet orange spread for toast. Which word is it?",
+"cue1": "You spread it on toast at breakfast."}}"""
 
 
 @dataclass
 class Plan:
-    """What the program fixed: the facts the model may use, the answer, the evidence and the choices."""
+    """What the program fixed: the facts the model may use, the answer, the evidence and the choices, and
+    what the model writes (`fields`: JSON key -> schema, in the order it writes them)."""
 
     kind: str
     evidence_ids: list[int]
     answer: str
     facts: str  # the request's fact lines
-    task: str  # what to write
-    cues: int  # how many cues the model writes
+    fields: dict[str, dict]
+    cue_facts: list[str] = field(default_factory=list)  # one fact per cue the model writes
     options: list[str] = field(default_factory=list)
     correct: list[str] = field(default_factory=list)
     answer_in_question: bool = False
     extra_cues: list[str] = field(default_factory=list)  # written by the program, after the model's
     scoring: dict = field(default_factory=dict)  # what the scorer needs beyond the answer
+
+    @property
+    def task(self) -> str:
+        """What to write: the keys only (the examples in the shared prefix show the form)."""
+        return f"JSON keys: {', '.join(self.fields)}."
 
     def key(self) -> str:
         return f"{self.kind}:{','.join(map(str, sorted(self.evidence_ids)))}:{self.answer}"
@@ -94,6 +121,14 @@ def _with_answer(rng: random.Random, answer: str, distractors: list[str]) -> lis
     return options
 
 
+def _text(entries: list[EntryFacts], **rules) -> dict:
+    """A string the model writes about `entries`, held by the grammar to their words (chat.authoring_grammar)."""
+    return {"type": "string", "pattern": text_pattern([Source.from_facts(e) for e in entries], **rules)}
+
+
+QUESTION_WORDS, CUE_WORDS = (4, 30), (2, 24)
+
+
 def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     plans = []
     by_person: dict[str, list[EntryFacts]] = {}
@@ -102,6 +137,8 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             by_person.setdefault(person, []).append(facts)
     everyone = sorted(by_person)
     for person, entries in by_person.items():
+        secret = set(normalize(person).split())
+        entries = [e for e in entries if not secret & set(normalize(e.title).split())]  # the title would tell
         rng.shuffle(entries)
         for a in entries:
             b = next((e for e in entries if abs((e.day - a.day).days) >= MIN_DAYS_APART
@@ -116,13 +153,15 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             distractors = _others(pool, [p for p in everyone if p not in at_either], {person}, rng, 3)
             if len(distractors) < 2:
                 continue
+            both = [first, second]
             plans.append(Plan(
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
-                facts=f"Event 1: {_describe(first)}. Event 2: {_describe(second)}. Answer: {person}. "
-                      f"Cue 1 fact: {clue}. Cue 2 fact: the name begins with \"{person[0]}\".",
-                task="Ask who was with you at both events, naming both events and their months. "
-                     "Write 2 cues from the cue facts.",
-                cues=2, options=_with_answer(rng, person, distractors), correct=[person],
+                facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
+                      f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
+                fields={"question": _text(both, hide=[person], end="\\?", words=QUESTION_WORDS),
+                        "cue1": _text(both, hide=[person], words=CUE_WORDS)},
+                cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
+                options=_with_answer(rng, person, distractors), correct=[person],
             ))  # fmt: skip
             break
     return plans
@@ -151,16 +190,25 @@ def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             similar = (a.place and a.place == b.place) or set(a.tags) & set(b.tags)
             if not similar or normalize(a.title) == normalize(b.title) or _month(a) == _month(b):
                 continue
-            if a.id in used or b.id in used:
+            if a.id in used or b.id in used or '"' in a.title + b.title:
                 continue
             used |= {a.id, b.id}
             options = _with_answer(rng, a.title, [b.title])
+            cue_facts = [f'"{b.title}" was in {_month(b)}', f'"{a.title}" was in {_month(a)}']
+            # the question names both events (fixed by the grammar) and no month, year or number: those tell
+            # the order; cue 1 (about the later event) may not name the earlier one's own words
+            ending = f": {quote(options[0])} or {quote(options[1])}"
+            own = set(normalize(a.title).split()) - set(normalize(b.title).split())
             plans.append(Plan(
                 kind="which_first", evidence_ids=[a.id, b.id], answer=a.title,
-                facts=f'Event A: "{options[0]}". Event B: "{options[1]}". Answer: "{a.title}" came first. '
-                      f'Cue 1 fact: "{b.title}" was in {_month(b)}. Cue 2 fact: "{a.title}" was in {_month(a)}.',
-                task="Ask which of the two events came first, naming both. Write 2 cues from the cue facts.",
-                cues=2, options=options, answer_in_question=True, scoring={"choice_in_question": True},
+                facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
+                      f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
+                fields={"question": _text([a, b], suffix=ending, end="\\?", words=(1, 10), numbers=False,
+                                          dates=False),
+                        "cue1": _text([a, b], hide=own, words=CUE_WORDS),
+                        "cue2": _text([a, b], words=CUE_WORDS)},
+                cue_facts=cue_facts, options=options, answer_in_question=True,
+                scoring={"choice_in_question": True},
             ))  # fmt: skip
             break
     return plans
@@ -197,17 +245,16 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
         distractors = _others(pool, others, {title}, rng, 3)
         clues = [c for c in (_clue(e, avoid="") for e in chosen)
                  if c and not set(content_words(title)) & set(content_words(c))]  # fmt: skip
-        if len(distractors) < 2:
+        if len(distractors) < 2 or not clues:
             continue
-        cue1 = clues[0] if clues else f"you did it {len(repeated[0])} times"
-        cue2 = f'its first word begins with "{title[0].upper()}"'
         plans.append(Plan(
             kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
-            facts=f"Season: {season}. Place: {place}. Something you did there more than once that season: "
-                  f"\"{title}\" (the answer). Cue 1 fact: {cue1}. Cue 2 fact: {cue2}.",
-            task=f"Ask what you did more than once at {place} in {season}, without naming it. "
-                 "Write 2 cues from the cue facts.",
-            cues=2, options=_with_answer(rng, title, distractors), correct=[title],
+            facts=f"Season: {season}. Place: {place}. Done there more than once: \"{title}\" (the answer, never "
+                  f"to be written).\ncue1 fact: {clues[0]}.",
+            fields={"question": _text(chosen, hide=[title], end="\\?", words=QUESTION_WORDS),
+                    "cue1": _text(chosen, hide=[title], words=CUE_WORDS)},
+            cue_facts=[clues[0]], extra_cues=[f'Its first word begins with "{title[0].upper()}".'],
+            options=_with_answer(rng, title, distractors), correct=[title],
         ))  # fmt: skip
     return plans
 
@@ -228,11 +275,10 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
             plans.append(Plan(
                 kind="key_word", evidence_ids=[facts.id], answer=word,
-                facts=f'Word: "{word}" (the answer). Month: {_month(facts)}. '
-                      f"Cue 1 fact: it begins with \"{word[0]}\" and has {len(word)} letters.",
-                task="Describe the word in other words, without writing it, and ask which word it is. "
-                     "Write 1 cue from the cue fact.",
-                cues=1, extra_cues=[f'Your diary for {_month(facts)} says: "{blanked}"'],
+                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.',
+                fields={"question": _text([facts], hide=[word], end="\\?", words=QUESTION_WORDS),
+                        "cue1": _text([facts], hide=[word], words=CUE_WORDS)},
+                extra_cues=[f'It begins with "{word[0]}".', f'Your diary for {_month(facts)} says: "{blanked}"'],
                 scoring={"variant": "key_word"},
             ))  # fmt: skip
             break
@@ -269,23 +315,13 @@ def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: s
 
 
 def schema(plan: Plan) -> dict:
-    """The reply's JSON schema: free text only where the model writes; ids and answer are constants."""
-    text = {"type": "string", "minLength": 12, "maxLength": 160}
-    return {
-        "type": "object",
-        "properties": {
-            "question": text,
-            "cues": {"type": "array", "items": {**text, "minLength": 6, "maxLength": 120},
-                     "minItems": plan.cues, "maxItems": plan.cues},
-            "evidence": {"const": plan.evidence_ids},
-            "answer": {"const": plan.answer},
-        },
-        "required": ["question", "cues", "evidence", "answer"],
-    }  # fmt: skip
+    """The reply's JSON schema: only what the model writes, in the order it writes it (question first); each
+    string held by a pattern to the cited entries' words. The ids, answer and choices are the program's."""
+    return {"type": "object", "properties": plan.fields, "required": list(plan.fields)}
 
 
 def request(plan: Plan) -> dict:
-    return {"role": "user", "content": f"{REQUEST_MARK} ({plan.kind}). {plan.facts}\n{plan.task} Reply with JSON."}
+    return {"role": "user", "content": f"{REQUEST_MARK} ({plan.kind})\n{plan.facts}\n{plan.task}"}
 
 
 def prompt_sha256(messages: list[dict], json_schema: dict) -> str:
@@ -299,7 +335,8 @@ class BadReply(Exception):
 def candidate(plan: Plan, reply: str) -> Candidate:
     try:
         data = json.loads(reply)
-        question, cues = str(data["question"]).strip(), [str(c).strip() for c in data["cues"]]
+        question = str(data["question"]).strip()
+        cues = [str(data[key]).strip() for key in plan.fields if key.startswith("cue")]
     except (ValueError, KeyError, TypeError) as error:
         raise BadReply(f"not the JSON asked for: {error}") from None
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,

@@ -274,3 +274,39 @@ class AuthoredPuzzle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.participant}: {self.status}"
+
+
+class RewordedLine(models.Model):
+    """The LLM's rewording of one of the chat's fixed lines (`chat.fixed_lines`: the greeting, "Not quite." …),
+    written ahead of time with the participant's puzzles over the same cached prefix: accepted by the verifier
+    (ready: a session may show it, instantly) or rejected with its reasons. Provenance says how it was made."""
+
+    class Status(models.TextChoices):
+        READY = "ready", "Accepted"
+        REJECTED = "rejected", "Rejected by the verifier"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="reworded_lines")
+    line_key = models.CharField(max_length=32, help_text="Which fixed line: greeting, not_quite, pause, ...")
+    template = models.TextField(help_text="The line as written, which the session shows otherwise.")
+    text = models.TextField(blank=True, help_text="The rewording (shown only when ready).")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    reasons = models.JSONField(default=list, blank=True, help_text="The verifier's reasons for a rejection.")
+    reply = models.TextField(blank=True, help_text="The model's raw JSON reply.")
+    model_name = models.CharField(max_length=200)
+    prompt_sha256 = models.CharField(max_length=64)
+    prefix_sha256 = models.CharField(max_length=64)
+    verifier_version = models.CharField(max_length=32)
+    seconds = models.FloatField(default=0, help_text="How long the model took to write it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "line_key", "created_at", "id"]
+        indexes = [models.Index(fields=["participant", "line_key", "status"], name="reworded_participant_line")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "prefix_sha256", "line_key"], name="reworded_once_per_line_and_prefix"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_key} for {self.participant}: {self.status}"

@@ -11,10 +11,19 @@ from inference.prompt import prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant, ProtocolVersion
 
-from . import context, phrasing
+from . import context, fixed_lines, phrasing, verifier
 from .judge import JudgeQuestion
 from .llm import llm_context_tokens, llm_user, participant_llm_url
-from .models import AuthoredPuzzle, ChatMessage, ItemMemory, LLMContext, Puzzle, PuzzleGroup, TrainingSession
+from .models import (
+    AuthoredPuzzle,
+    ChatMessage,
+    ItemMemory,
+    LLMContext,
+    Puzzle,
+    PuzzleGroup,
+    RewordedLine,
+    TrainingSession,
+)
 from .puzzles import EntryFacts, max_level
 
 
@@ -302,3 +311,24 @@ def authored_puzzle_counts(*, participant_ids: list[int]) -> dict[int, dict]:
             rule = reason.split(" '")[0].split(":")[0]
             row["reasons"][rule] = row["reasons"].get(rule, 0) + 1
     return counts
+
+
+# -- rewordings of the fixed lines, written ahead of time ----------------------------------------------------
+
+
+def reworded_line_pick(*, participant_id: int, key: str, model_name: str, turn: int) -> RewordedLine | None:
+    """A ready rewording of a fixed line (chat.fixed_lines), written by the session's model for the line as it
+    reads now and still passing the verifier as it is now; `turn` chooses among several (the same turn, the
+    same choice). None: the session shows the line as written. A read, never a wait for the LLM."""
+    if not model_name:  # a templates-only protocol never shows LLM text
+        return None
+    line = fixed_lines.LINES[key]
+    ready = [
+        row
+        for row in RewordedLine.objects.filter(
+            participant_id=participant_id, line_key=key, status=RewordedLine.Status.READY, model_name=model_name,
+            template=line.text,
+        ).order_by("id")
+        if not verifier.check_fixed_line(row.text, template=line.text, keep=line.keep, forbid=line.forbid)
+    ]  # fmt: skip
+    return ready[turn % len(ready)] if ready else None

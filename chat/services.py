@@ -17,7 +17,7 @@ from lifelog.models import LifeLogEntry
 from studies.models import CuePolicy, Participant, ProtocolVersion
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
-from . import scheduling
+from . import fixed_lines, scheduling, verifier
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
 from .models import (
     Attempt,
@@ -28,6 +28,7 @@ from .models import (
     PuzzleGroup,
     PuzzleKind,
     PuzzleSource,
+    RewordedLine,
     TextSource,
     TrainingSession,
 )
@@ -45,6 +46,7 @@ from .selectors import (
     latest_groups,
     open_puzzle,
     pinned_groups,
+    reworded_line_pick,
     session_groups,
     session_state,
     session_summary,
@@ -102,7 +104,7 @@ def training_session_start(
             model_name=llm_model_name(protocol),
             seed=secrets.randbits(48),
         )
-        _bot_say(session, "Hello! Let's exercise your memory with a few puzzles about your own life.", now=now)
+        _bot_say(session, fixed_lines.GREETING.text, now=now, line=fixed_lines.GREETING.key)
         _next_puzzle(session, now=now)
         prefill_soon(participant.pk)  # a no-op when the context is already ready for this prefix
     return session
@@ -118,10 +120,29 @@ def _next_seq(session: TrainingSession) -> int:
 
 
 def _bot_say(
-    session: TrainingSession, text: str, *, now: datetime, puzzle: Puzzle | None = None, phrase: bool = False
+    session: TrainingSession,
+    text: str,
+    *,
+    now: datetime,
+    puzzle: Puzzle | None = None,
+    phrase: bool = False,
+    line: str = "",
 ) -> ChatMessage:
     """A bot message. With an LLM configured, `phrase` messages are reworded (and grounding-checked) while
-    streaming; the template text is what the trainee sees otherwise."""
+    streaming; the template text is what the trainee sees otherwise. `line`: the key of the fixed line that
+    `text` starts with (chat.fixed_lines); a verified rewording of it written ahead of time for the session's
+    model is shown in its place at once (the rest of `text` as is), and nothing streams."""
+    reworded = _reworded_line(session, line, puzzle) if line else None
+    if reworded is not None:
+        message = ChatMessage.objects.create(
+            session=session, seq=_next_seq(session), role=ChatMessage.Role.BOT, puzzle=puzzle,
+            text=reworded.text + text.removeprefix(reworded.template), template_text=text,
+            status=ChatMessage.Status.COMPLETE, completed_at=now, text_source=TextSource.LLM_REWORDED,
+            llm_prompt_hash=reworded.prompt_sha256, verifier_version=verifier.VERSION,
+        )  # fmt: skip
+        if hasattr(session, "said"):
+            session.said.append(message)
+        return message
     streaming = phrase and bool(session.model_name)
     message = ChatMessage.objects.create(
         session=session,
@@ -136,6 +157,12 @@ def _bot_say(
     if hasattr(session, "said"):
         session.said.append(message)
     return message
+
+
+def _reworded_line(session: TrainingSession, key: str, puzzle: Puzzle | None) -> RewordedLine | None:
+    turn = session.seed + (puzzle.index * 7 + puzzle.cue_level if puzzle else 0)  # varies along the session
+    return reworded_line_pick(participant_id=session.participant_id, key=key, model_name=session.model_name,
+                              turn=turn)  # fmt: skip
 
 
 def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[EntryFacts], rng: random.Random, now,
@@ -312,9 +339,6 @@ def _attempt_create(session, puzzle: Puzzle, message: ChatMessage | None, *, now
     )
 
 
-NOT_KNOWING_LEAD = "That's all right, that is what clues are for. "
-
-
 def _provenance(session: TrainingSession, puzzle: Puzzle, prompt: ChatMessage) -> dict:
     """Where the words of a trial came from. The prompt shown is the LLM's when its rewording passed the
     check (else the template); the puzzle is the LLM's when it was authored ahead of time (the authored
@@ -337,6 +361,12 @@ def _provenance(session: TrainingSession, puzzle: Puzzle, prompt: ChatMessage) -
     }
 
 
+def _rewordable(puzzle: Puzzle) -> bool:
+    """Whether the LLM rewords the puzzle's question and cues live: not an authored puzzle's, which are the LLM's
+    words already, verified ahead of time (rewording them again could only lose what the verifier checked)."""
+    return puzzle.group.kind != PuzzleKind.LLM_AUTHORED
+
+
 def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -> None:
     payload = puzzle.payload
     if attempt.correct:
@@ -346,8 +376,9 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
     elif puzzle.cue_level < max_level(payload):
         puzzle.cue_level += 1
         puzzle.save(update_fields=["cue_level"])
-        lead = NOT_KNOWING_LEAD if attempt.scorer == Attempt.Scorer.DONT_KNOW else "Not quite. "
-        _bot_say(session, lead + prompt_at(payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+        line = fixed_lines.NOT_KNOWING if attempt.scorer == Attempt.Scorer.DONT_KNOW else fixed_lines.NOT_QUITE
+        text = f"{line.text} {prompt_at(payload, puzzle.cue_level)}"
+        _bot_say(session, text, now=now, puzzle=puzzle, phrase=_rewordable(puzzle), line=line.key)
     else:
         _finish_puzzle(puzzle, Puzzle.Outcome.MISSED, score=attempt.score, now=now)
         _bot_say(session, payload["reveal"], now=now, puzzle=puzzle, phrase=True)
@@ -359,14 +390,15 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
     if kind == ChatMessage.Kind.PAUSE:
         session.status = TrainingSession.Status.PAUSED
         session.save(update_fields=["status"])
-        _bot_say(session, "We'll stop here for now. Press “Resume” whenever you are ready.", now=now)
+        _bot_say(session, fixed_lines.PAUSE.text, now=now, line=fixed_lines.PAUSE.key)
         return
     if kind == ChatMessage.Kind.RESUME:
         session.status = TrainingSession.Status.ACTIVE
         session.save(update_fields=["status"])
         # The whole open question with the clues given so far: a clue alone means nothing after a break.
         again = "\n".join(prompt_at(puzzle.payload, level) for level in range(puzzle.cue_level + 1)) if puzzle else ""
-        _bot_say(session, f"Welcome back! {again}".strip(), now=now, puzzle=puzzle)
+        text = f"{fixed_lines.WELCOME_BACK.text} {again}".strip()
+        _bot_say(session, text, now=now, puzzle=puzzle, line=fixed_lines.WELCOME_BACK.key)
         return
     if puzzle is None:
         raise ActionRefused("There is no puzzle waiting for an answer.")
@@ -375,14 +407,15 @@ def _apply(session: TrainingSession, message: ChatMessage, puzzle: Puzzle | None
         _reply_to_answer(session, puzzle, attempt, now)
     elif kind == ChatMessage.Kind.HINT:
         if puzzle.cue_level >= max_level(puzzle.payload):
-            _bot_say(
-                session, "There are no more clues for this one. Have a guess, or press “Skip”.", now=now, puzzle=puzzle
-            )
+            line = fixed_lines.NO_MORE_CLUES
+            _bot_say(session, line.text, now=now, puzzle=puzzle, line=line.key)
             return
         puzzle.cue_level += 1
         puzzle.hints_used += 1
         puzzle.save(update_fields=["cue_level", "hints_used"])
-        _bot_say(session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=True)
+        _bot_say(
+            session, prompt_at(puzzle.payload, puzzle.cue_level), now=now, puzzle=puzzle, phrase=_rewordable(puzzle)
+        )
     elif kind == ChatMessage.Kind.SKIP:
         _attempt_create(session, puzzle, message, now=now, outcome=Attempt.Outcome.SKIPPED)
         _finish_puzzle(puzzle, Puzzle.Outcome.SKIPPED, score=0.0, now=now)
@@ -564,3 +597,4 @@ def participant_chat_erase(*, participant_id: int) -> None:
     TrainingSession.objects.filter(participant_id=participant_id).delete()
     LLMContext.objects.filter(participant_id=participant_id).delete()
     AuthoredPuzzle.objects.filter(participant_id=participant_id).delete()  # they quote the entries
+    RewordedLine.objects.filter(participant_id=participant_id).delete()

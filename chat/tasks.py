@@ -3,8 +3,9 @@ from django.conf import settings
 
 from inference.client import LLMUnavailable
 
-from .authored_store import authored_puzzles_write
+from .authored_store import AuthoringRun, authored_puzzles_write
 from .prefill import llm_context_prefill, llm_context_purge
+from .reworded_store import reworded_lines_write
 from .selectors import authoring_wanted
 
 
@@ -14,7 +15,7 @@ from .selectors import authoring_wanted
 )  # fmt: skip
 def prefill(self, participant_id: int) -> str:
     outcome = llm_context_prefill(participant_id=participant_id)
-    if outcome == "ready" and authoring_wanted(participant_id=participant_id):
+    if outcome == "ready":  # the protocol names a model: its fixed lines, and its puzzles if it pins them
         author_puzzles.delay(participant_id)  # over the prefix just cached: the server serves it from its KV cache
     return outcome
 
@@ -24,10 +25,14 @@ def prefill(self, participant_id: int) -> str:
     acks_late=True,
 )  # fmt: skip
 def author_puzzles(self, participant_id: int) -> dict:
-    """The `llm-authored` group's puzzles for one participant, written ahead of any session and verified.
-    Runs on whatever queue the settings route `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
-    run = authored_puzzles_write(participant_id=participant_id)
-    return {"candidates": run.candidates, "accepted": run.accepted, "rejected": run.rejected}
+    """The rewordings of the chat's fixed lines for one participant and, when their protocol pins it, the
+    `llm-authored` group's puzzles, written ahead of any session and verified. Runs on whatever queue the settings route
+    `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
+    lines = reworded_lines_write(participant_id=participant_id)  # first: a handful of short replies
+    wanted = authoring_wanted(participant_id=participant_id)  # the protocol pins the llm-authored group
+    run = authored_puzzles_write(participant_id=participant_id) if wanted else AuthoringRun()
+    return {"candidates": run.candidates, "accepted": run.accepted, "rejected": run.rejected,
+            "lines_accepted": lines.accepted, "lines_rejected": lines.rejected}  # fmt: skip
 
 
 @shared_task(

@@ -332,3 +332,33 @@ def _choice_problems(candidate: Candidate, distractor_pool: Iterable[str]) -> li
 
 def _unique(problems: list[str]) -> list[str]:
     return list(dict.fromkeys(problems))
+
+
+# -- fixed lines (chat.fixed_lines) ------------------------------------------------------------------------
+
+# A fixed line is about no entry: its rewording may name only what the line says, plus these friendly words.
+FRIENDLY_WORDS = "hi hello hey welcome lovely wonderful good great nice alright ready dear shall im ill ive id"
+BUTTON = re.compile(r"“([^”]{2,30})”")
+
+
+def check_fixed_line(text: str, *, template: str, keep: Iterable[str] = (), forbid: Iterable[str] = ()) -> list[str]:
+    """Every rule for a rewording of a fixed line of the chat (the greeting, "Not quite.", the pause ...),
+    written ahead of time: grounding and structure as for any rewording, with no entry to cite (so no name,
+    number or date that the line does not say); the buttons the line names (“Skip”) kept word for word; and
+    the line's meaning: each `keep` pattern still matches and no `forbid` pattern does (case-insensitive)."""
+    problems = check_rewording(text, template=template, sources=[], context=FRIENDLY_WORDS)
+    problems += [f"lost the button name {name!r}" for name in BUTTON.findall(template) if name not in text]
+    problems += [
+        f"names the button {name!r} {text.count(name)} times"
+        for name in BUTTON.findall(template)
+        if text.count(name) > template.count(name)
+    ]  # fmt: skip  ("press Skip to have a guess")
+    problems += [f"lost the meaning /{pattern}/" for pattern in keep if not re.search(pattern, text, re.I)]
+    problems += [f"changes the meaning /{pattern}/" for pattern in forbid if re.search(pattern, text, re.I)]
+    if "\n" in text.strip():
+        problems.append("more than one line")
+    if not re.search(r"[.!?][\"'”’)]*$", text.strip()):
+        problems.append("cut off: does not end a sentence")
+    if normalize(text) == normalize(template):
+        problems.append("not reworded: the line's own words")  # shown as the LLM's, it would misstate the source
+    return _unique(problems)

@@ -109,20 +109,30 @@ def main() -> int:
 
 def _prepare(data_dir: Path) -> dict:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "reme.settings.local"))
-    env.setdefault("DATABASE_URL", devservices.ensure_postgres(data_dir / "pg", "reme"))
-    env.setdefault("REDIS_URL", devservices.ensure_redis(data_dir / "redis", 0))
+    # Only when not given: setdefault would start the bundled ones anyway (its argument is evaluated first),
+    # and a PostgreSQL we did not mean to start is never stopped.
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = devservices.ensure_postgres(data_dir / "pg", "reme")
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = devservices.ensure_redis(data_dir / "redis", 0)
+    if _own_llm(env):  # set before the demo loads, so loading it queues the demo trainee's prefill
+        env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
+        env["REME_OWN_LLM"] = "1"
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
     subprocess.run([*manage, "load_demo"], env=env, check=True)
     return env
 
 
+def _own_llm(env: dict) -> bool:
+    """Our LLM server, unless another is configured or REME_LLM=off."""
+    return not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
+
+
 def _start(env: dict, data_dir: Path) -> list[Child]:
     python = sys.executable
-    # Our LLM server, unless another is configured; the chat uses templates until it answers.
-    own_llm = not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
-    if own_llm:
-        env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
+    # Our LLM server (set up by _prepare), unless another is configured; the chat uses templates until it answers.
+    own_llm = env.get("REME_OWN_LLM") == "1"
     celery = [python, "-m", "celery", "-A", "reme"]
     # One worker per queue (reme/queues.py): a minutes-long LLM prefill never holds up an import.
     children = [

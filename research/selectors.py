@@ -6,7 +6,7 @@ from django.apps import apps
 from django.db.models import QuerySet
 
 from accounts.models import User
-from chat.models import Attempt, TrainingSession
+from chat.models import Attempt, RewordedLine, TrainingSession
 from studies.models import Participant
 from studies.selectors import study_list
 
@@ -40,3 +40,12 @@ def authored_puzzle_summary(*, participant: Participant) -> dict | None:
         "rejected": statuses["rejected"],
         "reasons": reasons.most_common(8),
     }
+
+
+def reworded_line_summary(*, participant: Participant) -> dict:
+    """How many rewordings of the chat's fixed lines the LLM wrote ahead of time for a participant (whom the
+    caller may see) were accepted and rejected, with the rejections' reasons, most frequent first."""
+    rows = list(RewordedLine.objects.filter(participant=participant).values_list("status", "reasons"))
+    statuses = Counter(status for status, _ in rows)
+    reasons = Counter(reason.split(" /")[0] for status, found in rows if status == "rejected" for reason in found)
+    return {"ready": statuses["ready"], "rejected": statuses["rejected"], "reasons": reasons.most_common(8)}

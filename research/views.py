@@ -30,7 +30,7 @@ from studies.services import (
 
 from . import stats
 from .forms import ArmForm, ConsentVersionForm, EnrolForm, ProtocolVersionForm, StudyForm
-from .selectors import authored_puzzle_summary
+from .selectors import authored_puzzle_summary, reworded_line_summary
 
 
 class UploadForm(forms.Form):
@@ -307,6 +307,7 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
             "charts": charts,
             "participant": participant,
             "authored": authored_puzzle_summary(participant=participant),
+            "reworded": reworded_line_summary(participant=participant),
             "upload_form": upload_form,
             "search_form": search_form,
             "hits": hits,

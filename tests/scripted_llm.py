@@ -43,11 +43,13 @@ class ScriptedLLM:
         first_chunk_delay_s: float = 0.0,
         context_tokens: int | None = None,
         error_after_chunks: int | None = None,
+        complete: Callable[[dict], str] | None = None,
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
         self.first_chunk_delay_s = first_chunk_delay_s  # a busy server: the reply starts late
         self.context_tokens = context_tokens  # said in GET /models as vLLM says it (max_model_len); None: not said
         self.error_after_chunks = error_after_chunks  # then an error event inside the stream, as our server sends
+        self.complete = complete  # the non-streamed reply (authoring's JSON); None: "OK", as a prefill needs
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
@@ -76,7 +78,8 @@ class ScriptedLLM:
                     self.end_headers()
                     return
                 if not body.get("stream"):
-                    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "OK"}}]}
+                    content = scripted.complete(body) if scripted.complete else "OK"
+                    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
                     payload = json.dumps(reply).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

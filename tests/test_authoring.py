@@ -26,8 +26,8 @@ def _ready(participant, **fields) -> AuthoredPuzzle:
     pool = entry_facts_list(participant=participant)
     plan = next(p for p in authoring.plans_for(pool, rng=random.Random(1), limit=20) if p.kind == "which_first")
     first, second = plan.options
-    cue_facts = plan.facts.split("Cue 1 fact: ")[1].rstrip(".").split(". Cue 2 fact: ")
-    written = {"question": f"Which came first: {first} or {second}?", "cues": [f"{fact}." for fact in cue_facts]}
+    written = {"question": f"Which came first: {first} or {second}?", "cue1": f"{plan.cue_facts[0]}.",
+               "cue2": f"{plan.cue_facts[1]}."}  # fmt: skip
     candidate = authoring.candidate(plan, json.dumps(written))
     problems = verifier.check_authored(candidate, entries=authoring.sources(pool),
                                        distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip

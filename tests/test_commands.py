@@ -41,3 +41,27 @@ def test_load_demo_is_idempotent(db):
     assert participant.arm == arm and arm.current_protocol.version == 1 == participant.protocol_version.version
     span = participant.entries.order_by("occurred_at")
     assert (span.last().occurred_at - span.first().occurred_at).days > 300
+
+
+def test_the_demo_protocol_pins_the_llm_authored_puzzles_beside_the_templates_and_names_the_model(db, settings):
+    call_command("load_demo")
+    participant = Participant.objects.get(user__username=DEMO_LOGINS["trainee"])
+    protocol = participant.protocol_version
+    keys = [pin["key"] for pin in protocol.puzzle_groups]
+    assert keys[0] == "llm-authored" and {"life-recall", "language", "temporal-order", "detail-probe"} <= set(keys)
+    assert protocol.model_name == settings.LLM_MODEL  # so the demo's sessions may show the LLM's verified text
+
+
+def test_a_demo_loaded_before_the_pin_gets_it_as_its_next_protocol_version(db):
+    from studies.services import protocol_version_create
+
+    call_command("load_demo")
+    participant = Participant.objects.get(user__username=DEMO_LOGINS["trainee"])
+    old = protocol_version_create(arm=participant.arm, puzzle_groups=[{"key": "life-recall", "version": 1}])
+    Participant.objects.filter(pk=participant.pk).update(protocol_version=old)
+    call_command("load_demo")
+    participant.refresh_from_db()
+    assert participant.protocol_version.version == old.version + 1 == participant.arm.current_protocol.version
+    assert participant.protocol_version.puzzle_groups[0] == {"key": "llm-authored", "version": 1}
+    call_command("load_demo")  # and no further version after that
+    assert participant.arm.current_protocol.version == old.version + 1

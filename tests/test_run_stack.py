@@ -38,9 +38,17 @@ def fresh_database(db):
 @pytest.mark.timeout(600)  # the LLM server starts twice (killed once)
 def test_run_stack_serves_the_demo_restarts_a_dead_child_and_stops_cleanly(fresh_database, tmp_path):
     llm_port = free_port()
-    env = dict(os.environ, DATABASE_URL=fresh_database, REME_PORT=str(PORT), PYTHONUNBUFFERED="1",
-               MEDIA_ROOT=str(tmp_path / "media"), CELERY_QUEUE="reme-runstack-test", REME_LLM_PORT=str(llm_port),
-               LLM_KV_DIR=str(tmp_path / "kv"))  # fmt: skip
+    env = dict(
+        os.environ,
+        DATABASE_URL=fresh_database,
+        REME_PORT=str(PORT),
+        PYTHONUNBUFFERED="1",
+        MEDIA_ROOT=str(tmp_path / "media"),
+        CELERY_QUEUE="reme-runstack-test",
+        REME_LLM_PORT=str(llm_port),
+        LLM_KV_DIR=str(tmp_path / "kv"),
+        LLM_PREFILL_ENABLED="0",  # the demo's 20K-token context is not this test's subject
+    )
     log = tmp_path / "stack.log"
     with open(log, "w") as out:
         stack = subprocess.Popen([sys.executable, "-m", "reme.runstack"], cwd=ROOT, env=env, stdout=out, stderr=out)

@@ -49,12 +49,16 @@ class LlamaCppEngine:
         self._grammars: dict[str, LlamaGrammar] = {}
 
     def grammar_for(self, schema: dict) -> LlamaGrammar:
-        """The GBNF grammar of a JSON schema, compiled once per schema (authoring repeats a few schemas)."""
+        """The GBNF grammar of a JSON schema, compiled once per schema (authoring repeats a few schemas).
+
+        The schema goes to the converter in its own property order: the grammar makes the model write the
+        fields in that order, so sorting them (answer before question, cues before the question) would make it
+        write a puzzle backwards. Only the cache key is sorted."""
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
             if len(self._grammars) > 64:
                 self._grammars.clear()
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         return self._grammars[key]
 
     # -- prompts -------------------------------------------------------------------------------------

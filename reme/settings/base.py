@@ -250,6 +250,10 @@ LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
 LLM_AUTHORING_TIMEOUT_S = float(os.environ.get("LLM_AUTHORING_TIMEOUT_S", "600"))  # nobody waits on it
+# Sampling temperature of authored candidates (0: greedy, the same prefix gives the same puzzles).
+LLM_AUTHORING_TEMPERATURE = float(os.environ.get("LLM_AUTHORING_TEMPERATURE", "0.3"))
+# The authoring task also rewords the chat's fixed lines (greeting, "Not quite." ...) ahead of time.
+LLM_REWORDED_LINES = env_bool("LLM_REWORDED_LINES", True)
 
 # WebSocket frames per connection: a burst, then a steady rate (a person acts every few seconds at most).
 CHAT_FRAMES_BURST = int(os.environ.get("CHAT_FRAMES_BURST", "10"))

@@ -1,0 +1,102 @@
+"""What the model may write in an authored puzzle, as JSON-schema string patterns the server turns into a
+grammar (llama.cpp's JSON-schema sampling): the words the verifier would reject cannot be sampled at all.
+
+A piece of text is words joined by spaces, commas, hyphens and sentence breaks. Capitalized words are either
+a sentence opener (``OPENERS``, only first in a sentence) or a capitalized word of the cited entries (names,
+places, titles, months); digits only as the entries' own numbers; lowercase words are anything except the
+`forbidden` ones: number and calendar words the entries do not support, and the answer's words where the
+text must not give it away. So the verifier's grounding and give-away rules hold by construction, and it
+still checks everything (the grammar is a help to the model, never a reason to trust it).
+
+Only the pattern syntax llama.cpp converts is used: groups without `?:`, alternation, classes, `*`, `{m,n}`.
+"""
+
+import re
+from collections.abc import Iterable
+
+from .scoring import normalize
+from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzé"
+WORD = "[a-zé]"
+# Sentence openers the model may use: words the verifier exempts as a sentence's first word (verifier.STARTERS)
+# and states no number or date; the grammar allows them only there.
+OPENERS = sorted(
+    word.capitalize()
+    for word in """about after and another at before both can describe did do does during each for from had
+    has have here how if imagine in it its just look maybe now on once one perhaps picture remember some
+    something that the their then there these they think this those together try was we were what when where
+    which who whose why with you your""".split()  # noqa: SIM905 -- a word list reads better as text
+    if word in STARTERS and word not in NUMBER_WORDS and word not in CALENDAR_WORDS
+)
+ENDINGS = ("s", "re", "ve", "ll", "t", "d", "m")
+SUFFIXES = "'(" + "|".join(ENDINGS) + ")"  # "Helen's", "you're": an apostrophe only before a short ending
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    """`(a|b|c)`, longest first; the words are plain letters or digits (nothing to escape)."""
+    unique = sorted(set(words), key=lambda w: (-len(w), w))
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", w) for w in unique), unique
+    return "(" + "|".join(unique) + ")"
+
+
+def not_words(forbidden: Iterable[str]) -> str:
+    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden`, walking their trie: at each
+    node, end (unless the prefix is forbidden), go on with a letter that leaves the trie, or follow a child."""
+    trie: dict = {}
+    for word in {w for w in forbidden if re.fullmatch(r"[a-z]+", w)}:
+        node = trie
+        for letter in word:
+            node = node.setdefault(letter, {})
+        node["$"] = True
+
+    def walk(node: dict, depth: int) -> str:
+        children = sorted(key for key in node if key != "$")
+        leave = "".join(letter for letter in LETTERS if letter not in children)
+        branches = [f"[{leave}]{WORD}*"] if leave else []
+        branches += [letter + walk(node[letter], depth + 1) for letter in children]
+        body = "(" + "|".join(branches) + ")"
+        may_end = depth > 0 and not node.get("$")
+        return body + "?" if may_end else body
+
+    return walk(trie, 0) if trie else f"{WORD}+"
+
+
+def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]:
+    """(capitalized words, numbers, lowercase calendar and number words) the cited entries support."""
+    text = " ".join(source.grounded() for source in sources)
+    capitals = set(re.findall(r"\b[A-Z][a-z]+\b", text)) | set(re.findall(r"\b[A-Z]+\b", text))
+    numbers = set(re.findall(r"\d+(?:[.,:]\d+)?", text))
+    lowercase = set(normalize(text).split())
+    supported = {w for w in lowercase if w in CALENDAR_WORDS or w in NUMBER_WORDS}
+    return capitals, numbers, supported
+
+
+def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", suffix: str = "",
+                 words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True) -> str:  # fmt: skip
+    """A pattern for one piece of text about the cited entries. `hide`: words it must not say (the answer);
+    `suffix`: literal text it ends with (already escaped), before `end`; `numbers`/`dates`: whether it may
+    state the entries' numbers and months (a which-came-first question may not: that gives the order away)."""
+    capitals, digits, supported = grounded_words(sources)
+    hidden = {w for h in hide for w in normalize(h).split()}
+    calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
+    forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
+    # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
+    forbidden |= {w[: -len(end)] for w in forbidden for end in ENDINGS if w.endswith(end) and len(w) > len(end) + 1}
+    capitals = {c for c in capitals if normalize(c) not in forbidden}
+    if not numbers:
+        digits = set()
+    openers = [o for o in OPENERS if o.lower() not in forbidden]
+    names = _alternatives(capitals) if capitals else ""
+    lower = not_words(forbidden)
+    amounts = "£?(" + "|".join(quote(d) for d in sorted(digits, key=lambda d: (-len(d), d))) + ")" if digits else ""
+    item = "|".join(filter(None, [lower, names, amounts]))
+    start = "|".join(filter(None, [_alternatives(openers), names]))
+    step = f"(( |, | - )({item})({SUFFIXES})?|[.!?] ({start})({SUFFIXES})?)"
+    low, high = words
+    return f"^({start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
+
+
+def quote(text: str) -> str:
+    """A literal for a pattern: regex specials escaped; quotes are left out (they would end the JSON string)."""
+    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text.replace('"', ""))

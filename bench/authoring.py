@@ -151,7 +151,10 @@ def audit(participant, path: Path) -> int:
         lines += [f"  - [{f.id}] {f.local_time:%Y-%m-%d} ({f.precision}) {f.title} | {f.place} | "
                   f"{', '.join(f.people)} | {f.description}" for f in evidence]  # fmt: skip
         lines += [f"- audit: {'violations ' + str(problems) if problems else 'ok'}", ""]
-    path.write_text("\n".join(lines))
+    lines.append("# Rejected candidates (the model's reply and the verifier's reasons)\n")
+    for row in AuthoredPuzzle.objects.filter(participant=participant, status=AuthoredPuzzle.Status.REJECTED):
+        lines += [f"- {row.kind} (evidence {row.evidence_ids}): `{row.reply}`", f"  - reasons: {row.reasons}"]
+    path.write_text("\n".join(lines) + "\n")
     return violations
 
 

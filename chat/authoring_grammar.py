@@ -98,5 +98,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
 
 
 def quote(text: str) -> str:
-    """A literal for a pattern: regex specials escaped; quotes are left out (they would end the JSON string)."""
-    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text.replace('"', ""))
+    """A literal for a pattern: each regex special inside a class (`[.]`: llama.cpp's converter keeps a
+    backslash escape in its literal, which the grammar parser refuses); quotes are left out (they would end the
+    JSON string) and so are backslashes and brackets."""
+    text = re.sub(r"[\"\\\[\]^$]", "", text)
+    return re.sub(r"([.^$|?*+(){}])", r"[\1]", text)

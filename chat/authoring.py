@@ -47,8 +47,8 @@ Event A: "Trip to the zoo". Event B: "Boat race".
 cue1 fact: "Boat race" was in June 2018.
 cue2 fact: "Trip to the zoo" was in March 2018.
 JSON keys: question, cue1, cue2.
-{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "The Boat race was in
-June 2018.", "cue2": "You went on the Trip to the zoo in March 2018."}}
+{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "Boat race was in June
+2018.", "cue2": "Trip to the zoo was in March 2018, a sunny day."}}
 {REQUEST_MARK} (season_repeat)
 Season: autumn 2017. Place: the Corn Exchange. Done there more than once: "Tea dance" (the answer, never to be
 written).
@@ -158,7 +158,7 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
                       f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
-                fields={"question": _text(both, hide=[person], end="\\?", words=QUESTION_WORDS),
+                fields={"question": _text(both, hide=[person], opening="Who", end="\\?", words=QUESTION_WORDS),
                         "cue1": _text(both, hide=[person], words=CUE_WORDS)},
                 cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
                 options=_with_answer(rng, person, distractors), correct=[person],
@@ -203,10 +203,10 @@ def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                 kind="which_first", evidence_ids=[a.id, b.id], answer=a.title,
                 facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
                       f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
-                fields={"question": _text([a, b], suffix=ending, end="\\?", words=(1, 10), numbers=False,
-                                          dates=False),
-                        "cue1": _text([a, b], hide=own, words=CUE_WORDS),
-                        "cue2": _text([a, b], words=CUE_WORDS)},
+                fields={"question": _text([a, b], opening="Which", suffix=ending, end="\\?", words=(1, 8),
+                                          numbers=False, dates=False, breaks=False),
+                        "cue1": _text([a, b], hide=own, opening=quote(b.title), words=CUE_WORDS, breaks=False),
+                        "cue2": _text([a, b], opening=quote(a.title), words=CUE_WORDS, breaks=False)},
                 cue_facts=cue_facts, options=options, answer_in_question=True,
                 scoring={"choice_in_question": True},
             ))  # fmt: skip

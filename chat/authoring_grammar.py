@@ -72,17 +72,19 @@ def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]
     return capitals, numbers, supported
 
 
-def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", suffix: str = "",
-                 words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True) -> str:  # fmt: skip
+def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", opening: str = "",
+                 suffix: str = "", words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True,
+                 breaks: bool = True) -> str:  # fmt: skip
     """A pattern for one piece of text about the cited entries. `hide`: words it must not say (the answer);
-    `suffix`: literal text it ends with (already escaped), before `end`; `numbers`/`dates`: whether it may
-    state the entries' numbers and months (a which-came-first question may not: that gives the order away)."""
+    `opening`/`suffix`: literal text it starts/ends with (already quoted), `end` after it; `numbers`/`dates`:
+    whether it may state the entries' numbers and months (a which-came-first question may not: that gives the
+    order away); `breaks`: whether it may be more than one sentence."""
     capitals, digits, supported = grounded_words(sources)
     hidden = {w for h in hide for w in normalize(h).split()}
     calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
-    forbidden |= {w[: -len(end)] for w in forbidden for end in ENDINGS if w.endswith(end) and len(w) > len(end) + 1}
+    forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
     capitals = {c for c in capitals if normalize(c) not in forbidden}
     if not numbers:
         digits = set()
@@ -92,9 +94,9 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     amounts = "£?(" + "|".join(quote(d) for d in sorted(digits, key=lambda d: (-len(d), d))) + ")" if digits else ""
     item = "|".join(filter(None, [lower, names, amounts]))
     start = "|".join(filter(None, [_alternatives(openers), names]))
-    step = f"(( |, | - )({item})({SUFFIXES})?|[.!?] ({start})({SUFFIXES})?)"
+    step = f"(( |, | - )({item})({SUFFIXES})?" + (f"|[.!?] ({start})({SUFFIXES})?)" if breaks else ")")
     low, high = words
-    return f"^({start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
+    return f"^({opening or start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
 
 
 def quote(text: str) -> str:

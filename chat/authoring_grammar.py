@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 
 from .scoring import normalize
-from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source
+from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source, stem_of
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzé"
 WORD = "[a-zé]"
@@ -40,19 +40,22 @@ def _alternatives(words: Iterable[str]) -> str:
     return "(" + "|".join(unique) + ")"
 
 
-def not_words(forbidden: Iterable[str]) -> str:
-    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden`, walking their trie: at each
-    node, end (unless the prefix is forbidden), go on with a letter that leaves the trie, or follow a child."""
+def not_words(forbidden: Iterable[str], stems: Iterable[str] = ()) -> str:
+    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden` and starts with none of `stems`,
+    walking their trie: at each node, end (unless the prefix is forbidden), go on with a letter that leaves the
+    trie, or follow a child (never into a stem)."""
     trie: dict = {}
-    for word in {w for w in forbidden if re.fullmatch(r"[a-z]+", w)}:
-        node = trie
-        for letter in word:
-            node = node.setdefault(letter, {})
-        node["$"] = True
+    for marks, words in (("$", forbidden), ("*", stems)):
+        for word in {w for w in words if re.fullmatch(r"[a-z]+", w)}:
+            node = trie
+            for letter in word:
+                node = node.setdefault(letter, {})
+            node[marks] = True
 
     def walk(node: dict, depth: int) -> str:
-        children = sorted(key for key in node if key != "$")
+        children = sorted(key for key in node if key not in "$*")
         leave = "".join(letter for letter in LETTERS if letter not in children)
+        children = [letter for letter in children if not node[letter].get("*")]
         branches = [f"[{leave}]{WORD}*"] if leave else []
         branches += [letter + walk(node[letter], depth + 1) for letter in children]
         body = "(" + "|".join(branches) + ")"
@@ -85,12 +88,13 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
-    capitals = {c for c in capitals if normalize(c) not in forbidden}
+    stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
+    capitals = {c for c in capitals if normalize(c) not in forbidden and not normalize(c).startswith(tuple(stems))}
     if not numbers:
         digits = set()
-    openers = [o for o in OPENERS if o.lower() not in forbidden]
+    openers = [o for o in OPENERS if o.lower() not in forbidden and not o.lower().startswith(tuple(stems))]
     names = _alternatives(capitals) if capitals else ""
-    lower = not_words(forbidden)
+    lower = not_words(forbidden, stems)
     amounts = "£?(" + "|".join(quote(d) for d in sorted(digits, key=lambda d: (-len(d), d))) + ")" if digits else ""
     item = "|".join(filter(None, [lower, names, amounts]))
     start = "|".join(filter(None, [_alternatives(openers), names]))

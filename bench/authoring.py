@@ -36,6 +36,7 @@ django.setup()
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.utils.text import slugify  # noqa: E402
 
 from accounts.services import user_create  # noqa: E402
 from chat import authoring, verifier  # noqa: E402
@@ -199,7 +200,7 @@ def main() -> None:
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_name = resolve_model_path().stem
-    participant = trainee(entries, seed, slug=f"{STUDY_SLUG}-{model_name}"[:50])
+    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{model_name}".replace(".", "-"))[:50])
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
     process, base = start_server(args.n_ctx, args.threads, log)
     try:

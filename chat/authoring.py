@@ -58,9 +58,10 @@ JSON keys: question, cue1.
 "cue1": "You waltzed with Cyril all afternoon."}}
 {REQUEST_MARK} (key_word)
 Word: "marmalade" (the answer, never to be written). Month: January 2016.
+Diary line: "Made _____ with the Seville oranges."
 JSON keys: question, cue1.
-{{"question": "In January 2016 your diary names a sweet orange spread for toast. Which word is it?",
-"cue1": "You spread it on toast at breakfast."}}"""
+{{"question": "Which word is missing: a sweet spread for toast that you made in January 2016?",
+"cue1": "You made it from oranges."}}"""
 
 
 @dataclass
@@ -275,8 +276,10 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
             plans.append(Plan(
                 kind="key_word", evidence_ids=[facts.id], answer=word,
-                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.',
-                fields={"question": _text([facts], hide=[word], end="\\?", words=QUESTION_WORDS),
+                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.\n'
+                      f'Diary line: "{blanked}"',
+                fields={"question": _text([facts], hide=[word], opening="Which word", end="\\?",
+                                          words=QUESTION_WORDS),
                         "cue1": _text([facts], hide=[word], words=CUE_WORDS)},
                 extra_cues=[f'It begins with "{word[0]}".', f'Your diary for {_month(facts)} says: "{blanked}"'],
                 scoring={"variant": "key_word"},

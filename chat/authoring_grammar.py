@@ -14,7 +14,7 @@ Only the pattern syntax llama.cpp converts is used: groups without `?:`, alterna
 import re
 from collections.abc import Iterable
 
-from .scoring import normalize
+from .scoring import WEEKDAYS, normalize
 from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source, stem_of
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzé"
@@ -85,6 +85,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     capitals, digits, supported = grounded_words(sources)
     hidden = {w for h in hide for w in normalize(h).split()}
     calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
+    if sources and all(source.month_only for source in sources):  # no weekday, even a place's ("Saturday market")
+        calendar |= set(WEEKDAYS)
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}

@@ -64,6 +64,13 @@ JSON keys: question, cue1.
 "cue1": "You made it from oranges."}}"""
 
 
+# The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
+# The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
+EXAMPLE_WORDS = frozenset(
+    "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges".split()  # noqa: SIM905
+)
+
+
 @dataclass
 class Plan:
     """What the program fixed: the facts the model may use, the answer, the evidence and the choices, and
@@ -124,7 +131,8 @@ def _with_answer(rng: random.Random, answer: str, distractors: list[str]) -> lis
 
 def _text(entries: list[EntryFacts], **rules) -> dict:
     """A string the model writes about `entries`, held by the grammar to their words (chat.authoring_grammar)."""
-    return {"type": "string", "pattern": text_pattern([Source.from_facts(e) for e in entries], **rules)}
+    sources = [Source.from_facts(e) for e in entries]
+    return {"type": "string", "pattern": text_pattern(sources, foreign=EXAMPLE_WORDS, **rules)}
 
 
 QUESTION_WORDS, CUE_WORDS = (4, 30), (2, 24)

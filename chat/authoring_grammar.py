@@ -77,17 +77,20 @@ def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]
 
 def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", opening: str = "",
                  suffix: str = "", words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True,
-                 breaks: bool = True) -> str:  # fmt: skip
+                 breaks: bool = True, foreign: Iterable[str] = ()) -> str:  # fmt: skip
     """A pattern for one piece of text about the cited entries. `hide`: words it must not say (the answer);
     `opening`/`suffix`: literal text it starts/ends with (already quoted), `end` after it; `numbers`/`dates`:
     whether it may state the entries' numbers and months (a which-came-first question may not: that gives the
-    order away); `breaks`: whether it may be more than one sentence."""
+    order away); `breaks`: whether it may be more than one sentence; `foreign`: lowercase words it may not
+    write unless the entries do (the few-shot examples' facts)."""
     capitals, digits, supported = grounded_words(sources)
     hidden = {w for h in hide for w in normalize(h).split()}
     calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
     if sources and all(source.month_only for source in sources):  # no weekday, even a place's ("Saturday market")
         calendar |= set(WEEKDAYS)
+    grounded = set(normalize(" ".join(source.grounded() for source in sources)).split())
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
+    forbidden |= set(foreign) - grounded
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
     stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away

@@ -23,7 +23,7 @@ from datetime import datetime
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-3"
+VERSION = "verifier-4"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -282,9 +282,11 @@ def _content(text: str) -> set[str]:
 
 
 def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str],
-                   instructions: str = "") -> list[str]:  # fmt: skip
+                   instructions: str = "", example_words: Iterable[str] = ()) -> list[str]:  # fmt: skip
     """Every rule for an authored puzzle. `entries`: the trainee's entries by id; `distractor_pool`: the
-    values a distractor may take (titles, people or places of the trainee's entries); `instructions`: what the
+    values a distractor may take (titles, people or places of the trainee's entries); `example_words`: the
+    facts of the few-shot examples (names, places, things), never to be seen unless the cited entries say
+    them; `instructions`: what the
     model was told to do, which it must not copy into the puzzle."""
     problems: list[str] = []
     unknown = [i for i in candidate.evidence_ids if i not in entries]
@@ -301,6 +303,9 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
+    # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
+    copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
+    problems += [f"copies the examples {word!r}" for word in sorted(copied)]
     if instructions and _shingles(written) & _shingles(instructions):
         problems.append(f"copies the instructions {' '.join(min(_shingles(written) & _shingles(instructions)))!r}")
     # structure

@@ -228,7 +228,7 @@ def main() -> None:
     s_per_accepted = run.seconds / run.accepted if run.accepted else float("inf")
     cache_hit = cached / prompt if prompt else 0.0
     prefix_tokens = before["prompt_tokens"]
-    in_prefix = prefix[0]["content"].split("LIFE LOG\n", 1)[-1].count("\n[")
+    in_prefix = sum(line.startswith("[") for line in prefix[0]["content"].split("LIFE LOG\n", 1)[-1].splitlines())
     rows = AuthoredPuzzle.objects.filter(participant=participant)
     kinds = sorted(set(rows.values_list("kind", flat=True)))
     ready = rows.filter(status=AuthoredPuzzle.Status.READY)

@@ -66,9 +66,12 @@ JSON keys: question, cue1.
 
 # The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
-EXAMPLE_WORDS = frozenset(
-    "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges".split()  # noqa: SIM905
-)
+_EXAMPLE_FACTS = "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges"
+EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
+
+
+# The requests' own words, which a candidate must not copy (seen: "The answer, never to be written, is ...").
+REQUEST_WORDS = "(the answer, never to be written)"
 
 
 @dataclass

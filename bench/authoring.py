@@ -36,6 +36,7 @@ django.setup()
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.utils.text import slugify  # noqa: E402
 
 from accounts.services import user_create  # noqa: E402
 from chat import authoring, verifier  # noqa: E402
@@ -77,16 +78,17 @@ def start_server(n_ctx: int, threads: int, log: Path) -> tuple[subprocess.Popen,
     raise RuntimeError("the LLM server did not start")
 
 
-def trainee(entries: int, seed: int):
-    """A participant with the generated life log (embeddings skipped: authoring never reads them)."""
-    study = Study.objects.filter(slug=STUDY_SLUG).first()
+def trainee(entries: int, seed: int, slug: str = STUDY_SLUG):
+    """A participant with the generated life log (embeddings skipped: authoring never reads them); one study
+    per model, so two models can run side by side on the same life log in one database."""
+    study = Study.objects.filter(slug=slug).first()
     if study:
         for participant in study.participants.all():
             participant.user.delete() if participant.user_id else None
         study.participants.all().delete()
         study.delete()
     puzzle_groups_install_defaults()
-    study = study_create(name="Authoring benchmark", slug=STUDY_SLUG, researchers=[])
+    study = study_create(name=f"Authoring benchmark {slug}", slug=slug, researchers=[])
     user = user_create(username=f"bench-author-{uuid.uuid4().hex[:6]}", password=None, role="trainee")
     participant = participant_enroll(study=study, user=user, timezone="Europe/London")
     zero_vectors = lambda texts, **kwargs: np.zeros((len(texts), 384), dtype=np.float32)  # noqa: E731
@@ -151,7 +153,10 @@ def audit(participant, path: Path) -> int:
         lines += [f"  - [{f.id}] {f.local_time:%Y-%m-%d} ({f.precision}) {f.title} | {f.place} | "
                   f"{', '.join(f.people)} | {f.description}" for f in evidence]  # fmt: skip
         lines += [f"- audit: {'violations ' + str(problems) if problems else 'ok'}", ""]
-    path.write_text("\n".join(lines))
+    lines.append("# Rejected candidates (the model's reply and the verifier's reasons)\n")
+    for row in AuthoredPuzzle.objects.filter(participant=participant, status=AuthoredPuzzle.Status.REJECTED):
+        lines += [f"- {row.kind} (evidence {row.evidence_ids}): `{row.reply}`", f"  - reasons: {row.reasons}"]
+    path.write_text("\n".join(lines) + "\n")
     return violations
 
 
@@ -194,8 +199,8 @@ def main() -> None:
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
-    participant = trainee(entries, seed)
     model_name = resolve_model_path().stem
+    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{model_name}".replace(".", "-"))[:50])
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
     process, base = start_server(args.n_ctx, args.threads, log)
     try:
@@ -217,13 +222,13 @@ def main() -> None:
                                          if args.naive else (0, {}))  # fmt: skip
     finally:
         stop_processes([process])
-    audit_path = RESULTS / f"{args.out}-audit-{label}.md"
+    audit_path = RESULTS / f"{args.out}-audit-{label}-{model_name}.md"
     violations = audit(participant, audit_path)
     accept_rate = run.accepted / run.candidates if run.candidates else 0.0
     s_per_accepted = run.seconds / run.accepted if run.accepted else float("inf")
     cache_hit = cached / prompt if prompt else 0.0
     prefix_tokens = before["prompt_tokens"]
-    in_prefix = prefix[0]["content"].split("LIFE LOG\n", 1)[-1].count("\n[")
+    in_prefix = sum(line.startswith("[") for line in prefix[0]["content"].split("LIFE LOG\n", 1)[-1].splitlines())
     rows = AuthoredPuzzle.objects.filter(participant=participant)
     kinds = sorted(set(rows.values_list("kind", flat=True)))
     ready = rows.filter(status=AuthoredPuzzle.Status.READY)

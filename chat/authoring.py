@@ -47,8 +47,8 @@ Event A: "Trip to the zoo". Event B: "Boat race".
 cue1 fact: "Boat race" was in June 2018.
 cue2 fact: "Trip to the zoo" was in March 2018.
 JSON keys: question, cue1, cue2.
-{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "The Boat race was in
-June 2018.", "cue2": "You went on the Trip to the zoo in March 2018."}}
+{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "Boat race was in June
+2018.", "cue2": "Trip to the zoo was in March 2018, a sunny day."}}
 {REQUEST_MARK} (season_repeat)
 Season: autumn 2017. Place: the Corn Exchange. Done there more than once: "Tea dance" (the answer, never to be
 written).
@@ -58,9 +58,20 @@ JSON keys: question, cue1.
 "cue1": "You waltzed with Cyril all afternoon."}}
 {REQUEST_MARK} (key_word)
 Word: "marmalade" (the answer, never to be written). Month: January 2016.
+Diary line: "Made _____ with the Seville oranges."
 JSON keys: question, cue1.
-{{"question": "In January 2016 your diary names a sweet orange spread for toast. Which word is it?",
-"cue1": "You spread it on toast at breakfast."}}"""
+{{"question": "Which word is missing: a sweet spread for toast that you made in January 2016?",
+"cue1": "You made it from oranges."}}"""
+
+
+# The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
+# The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
+_EXAMPLE_FACTS = "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges"
+EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
+
+
+# The requests' own words, which a candidate must not copy (seen: "The answer, never to be written, is ...").
+REQUEST_WORDS = "(the answer, never to be written)"
 
 
 @dataclass
@@ -123,7 +134,8 @@ def _with_answer(rng: random.Random, answer: str, distractors: list[str]) -> lis
 
 def _text(entries: list[EntryFacts], **rules) -> dict:
     """A string the model writes about `entries`, held by the grammar to their words (chat.authoring_grammar)."""
-    return {"type": "string", "pattern": text_pattern([Source.from_facts(e) for e in entries], **rules)}
+    sources = [Source.from_facts(e) for e in entries]
+    return {"type": "string", "pattern": text_pattern(sources, foreign=EXAMPLE_WORDS, **rules)}
 
 
 QUESTION_WORDS, CUE_WORDS = (4, 30), (2, 24)
@@ -158,7 +170,7 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
                       f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
-                fields={"question": _text(both, hide=[person], end="\\?", words=QUESTION_WORDS),
+                fields={"question": _text(both, hide=[person], opening="Who", end="\\?", words=QUESTION_WORDS),
                         "cue1": _text(both, hide=[person], words=CUE_WORDS)},
                 cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
                 options=_with_answer(rng, person, distractors), correct=[person],
@@ -203,10 +215,10 @@ def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                 kind="which_first", evidence_ids=[a.id, b.id], answer=a.title,
                 facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
                       f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
-                fields={"question": _text([a, b], suffix=ending, end="\\?", words=(1, 10), numbers=False,
-                                          dates=False),
-                        "cue1": _text([a, b], hide=own, words=CUE_WORDS),
-                        "cue2": _text([a, b], words=CUE_WORDS)},
+                fields={"question": _text([a, b], opening="Which", suffix=ending, end="\\?", words=(1, 8),
+                                          numbers=False, dates=False, breaks=False),
+                        "cue1": _text([a, b], hide=own, opening=quote(b.title), words=CUE_WORDS, breaks=False),
+                        "cue2": _text([a, b], opening=quote(a.title), words=CUE_WORDS, breaks=False)},
                 cue_facts=cue_facts, options=options, answer_in_question=True,
                 scoring={"choice_in_question": True},
             ))  # fmt: skip
@@ -275,8 +287,10 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
             plans.append(Plan(
                 kind="key_word", evidence_ids=[facts.id], answer=word,
-                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.',
-                fields={"question": _text([facts], hide=[word], end="\\?", words=QUESTION_WORDS),
+                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.\n'
+                      f'Diary line: "{blanked}"',
+                fields={"question": _text([facts], hide=[word], opening="Which word", end="\\?",
+                                          words=QUESTION_WORDS),
                         "cue1": _text([facts], hide=[word], words=CUE_WORDS)},
                 extra_cues=[f'It begins with "{word[0]}".', f'Your diary for {_month(facts)} says: "{blanked}"'],
                 scoring={"variant": "key_word"},

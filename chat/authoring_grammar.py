@@ -14,8 +14,8 @@ Only the pattern syntax llama.cpp converts is used: groups without `?:`, alterna
 import re
 from collections.abc import Iterable
 
-from .scoring import normalize
-from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source
+from .scoring import WEEKDAYS, normalize
+from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source, stem_of
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzé"
 WORD = "[a-zé]"
@@ -40,19 +40,22 @@ def _alternatives(words: Iterable[str]) -> str:
     return "(" + "|".join(unique) + ")"
 
 
-def not_words(forbidden: Iterable[str]) -> str:
-    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden`, walking their trie: at each
-    node, end (unless the prefix is forbidden), go on with a letter that leaves the trie, or follow a child."""
+def not_words(forbidden: Iterable[str], stems: Iterable[str] = ()) -> str:
+    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden` and starts with none of `stems`,
+    walking their trie: at each node, end (unless the prefix is forbidden), go on with a letter that leaves the
+    trie, or follow a child (never into a stem)."""
     trie: dict = {}
-    for word in {w for w in forbidden if re.fullmatch(r"[a-z]+", w)}:
-        node = trie
-        for letter in word:
-            node = node.setdefault(letter, {})
-        node["$"] = True
+    for marks, words in (("$", forbidden), ("*", stems)):
+        for word in {w for w in words if re.fullmatch(r"[a-z]+", w)}:
+            node = trie
+            for letter in word:
+                node = node.setdefault(letter, {})
+            node[marks] = True
 
     def walk(node: dict, depth: int) -> str:
-        children = sorted(key for key in node if key != "$")
+        children = sorted(key for key in node if key not in "$*")
         leave = "".join(letter for letter in LETTERS if letter not in children)
+        children = [letter for letter in children if not node[letter].get("*")]
         branches = [f"[{leave}]{WORD}*"] if leave else []
         branches += [letter + walk(node[letter], depth + 1) for letter in children]
         body = "(" + "|".join(branches) + ")"
@@ -72,31 +75,42 @@ def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]
     return capitals, numbers, supported
 
 
-def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", suffix: str = "",
-                 words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True) -> str:  # fmt: skip
+def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", opening: str = "",
+                 suffix: str = "", words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True,
+                 breaks: bool = True, foreign: Iterable[str] = ()) -> str:  # fmt: skip
     """A pattern for one piece of text about the cited entries. `hide`: words it must not say (the answer);
-    `suffix`: literal text it ends with (already escaped), before `end`; `numbers`/`dates`: whether it may
-    state the entries' numbers and months (a which-came-first question may not: that gives the order away)."""
+    `opening`/`suffix`: literal text it starts/ends with (already quoted), `end` after it; `numbers`/`dates`:
+    whether it may state the entries' numbers and months (a which-came-first question may not: that gives the
+    order away); `breaks`: whether it may be more than one sentence; `foreign`: lowercase words it may not
+    write unless the entries do (the few-shot examples' facts)."""
     capitals, digits, supported = grounded_words(sources)
     hidden = {w for h in hide for w in normalize(h).split()}
     calendar = {w for w in CALENDAR_WORDS if w not in supported or not dates}
+    if sources and all(source.month_only for source in sources):  # no weekday, even a place's ("Saturday market")
+        calendar |= set(WEEKDAYS)
+    grounded = set(normalize(" ".join(source.grounded() for source in sources)).split())
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
+    forbidden |= set(foreign) - grounded
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
-    forbidden |= {w[: -len(end)] for w in forbidden for end in ENDINGS if w.endswith(end) and len(w) > len(end) + 1}
-    capitals = {c for c in capitals if normalize(c) not in forbidden}
+    forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
+    stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
+    capitals = {c for c in capitals if normalize(c) not in forbidden and not normalize(c).startswith(tuple(stems))}
     if not numbers:
         digits = set()
-    openers = [o for o in OPENERS if o.lower() not in forbidden]
+    openers = [o for o in OPENERS if o.lower() not in forbidden and not o.lower().startswith(tuple(stems))]
     names = _alternatives(capitals) if capitals else ""
-    lower = not_words(forbidden)
+    lower = not_words(forbidden, stems)
     amounts = "£?(" + "|".join(quote(d) for d in sorted(digits, key=lambda d: (-len(d), d))) + ")" if digits else ""
     item = "|".join(filter(None, [lower, names, amounts]))
     start = "|".join(filter(None, [_alternatives(openers), names]))
-    step = f"(( |, | - )({item})({SUFFIXES})?|[.!?] ({start})({SUFFIXES})?)"
+    step = f"(( |, | - )({item})({SUFFIXES})?" + (f"|[.!?] ({start})({SUFFIXES})?)" if breaks else ")")
     low, high = words
-    return f"^({start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
+    return f"^({opening or start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
 
 
 def quote(text: str) -> str:
-    """A literal for a pattern: regex specials escaped; quotes are left out (they would end the JSON string)."""
-    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text.replace('"', ""))
+    """A literal for a pattern: each regex special inside a class (`[.]`: llama.cpp's converter keeps a
+    backslash escape in its literal, which the grammar parser refuses); quotes are left out (they would end the
+    JSON string) and so are backslashes and brackets."""
+    text = re.sub(r"[\"\\\[\]^$]", "", text)
+    return re.sub(r"([.^$|?*+(){}])", r"[\1]", text)

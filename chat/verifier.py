@@ -23,7 +23,7 @@ from datetime import datetime
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-2"
+VERSION = "verifier-4"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -154,11 +154,28 @@ def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -
     return problems + leaked(text, answer=answer, allowed=draft)
 
 
+def stem_of(word: str) -> str:
+    """The part of an answer word that gives it away even with another ending ("discuss" for "discussed")."""
+    return word[: max(4, len(word) - 3)]
+
+
+def says_word(text_word: str, secret: str) -> bool:
+    """`text_word` is the secret word, a word inside it ("grandsond"), or a word of the same stem ("planted" for
+    "planting")."""
+    if text_word == secret:
+        return True
+    if len(secret) < 4 or len(text_word) < 4:
+        return False
+    return secret in text_word or text_word.startswith(stem_of(secret)) or secret.startswith(stem_of(text_word))
+
+
 def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
-    """Words of the answer that `text` says and `allowed` (what the template already says) does not."""
+    """Words of the answer that `text` says (the word itself, inside another word, or of the same stem) and
+    `allowed` (what the template already says) does not."""
     allowed_words = set(normalize(allowed).split())
-    secret = {word for word in normalize(answer).split() if word not in STOPWORDS and len(word) > 2}
-    return [f"answer word {word!r}" for word in sorted((secret - allowed_words) & set(normalize(text).split()))]
+    secret = {word for word in normalize(answer).split() if word not in STOPWORDS and len(word) > 2} - allowed_words
+    words = set(normalize(text).split()) - allowed_words
+    return [f"answer word {word!r}" for word in sorted(secret) if any(says_word(w, word) for w in words)]
 
 
 def month_only_problems(text: str, sources: list[Source]) -> list[str]:
@@ -183,6 +200,13 @@ def role_prefixes(text: str) -> list[str]:
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = normalize(text).split()
     return {tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def _repeated(text: str) -> set[tuple[str, ...]]:
+    """Runs of words said three times in one line ("the grandfather of the grandfather of ..."): a model looping."""
+    words = normalize(text).split()
+    runs = [tuple(words[i : i + SHINGLE - 1]) for i in range(len(words) - SHINGLE + 2)]
+    return {run for run in runs if runs.count(run) > 2}
 
 
 def foreign_text(text: str, *, own: str, others: Iterable[str]) -> list[str]:
@@ -258,9 +282,11 @@ def _content(text: str) -> set[str]:
 
 
 def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str],
-                   instructions: str = "") -> list[str]:  # fmt: skip
+                   instructions: str = "", example_words: Iterable[str] = ()) -> list[str]:  # fmt: skip
     """Every rule for an authored puzzle. `entries`: the trainee's entries by id; `distractor_pool`: the
-    values a distractor may take (titles, people or places of the trainee's entries); `instructions`: what the
+    values a distractor may take (titles, people or places of the trainee's entries); `example_words`: the
+    facts of the few-shot examples (names, places, things), never to be seen unless the cited entries say
+    them; `instructions`: what the
     model was told to do, which it must not copy into the puzzle."""
     problems: list[str] = []
     unknown = [i for i in candidate.evidence_ids if i not in entries]
@@ -276,6 +302,10 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += ungrounded(written, grounded=grounded)  # the options are checked against the trainee's entries
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
+    problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
+    # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
+    copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
+    problems += [f"copies the examples {word!r}" for word in sorted(copied)]
     if instructions and _shingles(written) & _shingles(instructions):
         problems.append(f"copies the instructions {' '.join(min(_shingles(written) & _shingles(instructions)))!r}")
     # structure

@@ -35,7 +35,8 @@ def problems_of(case: dict) -> list[str]:
                                others=case["others"], context=case["context"])  # fmt: skip
     candidate = Candidate(**case["candidate"])
     return check_authored(candidate, entries={s.id: s for s in sources}, distractor_pool=case["pool"],
-                          instructions=case.get("instructions", ""))  # fmt: skip
+                          instructions=case.get("instructions", ""),
+                          example_words=case.get("example_words", ()))  # fmt: skip
 
 
 def _cases(name: str) -> list[dict]:

@@ -115,6 +115,13 @@ def test_response_format_json_schema_constrains_the_reply(server):
         assert isinstance(parsed["question"], str) and len(parsed["question"]) <= 60
     bad = {**body, "response_format": {"type": "json_schema", "json_schema": {"schema": "nope"}}}
     assert httpx.post(server.base_url + "/chat/completions", json=bad, timeout=10).status_code == 400
+    # A pattern whose grammar llama.cpp's parser refuses (`\.` survives the converter as an unknown escape): a
+    # NULL sampler would crash the server at the first token; it is the client's 400 and the server serves on.
+    unparsable = {"type": "object", "properties": {"q": {"type": "string", "pattern": "^a\\.5$"}}, "required": ["q"]}
+    refused = {**body, "response_format": {"type": "json_schema", "json_schema": {"schema": unparsable}}}
+    answer = httpx.post(server.base_url + "/chat/completions", json=refused, timeout=30)
+    assert answer.status_code == 400 and "does not parse" in answer.text
+    assert server.chat("Say OK.", max_tokens=2)["choices"]
 
 
 def test_a_shared_prefix_is_reused_and_gives_the_same_answer(server):

@@ -58,8 +58,21 @@ class LlamaCppEngine:
         if key not in self._grammars:
             if len(self._grammars) > 64:
                 self._grammars.clear()
-            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            self._check_parses(grammar)
+            self._grammars[key] = grammar
         return self._grammars[key]
+
+    def _check_parses(self, grammar: LlamaGrammar) -> None:
+        """llama.cpp parses a grammar only when a sampler is made from it, and a sampler made from one it
+        refuses is NULL, which crashes the process at the first token: parse it here, once, so a schema whose
+        grammar does not parse is the client's 400, not a dead server."""
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+        )
+        if not sampler:
+            raise ValueError("its grammar does not parse (llama.cpp refused it)")
+        llama_cpp.llama_sampler_free(sampler)
 
     # -- prompts -------------------------------------------------------------------------------------
 

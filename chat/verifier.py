@@ -11,6 +11,9 @@ and the offending words, so a rejection can be stored and counted.
 - Answerability (authored puzzles): the cited entries contain the answer; the question and the first cue do
   not give it away; every cue adds words not said before; the distractors are real facts of other entries and
   none of them is also correct.
+- Words: a word of an authored puzzle that its cited entries lack must be an English word (wordfreq's English
+  list, British spellings included): a grammar-constrained model can split and glue words ("Visit toars",
+  "tovisit") into text that passes every other rule.
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
   diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds.
 """
@@ -20,10 +23,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from wordfreq import zipf_frequency
+
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-4"
+VERSION = "verifier-5"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -178,6 +183,15 @@ def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
     return [f"answer word {word!r}" for word in sorted(secret) if any(says_word(w, word) for w in words)]
 
 
+def non_words(text: str, *, vocabulary: set[str]) -> list[str]:
+    """Words that neither the cited entries (`vocabulary`, normalized) nor English know: mangled text."""
+    unknown = {
+        word for word in normalize(text).split()
+        if word.isalpha() and word not in vocabulary and zipf_frequency(word, "en") == 0
+    }  # fmt: skip
+    return [f"not a word {word!r}" for word in sorted(unknown)]
+
+
 def month_only_problems(text: str, sources: list[Source]) -> list[str]:
     """When every cited entry is known only by its month, no day of the month and no weekday."""
     if not sources or not all(source.month_only for source in sources):
@@ -302,6 +316,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += ungrounded(written, grounded=grounded)  # the options are checked against the trainee's entries
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
+    problems += non_words(written, vocabulary=vocabulary)
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
     # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
     copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chat import phrasing
-from chat.verifier import Candidate, Source, check_authored, check_rewording, ungrounded
+from chat.verifier import Candidate, Source, check_authored, check_rewording, non_words, ungrounded
 from inference.client import ClientSettings, LLMClient
 from tests.scripted_llm import ScriptedLLM
 
@@ -179,3 +179,13 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
         else:
             assert normalize(evidence[0].description).split().count(plan.answer) == 1
             assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[-1]
+
+
+def test_a_word_the_entries_lack_must_be_english_british_spellings_included():
+    vocabulary = {"visit", "to", "sarah", "mousetrap"}
+    assert non_words("Sarah came tovisit toars.", vocabulary=vocabulary) == [
+        "not a word 'toars'",
+        "not a word 'tovisit'",
+    ]
+    assert non_words("Your favourite colour at the theatre centre, a cuppa and a fiver", vocabulary=vocabulary) == []
+    assert non_words("The Mousetrap on the 14th", vocabulary=vocabulary) == []  # the entries' own words and numbers

@@ -99,9 +99,10 @@ def seed_authored(participant, count: int) -> int:
     ready = 0
     for plan in (p for p in plans if p.kind == "which_first"):
         first, second = plan.options
-        cue_facts = plan.facts.split("Cue 1 fact: ")[1].rstrip(".").split(". Cue 2 fact: ")
         question = f"Which came first: {first} or {second}?"
-        reply = json.dumps({"question": question, "cues": [f"{fact}." for fact in cue_facts]})
+        keys = [key for key in plan.fields if key.startswith("cue")]
+        cues = {key: f"{fact}." for key, fact in zip(keys, plan.cue_facts, strict=True)}
+        reply = json.dumps({"question": question, **cues})
         candidate = authoring.candidate(plan, reply)
         reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
                                           distractor_pool=authoring.distractor_pool(plan, pool))  # fmt: skip

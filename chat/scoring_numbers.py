@@ -7,6 +7,7 @@ match 8 miles.
 """
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -107,14 +108,25 @@ def spoken(answer: str) -> str:
     return answer
 
 
-@lru_cache(maxsize=1)
+_QUANTULUM_FIRST_USE = threading.Lock()
+
+
 def _quantulum():
-    """quantulum3's parser, imported on first use (~1 s). Its pickled scikit-learn classifier for ambiguous units
-    does not load with our scikit-learn (and unpickling runs code): its rule-based fallback is used instead, with
-    UNIT_KEYS deciding what "pounds" means."""
+    """quantulum3's parser, loaded once even when the scorer's warm-up thread and a request race for it."""
+    with _QUANTULUM_FIRST_USE:
+        return _quantulum_loaded()
+
+
+@lru_cache(maxsize=1)
+def _quantulum_loaded():
+    """Imported on first use (~1 s). Its pickled scikit-learn classifier for ambiguous units does not load with
+    our scikit-learn (and unpickling runs code): its rule-based fallback is used instead, with UNIT_KEYS deciding
+    what "pounds" means. The first parse builds its language tables, which is not thread-safe (two threads at
+    once raised inside quantulum3): done here, under the lock."""
     from quantulum3 import classifier, parser
 
     classifier.USE_CLF = False
+    parser.parse("about 3 miles")
     return parser
 
 

@@ -11,7 +11,7 @@ from inference.prompt import prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant, ProtocolVersion
 
-from . import context, fixed_lines, phrasing, verifier
+from . import context, fixed_lines, phrasing, rows, verifier
 from .judge import JudgeQuestion
 from .llm import llm_context_tokens, llm_user, participant_llm_url
 from .models import (
@@ -58,13 +58,9 @@ def transcript(session: TrainingSession, after_seq: int = 0) -> list[ChatMessage
 
 
 def open_puzzle(session: TrainingSession) -> Puzzle | None:
-    """The puzzle awaiting an answer, with its group and (when the LLM wrote it) its authored row."""
-    return (
-        session.puzzles.filter(outcome=Puzzle.Outcome.OPEN)
-        .select_related("group", "authored")
-        .order_by("-index")
-        .first()
-    )
+    """The puzzle awaiting an answer, with its group and (when the LLM wrote it) its authored row (read every
+    turn: in fixed SQL, chat/rows.py)."""
+    return rows.open_puzzle(session)
 
 
 def context_state(participant: Participant) -> str | None:

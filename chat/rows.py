@@ -13,9 +13,10 @@ from functools import cache
 from django.db import connection
 from django.db.models import Model
 
+from lifelog.models import LifeLogEntry
 from studies.models import Participant, ProtocolVersion
 
-from .models import Attempt, AuthoredPuzzle, ChatMessage, Puzzle, PuzzleGroup, TrainingSession
+from .models import Attempt, AuthoredPuzzle, ChatMessage, ItemMemory, Puzzle, PuzzleGroup, TrainingSession
 
 
 @cache
@@ -47,6 +48,33 @@ def instance(model: type[Model], row: tuple, start: int = 0) -> Model:
         for convert in field.get_db_converters(connection):
             values[index] = convert(values[index], None, connection)
     return model.from_db(connection.alias, _attnames(model), values)
+
+
+@cache
+def _some(model: type[Model], attnames: tuple[str, ...], alias: str) -> tuple[tuple[str, ...], str, tuple]:
+    """Some of the model's fields in its fields' order (as `Model.from_db` takes a partial row), their SELECT
+    list, and (position, field) of those converted when read."""
+    fields = [field for field in _fields(model) if field.attname in attnames]
+    select = ", ".join(f'{alias}."{field.column}"' for field in fields)
+    converters = tuple((i, field) for i, field in enumerate(fields) if field.get_db_converters(connection))
+    return tuple(field.attname for field in fields), select, converters
+
+
+def partial_instances(model: type[Model], attnames: tuple[str, ...], sql: str, params: list, alias: str) -> list[Model]:
+    """Instances with only `attnames` loaded (as `.only()` gives them) from `sql`, whose `{columns}` is filled
+    with their columns of the table `alias`."""
+    names, select, converters = _some(model, attnames, alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(columns=select), params)
+        rows = cursor.fetchall()
+    result = []
+    for row in rows:
+        values = list(row)
+        for index, field in converters:
+            for convert in field.get_db_converters(connection):
+                values[index] = convert(values[index], None, connection)
+        result.append(model.from_db(connection.alias, names, values))
+    return result
 
 
 def _fetchone(sql: str, params: list) -> tuple | None:
@@ -105,11 +133,32 @@ _GROUPS: dict[tuple[int, object], PuzzleGroup] = {}
 
 
 def puzzle_group(group_id: int, created_at) -> PuzzleGroup:
-    key = (group_id, created_at)
-    group = _GROUPS.get(key)
-    if group is None:
-        group = _GROUPS[key] = PuzzleGroup.objects.get(pk=group_id)
-    return group
+    return puzzle_groups([(group_id, created_at)])[0]
+
+
+def puzzle_groups(keys: list[tuple[int, object]]) -> list[PuzzleGroup]:
+    """The groups of these (id, created_at), those the process has not read yet in one query."""
+    missing = [group_id for group_id, created_at in keys if (group_id, created_at) not in _GROUPS]
+    for group in PuzzleGroup.objects.filter(pk__in=missing) if missing else ():
+        _GROUPS[(group.pk, group.created_at)] = group
+    return [_GROUPS[key] for key in keys]
+
+
+_GROUP_ROWS = f"SELECT g.id, g.created_at FROM {_table(PuzzleGroup)} g WHERE {{where}} ORDER BY g.key, g.version DESC"
+
+
+def puzzle_groups_active() -> list[PuzzleGroup]:
+    """Every active group, by key, newest version first (as `PuzzleGroup.objects.filter(active=True)`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUP_ROWS.format(where="g.active"))
+        return puzzle_groups(cursor.fetchall())
+
+
+def puzzle_groups_of(keys: list[str]) -> list[PuzzleGroup]:
+    """Every version of the groups with these keys, by key, newest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUP_ROWS.format(where="g.key = ANY(%s)"), [list(keys)])
+        return puzzle_groups(cursor.fetchall())
 
 
 def puzzle_group_keep(group: PuzzleGroup) -> None:
@@ -153,3 +202,59 @@ def last_prompt_and_attempts(session: TrainingSession, puzzle: Puzzle) -> tuple[
     ChatMessage.session.field.set_cached_value(message, session)
     ChatMessage.puzzle.field.set_cached_value(message, puzzle)
     return message, row[-1]
+
+
+def puzzles_finished(*, participant_id: int, group_key: str, limit: int) -> list[Puzzle]:
+    """The participant's latest finished puzzles of a group, newest first, with their outcome and the cue level
+    of a recall."""
+    sql = f"""
+    SELECT {{columns}} FROM {_table(Puzzle)} p
+    JOIN {_table(TrainingSession)} s ON s.id = p.session_id
+    JOIN {_table(PuzzleGroup)} g ON g.id = p.group_id
+    WHERE s.participant_id = %s AND g.key = %s AND NOT (p.outcome = %s)
+    ORDER BY p.finished_at DESC
+    LIMIT %s"""
+    fields = ("id", "outcome", "recalled_at_level", "start_cue_level", "finished_at")
+    return partial_instances(Puzzle, fields, sql, [participant_id, group_key, Puzzle.Outcome.OPEN, limit], "p")
+
+
+def entry_ids_of_session(session_id: int) -> set[int]:
+    return _entry_ids(f"SELECT p.entry_ids FROM {_table(Puzzle)} p WHERE p.session_id = %s", [session_id])
+
+
+def entry_ids_since(participant_id: int, since) -> set[int]:
+    """Entries asked in any of the participant's sessions since then."""
+    sql = f"""SELECT p.entry_ids FROM {_table(Puzzle)} p JOIN {_table(TrainingSession)} s ON s.id = p.session_id
+    WHERE s.participant_id = %s AND p.created_at >= %s"""
+    return _entry_ids(sql, [participant_id, since])
+
+
+def _entry_ids(sql: str, params: list) -> set[int]:
+    field = Puzzle._meta.get_field("entry_ids")
+    asked: set[int] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for (value,) in cursor.fetchall():
+            for convert in field.get_db_converters(connection):
+                value = convert(value, None, connection)
+            asked.update(value)
+    return asked
+
+
+def item_due_dates(participant_id: int) -> dict:
+    """When each of the participant's trained entries is next due."""
+    sql = f"""SELECT m.entry_id, m.due FROM {_table(ItemMemory)} m JOIN {_table(LifeLogEntry)} e ON e.id = m.entry_id
+    WHERE e.participant_id = %s"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [participant_id])
+        return dict(cursor.fetchall())
+
+
+ENTRY_FACT_FIELDS = ("id", "title", "description", "place_name", "people", "tags", "occurred_at", "time_precision")
+
+
+def entries_askable(participant_id: int) -> list[LifeLogEntry]:
+    """The participant's entries that are not withdrawn, in the model's order, with the fields puzzles use."""
+    sql = f"""SELECT {{columns}} FROM {_table(LifeLogEntry)} e WHERE e.participant_id = %s AND NOT e.excluded
+    ORDER BY e.occurred_at, e.id"""
+    return partial_instances(LifeLogEntry, ENTRY_FACT_FIELDS, sql, [participant_id], "e")

@@ -69,7 +69,12 @@ def test_each_action_kind_costs_a_pinned_number_of_queries(session):
     answered, queries = counted(session, "text", right_answer(first), client_id=resent_id)
     result = answered
     check("right answer, next puzzle", queries)
-    assert [m.seq for m in result.bot_messages] == [result.trainee_message.seq + 1, result.trainee_message.seq + 2]
+    assert [m.seq for m in result.bot_messages] == [result.trainee_message.seq + 1, result.trainee_message.seq + 2], (
+        [m.text for m in result.bot_messages],
+        first.group.kind,
+        first.payload,
+        right_answer(first),
+    )
     assert result.state["puzzle_index"] == 2
     _, queries = counted(session, "pause")
     check("pause", queries)

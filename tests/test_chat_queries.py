@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat.models import Attempt, ChatMessage, Puzzle
+from chat.models import Attempt, ChatMessage, Puzzle, TrainingSession
 from chat.services import trainee_action, training_session_start
 from studies.services import arm_create, protocol_version_create
 from tests.chat_helpers import give_life_log, open_puzzle, right_answer
@@ -102,3 +102,27 @@ def test_each_action_kind_costs_a_pinned_number_of_queries(session):
     assert counts == EXPECTED, f"{counts}\n\n" + "\n\n".join(
         f"{label}:\n" + "\n".join(queries) for label, queries in SEEN.items()
     )
+
+
+def test_the_fixed_sql_reads_give_what_the_orm_gives(session):
+    """chat/rows.py reads the turn's rows without the ORM's compiler: the same rows, fields and related rows."""
+    from django.db import transaction
+
+    from chat import rows
+
+    counted(session, "hint")
+    puzzle = Puzzle.objects.select_related("group", "session").get(session=session, outcome="open")
+    fields = [field.attname for field in Puzzle._meta.concrete_fields]
+    fast = rows.open_puzzle(session)
+    assert [getattr(fast, name) for name in fields] == [getattr(puzzle, name) for name in fields]
+    assert (fast.group.key, fast.group.templates, fast.session) == (puzzle.group.key, puzzle.group.templates, session)
+    assert getattr(fast, "authored", None) is None
+    prompt, attempts = rows.last_prompt_and_attempts(session, fast)
+    assert prompt == session.messages.filter(role="bot", puzzle=puzzle).order_by("-seq").first()
+    assert prompt.text == session.messages.get(pk=prompt.pk).text and attempts == puzzle.attempts.count() == 0
+    stored = session.messages.get(role="trainee")
+    with transaction.atomic():
+        locked = rows.training_session_locked(session.pk, stored.client_id)
+    assert (locked.resent_id, locked.last_seq) == (stored.pk, session.messages.order_by("-seq").first().seq)
+    assert locked.participant == session.participant and locked.protocol_version == session.protocol_version
+    assert locked.group_keys == TrainingSession.objects.get(pk=session.pk).group_keys

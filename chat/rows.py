@@ -1,10 +1,11 @@
-"""The reads every chat turn makes, in hand-written SQL: the same rows as the ORM's querysets, as model instances,
-without building and compiling a query each time.
+"""The reads every chat turn makes (and those of its next puzzle), in hand-written SQL: the same rows as the ORM's
+querysets, as model instances, without building and compiling a query each time.
 
 A turn's ORM reads cost 0.4-0.8 ms of Python each, mostly in Django's query compiler (a locked session with its
 participant, protocol and two subqueries: 1.6 ms, 0.27 ms of it in the database); the same row read with a
-fixed statement and `Model.from_db` costs about a tenth (bench/results/chat-load-cpu.md). Only a few hot,
-fixed-shape reads are here; everything else stays in the ORM (chat/selectors.py).
+fixed statement and `Model.from_db` costs about a tenth (bench/results/chat-load-cpu.md). Only hot, fixed-shape
+reads are here, behind the selectors and services that own them; everything else stays in the ORM. The SQL is
+written from the models' metadata (tables, columns), so a new column is read without a change here.
 """
 
 import uuid

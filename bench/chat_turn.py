@@ -14,6 +14,7 @@ consumer, Channels and Redis's client); the last line is
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -49,6 +50,17 @@ from studies.models import Study  # noqa: E402
 QUERIES: list[int] = []  # per trainee_action call, appended in the database thread
 SERVICE_MS: list[float] = []  # the database thread's CPU time in trainee_action (ORM, scorer), per call
 SYNC_PROFILER: list[cProfile.Profile] = []  # the database thread's profiler, with --profile
+
+
+GC_PAUSES: list[tuple[int, float]] = []  # (generation, ms) of every collection while the trainees play
+
+
+def gc_timer(phase: str, info: dict) -> None:
+    if phase == "start":
+        GC_PAUSES.append((info["generation"], -time.perf_counter()))
+    elif GC_PAUSES and GC_PAUSES[-1][1] < 0:
+        generation, started = GC_PAUSES[-1]
+        GC_PAUSES[-1] = (generation, (time.perf_counter() + started) * 1000)
 
 
 def counting(action):
@@ -116,6 +128,7 @@ def main() -> None:
     parser.add_argument("--history-participants", type=int, default=1000, help="participants with a history")
     parser.add_argument("--history-weeks", type=int, default=52, help="weekly past sessions each (0: none)")
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions (cProfile, CPU)")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order: cumulative or tottime (self)")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
@@ -139,7 +152,9 @@ def main() -> None:
         for trainee in trainees[1:]:
             await play(trainee, random.Random(rng.random()), samples, profiler)
 
+    gc.callbacks.append(gc_timer)
     asyncio.run(everyone())
+    gc.callbacks.remove(gc_timer)
 
     everything = [sample for values in samples.values() for sample in values]
     print(f"CPU: {cpu_model()}; load average {load_average()}; attempts in the database: "
@@ -156,11 +171,15 @@ def main() -> None:
               f"{statistics.fmean(queries):>9.1f}")  # fmt: skip
     if profiler:
         print("\nthe event loop's thread:")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.profile)
         print("the database thread (trainee_action):")
-        pstats.Stats(SYNC_PROFILER[0]).sort_stats("cumulative").print_stats(
-            r"chat/|compiler|quantulum|encode", args.profile
-        )
+        restriction = [r"chat/|compiler|quantulum|encode"] if args.sort == "cumulative" else []
+        pstats.Stats(SYNC_PROFILER[0]).sort_stats(args.sort).print_stats(*restriction, args.profile)
+    pauses = [ms for _, ms in GC_PAUSES if ms >= 0]
+    full = [ms for generation, ms in GC_PAUSES if generation == 2 and ms >= 0]
+    print(f"garbage collections: {len(pauses)} ({sum(pauses) / len(everything):.2f} ms per turn, longest "
+          f"{max(pauses, default=0):.1f} ms); full: {len(full)}, longest {max(full, default=0):.1f} ms; "
+          f"threshold {gc.get_threshold()}, frozen objects {gc.get_freeze_count():,}")  # fmt: skip
     cpu_mean = statistics.fmean(v[0] for v in everything)
     queries_mean = statistics.fmean(v[2] for v in everything)
     service_mean = statistics.fmean(v[3] for v in everything)

@@ -289,11 +289,14 @@ AMOUNT_UNITS = frozenset(
 def _amounts(answer: str, text: str, policy: ScoringPolicy) -> list[tuple[Quantity, bool]]:
     """(amount with a unit the answer gives, whether the text has it: exactly, or within the policy's tolerance
     when hedged). A bare number may be a date or a count, and "for two hours" is how long, not an amount."""
+    given = [
+        q for q in (_in_pounds(q) for q in quantities(spoken(answer), money="£" in answer)) if q.unit in AMOUNT_UNITS
+    ]
+    if not given:  # most answers: the text (a day's entries, a question with its clues) need not be parsed at all
+        return []
     known = [_in_pounds(q) for q in quantities(text)]
     found = []
-    for quantity in (_in_pounds(q) for q in quantities(spoken(answer), money="£" in answer)):
-        if quantity.unit not in AMOUNT_UNITS:
-            continue
+    for quantity in given:
         tolerance = policy.hedge_tolerance if quantity.hedged else 0.0
         has = any(
             _compatible(quantity.unit, other.unit)

@@ -11,13 +11,12 @@ from inference.prompt import prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant, ProtocolVersion
 
-from . import context, fixed_lines, phrasing, verifier
+from . import context, fixed_lines, phrasing, rows, verifier
 from .judge import JudgeQuestion
 from .llm import llm_context_tokens, llm_user, participant_llm_url
 from .models import (
     AuthoredPuzzle,
     ChatMessage,
-    ItemMemory,
     LLMContext,
     Puzzle,
     PuzzleGroup,
@@ -58,13 +57,9 @@ def transcript(session: TrainingSession, after_seq: int = 0) -> list[ChatMessage
 
 
 def open_puzzle(session: TrainingSession) -> Puzzle | None:
-    """The puzzle awaiting an answer, with its group and (when the LLM wrote it) its authored row."""
-    return (
-        session.puzzles.filter(outcome=Puzzle.Outcome.OPEN)
-        .select_related("group", "authored")
-        .order_by("-index")
-        .first()
-    )
+    """The puzzle awaiting an answer, with its group and (when the LLM wrote it) its authored row (read every
+    turn: in fixed SQL, chat/rows.py)."""
+    return rows.open_puzzle(session)
 
 
 def context_state(participant: Participant) -> str | None:
@@ -134,10 +129,7 @@ def _how_recalled(puzzle: Puzzle) -> str:
 
 def entry_facts_list(*, participant: Participant) -> list[EntryFacts]:
     """The participant's entries that may be asked about, as the facts puzzles are built from."""
-    entries = LifeLogEntry.objects.filter(participant=participant, excluded=False).only(
-        "id", "title", "description", "place_name", "people", "tags", "occurred_at", "time_precision"
-    )
-    return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries]
+    return [EntryFacts.from_entry(entry, participant.timezone) for entry in rows.entries_askable(participant.pk)]
 
 
 def entry_ids_asked(
@@ -147,29 +139,20 @@ def entry_ids_asked(
     participant in that many days."""
     asked: set[int] = set()
     if days:
-        recent = Puzzle.objects.filter(
-            session__participant_id=session.participant_id, created_at__gte=now - timedelta(days=days)
-        ).order_by()
-        for entry_ids in recent.values_list("entry_ids", flat=True):
-            asked.update(entry_ids)
+        asked |= rows.entry_ids_since(session.participant_id, now - timedelta(days=days))
     if this_session:
-        for entry_ids in session.puzzles.order_by().values_list("entry_ids", flat=True):
-            asked.update(entry_ids)
+        asked |= rows.entry_ids_of_session(session.pk)
     return asked
 
 
 def item_due_dates(*, participant_id: int) -> dict[int, datetime]:
     """When each trained entry is next due (FSRS)."""
-    return dict(ItemMemory.objects.filter(entry__participant_id=participant_id).values_list("entry_id", "due"))
+    return rows.item_due_dates(participant_id)
 
 
 def finished_puzzle_list(*, participant_id: int, group_key: str, limit: int) -> list[Puzzle]:
-    """The participant's latest finished puzzles of a group, newest first."""
-    return list(
-        Puzzle.objects.filter(session__participant_id=participant_id, group__key=group_key)
-        .exclude(outcome=Puzzle.Outcome.OPEN)
-        .order_by("-finished_at")[:limit]
-    )
+    """The participant's latest finished puzzles of a group, newest first (their outcome and recall level)."""
+    return rows.puzzles_finished(participant_id=participant_id, group_key=group_key, limit=limit)
 
 
 # -- puzzle groups -------------------------------------------------------------------------------------
@@ -179,7 +162,7 @@ def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
     """The newest version of each active group: those named, else the default rotation (a group whose rules
     say `"default_rotation": false`, such as llm-authored, is offered only when named or pinned)."""
     groups = {}
-    for group in PuzzleGroup.objects.filter(active=True).order_by("key", "-version"):
+    for group in rows.puzzle_groups_active():  # rows are never edited: read once per process (chat/rows.py)
         groups.setdefault(group.key, group)
     wanted = keys or sorted(key for key, group in groups.items() if group.rules.get("default_rotation", True))
     return [groups[key] for key in wanted if key in groups]
@@ -187,9 +170,7 @@ def latest_groups(keys: list[str] | None = None) -> list[PuzzleGroup]:
 
 def pinned_groups(protocol: ProtocolVersion) -> list[PuzzleGroup]:
     """The exact group versions a protocol pins, in its order (a newer version never leaks in)."""
-    by_pin = {
-        (g.key, g.version): g for g in PuzzleGroup.objects.filter(key__in=[p["key"] for p in protocol.puzzle_groups])
-    }
+    by_pin = {(g.key, g.version): g for g in rows.puzzle_groups_of([pin["key"] for pin in protocol.puzzle_groups])}
     return [
         by_pin[(pin["key"], pin["version"])] for pin in protocol.puzzle_groups if (pin["key"], pin["version"]) in by_pin
     ]

@@ -10,14 +10,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import F, Max
 from django.utils import timezone
 
 from lifelog.models import LifeLogEntry
 from studies.models import CuePolicy, Participant, ProtocolVersion
 from studies.scoring_policy import STANDARD, ScoringPolicy
 
-from . import fixed_lines, scheduling, verifier
+from . import fixed_lines, rows, scheduling, verifier
 from .authored_store import authored_puzzle_mark_used, authored_puzzle_take
 from .models import (
     Attempt,
@@ -234,6 +234,7 @@ def _next_puzzle(session: TrainingSession, *, now: datetime, after: Puzzle | Non
             cue_level=level,
         )
         session.open_puzzle = puzzle
+        rows.puzzle_group_keep(group)
         if built.authored_id is not None:
             authored_puzzle_mark_used(authored_id=built.authored_id, puzzle=puzzle)
         if skipped:
@@ -282,8 +283,8 @@ def _finish_puzzle(puzzle: Puzzle, outcome: str, *, score: float, now: datetime)
     scheduling.item_memory_review(entry_id=puzzle.entry_id, rating=scheduling.rating_for(puzzle, score), now=now)
 
 
-def _last_prompt(session: TrainingSession, puzzle: Puzzle) -> ChatMessage:
-    return session.messages.filter(role=ChatMessage.Role.BOT, puzzle=puzzle).order_by("-seq").first()
+def _last_prompt(session: TrainingSession, puzzle: Puzzle) -> ChatMessage | None:
+    return rows.last_prompt_and_attempts(session, puzzle)[0]
 
 
 def prompt_hash(text: str, model_name: str) -> str:
@@ -315,7 +316,7 @@ def _record_answer(session, puzzle, message: ChatMessage, text: str, now: dateti
 def _attempt_create(session, puzzle: Puzzle, message: ChatMessage | None, *, now: datetime, text: str = "",
                     score: Score | None = None, outcome: str = Attempt.Outcome.ANSWERED) -> Attempt:  # fmt: skip
     """The trial row: an answer with its score, or a skip or an end (no score) with its outcome."""
-    prompt = _last_prompt(session, puzzle)
+    prompt, attempts = rows.last_prompt_and_attempts(session, puzzle)
     shown_text = prompt.text or prompt.template_text
     shown_at = prompt.completed_at or prompt.created_at
     provenance = _provenance(session, puzzle, prompt)
@@ -323,7 +324,7 @@ def _attempt_create(session, puzzle: Puzzle, message: ChatMessage | None, *, now
         puzzle=puzzle,
         message=message,
         outcome=outcome,
-        attempt_number=puzzle.attempts.count() + 1,
+        attempt_number=attempts + 1,
         cue_level=puzzle.cue_level,
         hints_used=puzzle.hints_used,
         prompt_shown=shown_text,
@@ -491,17 +492,8 @@ def trainee_action(
 
 def _session_locked(session_id: int, client_id: uuid.UUID) -> TrainingSession:
     """The session row locked (with its participant's), its protocol, its last message number and the number
-    of a stored message with this client_id (a resend), in one query."""
-    messages = ChatMessage.objects.filter(session=OuterRef("pk")).order_by()
-    return (
-        TrainingSession.objects.select_for_update(of=("self", "participant"))
-        .select_related("participant", "protocol_version")
-        .annotate(
-            last_seq=Subquery(messages.order_by("-seq").values("seq")[:1]),
-            resent_id=Subquery(messages.filter(client_id=client_id).values("pk")[:1]),
-        )
-        .get(pk=session_id)
-    )
+    of a stored message with this client_id (a resend), in one query (fixed SQL: chat/rows.py)."""
+    return rows.training_session_locked(session_id, client_id)
 
 
 def bot_message_complete(

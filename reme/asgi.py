@@ -14,10 +14,15 @@ from django.conf import settings  # noqa: E402
 
 from chat.scoring import warm_up  # noqa: E402
 from reme.bodylimit import RequestBodyLimit, install_daphne_guard  # noqa: E402
+from reme.gctune import gc_tune  # noqa: E402
 from reme.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.CHAT_SCORER_WARM_UP:
-    warm_up()  # the scorer's embedding model loads in the background, not inside the first trainee's turn
+    # The scorer's embedding model loads in the background, not inside the first trainee's turn; then what the
+    # process loaded is frozen out of the garbage collector's way (reme/gctune.py).
+    scorer_ready = warm_up()
+    if settings.SERVER_GC_TUNE:
+        gc_tune(after=scorer_ready)
 
 body_limit = RequestBodyLimit(
     django_asgi_app,

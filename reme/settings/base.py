@@ -264,6 +264,8 @@ CHAT_LLM_FIRST_TOKEN_S = float(os.environ.get("CHAT_LLM_FIRST_TOKEN_S", "1.5"))
 # Web processes load the answer scorer's embedding model (torch, ~200 MB) at start. Processes that serve
 # only researchers (dashboard, API, exports) can leave it out; it still loads on a first chat answer.
 CHAT_SCORER_WARM_UP = env_bool("CHAT_SCORER_WARM_UP", True)
+# A server process freezes what it loaded out of the garbage collector's way once warm (reme/gctune.py).
+SERVER_GC_TUNE = env_bool("SERVER_GC_TUNE", True)
 # Ask the LLM to judge free-text answers whose semantic score is borderline (needs a capable model). It runs
 # only when CHAT_LLM_JUDGE_KAPPA, the model's kappa as `python -m chat.tune_scoring --judge` measured it, is at
 # least the rule scorer's (chat.scoring.RULE_KAPPA): a judge that agrees less with markers never decides.

@@ -35,12 +35,13 @@ from kernels import sparse_attention as core
 from kernels.pattern_search import Calibration
 
 CONFIG_TAGS = ("last95", "rows90", "rows80", "rows70")
-WAYS = {  # name: (SparsePrefill options, mask every tile: round 3's core)
+WAYS = {  # name: (SparsePrefill options, mask every tile: round 3's core[, interior key blocks in pairs])
     "round3": ({"fused": True}, True),
     "edge": ({"fused": True}, False),
     "edge_natural": ({"fused": True, "schedule": "natural"}, False),
     "wide": ({"wide": True}, False),
 }
+SYNTHETIC_WAYS = WAYS | {"edge_pairs": ({"fused": True}, False, True)}  # the last session: synthetic only
 PICKABLE = ("edge", "edge_natural", "wide")  # the ways `accuracy` may run a config
 ACCURACY_ORDER = ("rows90", "rows70", "rows80", "default")  # last95 lost needles in rounds 2 and 3
 DEFAULT_BUDGETS = {"vertical": 1000, "slash": 6096}
@@ -80,13 +81,14 @@ def tile_counts(prefill: SparsePrefill, q: torch.Tensor, k: torch.Tensor, layer:
 
 
 def run_way(way: str, patterns, q, k, v, layer: int):
-    options, mask_every = WAYS[way]
+    options, mask_every, *pairs = SYNTHETIC_WAYS[way]
     core.EDGE_MASK = not mask_every
+    core.KEY_PAIRS = bool(pairs and pairs[0])
     prefill = SparsePrefill(patterns, **options)
     return prefill, lambda: prefill(q, k, v, layer)
 
 
-def time_ways(qkv: dict, configs: dict, n: int) -> list[dict]:
+def time_ways(qkv: dict, configs: dict, n: int, ways: dict = WAYS) -> list[dict]:
     """Per layer: cuDNN, and each config run each way (ms, error against cuDNN, tiles)."""
     from bench.kernels import rel_err, timed
 
@@ -103,14 +105,14 @@ def time_ways(qkv: dict, configs: dict, n: int) -> list[dict]:
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
             outputs = {}
-            for way in WAYS:
+            for way in ways:
                 prefill, call = run_way(way, patterns, q, k, v, layer)
                 outputs[way] = call()
                 row[f"{name}_{way}_err"] = rel_err(outputs[way], reference)
                 row[f"{name}_{way}_ms"] = timed(call, False)
             row[f"{name}_edge_vs_round3"] = rel_err(outputs["edge"], outputs["round3"])
             row.update({f"{name}_{key}": value for key, value in tile_counts(prefill, q, k, layer).items()})
-        core.EDGE_MASK = True
+        core.EDGE_MASK, core.KEY_PAIRS = True, False
         rows.append(row)
         shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_err")))
         print(f"round 4 n={n} layer {layer}: {shown}", flush=True)
@@ -137,7 +139,7 @@ def synthetic_phase(out: Path, n: int = 131072) -> dict:
         return (torch.randn(1, h, n, dim, device="cuda") * 0.5 + rope * 2).to(torch.bfloat16)
 
     qkv = {0: (tensor(heads), tensor(kv_heads), torch.randn(1, kv_heads, n, dim, device="cuda", dtype=torch.bfloat16))}
-    report = {"n": n, "timing": time_ways(qkv, {"default": None}, n), "best_configs": best_configs()}
+    report = {"n": n, "timing": time_ways(qkv, {"default": None}, n, SYNTHETIC_WAYS), "best_configs": best_configs()}
     (out / "synthetic-round4.json").write_text(json.dumps(report, indent=1))
     return report
 

@@ -25,6 +25,14 @@ LOG2E = 1.4426950408889634
 # builder keeps the diagonal block at one end: vertical-slash lists descend from it, A-shape lists ascend to
 # it, block-sparse lists start with it, pair lists ascend. False: every tile masked (round 3's core).
 EDGE_MASK = True  # with it, the scale folds into the exponent (online_softmax_step_scaled)
+# With EDGE_MASK: the unmasked interior of a list two blocks at a time, as one tile of 2·BLOCK keys (half the
+# running-max rescales, a wider MMA). Off until measured faster (bench.longctx_round4 synthetic).
+KEY_PAIRS = False
+
+
+def _edge_mode() -> int:
+    """The cores' EDGE constexpr: 0 every tile masked, 1 edge-only mask, 2 edge-only mask and key pairs."""
+    return 0 if not EDGE_MASK else 2 if KEY_PAIRS else 1
 
 
 @triton.jit
@@ -68,9 +76,17 @@ def _attend_lists(
         if n_blocks > 0:
             m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, 0, rows, dims, stride_kn, stride_vn, n_ctx,
                                         m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
-        for t in range(1, n_blocks - 1):
-            m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
-                                        m_i, l_i, acc, scale_log2, B, False, EDGE)  # fmt: skip
+        if EDGE == 2:  # the interior two blocks at a time: one tile of 2·B keys (KEY_PAIRS)
+            for t in range(0, (n_blocks - 2) // 2):
+                m_i, l_i, acc = _block_pair(q, k_base, v_base, blocks, 1 + 2 * t, dims, stride_kn, stride_vn,
+                                            m_i, l_i, acc, scale_log2, B)  # fmt: skip
+            if n_blocks > 2 and n_blocks % 2 == 1:
+                m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 2, rows, dims, stride_kn,
+                                            stride_vn, n_ctx, m_i, l_i, acc, scale_log2, B, False, True)  # fmt: skip
+        else:
+            for t in range(1, n_blocks - 1):
+                m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
+                                            m_i, l_i, acc, scale_log2, B, False, EDGE)  # fmt: skip
         if n_blocks > 1:
             m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 1, rows, dims, stride_kn, stride_vn,
                                         n_ctx, m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
@@ -104,6 +120,18 @@ def _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, 
     if FMA:
         return online_softmax_step_scaled(tl.dot(q, tl.trans(k)), scale_log2, v, m_i, l_i, acc)
     return online_softmax_step(tl.dot(q, tl.trans(k)) * scale_log2, v, m_i, l_i, acc)
+
+
+@triton.jit
+def _block_pair(q, k_base, v_base, blocks, t, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B: tl.constexpr):
+    """Key blocks blocks[t] and blocks[t + 1], both strictly below the rows, as one unmasked tile of 2·B keys."""
+    first = tl.load(blocks + t)
+    second = tl.load(blocks + t + 1)
+    r = tl.arange(0, 2 * B)
+    cols = tl.where(r < B, first * B + r, second * B + r - B)
+    k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :])
+    v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+    return online_softmax_step_scaled(tl.dot(q, tl.trans(k)), scale_log2, v, m_i, l_i, acc)
 
 
 @triton.jit
@@ -301,7 +329,7 @@ def sparse_attention(
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
-        D=dim, B=BLOCK, EDGE=EDGE_MASK,
+        D=dim, B=BLOCK, EDGE=_edge_mode(),
     )  # fmt: skip
     return out
 
@@ -350,7 +378,7 @@ def scheduled_sparse_attention(
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
-        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=EDGE_MASK,
+        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=_edge_mode(),
     )  # fmt: skip
     return out
 

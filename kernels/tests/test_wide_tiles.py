@@ -109,7 +109,9 @@ def test_every_list_keeps_its_diagonal_block_at_an_end(rng):
 
 @pytest.mark.parametrize("pattern", ["vertical_slash", "a_shape", "block_sparse"])
 def test_edge_mask_equals_masking_every_tile(rng, monkeypatch, pattern):
-    heads, kv_heads, n, dim = 4, 2, 333, 64
+    """The edge-only mask, also with the interior taken two blocks at a time (KEY_PAIRS; lists of even and odd
+    lengths), gives what masking every tile gives."""
+    heads, kv_heads, n, dim = 4, 2, 600, 64
     q, k, v = rng(1, heads, n, dim), rng(1, kv_heads, n, dim), rng(1, kv_heads, n, dim)
     if pattern == "vertical_slash":
         lists = vertical_slash_lists(q, k, *budgets(heads, 12, 8), sinks=4, local=8)
@@ -122,7 +124,11 @@ def test_edge_mask_equals_masking_every_tile(rng, monkeypatch, pattern):
     ids = torch.arange(heads, device=DEVICE)
     edge = sparse_attention(q, k, v, *lists, out=poisoned_like(q))
     edge_scheduled = scheduled_sparse_attention(q, k, v, ids, *stack_lists([lists]), out=poisoned_like(q))
+    monkeypatch.setattr(core, "KEY_PAIRS", True)
+    pairs = sparse_attention(q, k, v, *lists, out=poisoned_like(q))
+    pairs_scheduled = scheduled_sparse_attention(q, k, v, ids, *stack_lists([lists]), out=poisoned_like(q))
     monkeypatch.setattr(core, "EDGE_MASK", False)
     every = sparse_attention(q, k, v, *lists, out=poisoned_like(q))
     limit = 1e-3 if ON_GPU else 1e-6
-    assert relative_error(edge, every) < limit and relative_error(edge_scheduled, every) < limit, rng.seed
+    for variant in (edge, edge_scheduled, pairs, pairs_scheduled):
+        assert relative_error(variant, every) < limit, rng.seed

@@ -215,3 +215,63 @@ def convert_vertical_slash_ranges(
         column_idx, column_count, n_ctx, max_bands, max_vertical, B=BLOCK, CH=CHUNK, STEPS=steps,
     )  # fmt: skip
     return range_lo, range_hi, range_count, column_idx, column_count
+
+
+# -- pairs of query blocks (the 128-row core) -------------------------------------------------------------
+#
+# wide_sparse_attention runs the rows of query blocks 2p and 2p + 1 together. Their key blocks: the union of
+# the two lists, sorted ascending (a bitmap per pair, compacted). Their columns: a vertical-slash list's
+# columns of a query block are the head's vertical columns up to its last row outside its own blocks, so the
+# columns of 2p outside the union are also columns of 2p + 1: the pair's columns are those of 2p + 1 outside
+# the union (of 2p itself when it is the last, unpaired block). Other lists (A-shape, block-sparse) have none.
+
+PAIR_BITMAP_ELEMENTS = 1 << 28  # bitmap entries built at once (heads are taken a few at a time past this)
+
+
+def pair_lists(
+    block_idx: torch.Tensor,
+    block_count: torch.Tensor,
+    column_idx: torch.Tensor,
+    column_count: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-query-block lists [b, h, qblocks, ...] → per-pair lists [b, h, ceil(qblocks / 2), ...]: (block_idx
+    ascending, block_count, column_idx, column_count), int32 (see the section comment)."""
+    batch, heads, qblocks, width = block_idx.shape
+    if qblocks % 2:  # the last block alone: an empty partner, and its own columns
+        block_idx = torch.nn.functional.pad(block_idx, (0, 0, 0, 1))
+        block_count = torch.nn.functional.pad(block_count, (0, 1))
+        column_idx = torch.cat([column_idx, column_idx[:, :, -1:]], 2)
+        column_count = torch.cat([column_count, column_count[:, :, -1:]], 2)
+    pairs = block_idx.shape[2] // 2
+    out_width = min(2 * width, qblocks)
+    columns = column_idx[:, :, 1::2]
+    column_total = column_count[:, :, 1::2]
+    out_blocks = torch.empty(batch, heads, pairs, out_width, dtype=torch.int32, device=block_idx.device)
+    out_count = torch.empty(batch, heads, pairs, dtype=torch.int32, device=block_idx.device)
+    out_columns = torch.empty(batch, heads, pairs, columns.shape[-1], dtype=torch.int32, device=block_idx.device)
+    out_column_count = torch.empty_like(out_count)
+    step = max(1, PAIR_BITMAP_ELEMENTS // max(1, batch * pairs * qblocks))
+    keys = torch.arange(qblocks, dtype=torch.int32, device=block_idx.device)
+    for first in range(0, heads, step):
+        hs = slice(first, min(first + step, heads))
+        listed = torch.arange(width, device=block_idx.device) < block_count[:, hs, :, None]
+        target = torch.where(listed, block_idx[:, hs].long(), qblocks)
+        target = target.reshape(batch, target.shape[1], pairs, 2 * width)
+        bitmap = torch.zeros(*target.shape[:3], qblocks + 1, dtype=torch.bool, device=block_idx.device)
+        bitmap.scatter_(-1, target, True)
+        bitmap = bitmap[..., :qblocks]
+        out_count[:, hs] = bitmap.sum(-1, dtype=torch.int32)
+        position = torch.where(bitmap, bitmap.cumsum(-1, dtype=torch.int32) - 1, out_width).long()
+        compact = torch.zeros(*bitmap.shape[:3], out_width + 1, dtype=torch.int32, device=block_idx.device)
+        compact.scatter_(-1, position, keys.expand_as(bitmap))
+        out_blocks[:, hs] = compact[..., :out_width]
+        cols = columns[:, hs]
+        present = torch.arange(cols.shape[-1], device=cols.device) < column_total[:, hs, :, None]
+        inside = bitmap.gather(-1, (cols.long() // BLOCK).clamp(0, qblocks - 1))
+        keep = present & ~inside
+        out_column_count[:, hs] = keep.sum(-1, dtype=torch.int32)
+        position = torch.where(keep, keep.cumsum(-1, dtype=torch.int32) - 1, cols.shape[-1]).long()
+        compact = torch.zeros(*cols.shape[:3], cols.shape[-1] + 1, dtype=torch.int32, device=cols.device)
+        compact.scatter_(-1, position, cols)
+        out_columns[:, hs] = compact[..., : cols.shape[-1]]
+    return out_blocks, out_count, out_columns, out_column_count

@@ -157,3 +157,14 @@ def slash_range_mask(n: int, vertical: torch.Tensor, slash: torch.Tensor, block:
                 mask[q0 : q_last + 1] |= (keys >= max(q0 - b, 0)) & (keys <= q_last - a)
     mask[:, vertical[vertical >= 0].long()] = True
     return mask & causal_mask(n, n, slash.device)
+
+
+def widen_mask(mask: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
+    """The mask of the 128-row core (sparse_attention.wide_sparse_attention) from a 64-row one [..., n, n]:
+    both query blocks of a pair see the keys either block sees (their last rows see all of their keys), causal."""
+    n = mask.shape[-1]
+    rows = torch.arange(n, device=mask.device)
+    pair_last = torch.clamp((rows // (2 * block)) * 2 * block + 2 * block, max=n) - 1
+    first_last = torch.minimum((rows // (2 * block)) * 2 * block + block - 1, pair_last)
+    wide = mask[..., pair_last, :] | mask[..., first_last, :]
+    return wide & causal_mask(n, n, mask.device)

@@ -4,6 +4,9 @@ One program per (query block, batch·head): it walks its key blocks (whole BLOCK
 causal mask applied) and then its extra columns (gathered BLOCK at a time), with an online
 softmax in float32. Vertical-slash, A-shape and block-sparse all run through this one core;
 they differ only in the lists they build. GQA: query head h reads kv head h // group.
+Only the diagonal block needs the causal mask (and the sequence's end, which lies in the last diagonal one):
+with EDGE_MASK only a list's first and last block are masked, the rest run without the mask's compares.
+wide_sparse_attention runs 2·BLOCK query rows per program over the union of two blocks' lists.
 Reference: kernels.reference.masked_attention with the matching mask.
 """
 
@@ -14,14 +17,29 @@ import torch
 import triton
 import triton.language as tl
 
-from .online_softmax import online_softmax_step
+from .online_softmax import online_softmax_step, online_softmax_step_scaled
 from .reference import BLOCK
 
 LOG2E = 1.4426950408889634
+# Mask only a list's first and last key block (the others lie strictly below the query block). Every list
+# builder keeps the diagonal block at one end: vertical-slash lists descend from it, A-shape lists ascend to
+# it, block-sparse lists start with it, pair lists ascend. False: every tile masked (round 3's core).
+EDGE_MASK = True  # with it, the scale folds into the exponent (online_softmax_step_scaled)
+# With EDGE_MASK: the unmasked interior of a list two blocks at a time, as one tile of 2·BLOCK keys (half the
+# running-max rescales, a wider MMA). Off until measured faster (bench.longctx_round4 synthetic).
+KEY_PAIRS = False
+
+
+def _edge_mode() -> int:
+    """The cores' EDGE constexpr: 0 every tile masked, 1 edge-only mask, 2 edge-only mask and key pairs."""
+    return 0 if not EDGE_MASK else 2 if KEY_PAIRS else 1
 
 
 @triton.jit
-def _attend(q, k, v, visible, m_i, l_i, acc, scale_log2):
+def _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, FMA: tl.constexpr):
+    if FMA:
+        return online_softmax_step_scaled(tl.where(visible, tl.dot(q, tl.trans(k)), float("-inf")), scale_log2, v,
+                                          m_i, l_i, acc)  # fmt: skip
     s = tl.where(visible, tl.dot(q, tl.trans(k)) * scale_log2, float("-inf"))
     return online_softmax_step(s, v, m_i, l_i, acc)
 
@@ -29,7 +47,7 @@ def _attend(q, k, v, visible, m_i, l_i, acc, scale_log2):
 def _configs() -> list[triton.Config]:
     if os.environ.get("TRITON_INTERPRET") == "1":
         return [triton.Config({}, num_warps=4, num_stages=1)]
-    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 2), (8, 3)]]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (4, 4), (8, 2), (8, 3)]]
 
 
 @triton.jit
@@ -38,9 +56,10 @@ def _attend_lists(
     stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
     stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
     b, h, kv_h, qb, list_at, n_ctx, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr,
 ):  # fmt: skip
-    """One query block of one head: its listed key blocks, then its extra columns."""
+    """One query block of one head: its listed key blocks, then its extra columns. EDGE: only the first and
+    the last listed block are masked (EDGE_MASK)."""
     rows = qb * B + tl.arange(0, B)
     dims = tl.arange(0, D)
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
@@ -51,29 +70,83 @@ def _attend_lists(
     l_i = tl.zeros([B], dtype=tl.float32)
     acc = tl.zeros([B, D], dtype=tl.float32)
 
+    blocks = BlockIdx + list_at * max_blocks
     n_blocks = tl.load(BlockCount + list_at)
-    for t in range(0, n_blocks):
-        kb = tl.load(BlockIdx + list_at * max_blocks + t)
-        cols = kb * B + tl.arange(0, B)
+    if EDGE:  # only a list's first and last block can be the diagonal one (module docstring)
+        if n_blocks > 0:
+            m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, 0, rows, dims, stride_kn, stride_vn, n_ctx,
+                                        m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
+        if EDGE == 2:  # the interior two blocks at a time: one tile of 2·B keys (KEY_PAIRS)
+            for t in range(0, (n_blocks - 2) // 2):
+                m_i, l_i, acc = _block_pair(q, k_base, v_base, blocks, 1 + 2 * t, dims, stride_kn, stride_vn,
+                                            m_i, l_i, acc, scale_log2, B)  # fmt: skip
+            if n_blocks > 2 and n_blocks % 2 == 1:
+                m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 2, rows, dims, stride_kn,
+                                            stride_vn, n_ctx, m_i, l_i, acc, scale_log2, B, False, True)  # fmt: skip
+        else:
+            for t in range(1, n_blocks - 1):
+                m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
+                                            m_i, l_i, acc, scale_log2, B, False, EDGE)  # fmt: skip
+        if n_blocks > 1:
+            m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 1, rows, dims, stride_kn, stride_vn,
+                                        n_ctx, m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
+    else:
+        for t in range(0, n_blocks):
+            m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
+                                        m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
+
+    m_i, l_i, acc = _column_tiles(q, k_base, v_base, ColumnIdx + list_at * max_columns, tl.load(ColumnCount + list_at),
+                                  rows, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B, EDGE)  # fmt: skip
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+
+
+@triton.jit
+def _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx, m_i, l_i, acc, scale_log2,
+                B: tl.constexpr, MASKED: tl.constexpr, FMA: tl.constexpr):  # fmt: skip
+    """Key block blocks[t] (B keys) for the rows: MASKED applies the causal mask and the end of the sequence;
+    without it every key of the block is before every row (a block strictly below the diagonal)."""
+    kb = tl.load(blocks + t)
+    cols = kb * B + tl.arange(0, B)
+    if MASKED:
         in_range = cols < n_ctx
         k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
         visible = (cols[None, :] <= rows[:, None]) & in_range[None, :]
-        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
+        return _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, FMA)
+    k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :])
+    v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+    if FMA:
+        return online_softmax_step_scaled(tl.dot(q, tl.trans(k)), scale_log2, v, m_i, l_i, acc)
+    return online_softmax_step(tl.dot(q, tl.trans(k)) * scale_log2, v, m_i, l_i, acc)
 
-    n_columns = tl.load(ColumnCount + list_at)
+
+@triton.jit
+def _block_pair(q, k_base, v_base, blocks, t, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B: tl.constexpr):
+    """Key blocks blocks[t] and blocks[t + 1], both strictly below the rows, as one unmasked tile of 2·B keys."""
+    first = tl.load(blocks + t)
+    second = tl.load(blocks + t + 1)
+    r = tl.arange(0, 2 * B)
+    cols = tl.where(r < B, first * B + r, second * B + r - B)
+    k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :])
+    v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+    return online_softmax_step_scaled(tl.dot(q, tl.trans(k)), scale_log2, v, m_i, l_i, acc)
+
+
+@triton.jit
+def _column_tiles(q, k_base, v_base, columns, n_columns, rows, dims, stride_kn, stride_vn, m_i, l_i, acc,
+                  scale_log2, B: tl.constexpr, FMA: tl.constexpr):  # fmt: skip
+    """The gathered extra columns, B at a time (always masked: a column may lie inside the rows' own block)."""
     for start in range(0, n_columns, B):
         idx = start + tl.arange(0, B)
         present = idx < n_columns
-        cols = tl.load(ColumnIdx + list_at * max_columns + idx, mask=present, other=0)
+        cols = tl.load(columns + idx, mask=present, other=0)
         k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=present[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=present[:, None], other=0.0)
         visible = (cols[None, :] <= rows[:, None]) & present[None, :]
-        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
-
-    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
-             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, FMA)
+    return m_i, l_i, acc
 
 
 @triton.jit
@@ -105,7 +178,7 @@ def _attend_ranges(
             k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=in_range[:, None], other=0.0)
             v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=in_range[:, None], other=0.0)
             visible = (cols[None, :] <= rows[:, None]) & in_range[None, :]
-            m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
+            m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, False)
 
     n_columns = tl.load(ColumnCount + list_at)
     for start in range(0, n_columns, B):
@@ -115,14 +188,14 @@ def _attend_ranges(
         k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :], mask=present[:, None], other=0.0)
         v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :], mask=present[:, None], other=0.0)
         visible = (cols[None, :] <= rows[:, None]) & present[None, :]
-        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2)
+        m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, False)
 
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
              out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group"])
+@triton.autotune(configs=_configs(), key=["D", "heads", "group", "EDGE"])
 @triton.jit
 def _sparse_attention_kernel(
     Q, K, V, Out,
@@ -132,7 +205,7 @@ def _sparse_attention_kernel(
     stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_on,
     n_ctx, heads, group, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr,
 ):  # fmt: skip
     qb = tl.program_id(0)
     bh = tl.program_id(1)
@@ -142,10 +215,11 @@ def _sparse_attention_kernel(
         stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
         stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
         b, h, h // group, qb, bh * tl.num_programs(0) + qb, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+        EDGE,
     )  # fmt: skip
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES", "RB"])
+@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES", "RB", "EDGE"])
 @triton.jit
 def _scheduled_kernel(
     Q, K, V, Out,
@@ -155,7 +229,7 @@ def _scheduled_kernel(
     stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_on,
     n_ctx, n_qblocks, heads, group, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr, RB: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr, RB: tl.constexpr, EDGE: tl.constexpr,
 ):  # fmt: skip
     """One program per listed (batch, slot, query block), in the order given (the heaviest first): slot s of
     the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group. RANGES:
@@ -177,8 +251,59 @@ def _scheduled_kernel(
             Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
             stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
-            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B,
+            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B, EDGE,
         )  # fmt: skip
+
+
+def _wide_configs() -> list[triton.Config]:
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 2), (8, 3), (8, 4)]]
+
+
+@triton.autotune(configs=_wide_configs(), key=["D", "heads", "group"])
+@triton.jit
+def _wide_kernel(
+    Q, K, V, Out,
+    BlockIdx, BlockCount, ColumnIdx, ColumnCount, HeadIds,
+    stride_qb, stride_qh, stride_qn,
+    stride_kb, stride_kh, stride_kn,
+    stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_on,
+    n_ctx, heads, group, scale_log2, max_blocks, max_columns,
+    D: tl.constexpr, B: tl.constexpr,
+):  # fmt: skip
+    """One program per (pair of query blocks, batch · slot): 2·B query rows over the pair's key blocks (sorted
+    ascending: all but the last two lie strictly below the pair's rows and run unmasked) and its columns."""
+    pair = tl.program_id(0)
+    bs = tl.program_id(1)
+    b, slot = bs // heads, bs % heads
+    h = tl.load(HeadIds + slot)
+    kv_h = h // group
+    list_at = bs * tl.num_programs(0) + pair
+    rows = pair * 2 * B + tl.arange(0, 2 * B)
+    dims = tl.arange(0, D)
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
+                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    k_base = K + b * stride_kb + kv_h * stride_kh
+    v_base = V + b * stride_vb + kv_h * stride_vh
+    m_i = tl.full([2 * B], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([2 * B], dtype=tl.float32)
+    acc = tl.zeros([2 * B, D], dtype=tl.float32)
+    blocks = BlockIdx + list_at * max_blocks
+    n_blocks = tl.load(BlockCount + list_at)
+    below = tl.maximum(n_blocks - 2, 0)
+    for t in range(0, below):
+        m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
+                                    m_i, l_i, acc, scale_log2, B, False, True)  # fmt: skip
+    for t in range(below, n_blocks):
+        m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
+                                    m_i, l_i, acc, scale_log2, B, True, True)  # fmt: skip
+    m_i, l_i, acc = _column_tiles(q, k_base, v_base, ColumnIdx + list_at * max_columns, tl.load(ColumnCount + list_at),
+                                  rows, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B, True)  # fmt: skip
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
 
 
 def sparse_attention(
@@ -204,7 +329,7 @@ def sparse_attention(
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
-        D=dim, B=BLOCK,
+        D=dim, B=BLOCK, EDGE=_edge_mode(),
     )  # fmt: skip
     return out
 
@@ -253,6 +378,38 @@ def scheduled_sparse_attention(
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
         v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
-        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block,
+        column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=_edge_mode(),
+    )  # fmt: skip
+    return out
+
+
+def wide_sparse_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    head_ids: torch.Tensor,
+    block_idx: torch.Tensor,
+    block_count: torch.Tensor,
+    column_idx: torch.Tensor,
+    column_count: torch.Tensor,
+    *,
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """Attention over pair lists (index_convert.pair_lists: per pair of query blocks, the union of the two
+    blocks' key blocks sorted ascending, and the columns outside them): query tiles of 2·BLOCK rows, so each
+    K/V tile loaded feeds twice the rows and the MMA is twice as tall. Both blocks of a pair see the union
+    (a superset of each block's own keys). List slot s is query head head_ids[s] of q and out, in grid order;
+    only those heads of out are written."""
+    _, heads, n_ctx, dim = q.shape
+    assert dim in (64, 128) and q.stride(-1) == k.stride(-1) == v.stride(-1) == out.stride(-1) == 1
+    slots, pairs = block_count.shape[1], block_count.shape[2]
+    assert pairs == triton.cdiv(n_ctx, 2 * BLOCK) and column_count.shape == block_count.shape
+    assert block_idx.is_contiguous() and column_idx.is_contiguous()
+    _wide_kernel[(pairs, block_count.shape[0] * slots)](
+        q, k, v, out, block_idx, block_count, column_idx, column_count, head_ids.to(torch.int32),
+        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
+        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        n_ctx, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
+        D=dim, B=BLOCK,
     )  # fmt: skip
     return out

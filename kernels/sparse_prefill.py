@@ -112,8 +112,9 @@ def block_sparse_blocks(q: torch.Tensor, k: torch.Tensor, top_blocks: torch.Tens
         hs = slice(first, min(first + BLOCK_SCORE_HEADS, heads))
         kv = pooled_k[:, [h // group for h in range(hs.start, hs.stop)]]
         scores = pooled_q[:, hs] @ kv.transpose(-1, -2) / math.sqrt(dim)
+        # the diagonal first, block 0 second: the core masks only a list's first and last block
+        scores[..., 0] = torch.finfo(scores.dtype).max
         scores = scores.masked_fill(diagonal, float("inf"))
-        scores[..., 0] = float("inf")
         scores = scores.masked_fill(~causal, float("-inf"))
         top = scores.topk(width, dim=-1)
         # top-k is sorted best first and future blocks score -inf: kept entries form a prefix

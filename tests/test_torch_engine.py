@@ -347,6 +347,35 @@ def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches(
     assert (ranges[True][:, 2] - outputs["fused"][:, 2]).abs().max() > 1e-4
 
 
+def test_wide_tiles_through_the_engine_equal_their_widened_masks():
+    """128-row query tiles (SparsePrefill(wide=True)): the kernels (the interpreter) give the reference over each
+    head's widened mask, the dense head stays dense, and the sparse heads see more keys than with 64-row tiles
+    (closer to dense), while still fewer than dense."""
+    shape = ModelArgs(vocab_size=257, dim=256, n_layers=1, n_heads=4, n_kv_heads=2, intermediate_size=256)
+    choices = [HeadChoice(head=0, pattern="block_sparse", params={"blocks": 2}, recall=1.0, density=1.0),
+               HeadChoice(head=1, pattern="dense", params={}, recall=1.0, density=1.0),
+               HeadChoice(head=2, pattern="vertical_slash", params={"vertical": 16, "slash": 8}, recall=1.0,
+                          density=1.0),
+               HeadChoice(head=3, pattern="a_shape", params={"sink_blocks": 1, "local_blocks": 1}, recall=1.0,
+                          density=1.0)]  # fmt: skip
+    generator = torch.Generator().manual_seed(29)
+    q = torch.randn(1, shape.n_heads, 450, shape.head_dim, generator=generator)
+    k, v = (torch.randn(1, shape.n_kv_heads, 450, shape.head_dim, generator=generator) for _ in range(2))
+    wide = {
+        kernels: SparsePrefill({0: choices}, kernels=kernels, wide=True)(q, k, v, layer=0) for kernels in (True, False)
+    }
+    torch.testing.assert_close(wide[True], wide[False], atol=1e-5, rtol=1e-5)
+    narrow = SparsePrefill({0: choices}, kernels=False)(q, k, v, layer=0)
+    dense = reference.prefix_attention(q, k, v)
+    torch.testing.assert_close(wide[True][:, 1], dense[:, 1], atol=1e-5, rtol=1e-5)
+    for head in (0, 2, 3):
+        error_wide = (wide[True][:, head] - dense[:, head]).norm()
+        error_narrow = (narrow[:, head] - dense[:, head]).norm()
+        assert 1e-4 < error_wide < error_narrow, head
+    with pytest.raises(ValueError, match="slash_ranges"):
+        SparsePrefill({0: choices}, wide=True, slash_ranges=True)
+
+
 def test_a_pattern_config_past_its_calibrated_lengths_is_refused_with_a_log_unless_it_has_a_scaling_rule(caplog):
     """Narrow patterns calibrated at 128 tokens: a 300-token prefill refuses them (runs dense, logs why);
     with a scaling rule the carried (wider) budgets run sparse; at the calibrated length they run as is."""

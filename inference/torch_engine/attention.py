@@ -8,7 +8,8 @@
   several patterns every sparse head runs in one launch, whatever its pattern and budgets (its index lists
   stacked, the heaviest query blocks first), while the dense heads run through cuDNN on a side stream
   beside it (`fused`; without it, one launch per pattern, one after the other); a layer of one pattern
-  runs its one launch in grid order. On the CPU the same patterns run as their exact masks over the
+  runs its one launch in grid order. `wide` runs 128-row query tiles over the union of two 64-row blocks'
+  lists (a superset of each block's keys). On the CPU the same patterns run as their exact masks over the
   reference. The K/V stay complete: later turns attend to all of it (SCBench's
   point: sparse prefill, full cache). A config loaded from a file knows the lengths it was calibrated
   at: past the longest, it is carried by its scaling rule, or refused (that layer runs dense, and the
@@ -93,7 +94,12 @@ class SparsePrefill:
     slash_ranges: bool = False  # vertical-slash slashes as unaligned key ranges (fewer keys; kernels: fused only)
     schedule: str = "heaviest_first"  # the fused launch's program order, or "natural" (head by head)
     range_block: int = 64  # keys per step along a range (slash_ranges): 64 or 128
+    wide: bool = False  # 128-row query tiles over the union of two query blocks' lists (a superset of keys)
     refusals: list[tuple[int, int]] = field(default_factory=list)  # (layer, tokens) run dense, for the log
+
+    def __post_init__(self):
+        if self.wide and self.slash_ranges:
+            raise ValueError("wide (128-row) tiles walk key blocks: they do not take slash_ranges")
 
     def choices(self, layer: int, heads: int, n: int) -> list[HeadChoice] | None:
         """This layer's per-head choices for a prefill of n tokens; None: the config refuses this length."""
@@ -130,10 +136,13 @@ class SparsePrefill:
         # one pattern already runs in one launch, in the grid order that keeps K/V in L2 (measured faster
         # than the scheduled order on the real model: bench/results/longctx-h200.md, round 3)
         mixed = len(groups) > 1 and set(groups) != {"dense"}
-        if ((self.fused and mixed) or self.slash_ranges) and kernels and fits_one_launch(q, groups):
-            return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges, self.schedule, self.range_block)
-        if self.slash_ranges and not kernels:
-            return self.masked_with_ranges(groups, q, k, v)
+        sparse = set(groups) != {"dense"}
+        wide = self.wide and sparse
+        if ((self.fused and mixed) or self.slash_ranges or wide) and kernels and fits_one_launch(q, groups):
+            return fused_attend(groups, q, k, v, self.kernels, self.slash_ranges, self.schedule, self.range_block,
+                                wide)  # fmt: skip
+        if (self.slash_ranges or wide) and not kernels:
+            return self.masked(groups, q, k, v)
         out = torch.empty_like(q)
         for pattern, members in groups.items():
             params = [choice.params for choice in members]
@@ -145,8 +154,8 @@ class SparsePrefill:
             out[:, indices] = run_pattern(pattern, params, *subset, self.kernels)
         return out
 
-    def masked_with_ranges(self, groups: dict[str, list[HeadChoice]], q, k, v) -> torch.Tensor:
-        """The CPU path of slash_ranges: each head's exact mask over the reference."""
+    def masked(self, groups: dict[str, list[HeadChoice]], q, k, v) -> torch.Tensor:
+        """The CPU path of slash_ranges and wide: each head's exact mask over the reference."""
         masks = [None] * q.shape[1]
         for pattern, members in groups.items():
             if pattern == "dense":
@@ -157,9 +166,9 @@ class SparsePrefill:
             heads = [choice.head for choice in members]
             sub_q, sub_k = q[:, heads], k[:, [head // group for head in heads]]
             params = [choice.params for choice in members]
-            mask = pattern_mask(pattern, params, sub_q, sub_k, slash_ranges=True)
+            mask = pattern_mask(pattern, params, sub_q, sub_k, slash_ranges=self.slash_ranges)
             for index, head in enumerate(heads):
-                masks[head] = mask[0, index]
+                masks[head] = reference.widen_mask(mask[0, index]) if self.wide else mask[0, index]
         return reference.masked_attention(q, k, v, torch.stack(masks)[None]).to(q.dtype)
 
 
@@ -186,12 +195,14 @@ _side_streams: dict[torch.device, torch.cuda.Stream] = {}
 
 def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | None = None,
                  slash_ranges: bool = False, schedule: str = "heaviest_first",
-                 range_block: int = 64) -> torch.Tensor:  # fmt: skip
+                 range_block: int = 64, wide: bool = False) -> torch.Tensor:  # fmt: skip
     """Every sparse head of a layer in one launch of the scheduled core (the same lists, so the same keys, as
     one launch per pattern; with slash_ranges, vertical-slash heads walk unaligned key ranges and every list
     is a range list); the dense heads through dense_attend, on a side stream on a GPU so that the two
-    overlap and each fills the other's tail."""
-    from kernels.sparse_attention import scheduled_sparse_attention  # late: the CPU server needs no Triton
+    overlap and each fills the other's tail. wide: the stacked lists paired (index_convert.pair_lists) and run
+    by the 128-row core, in grid order."""
+    from kernels.index_convert import pair_lists  # late: the CPU server needs no Triton
+    from kernels.sparse_attention import scheduled_sparse_attention, wide_sparse_attention
 
     group = q.shape[1] // k.shape[1]
     out = torch.empty_like(q)
@@ -229,7 +240,10 @@ def fused_attend(groups: dict[str, list[HeadChoice]], q, k, v, kernels: bool | N
         head_ids += heads
     ids = torch.tensor(head_ids, dtype=torch.int32, device=q.device)
     lists = stack_ranges(pieces) if slash_ranges else stack_lists(pieces)
-    scheduled_sparse_attention(q, k, v, ids, *lists, out=out, order=schedule, range_block=range_block)
+    if wide:
+        wide_sparse_attention(q, k, v, ids, *pair_lists(*lists), out=out)
+    else:
+        scheduled_sparse_attention(q, k, v, ids, *lists, out=out, order=schedule, range_block=range_block)
     if dense:
         if side is not None:
             main.wait_stream(side)

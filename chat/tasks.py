@@ -35,15 +35,16 @@ def author_puzzles(self, participant_id: int) -> dict:
 
     Ordered so that a first session shows LLM text as early as it can: the greeting's rewording (every session
     opens with it), then candidates until one puzzle is accepted (at most FIRST_CANDIDATES), then the other
-    fixed lines, then the rest of the candidates. Each step skips what was already tried on this prefix."""
+    fixed lines, then the rest of the candidates: LLM_AUTHORING_CANDIDATES per prefix in all. Each step skips what
+    was already tried on this prefix, so a task queued again (at each login, at session start) only tops up."""
     wanted = authoring_wanted(participant_id=participant_id)  # the protocol pins the llm-authored group
     total = settings.LLM_AUTHORING_CANDIDATES
     lines = reworded_lines_write(participant_id=participant_id, keys=FIRST_LINES)
-    first = (authored_puzzles_write(participant_id=participant_id, limit=min(FIRST_CANDIDATES, total), enough=1)
-             if wanted else AuthoringRun())  # fmt: skip
+    first = (authored_puzzles_write(participant_id=participant_id, limit=FIRST_CANDIDATES, enough=1,
+                                    per_prefix=total) if wanted else AuthoringRun())  # fmt: skip
     more_lines = reworded_lines_write(participant_id=participant_id)  # the greeting is skipped: tried above
-    rest = (authored_puzzles_write(participant_id=participant_id, limit=max(total - first.candidates, 0))
-            if wanted and total > first.candidates else AuthoringRun())  # fmt: skip
+    rest = (authored_puzzles_write(participant_id=participant_id, limit=total, per_prefix=total)
+            if wanted else AuthoringRun())  # fmt: skip
     return {"candidates": first.candidates + rest.candidates, "accepted": first.accepted + rest.accepted,
             "rejected": first.rejected + rest.rejected, "lines_accepted": lines.accepted + more_lines.accepted,
             "lines_rejected": lines.rejected + more_lines.rejected}  # fmt: skip

@@ -156,7 +156,14 @@ def _start(env: dict, data_dir: Path) -> list[Child]:
         f"  researcher login: {DEMO_LOGINS['researcher']} / {DEMO_PASSWORD}\n"
         f"  trainee login:    {DEMO_LOGINS['trainee']} / {DEMO_PASSWORD}\n"
         f"  LLM server:       {env.get('LLM_BASE_URL') or 'none configured (template mode)'}\n"
-        "Press Ctrl-C to stop everything.\n",
+        + (
+            "  The LLM worker now reads the demo trainee's life log (minutes on a CPU the first time, longer on a\n"
+            "  busy machine), then writes rewordings and puzzles; the researcher's participant page shows how far it\n"
+            "  is. Sessions never wait: until then they use ReMe's own wording and puzzles.\n"
+            if env.get("LLM_BASE_URL")
+            else ""
+        )
+        + "Press Ctrl-C to stop everything.\n",
         flush=True,
     )
     return children

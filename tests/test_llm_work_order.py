@@ -64,7 +64,7 @@ def _reply(request: dict) -> str:
     return "{}" if kind == "puzzle" else json.dumps({"text": fixed_lines.LINES[kind].text})
 
 
-def test_the_authoring_task_asks_for_the_greeting_then_puzzles_then_the_other_lines_then_the_rest(world, settings):
+def test_the_authoring_task_asks_for_the_greeting_then_puzzles_then_the_other_lines_then_the_rest_once(world, settings):
     give_life_log(world.participant_a, count=40)
     _pinned(world)
     prefix_forget(world.participant_a.pk)
@@ -72,8 +72,10 @@ def test_the_authoring_task_asks_for_the_greeting_then_puzzles_then_the_other_li
     settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_AUTHORING_CANDIDATES = server.base_url, "test-model", 5
     try:
         done = author_puzzles(world.participant_a.pk)
+        again = author_puzzles(world.participant_a.pk)  # queued again at a login: this prefix has had its share
     finally:
         server.close()
+    assert (again["candidates"], again["lines_accepted"] + again["lines_rejected"]) == (0, 0)
     asked = [_what_was_asked(request) for request in server.requests]
     others = [key for key in fixed_lines.LINES if key != "greeting"]
     assert asked == ["greeting", *["puzzle"] * FIRST_CANDIDATES, *others, *["puzzle"] * (5 - FIRST_CANDIDATES)]

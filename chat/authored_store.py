@@ -21,7 +21,7 @@ from lifelog.models import LifeLogEntry
 from studies.models import Participant
 
 from . import authoring, verifier
-from .llm import llm_client, llm_user, participant_llm_url
+from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
 from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
@@ -67,14 +67,17 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
 
 
 def authored_puzzles_write(*, participant_id: int, limit: int | None = None, client: LLMClient | None = None,
-                           base_url: str | None = None, model: str | None = None) -> AuthoringRun:  # fmt: skip
+                           base_url: str | None = None, model: str | None = None,
+                           enough: int | None = None, per_prefix: int | None = None) -> AuthoringRun:  # fmt: skip
     """Author up to `limit` new candidates for the participant (plans already tried on this prefix are
-    skipped). Raises LLMUnavailable when the server fails (the task retries later)."""
+    skipped), stopping early once `enough` of them were accepted, and never beyond `per_prefix` candidates on
+    this prefix in all (the task is queued again at each login: it tops up, it does not add `limit` each time).
+    Raises LLMUnavailable when the server fails (the task retries later)."""
     run = AuthoringRun()
     limit = settings.LLM_AUTHORING_CANDIDATES if limit is None else limit
     model = model or participant_llm_model(participant_id)
     group = _group()
-    lock = f"llm-authoring-lock-{participant_id}"
+    lock = authoring_lock_key(participant_id)
     if not limit or not model or group is None or not cache.add(lock, 1, LOCK_SECONDS):
         return run
     try:
@@ -85,8 +88,14 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         by_id = {facts.id: facts for facts in pool}
         tried = set(AuthoredPuzzle.objects.filter(participant_id=participant_id, prefix_sha256=digest)
                     .values_list("plan_key", flat=True))  # fmt: skip
+        if per_prefix is not None:
+            limit = min(limit, per_prefix - len(tried))
+        if limit <= 0:
+            return run
         plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
         for plan in plans:
+            if enough is not None and run.accepted >= enough:
+                break
             try:
                 candidate, reasons, reply, seconds, prompt_hash = author_one(
                     plan, prefix=prefix, pool=pool, client=client or llm_client(settings.LLM_AUTHORING_TIMEOUT_S),

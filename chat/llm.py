@@ -43,6 +43,11 @@ def llm_context_tokens(participant_id: int) -> int:
     return min(configured, served) if served else configured
 
 
+def authoring_lock_key(participant_id: int) -> str:
+    """Held (in the cache) while the LLM worker writes a participant's puzzles and rewordings."""
+    return f"llm-authoring-lock-{participant_id}"
+
+
 def llm_user(participant_id: int) -> str:
     """The `user` our requests carry for a participant: the LLM server files their cached prefixes under it,
     so a withdrawal can purge them (`chat.tasks.llm_purge`). An opaque id, no name or code."""

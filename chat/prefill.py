@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from inference.client import ContextTooLong, LLMUnavailable
-from inference.prompt import prefix_sha256
+from inference.prompt import estimate_tokens, prefix_sha256
 
 from .context import prefix_forget
 from .llm import llm_client, llm_context_tokens, llm_user, participant_llm_url
@@ -50,6 +50,9 @@ def llm_context_prefill(*, participant_id: int) -> str:
             return "ready"
         if context.state == LLMContext.State.TOO_LONG and context.prefix_sha256 == digest:
             return "too_long"
+        # Until the server counts them: the platform's estimate, so the dashboard can say how much is being read.
+        context.prefix_tokens = sum(estimate_tokens(message["content"]) for message in messages)
+        context.context_tokens = llm_context_tokens(participant_id)
         _set(context, LLMContext.State.PREPARING, digest)
         try:
             reply = llm_client().completion(

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -13,7 +14,7 @@ from studies.models import Participant, ProtocolVersion
 
 from . import context, fixed_lines, phrasing, rows, verifier
 from .judge import JudgeQuestion
-from .llm import llm_context_tokens, llm_user, participant_llm_url
+from .llm import authoring_lock_key, llm_context_tokens, llm_user, participant_llm_url
 from .models import (
     AuthoredPuzzle,
     ChatMessage,
@@ -276,6 +277,24 @@ def authoring_wanted(*, participant_id: int) -> bool:
     if protocol is None or not protocol.model_name or not settings.LLM_BASE_URL:
         return False
     return any(pin.get("key") == "llm-authored" for pin in protocol.puzzle_groups)
+
+
+def llm_work_get(*, participant: Participant) -> dict:
+    """Where the LLM's work for a participant stands, for the researcher's page: the context's state and since
+    when, its size (the server's count once ready, the platform's estimate while it is read), and whether the LLM
+    worker is writing the participant's puzzles and rewordings right now. A read: nothing is asked of the LLM."""
+    context_row = LLMContext.objects.filter(participant=participant).first()
+    prefix_tokens, context_tokens = (context_row.prefix_tokens, context_row.context_tokens) if context_row else (0, 0)
+    return {
+        "state": context_row.state if context_row else LLMContext.State.STALE,
+        "since": context_row.updated_at if context_row else None,
+        "prefix_tokens": f"{prefix_tokens:,}" if prefix_tokens else "",
+        "context_tokens": f"{context_tokens:,}" if context_tokens else "",
+        "error": context_row.error if context_row else "",
+        "writing": bool(cache.get(authoring_lock_key(participant.pk))),
+        "used": bool(context_row) or bool(settings.LLM_BASE_URL and participant_llm_model(participant.pk)),
+        "authoring": authoring_wanted(participant_id=participant.pk),
+    }
 
 
 def authored_puzzle_counts(*, participant_ids: list[int]) -> dict[int, dict]:

@@ -209,8 +209,11 @@ def _next_puzzle(session: TrainingSession, *, now: datetime, after: Puzzle | Non
     due_by_entry = item_due_dates(participant_id=session.participant_id)
     in_session = entry_ids_asked(session=session) if index > 1 else set()
     first = (index - 1) % max(len(groups), 1)
+    order = groups[first:] + groups[:first]
+    if _authored_turn_missed(session, groups, index):  # one is tried first; none ready: the rotation as usual
+        order.sort(key=lambda group: group.kind != PuzzleKind.LLM_AUTHORED)
     skipped: list[PuzzleGroup] = []
-    for group in groups[first:] + groups[:first]:
+    for group in order:
         try:
             built = _build_puzzle(session, group, pool, rng, now, due_by_entry, in_session)
         except NoneReady:
@@ -255,6 +258,14 @@ def _next_puzzle(session: TrainingSession, *, now: datetime, after: Puzzle | Non
     )
     _end_session(session, now=now, summary=False, puzzles=index - 1)
     return None
+
+
+def _authored_turn_missed(session: TrainingSession, groups: list[PuzzleGroup], index: int) -> bool:
+    """Whether an llm-authored turn earlier in this session was filled in by a template group (no verified
+    puzzle was ready then, e.g. a first session that started while the LLM was still writing): the next puzzle
+    makes it up as soon as one is ready, so a session shows the LLM's puzzles once they exist."""
+    turns = sum(groups[(i - 1) % len(groups)].kind == PuzzleKind.LLM_AUTHORED for i in range(1, index)) if groups else 0
+    return bool(turns) and session.puzzles.filter(group__kind=PuzzleKind.LLM_AUTHORED).count() < turns
 
 
 def _opening(puzzle: Puzzle) -> str:

@@ -3,10 +3,14 @@ from django.conf import settings
 
 from inference.client import LLMUnavailable
 
+from . import fixed_lines
 from .authored_store import AuthoringRun, authored_puzzles_write
 from .prefill import llm_context_prefill, llm_context_purge
 from .reworded_store import reworded_lines_write
 from .selectors import authoring_wanted
+
+FIRST_LINES = [fixed_lines.GREETING.key]  # the line every session opens with
+FIRST_CANDIDATES = 3  # candidates tried for a first accepted puzzle before the other fixed lines
 
 
 @shared_task(
@@ -27,12 +31,23 @@ def prefill(self, participant_id: int) -> str:
 def author_puzzles(self, participant_id: int) -> dict:
     """The rewordings of the chat's fixed lines for one participant and, when their protocol pins it, the
     `llm-authored` group's puzzles, written ahead of any session and verified. Runs on whatever queue the settings route
-    `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
-    lines = reworded_lines_write(participant_id=participant_id)  # first: a handful of short replies
+    `chat.tasks.author_puzzles` to (the LLM queue, not imports').
+
+    Ordered so that a first session shows LLM text as early as it can: the greeting's rewording (every session
+    opens with it), then candidates until one puzzle is accepted (at most FIRST_CANDIDATES), then the other
+    fixed lines, then the rest of the candidates: LLM_AUTHORING_CANDIDATES per prefix in all. Each step skips what
+    was already tried on this prefix, so a task queued again (at each login, at session start) only tops up."""
     wanted = authoring_wanted(participant_id=participant_id)  # the protocol pins the llm-authored group
-    run = authored_puzzles_write(participant_id=participant_id) if wanted else AuthoringRun()
-    return {"candidates": run.candidates, "accepted": run.accepted, "rejected": run.rejected,
-            "lines_accepted": lines.accepted, "lines_rejected": lines.rejected}  # fmt: skip
+    total = settings.LLM_AUTHORING_CANDIDATES
+    lines = reworded_lines_write(participant_id=participant_id, keys=FIRST_LINES)
+    first = (authored_puzzles_write(participant_id=participant_id, limit=FIRST_CANDIDATES, enough=1,
+                                    per_prefix=total) if wanted else AuthoringRun())  # fmt: skip
+    more_lines = reworded_lines_write(participant_id=participant_id)  # the greeting is skipped: tried above
+    rest = (authored_puzzles_write(participant_id=participant_id, limit=total, per_prefix=total)
+            if wanted else AuthoringRun())  # fmt: skip
+    return {"candidates": first.candidates + rest.candidates, "accepted": first.accepted + rest.accepted,
+            "rejected": first.rejected + rest.rejected, "lines_accepted": lines.accepted + more_lines.accepted,
+            "lines_rejected": lines.rejected + more_lines.rejected}  # fmt: skip
 
 
 @shared_task(

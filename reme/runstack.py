@@ -118,6 +118,7 @@ def _prepare(data_dir: Path) -> dict:
     if _own_llm(env):  # set before the demo loads, so loading it queues the demo trainee's prefill
         env["LLM_BASE_URL"] = f"http://{HOST}:{LLM_PORT}/v1"
         env["REME_OWN_LLM"] = "1"
+        env.setdefault("LLM_MODEL", _own_model_name(env))  # the demo protocol and every trial row name it
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input"], env=env, check=True)
     subprocess.run([*manage, "load_demo"], env=env, check=True)
@@ -127,6 +128,16 @@ def _prepare(data_dir: Path) -> dict:
 def _own_llm(env: dict) -> bool:
     """Our LLM server, unless another is configured or REME_LLM=off."""
     return not env.get("LLM_BASE_URL") and env.get("REME_LLM", "on") != "off"
+
+
+def _own_model_name(env: dict) -> str:
+    """The name our LLM server gives its model (the file's stem), so what the LLM wrote is recorded with the model
+    that wrote it rather than a placeholder."""
+    if env.get("LLM_MODEL_PATH"):
+        return Path(env["LLM_MODEL_PATH"]).stem
+    from inference.server.model_files import DEFAULT_MODEL
+
+    return env.get("LLM_PACKAGED_MODEL") or DEFAULT_MODEL
 
 
 def _start(env: dict, data_dir: Path) -> list[Child]:
@@ -156,7 +167,14 @@ def _start(env: dict, data_dir: Path) -> list[Child]:
         f"  researcher login: {DEMO_LOGINS['researcher']} / {DEMO_PASSWORD}\n"
         f"  trainee login:    {DEMO_LOGINS['trainee']} / {DEMO_PASSWORD}\n"
         f"  LLM server:       {env.get('LLM_BASE_URL') or 'none configured (template mode)'}\n"
-        "Press Ctrl-C to stop everything.\n",
+        + (
+            "  The LLM worker now reads the demo trainee's life log (minutes on a CPU the first time, longer on a\n"
+            "  busy machine), then writes rewordings and puzzles; the researcher's participant page shows how far it\n"
+            "  is. Sessions never wait: until then they use ReMe's own wording and puzzles.\n"
+            if env.get("LLM_BASE_URL")
+            else ""
+        )
+        + "Press Ctrl-C to stop everything.\n",
         flush=True,
     )
     return children

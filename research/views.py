@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import researcher_required
+from chat.selectors import llm_work_get
 from lifelog.importers import ImportFailed
 from lifelog.selectors import SearchFilters, entry_list, entry_search, import_job_list
 from lifelog.services import ParticipantWithdrawn, import_job_create_from_upload
@@ -306,6 +307,7 @@ def participant_detail_view(request: HttpRequest, public_code: str) -> HttpRespo
         {
             "charts": charts,
             "participant": participant,
+            "llm": llm_work_get(participant=participant),
             "authored": authored_puzzle_summary(participant=participant),
             "reworded": reworded_line_summary(participant=participant),
             "upload_form": upload_form,

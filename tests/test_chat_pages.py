@@ -109,12 +109,14 @@ def test_two_quick_taps_keep_both_preferences(world):
     assert (world.trainee_a.font_scale, world.trainee_a.high_contrast) == (125, True)
 
 
-def test_researchers_see_the_llm_context_state_of_their_participants(sessions, client):
+def test_researchers_see_the_llm_context_state_of_their_participants(sessions, client, settings):
     from chat.models import LLMContext
 
     url = reverse("research:participant_detail", args=[sessions.participant_a.public_code])
     client.force_login(sessions.researcher_a)
-    assert "Assistant context: not prepared" in client.get(url).content.decode()
+    assert "Assistant context: not used (no LLM server" in client.get(url).content.decode()  # none configured
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # configured (the page never asks it anything)
+    assert "Assistant context: not prepared yet: queued" in client.get(url).content.decode()
     LLMContext.objects.create(participant=sessions.participant_a, state=LLMContext.State.FAILED, error="HTTP 503")
     assert "Assistant context: Failed (HTTP 503)" in client.get(url).content.decode()
     client.force_login(sessions.researcher_b)

@@ -1,5 +1,6 @@
 """Settings shared by every mode; everything deploy-specific comes from the environment."""
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -168,16 +169,25 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".data" / "media"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The cache and the channel layer are namespaced by the database they serve, so two checkouts (or `make run` and
+# the tests) sharing one Redis database never read each other's entries: a participant id is unique only within
+# its database, and a shared key once sent another database's life log as a participant's LLM context. The servers
+# a test starts use the test database ("test_" + its name), so that prefix is not part of the namespace.
+_DATABASE = DATABASES["default"]
+DATA_NAMESPACE = hashlib.sha256(
+    f"{_DATABASE.get('HOST')}|{_DATABASE.get('PORT')}|{str(_DATABASE.get('NAME')).removeprefix('test_')}".encode()
+).hexdigest()[:12]
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
+        "KEY_PREFIX": DATA_NAMESPACE,
     }
 }
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-{DATA_NAMESPACE}"},
     }
 }
 

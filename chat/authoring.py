@@ -62,12 +62,25 @@ JSON keys: question, cue1.
 Word: "marmalade". Diary line: "Made _____ with the Seville oranges."
 Write a hint: what the word means, in other words, never the word itself.
 JSON keys: hint.
-{{"hint": "Something sweet you spread on toast, made from fruit."}}"""
+{{"hint": "Something sweet you spread on toast, made from fruit."}}
+{REQUEST_MARK} (key_word)
+Word: "umbrella". Diary line: "Forgot my _____ and got soaked."
+Write a hint: what the word means, in other words, never the word itself.
+JSON keys: hint.
+{{"hint": "You hold it over your head to keep dry in the rain."}}
+{REQUEST_MARK} (key_word)
+Word: "whispered". Diary line: "We _____ all through the film."
+Write a hint: what the word means, in other words, never the word itself.
+JSON keys: hint.
+{{"hint": "Spoke very softly, so that nobody else could hear."}}"""
 
 
 # The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
-_EXAMPLE_FACTS = "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges"
+_EXAMPLE_FACTS = (
+    "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
+    "umbrella soaked whispered"
+)
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
 

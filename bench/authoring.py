@@ -80,7 +80,7 @@ def start_server(n_ctx: int, threads: int, log: Path) -> tuple[subprocess.Popen,
 
 def trainee(entries: int, seed: int, slug: str = STUDY_SLUG):
     """A participant with the generated life log (embeddings skipped: authoring never reads them); one study
-    per model, so two models can run side by side on the same life log in one database."""
+    per model and life log, so two models, or two life logs, can run side by side in one database."""
     study = Study.objects.filter(slug=slug).first()
     if study:
         for participant in study.participants.all():
@@ -202,7 +202,7 @@ def main() -> None:
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_name = resolve_model_path().stem
-    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{model_name}".replace(".", "-"))[:50])
+    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{label}-{model_name}".replace(".", "-"))[:50])
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
     process, base = start_server(args.n_ctx, args.threads, log)
     try:

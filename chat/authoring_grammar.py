@@ -99,6 +99,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
     stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
+    # the examples' words glued to others are the examples still (seen: "spreadon toastmate")
+    stems |= {w for w in set(foreign) - grounded if len(w) >= 4}
     capitals = {c for c in capitals if normalize(c) not in forbidden and not normalize(c).startswith(tuple(stems))}
     if not numbers:
         digits = set()

@@ -32,7 +32,7 @@ from wordfreq import zipf_frequency
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-6"
+VERSION = "verifier-7"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -331,7 +331,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     if "?" not in candidate.question:
         problems.append("the question asks nothing")
     events = [f"{source.title} {source.place}" for source in cited] if candidate.kind == "shared_person" else []
-    problems += question_problems(candidate.kind, candidate.question, titles=events)
+    bystanders = sorted({p for source in cited for p in source.people} - {candidate.answer}) if events else []
+    problems += question_problems(candidate.kind, candidate.question, titles=events, people=bystanders)
     if candidate.kind == "key_word":  # a description in new words, not the diary line around the blank
         diary = set().union(*(_shingles(source.text) for source in cited))
         if copied_line := _shingles(candidate.question) & diary:
@@ -385,10 +386,11 @@ def asking_sentences(question: str) -> str:
     return " ".join(match.group(0).strip() for match in ASKING.finditer(question.lower()))
 
 
-def question_problems(kind: str, question: str, *, titles: Iterable[str] = ()) -> list[str]:
+def question_problems(kind: str, question: str, *, titles: Iterable[str] = (), people: Iterable[str] = ()) -> list[str]:
     """Whether the question asks the puzzle's question for its kind. `titles`: what the question must name
-    (the two events of a shared_person puzzle, each by a word of its title or place). Unknown kinds (the
-    naive design) are not checked here."""
+    (the two events of a shared_person puzzle, each by a word of its title or place); `people`: the events'
+    people other than the answer, whom the question may not name. Unknown kinds (the naive design) are not
+    checked here."""
     asking = asking_sentences(question)
     problems = [f"the question does not {rule} ({kind})" for rule, pattern in ASKS.get(kind, [])
                 if not re.search(pattern, asking)]  # fmt: skip
@@ -398,6 +400,11 @@ def question_problems(kind: str, question: str, *, titles: Iterable[str] = ()) -
         said = _content(question)
         problems += [f"the question does not name the event {title!r}" for title in titles
                      if not _content(title) & said]  # fmt: skip
+        # another person of the events, named outside a title, is at one of them only: a wrong lead (seen: "Who
+        # was with Sarah both at the beach … and at University Parks?", Sarah at the beach only)
+        in_titles = _content(" ".join(titles))
+        problems += [f"the question names {person!r}, who was not at both" for person in people
+                     if _content(person) <= said - in_titles]  # fmt: skip
     return problems
 
 

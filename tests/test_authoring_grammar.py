@@ -123,5 +123,6 @@ def test_a_key_word_hint_says_neither_the_word_nor_its_stem_and_starts_like_a_de
     assert _matches(pattern, "Something you can hold in your hand, found at home.")
     assert _matches(pattern, "A thing you might buy at a shop.")
     for text in [f"A {word} you buy.", f"A {word[: max(4, len(word) - 3)]}ish thing.", "A thing, in May 2026.",
-                 "Something sweet to spread on toast.", "A thing. Another thing."]:  # fmt: skip
+                 "Something sweet to spread on toast.", "Something sweet you spreadon toastmate.",
+                 "A thing. Another thing."]:  # fmt: skip
         assert not _matches(pattern, text), text

@@ -80,7 +80,7 @@ def start_server(n_ctx: int, threads: int, log: Path) -> tuple[subprocess.Popen,
 
 def trainee(entries: int, seed: int, slug: str = STUDY_SLUG):
     """A participant with the generated life log (embeddings skipped: authoring never reads them); one study
-    per model, so two models can run side by side on the same life log in one database."""
+    per model and life log, so two models, or two life logs, can run side by side in one database."""
     study = Study.objects.filter(slug=slug).first()
     if study:
         for participant in study.participants.all():
@@ -193,6 +193,8 @@ def main() -> None:
     parser.add_argument("--n-ctx", type=int, default=32768,
                         help="the server's context (LLM_SERVER_N_CTX's default); the prefix fits it")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kinds", nargs="+", choices=authoring.KINDS, default=list(authoring.KINDS),
+                        help="the plan kinds to author (default: all, taken in turn)")  # fmt: skip
     parser.add_argument("--out", default="authoring-cpu")
     args = parser.parse_args()
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
@@ -200,7 +202,7 @@ def main() -> None:
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_name = resolve_model_path().stem
-    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{model_name}".replace(".", "-"))[:50])
+    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{label}-{model_name}".replace(".", "-"))[:50])
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
     process, base = start_server(args.n_ctx, args.threads, log)
     try:
@@ -212,8 +214,9 @@ def main() -> None:
                                                               model=model_name)  # fmt: skip
         cold_s = time.perf_counter() - started
         before = httpx.get(base + "/metrics").json()
-        run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates, base_url=base + "/v1",
-                                     model=model_name)  # fmt: skip
+        with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
+            run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
+                                         base_url=base + "/v1", model=model_name)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
         load_after = os.getloadavg()
         prompt = after["prompt_tokens"] - before["prompt_tokens"]
@@ -235,7 +238,8 @@ def main() -> None:
     by_kind = {kind: f"{ready.filter(kind=kind).count()}/{rows.filter(kind=kind).count()}" for kind in kinds}
     table = [
         f"## {label} entries, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} threads), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {verifier.VERSION}, context {args.n_ctx}"
+        + ("" if tuple(args.kinds) == authoring.KINDS else f", kinds {' '.join(args.kinds)}"),
         "",
         "| design | candidates | accepted | accept rate | rejection reasons |",
         "|---|---|---|---|---|",

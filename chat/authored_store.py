@@ -61,7 +61,7 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
         return None, [str(error)], reply, seconds, authoring.prompt_sha256(messages, schema)
     reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
                                       distractor_pool=authoring.distractor_pool(plan, pool),
-                                      instructions=f"{plan.task} {authoring.REQUEST_WORDS}",
+                                      instructions=plan.instructions,
                                       example_words=authoring.EXAMPLE_WORDS)  # fmt: skip
     return candidate, reasons, reply, seconds, authoring.prompt_sha256(messages, schema)
 

@@ -8,7 +8,9 @@ Plans, by kind (the puzzle families the templates cannot do well):
 - shared_person: two events on different days with exactly one person in common: who was at both?
 - which_first: two similar events (same place or tag) months apart: which came first?
 - season_repeat: something done two or more times in one season: what was it?
-- key_word: a word of the trainee's own diary, described in new words: which word is it?
+- key_word: a word of the trainee's own diary, described in new words: which word is it? The program fixes the
+  diary line, the blanked word (the answer) and the question around the description; the model writes only the
+  description (`hint`), in words of at most 15 letters, never the word or its stem.
 
 `naive_*`: the comparison design, which asks the model for a whole puzzle (facts, answer, evidence) at once.
 """
@@ -57,21 +59,36 @@ JSON keys: question, cue1.
 {{"question": "In autumn 2017 you went to the Corn Exchange more than once. What did you do there?",
 "cue1": "You waltzed with Cyril all afternoon."}}
 {REQUEST_MARK} (key_word)
-Word: "marmalade" (the answer, never to be written). Month: January 2016.
-Diary line: "Made _____ with the Seville oranges."
-JSON keys: question, cue1.
-{{"question": "Which word is missing: a sweet spread for toast that you made in January 2016?",
-"cue1": "You made it from oranges."}}"""
+Word: "marmalade". Diary line: "Made _____ with the Seville oranges."
+Write a hint: what the word means, in other words, never the word itself.
+JSON keys: hint.
+{{"hint": "Something sweet you spread on toast, made from fruit."}}
+{REQUEST_MARK} (key_word)
+Word: "umbrella". Diary line: "Forgot my _____ and got soaked."
+Write a hint: what the word means, in other words, never the word itself.
+JSON keys: hint.
+{{"hint": "You hold it over your head to keep dry in the rain."}}
+{REQUEST_MARK} (key_word)
+Word: "whispered". Diary line: "We _____ all through the film."
+Write a hint: what the word means, in other words, never the word itself.
+JSON keys: hint.
+{{"hint": "Spoke very softly, so that nobody else could hear."}}"""
 
 
 # The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
-_EXAMPLE_FACTS = "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges"
+_EXAMPLE_FACTS = (
+    "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
+    "umbrella soaked whispered"
+)
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
 
 # The requests' own words, which a candidate must not copy (seen: "The answer, never to be written, is ...").
 REQUEST_WORDS = "(the answer, never to be written)"
+HINT_REQUEST = "Write a hint: what the word means, in other words, never the word itself."
+# How a definition may begin (the grammar's sentence openers have no article).
+HINT_OPENING = "(A|An|The|Something|Someone|Somewhere|It|You|What|Where|When|This|Things|People|Part|Used)"
 
 
 @dataclass
@@ -90,11 +107,17 @@ class Plan:
     answer_in_question: bool = False
     extra_cues: list[str] = field(default_factory=list)  # written by the program, after the model's
     scoring: dict = field(default_factory=dict)  # what the scorer needs beyond the answer
+    question: str = ""  # the program's question around what the model writes ("{hint}"); empty: the model's
 
     @property
     def task(self) -> str:
         """What to write: the keys only (the examples in the shared prefix show the form)."""
         return f"JSON keys: {', '.join(self.fields)}."
+
+    @property
+    def instructions(self) -> str:
+        """The request's own words, which the model must not copy into the puzzle."""
+        return f"{self.task} {REQUEST_WORDS} {HINT_REQUEST}"
 
     def key(self) -> str:
         return f"{self.kind}:{','.join(map(str, sorted(self.evidence_ids)))}:{self.answer}"
@@ -138,7 +161,7 @@ def _text(entries: list[EntryFacts], **rules) -> dict:
     return {"type": "string", "pattern": text_pattern(sources, foreign=EXAMPLE_WORDS, **rules)}
 
 
-QUESTION_WORDS, CUE_WORDS = (4, 30), (2, 24)
+QUESTION_WORDS, CUE_WORDS, HINT_WORDS = (4, 30), (2, 24), (3, 16)
 
 
 def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
@@ -272,6 +295,9 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
 
 
 def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    """A word of a diary line, guessed from a description in new words. The program fixes the line, the word
+    (the answer), the question and the later cues (the line with the word blanked, its first letter); the model
+    writes only the description, which the grammar and the verifier keep from saying the word or its stem."""
     plans = []
     entries = list(pool)
     rng.shuffle(entries)
@@ -283,16 +309,16 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                           and w not in normalize(facts.title).split()]  # fmt: skip
             if not candidates or len(sentence) > 160:
                 continue
-            word = max(candidates, key=len)
+            # a thing is easier to describe than a deed: words ending like verbs ("weighed", "seeing") last
+            word = max(candidates, key=lambda w: (not w.endswith(("ed", "ing")), len(w)))
             blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
             plans.append(Plan(
                 kind="key_word", evidence_ids=[facts.id], answer=word,
-                facts=f'Word: "{word}" (the answer, never to be written). Month: {_month(facts)}.\n'
-                      f'Diary line: "{blanked}"',
-                fields={"question": _text([facts], hide=[word], opening="Which word", end="\\?",
-                                          words=QUESTION_WORDS),
-                        "cue1": _text([facts], hide=[word], words=CUE_WORDS)},
-                extra_cues=[f'It begins with "{word[0]}".', f'Your diary for {_month(facts)} says: "{blanked}"'],
+                facts=f'Word: "{word}". Diary line: "{blanked}"\n{HINT_REQUEST}',
+                fields={"hint": _text([facts], hide=[word], opening=HINT_OPENING, end="[.]", words=HINT_WORDS,
+                                      numbers=False, dates=False, breaks=False)},
+                question=f"A word from your diary for {_month(facts)}: {{hint}} Which word is it?",
+                extra_cues=[f'Your diary for {_month(facts)} says: "{blanked}"', f'It begins with "{word[0]}".'],
                 scoring={"variant": "key_word"},
             ))  # fmt: skip
             break
@@ -329,7 +355,8 @@ def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: s
 
 
 def schema(plan: Plan) -> dict:
-    """The reply's JSON schema: only what the model writes, in the order it writes it (question first); each
+    """The reply's JSON schema: only what the model writes, in the order it writes it (question first, or the
+    key word's hint alone); each
     string held by a pattern to the cited entries' words. The ids, answer and choices are the program's."""
     return {"type": "object", "properties": plan.fields, "required": list(plan.fields)}
 
@@ -349,8 +376,11 @@ class BadReply(Exception):
 def candidate(plan: Plan, reply: str) -> Candidate:
     try:
         data = json.loads(reply)
-        question = str(data["question"]).strip()
-        cues = [str(data[key]).strip() for key in plan.fields if key.startswith("cue")]
+        written = {key: str(data[key]).strip() for key in plan.fields}
+        question = plan.question or written["question"]
+        for key, text in written.items():
+            question = question.replace(f"{{{key}}}", text) if plan.question else question
+        cues = [written[key] for key in plan.fields if key.startswith("cue")]
     except (ValueError, KeyError, TypeError) as error:
         raise BadReply(f"not the JSON asked for: {error}") from None
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,

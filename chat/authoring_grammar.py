@@ -29,6 +29,7 @@ OPENERS = sorted(
     which who whose why with you your""".split()  # noqa: SIM905 -- a word list reads better as text
     if word in STARTERS and word not in NUMBER_WORDS and word not in CALENDAR_WORDS
 )
+MAX_LETTERS = 15  # a lowercase word no longer than this: a model can run words together ("youmadeinthe...")
 ENDINGS = ("s", "re", "ve", "ll", "t", "d", "m")
 SUFFIXES = "'(" + "|".join(ENDINGS) + ")"  # "Helen's", "you're": an apostrophe only before a short ending
 
@@ -40,10 +41,10 @@ def _alternatives(words: Iterable[str]) -> str:
     return "(" + "|".join(unique) + ")"
 
 
-def not_words(forbidden: Iterable[str], stems: Iterable[str] = ()) -> str:
-    """A pattern for one lowercase word (`[a-z]+`) that is none of `forbidden` and starts with none of `stems`,
-    walking their trie: at each node, end (unless the prefix is forbidden), go on with a letter that leaves the
-    trie, or follow a child (never into a stem)."""
+def not_words(forbidden: Iterable[str], stems: Iterable[str] = (), longest: int = MAX_LETTERS) -> str:
+    """A pattern for one lowercase word (`[a-z]{1,longest}`) that is none of `forbidden` and starts with none of
+    `stems`, walking their trie: at each node, end (unless the prefix is forbidden), go on with a letter that
+    leaves the trie, or follow a child (never into a stem); no word longer than `longest` letters."""
     trie: dict = {}
     for marks, words in (("$", forbidden), ("*", stems)):
         for word in {w for w in words if re.fullmatch(r"[a-z]+", w)}:
@@ -53,16 +54,20 @@ def not_words(forbidden: Iterable[str], stems: Iterable[str] = ()) -> str:
             node[marks] = True
 
     def walk(node: dict, depth: int) -> str:
+        if depth >= longest:
+            return ""  # as long as a word may be: it ends here (its parent left out a forbidden word this long)
         children = sorted(key for key in node if key not in "$*")
         leave = "".join(letter for letter in LETTERS if letter not in children)
-        children = [letter for letter in children if not node[letter].get("*")]
-        branches = [f"[{leave}]{WORD}*"] if leave else []
+        last = depth + 1 >= longest
+        children = [letter for letter in children if not node[letter].get("*") and not (last and node[letter].get("$"))]
+        rest = longest - depth - 1
+        branches = [f"[{leave}]" + (f"{WORD}{{0,{rest}}}" if rest else "")] if leave else []
         branches += [letter + walk(node[letter], depth + 1) for letter in children]
         body = "(" + "|".join(branches) + ")"
         may_end = depth > 0 and not node.get("$")
         return body + "?" if may_end else body
 
-    return walk(trie, 0) if trie else f"{WORD}+"
+    return walk(trie, 0) if trie else f"{WORD}{{1,{longest}}}"
 
 
 def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]:
@@ -94,6 +99,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
     stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
+    # the examples' words glued to others are the examples still (seen: "spreadon toastmate")
+    stems |= {w for w in set(foreign) - grounded if len(w) >= 4}
     capitals = {c for c in capitals if normalize(c) not in forbidden and not normalize(c).startswith(tuple(stems))}
     if not numbers:
         digits = set()

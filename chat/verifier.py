@@ -14,6 +14,10 @@ and the offending words, so a rejection can be stored and counted.
 - Words: a word of an authored puzzle that its cited entries lack must be an English word (wordfreq's English
   list, British spellings included): a grammar-constrained model can split and glue words ("Visit toars",
   "tovisit") into text that passes every other rule.
+- The question asks the puzzle's question (authored puzzles, by kind): shared_person asks who (once), naming
+  both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
+  key_word asks for the word, and describes it in new words (no run of the diary line). A grounded,
+  answerable text that asks something else ("…you were discharged?") is not the puzzle.
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
   diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds.
 """
@@ -28,7 +32,7 @@ from wordfreq import zipf_frequency
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 
-VERSION = "verifier-5"
+VERSION = "verifier-7"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -326,6 +330,13 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     # structure
     if "?" not in candidate.question:
         problems.append("the question asks nothing")
+    events = [f"{source.title} {source.place}" for source in cited] if candidate.kind == "shared_person" else []
+    bystanders = sorted({p for source in cited for p in source.people} - {candidate.answer}) if events else []
+    problems += question_problems(candidate.kind, candidate.question, titles=events, people=bystanders)
+    if candidate.kind == "key_word":  # a description in new words, not the diary line around the blank
+        diary = set().union(*(_shingles(source.text) for source in cited))
+        if copied_line := _shingles(candidate.question) & diary:
+            problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:
@@ -352,6 +363,49 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         said |= _content(cue)
     problems += _choice_problems(candidate, distractor_pool)
     return _unique(problems)
+
+
+# What the asking sentence (the one ending in '?') must say, by kind: (rule, pattern) pairs, each one a must.
+# fmt: off
+ASKS = {
+    "shared_person": [("ask who", r"\b(who|whom|whose|which (person|friend|one of them))\b")],
+    "which_first": [("ask which", r"\b(which|what)\b"),
+                    ("ask which came first", r"\b(first|earlier|earliest|before|sooner)\b")],
+    "season_repeat": [("ask what was done", r"\b(what|which|how (often|many))\b")],
+    # the word itself ("which word is missing"), or the thing it names ("which flowers were they?")
+    "key_word": [("ask for the word", r"\b(which|what) word (is|was|fits|goes|completes|means|did you|do you)\b"
+                  r"|\bmissing\b|\bthe word (for|that|is|was)\b|\bname the word\b"
+                  r"|\b(which|what)( \w+){0,2} (is|was|are|were) (it|they|this|that|these|those)\b")],
+}
+# fmt: on
+ASKING = re.compile(r"[^.!?]*\?")
+
+
+def asking_sentences(question: str) -> str:
+    """The sentences of `question` that end in '?' (lowercase): what it asks, without the statements before."""
+    return " ".join(match.group(0).strip() for match in ASKING.finditer(question.lower()))
+
+
+def question_problems(kind: str, question: str, *, titles: Iterable[str] = (), people: Iterable[str] = ()) -> list[str]:
+    """Whether the question asks the puzzle's question for its kind. `titles`: what the question must name
+    (the two events of a shared_person puzzle, each by a word of its title or place); `people`: the events'
+    people other than the answer, whom the question may not name. Unknown kinds (the naive design) are not
+    checked here."""
+    asking = asking_sentences(question)
+    problems = [f"the question does not {rule} ({kind})" for rule, pattern in ASKS.get(kind, [])
+                if not re.search(pattern, asking)]  # fmt: skip
+    if kind == "shared_person":
+        if len(re.findall(r"\bwho\b", asking)) > 1 and not re.search(r"\b(both|each|twice)\b", asking):
+            problems.append("the question asks who twice (two people, not one at both)")
+        said = _content(question)
+        problems += [f"the question does not name the event {title!r}" for title in titles
+                     if not _content(title) & said]  # fmt: skip
+        # another person of the events, named outside a title, is at one of them only: a wrong lead (seen: "Who
+        # was with Sarah both at the beach … and at University Parks?", Sarah at the beach only)
+        in_titles = _content(" ".join(titles))
+        problems += [f"the question names {person!r}, who was not at both" for person in people
+                     if _content(person) <= said - in_titles]  # fmt: skip
+    return problems
 
 
 def _choice_problems(candidate: Candidate, distractor_pool: Iterable[str]) -> list[str]:

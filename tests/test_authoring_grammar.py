@@ -83,7 +83,8 @@ def test_every_plan_has_a_schema_whose_strings_the_grammar_holds(seed):
     assert {plan.kind for plan in plans} >= {"shared_person", "season_repeat", "key_word"}
     for plan in plans:
         schema = authoring.schema(plan)
-        assert next(iter(schema["properties"])) == "question" and schema["required"] == list(schema["properties"])
+        first = "hint" if plan.kind == "key_word" else "question"  # a key word's question is the program's
+        assert next(iter(schema["properties"])) == first and schema["required"] == list(schema["properties"])
         for key, field in schema["properties"].items():
             re.compile(field["pattern"])
             if plan.kind != "which_first" or key != "question":
@@ -94,9 +95,34 @@ def test_every_plan_has_a_schema_whose_strings_the_grammar_holds(seed):
 def test_the_schemas_compile_to_llama_cpp_grammars_in_their_own_field_order():
     grammar = pytest.importorskip("llama_cpp.llama_grammar", reason="needs llama-cpp-python (make install)")
     pool = _generated_pool(200, 1)
-    for plan in authoring.plans_for(pool, rng=random.Random(1), limit=8):
+    plans = authoring.plans_for(pool, rng=random.Random(1), limit=8)
+    assert {"question", "hint"} <= {key for plan in plans for key in plan.fields}  # both shapes compile
+    for plan in plans:
         gbnf = grammar.json_schema_to_gbnf(json.dumps(authoring.schema(plan)))
         root = next(line for line in gbnf.splitlines() if line.startswith("root ::="))
-        assert root.index("question") < root.index("cue1"), root
+        keys = list(authoring.schema(plan)["properties"])
+        assert [root.index(key) for key in keys] == sorted(root.index(key) for key in keys), root
         # llama.cpp's grammar parser knows only these escapes (a `\\.` made the server abort)
         assert not re.search(r'\\[^"\\nrtxu\[\]-]', gbnf), re.search(r'.{20}\\[^"\\nrtxu\[\]-].{20}', gbnf)
+
+
+def test_no_word_runs_on_past_fifteen_letters():
+    """Seen: a lowercase "word" run on to the token limit ("youmadeintheplayhouseatcastlestreet...")."""
+    pattern = text_pattern([COFFEE], hide=["Rita"], end=r"\.")
+    assert _matches(pattern, "You had a straightforward chat at the Blue Door café.")  # 15 letters
+    assert not _matches(pattern, "You had youmadeintheplayhouse at the Blue Door café.")
+    assert not _matches(not_words(["abcdefghijklmno"]), "abcdefghijklmno")  # a forbidden word at the limit
+    assert _matches(not_words(["abcdefghijklmno"]), "abcdefghijklmnp")
+
+
+def test_a_key_word_hint_says_neither_the_word_nor_its_stem_and_starts_like_a_definition():
+    pool = _generated_pool(200, 1)
+    plan = next(p for p in authoring.plans_for(pool, rng=random.Random(1), limit=40) if p.kind == "key_word")
+    pattern = authoring.schema(plan)["properties"]["hint"]["pattern"]
+    word = plan.answer
+    assert _matches(pattern, "Something you can hold in your hand, found at home.")
+    assert _matches(pattern, "A thing you might buy at a shop.")
+    for text in [f"A {word} you buy.", f"A {word[: max(4, len(word) - 3)]}ish thing.", "A thing, in May 2026.",
+                 "Something sweet to spread on toast.", "Something sweet you spreadon toastmate.",
+                 "A thing. Another thing."]:  # fmt: skip
+        assert not _matches(pattern, text), text

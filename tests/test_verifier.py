@@ -178,7 +178,8 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
             assert not {normalize(o) for o in plan.options if o != plan.answer} & set(titles)
         else:
             assert normalize(evidence[0].description).split().count(plan.answer) == 1
-            assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[-1]
+            assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[0]
+            assert plan.answer not in plan.question and list(plan.fields) == ["hint"]  # the model writes the hint
 
 
 def test_a_word_the_entries_lack_must_be_english_british_spellings_included():
@@ -189,3 +190,92 @@ def test_a_word_the_entries_lack_must_be_english_british_spellings_included():
     ]
     assert non_words("Your favourite colour at the theatre centre, a cuppa and a fiver", vocabulary=vocabulary) == []
     assert non_words("The Mousetrap on the 14th", vocabulary=vocabulary) == []  # the entries' own words and numbers
+
+
+EVENTS = ["Sunday service St Mary's church", "Library reading group the Central Library"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "expect"),
+    [
+        ("shared_person", "Who was with you both at the Sunday service and at the Library reading group?", None),
+        ("shared_person", "Did anyone come with you to the Sunday service and the Library reading group?", "ask who"),
+        ("shared_person", "Who came to the Sunday service, and who came to the Library reading group?", "who twice"),
+        ("shared_person", "Who was with you at the Sunday service?", "name the event 'Library reading group"),
+        (
+            "shared_person",
+            "Who was with Sarah both at the Sunday service and the Library reading group?",
+            "'Sarah', who was not at both",
+        ),  # seen: accepted by verifier-6; Sarah was at one event only
+        ("which_first", "Which of these came first: Coffee with Frank or Coffee with Elsie?", None),
+        ("which_first", "Think back. Which was earlier: Coffee with Frank or Coffee with Elsie?", None),
+        ("which_first", "Which of these did you enjoy: Coffee with Frank or Coffee with Elsie?", "came first"),
+        ("which_first", "Coffee with Frank came first, before Coffee with Elsie?", "ask which"),
+        ("season_repeat", "In spring 2026 you went to the surgery more than once. What did you do there?", None),
+        (
+            "season_repeat",
+            "In spring 2026 you went to the surgery. After the surgery, you were discharged?",
+            "ask what was done",
+        ),  # seen: accepted by verifier-5
+        ("season_repeat", "In spring 2026, how often did you go to the surgery?", None),
+        ("key_word", "A word from your diary for May 2026: Something you plant in autumn. Which word is it?", None),
+        ("key_word", "Which word is missing from your diary line?", None),
+        ("key_word", "In April 2025 you put some flowers into the ground. Which flowers were they?", None),
+        ("key_word", "Which word does the dog tell you about?", "ask for the word"),  # seen: accepted by verifier-5
+        ("key_word", "What did you plant in April 2025?", "ask for the word"),
+        ("naive", "Tell me about it.", None),  # the naive design's kinds are not checked here
+    ],
+)
+def test_the_question_asks_the_puzzle_s_question_for_its_kind(kind, question, expect):
+    from chat.verifier import question_problems
+
+    shared = kind == "shared_person"
+    problems = question_problems(kind, question, titles=EVENTS if shared else [], people=["Sarah"] if shared else [])
+    if expect is None:
+        assert problems == []
+    else:
+        assert any(expect in problem for problem in problems), problems
+
+
+def _key_word_plan():
+    import random
+
+    from chat import authoring
+
+    pool = _generated_pool(120, 1)
+    plan = next(p for p in authoring.plans_for(pool, rng=random.Random(1), limit=40) if p.kind == "key_word")
+    return plan, pool
+
+
+@pytest.mark.parametrize(
+    ("hint", "expect"),
+    [
+        ("Something you can hold, found at the shop.", None),
+        ("{answer} is the word.", "gives the answer away"),
+        ("Many {stem}s in a row.", "gives the answer away"),  # the answer's stem with another ending
+        ("It means what the word means, in other words.", "copies the instructions"),
+        ("Sarah came tovisit toars.", "not a word"),
+        ("{line}", "copies the diary line"),
+    ],
+)
+def test_a_key_word_hint_is_a_description_in_new_words(hint, expect):
+    """The program fixes the key-word puzzle's question around the model's hint: the verifier rejects a hint
+    that says the word (or its stem), copies the request or the diary line, or mangles words."""
+    import json
+
+    from chat import authoring
+    from chat.verifier import check_authored, stem_of
+
+    plan, pool = _key_word_plan()
+    line = plan.extra_cues[0].split('"')[1].replace("_____", "thing")
+    text = hint.format(answer=plan.answer.capitalize(), stem=stem_of(plan.answer), line=line)
+    candidate = authoring.candidate(plan, json.dumps({"hint": text}))
+    assert candidate.question.startswith("A word from your diary for ") and text in candidate.question
+    assert candidate.cues == plan.extra_cues
+    problems = check_authored(candidate, entries=authoring.sources(pool),
+                              distractor_pool=authoring.distractor_pool(plan, pool),
+                              instructions=plan.instructions, example_words=authoring.EXAMPLE_WORDS)  # fmt: skip
+    if expect is None:
+        assert problems == [], (plan.answer, problems)
+    else:
+        assert any(expect in problem for problem in problems), (plan.answer, problems)

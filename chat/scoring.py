@@ -361,7 +361,13 @@ def warm_up() -> threading.Thread:
 
     def load() -> None:
         _embedding("warm up")
-        quantities("about £12.50 or 3 miles")  # quantulum3 reads its unit tables on first use (~3 s)
+        for attempt in range(2):  # quantulum3 reads its unit tables on first use (~3 s)
+            try:
+                quantities("about £12.50 or 3 miles")
+                break
+            except SystemError:  # CPython 3.11's ast.parse is not thread-safe: inflect's typeguard parses
+                if attempt:  # its source on import, and a concurrent parse elsewhere (a test's assert
+                    raise  # rewriting) once made it raise; the failed import is not cached, so try again
         known_name("warm")  # gender-guesser reads its table of first names on first use (~0.6 s)
         print(f"{READY_LINE} (pid {os.getpid()})", file=sys.stderr, flush=True)
 

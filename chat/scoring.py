@@ -354,20 +354,19 @@ def warm_up() -> threading.Thread:
     """Load the embedding model in the background, not inside the first trainee's turn. A web process encodes
     one short answer at a time: one torch thread keeps idle OpenMP workers from spinning on the cores the
     event loop and the database need."""
-    import sentence_transformers  # noqa: F401 - imported here, not in the thread: transformers' lazy
-    import torch  # module is not thread-safe, and a concurrent import elsewhere failed with ImportError
+    # Imported here, not in the thread. quantulum3's English module imports inflect, whose typeguard decorators
+    # ast.parse its source: CPython 3.11's AST state is shared by threads, and in the thread this import raised
+    # SystemError (~2 s here). transformers' lazy module is not thread-safe either, and a concurrent import
+    # elsewhere failed with ImportError.
+    import quantulum3._lang.en_US.parser  # noqa: F401
+    import sentence_transformers  # noqa: F401
+    import torch
 
     torch.set_num_threads(int(os.environ.get("SCORER_TORCH_THREADS", "1")))
 
     def load() -> None:
         _embedding("warm up")
-        for attempt in range(2):  # quantulum3 reads its unit tables on first use (~3 s)
-            try:
-                quantities("about £12.50 or 3 miles")
-                break
-            except SystemError:  # CPython 3.11's ast.parse is not thread-safe: inflect's typeguard parses
-                if attempt:  # its source on import, and a concurrent parse elsewhere (a test's assert
-                    raise  # rewriting) once made it raise; the failed import is not cached, so try again
+        quantities("about £12.50 or 3 miles")  # quantulum3 reads its unit tables on first use (~3 s)
         known_name("warm")  # gender-guesser reads its table of first names on first use (~0.6 s)
         print(f"{READY_LINE} (pid {os.getpid()})", file=sys.stderr, flush=True)
 

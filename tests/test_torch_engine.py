@@ -347,6 +347,26 @@ def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches(
     assert (ranges[True][:, 2] - outputs["fused"][:, 2]).abs().max() > 1e-4
 
 
+def test_antidiagonal_heads_through_the_engine_equal_their_masks():
+    """Antidiagonal-threshold heads (two thresholds) beside a dense head: the fused launch, one launch per pattern
+    and the reference over the lists' exact masks agree; the sparse heads drop keys, the looser threshold more."""
+    heads, kv_heads, n, dim = 4, 2, 500, 64
+    params = [{"threshold": 0.3, "stride": 16}, {}, {"threshold": 0.6, "stride": 16}, {"threshold": 0.3, "stride": 16}]
+    choices = [HeadChoice(head=h, pattern="dense" if not p else "antidiagonal", params=p, recall=1.0, density=1.0)
+               for h, p in enumerate(params)]  # fmt: skip
+    generator = torch.Generator().manual_seed(31)
+    q = torch.randn(1, heads, n, dim, generator=generator)
+    k, v = (torch.randn(1, kv_heads, n, dim, generator=generator) for _ in range(2))
+    outputs = {
+        name: SparsePrefill({0: choices}, kernels=kernels, fused=fused)(q, k, v, layer=0)
+        for name, fused, kernels in (("fused", True, True), ("per pattern", False, True), ("reference", True, False))
+    }
+    torch.testing.assert_close(outputs["fused"], outputs["per pattern"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-5, rtol=1e-5)
+    error = (outputs["fused"] - reference.prefix_attention(q, k, v)).flatten(2).norm(dim=-1)[0]
+    assert error[1] < 1e-4 and error[2] > 1e-3 and error[0] > error[2] and error[3] > error[2]
+
+
 def test_wide_tiles_through_the_engine_equal_their_widened_masks():
     """128-row query tiles (SparsePrefill(wide=True)): the kernels (the interpreter) give the reference over each
     head's widened mask, the dense head stays dense, and the sparse heads see more keys than with 64-row tiles

@@ -16,12 +16,19 @@ the lowest-density threshold whose median per-layer error against cuDNN is at mo
 Q/K (a prompt the accuracy tasks do not use); none passing, the highest threshold.
 accuracy: at 128K (YaRN), end to end, then passkey (20 prompts) and multi-needle on 10 contexts for dense, the
 picked antidiagonal threshold and the default budgets, all sparse ones on the fastest way.
+estimate (a second session, after the block mass became one Triton pass): on the same Q/K, the torch and the
+fused mass timed and compared (their lists for each threshold), the antidiagonal selections' attention with the
+fused estimate on the fastest way, then end to end for dense, the picked threshold and the default budgets.
+
+    python -m bench.longctx_round5 estimate --model M.gguf --tokenizer M.gguf --out DIR    # GPU, after the upload
 """
 
 import argparse
 import json
 import statistics
 from pathlib import Path
+
+import torch
 
 from bench import longctx
 from bench.longctx import STASH
@@ -130,9 +137,80 @@ def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
     return results
 
 
+def estimate_phase(engine, out: Path, fastest: str = "plain_cap128", picked: str = "antidiag95",
+                   n: int = 131072) -> dict:  # fmt: skip
+    """The second session (module docstring): `fastest` and `picked` are the first session's picks."""
+    from bench.kernels import timed
+    from kernels import antidiagonal_select as select
+
+    tokens, qkv = capture_round2_prompt(engine, n)
+    report: dict = {"n": n, "tokens": len(tokens), "fastest": fastest, "picked": picked, "estimate": []}
+    for layer, (q, k, _) in sorted(qkv.items()):
+        row: dict = {"layer": layer}
+        for name, mass_of in (
+            ("torch", select.antidiagonal_block_mass),
+            ("fused", select.antidiagonal_block_mass_fused),
+        ):
+            row[f"{name}_ms"] = timed(lambda mass_of=mass_of, q=q, k=k: mass_of(q, k, STRIDE), False)
+        torch_mass = select.antidiagonal_block_mass(q, k, STRIDE)
+        fused_mass = select.antidiagonal_block_mass_fused(q, k, STRIDE)
+        row["mass_max_diff"] = (torch_mass - fused_mass).abs().max().item()
+        for threshold in ANTIDIAGONAL:
+            limit = torch_mass.new_full((q.shape[1],), threshold)
+            (tb, tc), (fb, fc) = select.threshold_lists(torch_mass, limit), select.threshold_lists(fused_mass, limit)
+            width = min(tb.shape[-1], fb.shape[-1])
+            listed = torch.arange(width, device=q.device) < torch.minimum(tc, fc)[..., None]
+            same = ((tb[..., :width] == fb[..., :width]) & listed).sum().item()
+            row[f"{tag_of(threshold)}_tiles_torch"] = int(tc.sum())
+            row[f"{tag_of(threshold)}_tiles_fused"] = int(fc.sum())
+            row[f"{tag_of(threshold)}_same_entries"] = same / max(int(torch.maximum(tc, fc).sum()), 1)
+        report["estimate"].append(row)
+        print(f"estimate layer {layer}: {row}", flush=True)
+        del torch_mass, fused_mass
+    configs = {tag_of(t): antidiagonal_patterns(t) for t in ANTIDIAGONAL}
+    report["timing"] = time_ways(qkv, configs | {"default": None}, n, {fastest: WAYS[fastest]}, fastest)
+    del qkv
+    options, settings = WAYS[fastest]
+    set_core(settings)
+    longctx.PREFILL_OPTIONS["default"] = options
+    threshold = next(t for t in ANTIDIAGONAL if tag_of(t) == picked)
+    method = f"sparse_{picked}"
+    prefills = {method: SparsePrefill(antidiagonal_patterns(threshold), **options)}
+    longctx.set_rope(engine, True)
+    report["e2e"] = longctx.e2e(engine, n, prefills, ["dense", method, "sparse_default"])
+    (out / "estimate-round5.json").write_text(json.dumps(report, indent=1))
+    print_estimate(report)
+    return report
+
+
+def print_estimate(report: dict) -> None:
+    rows, way = report["estimate"], report["fastest"]
+    print("\n| layer | torch mass ms | fused mass ms | max |Δmass| | " + " | ".join(
+        f"{tag_of(t)} same entries" for t in ANTIDIAGONAL) + " |")  # fmt: skip
+    print("|---|---|---|---|" + "---|" * len(ANTIDIAGONAL))
+    for r in rows:
+        same = " | ".join(f"{r[tag_of(t) + '_same_entries']:.4f}" for t in ANTIDIAGONAL)
+        print(f"| {r['layer']} | {r['torch_ms']:.2f} | {r['fused_ms']:.2f} | {r['mass_max_diff']:.1e} | {same} |")
+    timing = report["timing"]
+    cudnn = sum(r["cudnn_ms"] for r in timing)
+    print(f"\n| config ({way}) | density | six layers ms | × cuDNN ({cudnn:.1f} ms) | median error vs cuDNN |")
+    print("|---|---|---|---|---|")
+    for config in [tag_of(t) for t in ANTIDIAGONAL] + ["default"]:
+        density = sum(r[f"{config}_tiles_64"] for r in timing) / sum(r[f"{config}_tiles_causal"] for r in timing)
+        total = sum(r[f"{config}_{way}_ms"] for r in timing)
+        err = statistics.median(r[f"{config}_{way}_err"] for r in timing)
+        print(f"| {config} | {density:.3f} | {total:.1f} | {cudnn / total:.2f}× | {err:.4f} |")
+    e2e = report["e2e"]
+    dense = e2e["dense"]["prefill_s"]
+    methods = [m for m in e2e if isinstance(e2e[m], dict)]
+    shown = [f"{m} {e2e[m]['prefill_s']:.3f} s ({dense / e2e[m]['prefill_s']:.2f}×)" for m in methods]
+    shown.append(f"no attention {e2e['no_attention_s']:.3f} s ({dense / e2e['no_attention_s']:.2f}×)")
+    print(f"\nend to end at {e2e['tokens']:,} tokens: " + ", ".join(shown))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["kernels", "accuracy", "render"])
+    parser.add_argument("phase", choices=["kernels", "accuracy", "estimate", "render"])
     parser.add_argument("--model", type=Path)
     parser.add_argument("--tokenizer", type=Path)
     parser.add_argument("--out", type=Path, default=Path("longctx-round5"))
@@ -148,6 +226,8 @@ def main() -> None:
     engine = load_engine_128k(args.model, args.tokenizer)
     if args.phase == "kernels":
         kernels_phase(engine, args.out)
+    elif args.phase == "estimate":
+        estimate_phase(engine, args.out)
     else:
         accuracy_phase(engine, args.out, args.budget_s)
     engine.close()

@@ -45,6 +45,17 @@ def test_block_mass_equals_explicit_antidiagonals(rng, n, stride):
     assert torch.allclose(mass.sum(-1), torch.ones_like(mass.sum(-1)), atol=1e-4)
 
 
+@pytest.mark.parametrize(("heads", "kv_heads", "n", "stride"), [(4, 2, 700, 16), (2, 2, 300, 8), (3, 1, 64, 16)])
+def test_one_triton_pass_equals_the_torch_mass(rng, heads, kv_heads, n, stride):
+    """The fused pass (reference maximum from the sinks' and the local tile, one walk, rows added in torch)
+    equals the torch softmax, with strided rows past one tile (64) and lengths off the block size."""
+    q, k = rng(1, heads, n, 64), rng(1, kv_heads, n, 64)
+    fused = select.antidiagonal_block_mass_fused(q, k, stride)
+    assert torch.isfinite(fused).all()
+    expected = select.antidiagonal_block_mass(q, k, stride)
+    assert (fused - expected).abs().max() < (2e-3 if DEVICE == "cuda" else 1e-5), rng.seed
+
+
 def test_chunks_give_the_same_mass(rng, monkeypatch):
     q, k = rng(1, 2, 700, 32), rng(1, 1, 700, 32)
     whole = select.antidiagonal_block_mass(q, k, 16)

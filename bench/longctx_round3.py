@@ -127,17 +127,11 @@ def variant_configs(by_variant: dict) -> dict[str, Calibration]:
 
 def time_ways(qkv: dict, configs: dict[str, dict | None], n: int, ways: dict = WAYS) -> list[dict]:
     """Per layer: cuDNN, and each config run each way (ms, error against cuDNN and against round 2's path)."""
-    from bench.kernels import rel_err, timed
+    from bench.kernels import cudnn_causal, rel_err, timed
 
     rows = []
     for layer, (q, k, v) in sorted(qkv.items()):
-        group = q.shape[1] // k.shape[1]
-        k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-
-        def cudnn(q=q, k_full=k_full, v_full=v_full):
-            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
-                return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
-
+        cudnn = cudnn_causal(q, k, v)
         reference = cudnn()
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
@@ -154,7 +148,7 @@ def time_ways(qkv: dict, configs: dict[str, dict | None], n: int, ways: dict = W
         rows.append(row)
         shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_old")))
         print(f"round 3 n={n} layer {layer}: {shown}", flush=True)
-        del k_full, v_full, reference
+        del cudnn, reference
     return rows
 
 

@@ -40,6 +40,45 @@ def share_text(hits: int, total: int) -> str:
     return f"{hits / total:.2f} [{low:.2f}, {high:.2f}] ({hits}/{total})"
 
 
+def accuracy_rows(cells: dict, methods: list[str], selections: dict = SELECTIONS) -> tuple[list[str], dict]:
+    """The accuracy table's rows (dense first; ✗ below the lower end of dense's 95% interval) and, per sparse
+    method, whether every row stays within it. cells: (task, method) → cell."""
+    lines, kept = [], {m: True for m in methods[1:]}
+    for label, keep in selections.items():
+        task = "passkey" if label == "passkey" else "needles"
+        dense = cells.get((task, "dense"))
+        if not dense:
+            continue
+        dense_hits, total = hits_of(dense, keep)
+        texts = [share_text(dense_hits, total)]
+        for method in methods[1:]:
+            cell = cells.get((task, method))
+            if not cell:
+                texts.append("not run")
+                kept[method] = False
+                continue
+            hits, own_total = hits_of(cell, keep)
+            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
+            kept[method] &= ok
+            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
+        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    return lines, kept
+
+
+def first_token_gate(cells: dict, methods: list[str], names: dict[str, str]) -> str:
+    """Per sparse method: how often its first token's top-1 is dense's, and the median logits error."""
+    gate = []
+    for method in methods[1:]:
+        records = [r for task in ("passkey", "needles") if (task, method) in cells
+                   for r in cells[task, method]["records"]]  # fmt: skip
+        if records:
+            same = sum(r["top1_same"] for r in records)
+            err = statistics.median(r["logits_err"] for r in records)
+            gate.append(f"{names[method]}: first-token top-1 as dense's in {same}/{len(records)}, median logits "
+                        f"error {err:.3f}")  # fmt: skip
+    return "First-token gate: " + "; ".join(gate) + "."
+
+
 def section(results: Path) -> tuple[list[str], str]:
     """The round-3 lines and the summary line."""
     meta = json.loads((results / "meta.json").read_text())
@@ -183,36 +222,9 @@ def section(results: Path) -> tuple[list[str], str]:
         "| question | " + " | ".join(names[m] for m in methods) + " |",
         "|---|" + "---|" * len(methods),
     ]
-    kept = {m: True for m in methods[1:]}
-    for label, keep in SELECTIONS.items():
-        task = "passkey" if label == "passkey" else "needles"
-        dense = cells.get((task, "dense"))
-        if not dense:
-            continue
-        dense_hits, total = hits_of(dense, keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            cell = cells.get((task, method))
-            if not cell:
-                texts.append("not run")
-                kept[method] = False
-                continue
-            hits, own_total = hits_of(cell, keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
-    gate = []
-    for method in methods[1:]:
-        records = [
-            r for task in ("passkey", "needles") if (task, method) in cells for r in cells[task, method]["records"]
-        ]
-        if records:
-            same = sum(r["top1_same"] for r in records)
-            err = statistics.median(r["logits_err"] for r in records)
-            gate.append(f"{names[method]}: first-token top-1 as dense's in {same}/{len(records)}, median logits "
-                        f"error {err:.3f}")  # fmt: skip
-    lines += ["", "First-token gate: " + "; ".join(gate) + "."]
+    rows, kept = accuracy_rows(cells, methods)
+    lines += rows
+    lines += ["", first_token_gate(cells, methods, names)]
     e2e = accuracy.get("e2e") or {}
     e2e_x: dict[str, float] = {}
     if e2e:

@@ -97,17 +97,11 @@ def run_way(way: str, patterns, q, k, v, layer: int, ways: dict = SYNTHETIC_WAYS
 def time_ways(qkv: dict, configs: dict, n: int, ways: dict = WAYS, baseline: str = "round3") -> list[dict]:
     """Per layer: cuDNN, and each config run each way (ms, error against cuDNN and against the baseline way,
     tiles)."""
-    from bench.kernels import rel_err, timed
+    from bench.kernels import cudnn_causal, rel_err, timed
 
     rows = []
     for layer, (q, k, v) in sorted(qkv.items()):
-        group = q.shape[1] // k.shape[1]
-        k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-
-        def cudnn(q=q, k_full=k_full, v_full=v_full):
-            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
-                return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
-
+        cudnn = cudnn_causal(q, k, v)
         reference = cudnn()
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
@@ -125,7 +119,7 @@ def time_ways(qkv: dict, configs: dict, n: int, ways: dict = WAYS, baseline: str
         rows.append(row)
         shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_err")))
         print(f"round 4 n={n} layer {layer}: {shown}", flush=True)
-        del k_full, v_full, reference
+        del cudnn, reference
     return rows
 
 

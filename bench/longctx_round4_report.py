@@ -6,8 +6,7 @@ import statistics
 from pathlib import Path
 
 from bench import longctx
-from bench.longctx import wilson
-from bench.longctx_round3_report import SELECTIONS, hits_of, share_text
+from bench.longctx_round3_report import SELECTIONS, accuracy_rows, first_token_gate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -17,6 +16,7 @@ WAY_NAMES = {
     "edge_natural": "edge mask, grid order",
     "wide": "128-row tiles",
 }
+NEEDLE_ROWS = dict(list(SELECTIONS.items())[1:]) | {"needles, every question": lambda r: True}
 SUPERSEDED = "Round 3's summary line (superseded by round 4's below): `"
 
 
@@ -74,8 +74,7 @@ def confirm_lines(confirm: dict, first: dict, names: dict) -> tuple[list[str], d
             same = sum(hits[k] == r["hit"] for r in cells[method]["records"]
                        if (k := (r["context"], r["mode"], r["turn"])) in hits)  # fmt: skip
             repeated.append(f"{names[method].split(' (')[0]} {same}/{len(hits)}")
-    rows = dict(list(SELECTIONS.items())[1:])
-    rows["needles, every question"] = lambda r: True
+    rows = NEEDLE_ROWS
     lines = [
         "",
         "### Multi-needle at 128K on 10 contexts (a second session, the model uploaded again; 40 later questions per "
@@ -87,17 +86,8 @@ def confirm_lines(confirm: dict, first: dict, names: dict) -> tuple[list[str], d
         "| question | " + " | ".join(names[m].split(" (")[0] for m in methods) + " |",
         "|---|" + "---|" * len(methods),
     ]  # fmt: skip
-    kept = {m: True for m in methods[1:]}
-    for label, keep in rows.items():
-        dense_hits, total = hits_of(cells["dense"], keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            hits, own_total = hits_of(cells[method], keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
-    return lines, kept
+    table, kept = accuracy_rows({("needles", m): cell for m, cell in cells.items()}, methods, rows)
+    return lines + table, kept
 
 
 def section(results: Path) -> tuple[list[str], str]:
@@ -136,40 +126,15 @@ def section(results: Path) -> tuple[list[str], str]:
         "| question | " + " | ".join(names[m] for m in methods) + " |",
         "|---|" + "---|" * len(methods),
     ]
-    kept = {m: True for m in methods[1:]}
-    for label, keep in SELECTIONS.items():
-        task = "passkey" if label == "passkey" else "needles"
-        dense = cells.get((task, "dense"))
-        if not dense:
-            continue
-        dense_hits, total = hits_of(dense, keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            cell = cells.get((task, method))
-            if not cell:
-                texts.append("not run")
-                kept[method] = False
-                continue
-            hits, own_total = hits_of(cell, keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    rows, kept = accuracy_rows(cells, methods)
+    lines += rows
     confirm_path = results / "confirm-131072.json"
     if confirm_path.is_file():
         body, confirmed = confirm_lines(json.loads(confirm_path.read_text()), cells, names)
         lines += body
         for method, ok in confirmed.items():
             kept[method] = kept.get(method, True) and ok
-    gate = []
-    for method in methods[1:]:
-        records = [r for task in ("passkey", "needles") if (task, method) in cells
-                   for r in cells[task, method]["records"]]  # fmt: skip
-        if records:
-            same = sum(r["top1_same"] for r in records)
-            err = statistics.median(r["logits_err"] for r in records)
-            gate.append(f"{names[method]}: top-1 as dense's in {same}/{len(records)}, median logits error {err:.3f}")
-    lines += ["", "First-token gate: " + "; ".join(gate) + "."]
+    lines += ["", first_token_gate(cells, methods, names)]
     e2e = accuracy.get("e2e") or {}
     e2e_x: dict[str, float] = {}
     if e2e:

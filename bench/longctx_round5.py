@@ -53,6 +53,7 @@ WAYS = {  # name: (SparsePrefill options, the core's settings over round 4's COR
     "pipelined_lazy_cap168": (GRID, {"INTERIOR": "pipelined_lazy", "REGISTER_CAP": 168}),
 }
 BASELINE = "plain"
+PICKS_OVERRIDE: dict[str, str] = {}  # --picks: a later session's accuracy run of another way or threshold
 ANTIDIAGONAL = (0.9, 0.95)  # XAttention's usual thresholds; chosen before the run, not tuned here
 STRIDE = 16
 HEADS = 14
@@ -124,6 +125,7 @@ def print_summary(report: dict) -> None:
 def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
     path = STASH / "round5-picks.json"
     picks = json.loads(path.read_text()) if path.is_file() else {"fastest": BASELINE, "antidiagonal": tag_of(0.95)}
+    picks |= PICKS_OVERRIDE
     options, settings = WAYS[picks["fastest"]]
     set_core(settings)  # dense runs on cuDNN: the settings touch only the sparse methods
     longctx.TASKS["needles"] = (10, 5, 8)  # 40 later questions per mode, as round 4's confirmation
@@ -216,7 +218,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("longctx-round5"))
     parser.add_argument("--results", type=Path, help="render: the round-5 JSON results")
     parser.add_argument("--budget-s", type=float, default=480.0)
+    parser.add_argument("--picks", type=json.loads, default={}, help='accuracy: e.g. {"antidiagonal": "antidiag90"}')
     args = parser.parse_args()
+    PICKS_OVERRIDE.update(args.picks)
     if args.phase == "render":
         from bench.longctx_round5_report import write_report
 

@@ -19,7 +19,6 @@ questions per mode) for dense, the default budgets, last95 and the row variant, 
 `kernels` found faster.
 """
 
-import argparse
 import json
 import random
 import statistics
@@ -30,6 +29,7 @@ import torch
 
 from bench import longctx
 from bench.longctx import CAPTURE_LAYERS, LAST_ROWS, MODEL_NAME, SEED, STASH, log
+from bench.longctx_round4 import round_parser
 from inference.torch_engine.attention import SparsePrefill
 from kernels import pattern_search
 from kernels.pattern_search import Calibration, HeadChoice
@@ -258,14 +258,7 @@ def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["kernels", "accuracy", "levers", "render"])
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--tokenizer", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("longctx-round3"))
-    parser.add_argument("--results", type=Path, help="render: the round-3 JSON results")
-    parser.add_argument("--budget-s", type=float, default=420.0)
-    args = parser.parse_args()
+    args = round_parser(__doc__, ["kernels", "accuracy", "levers"], 3, 420.0).parse_args()
     if args.phase == "render":
         from bench.longctx_round3_report import write_report
 

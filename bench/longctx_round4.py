@@ -198,6 +198,18 @@ def confirm_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
     return results
 
 
+def round_parser(doc: str, phases: list[str], number: int, budget_s: float) -> argparse.ArgumentParser:
+    """The command line every round's script shares: a phase, the model, where results go, the budget."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=[*phases, "render"])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--tokenizer", type=Path)
+    parser.add_argument("--out", type=Path, default=Path(f"longctx-round{number}"))
+    parser.add_argument("--results", type=Path, help=f"render: the round-{number} JSON results")
+    parser.add_argument("--budget-s", type=float, default=budget_s)
+    return parser
+
+
 def write_meta(out: Path, phase: str) -> None:
     """meta-<phase>.json: the card, the model and the versions a phase ran with."""
     import triton
@@ -219,14 +231,7 @@ def load_engine_128k(model: Path, tokenizer: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["synthetic", "kernels", "accuracy", "confirm", "render"])
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--tokenizer", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("longctx-round4"))
-    parser.add_argument("--results", type=Path, help="render: the round-4 JSON results")
-    parser.add_argument("--budget-s", type=float, default=420.0)
-    args = parser.parse_args()
+    args = round_parser(__doc__, ["synthetic", "kernels", "accuracy", "confirm"], 4, 420.0).parse_args()
     if args.phase == "render":
         from bench.longctx_round4_report import write_report
 

@@ -23,7 +23,6 @@ fused estimate on the fastest way, then end to end for dense, the picked thresho
     python -m bench.longctx_round5 estimate --model M.gguf --tokenizer M.gguf --out DIR    # GPU, after the upload
 """
 
-import argparse
 import json
 import statistics
 from pathlib import Path
@@ -36,6 +35,7 @@ from bench.longctx_round4 import (
     best_configs,
     capture_round2_prompt,
     load_engine_128k,
+    round_parser,
     set_core,
     time_ways,
     write_meta,
@@ -211,13 +211,7 @@ def print_estimate(report: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["kernels", "accuracy", "estimate", "render"])
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--tokenizer", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("longctx-round5"))
-    parser.add_argument("--results", type=Path, help="render: the round-5 JSON results")
-    parser.add_argument("--budget-s", type=float, default=480.0)
+    parser = round_parser(__doc__, ["kernels", "accuracy", "estimate"], 5, 480.0)
     parser.add_argument("--picks", type=json.loads, default={}, help='accuracy: e.g. {"antidiagonal": "antidiag90"}')
     args = parser.parse_args()
     PICKS_OVERRIDE.update(args.picks)
@@ -228,12 +222,12 @@ def main() -> None:
         return
     write_meta(args.out, args.phase)
     engine = load_engine_128k(args.model, args.tokenizer)
-    if args.phase == "kernels":
-        kernels_phase(engine, args.out)
-    elif args.phase == "estimate":
-        estimate_phase(engine, args.out)
-    else:
-        accuracy_phase(engine, args.out, args.budget_s)
+    run = {
+        "kernels": lambda: kernels_phase(engine, args.out),
+        "estimate": lambda: estimate_phase(engine, args.out),
+        "accuracy": lambda: accuracy_phase(engine, args.out, args.budget_s),
+    }
+    run[args.phase]()
     engine.close()
 
 

@@ -376,6 +376,11 @@ def _wide_kernel(
     _store_rows(Out, b, h, rows, dims, stride_ob, stride_oh, stride_on, n_ctx, l_i, acc)
 
 
+def _strides(*tensors: torch.Tensor) -> list[int]:
+    """Batch, head and row strides of each [batch, heads, rows, d] tensor, in the kernels' argument order."""
+    return [stride for t in tensors for stride in t.stride()[:3]]
+
+
 def sparse_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -396,8 +401,7 @@ def sparse_attention(
     out = torch.empty_like(q) if out is None else out
     _sparse_attention_kernel[(qblocks, batch * heads)](
         q, k, v, out, block_idx, block_count, column_idx, column_count,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
         D=dim, B=BLOCK, EDGE=_edge_mode(), LOOP=_interior_mode(), REGCAP=REGISTER_CAP or 0,
     )  # fmt: skip
@@ -445,8 +449,7 @@ def scheduled_sparse_attention(
     _scheduled_kernel[(order.numel(),)](
         q, k, v, out, block_idx, block_idx if range_hi is None else range_hi, block_count, column_idx, column_count,
         head_ids.to(torch.int32), order,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
         column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=_edge_mode(),
         LOOP=_interior_mode(), REGCAP=REGISTER_CAP or 0,
@@ -478,8 +481,7 @@ def wide_sparse_attention(
     assert block_idx.is_contiguous() and column_idx.is_contiguous()
     _wide_kernel[(pairs, block_count.shape[0] * slots)](
         q, k, v, out, block_idx, block_count, column_idx, column_count, head_ids.to(torch.int32),
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
         D=dim, B=BLOCK,
     )  # fmt: skip

@@ -35,15 +35,23 @@ KEY_PAIRS = False
 # (tl.range(warp_specialize=True) compiles for sm_90 with Triton 3.6 to the plain loop's code: kernels/NOTES.md v1.7.)
 INTERIOR = "plain"
 INTERIORS = ("plain", "pipelined", "lazy", "pipelined_lazy")
-# Registers per thread the 64-row cores may use (None: as many as ptxas likes, round 4). The pipelined loop holds
-# two score tiles: 182 registers, two 4-warp programs an SM; capped at 168 (no spills), three fit, as for plain.
+# Registers per thread the 64-row cores may use: None takes DEFAULT_REGISTER_CAPS by head dim, 0 none (as many as
+# ptxas likes: round 4's core). At d 64 a cap of 128 fits four 4-warp programs an SM instead of three: 7% faster on
+# the real model at 128K, the same outputs (kernels/NOTES.md v1.7); at d 128 it would spill 80 bytes (not measured).
+# The pipelined loop holds two score tiles: 182 registers uncapped (two programs an SM), 168 without spills (three).
 REGISTER_CAP: int | None = None
+DEFAULT_REGISTER_CAPS = {64: 128}
 LAZY_LOG2 = tl.constexpr(8.0)  # a stale maximum lets p reach 2^8: far inside bf16's range, and l_i, acc are float32
 
 
 def _edge_mode() -> int:
     """The cores' EDGE constexpr: 0 every tile masked, 1 edge-only mask, 2 edge-only mask and key pairs."""
     return 0 if not EDGE_MASK else 2 if KEY_PAIRS else 1
+
+
+def _register_cap(dim: int) -> int:
+    """The cores' REGCAP constexpr (0: uncapped) for this head dim."""
+    return DEFAULT_REGISTER_CAPS.get(dim, 0) if REGISTER_CAP is None else REGISTER_CAP
 
 
 def _interior_mode() -> int:
@@ -403,7 +411,7 @@ def sparse_attention(
         q, k, v, out, block_idx, block_count, column_idx, column_count,
         *_strides(q, k, v, out),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
-        D=dim, B=BLOCK, EDGE=_edge_mode(), LOOP=_interior_mode(), REGCAP=REGISTER_CAP or 0,
+        D=dim, B=BLOCK, EDGE=_edge_mode(), LOOP=_interior_mode(), REGCAP=_register_cap(dim),
     )  # fmt: skip
     return out
 
@@ -452,7 +460,7 @@ def scheduled_sparse_attention(
         *_strides(q, k, v, out),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
         column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=_edge_mode(),
-        LOOP=_interior_mode(), REGCAP=REGISTER_CAP or 0,
+        LOOP=_interior_mode(), REGCAP=_register_cap(dim),
     )  # fmt: skip
     return out
 

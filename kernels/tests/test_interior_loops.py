@@ -76,3 +76,13 @@ def test_lazy_rescale_keeps_a_stale_max_within_range(rng, monkeypatch):
     out = sparse_attention(q, k, v, *lists, out=poisoned_like(q))
     exact = reference.masked_attention(q, k, v, reference.causal_mask(n, n, DEVICE)[None, None])
     assert relative_error(out, exact) < TOLERANCE, rng.seed
+
+
+def test_register_cap_by_head_dim(monkeypatch):
+    """The engine's default caps d 64 (measured faster, same outputs) and leaves d 128 alone (it would spill); an
+    explicit setting wins, 0 meaning uncapped."""
+    assert core._register_cap(64) == 128 and core._register_cap(128) == 0
+    monkeypatch.setattr(core, "REGISTER_CAP", 0)
+    assert core._register_cap(64) == 0
+    monkeypatch.setattr(core, "REGISTER_CAP", 168)
+    assert core._register_cap(128) == 168

@@ -40,10 +40,13 @@ def share_text(hits: int, total: int) -> str:
     return f"{hits / total:.2f} [{low:.2f}, {high:.2f}] ({hits}/{total})"
 
 
-def accuracy_rows(cells: dict, methods: list[str], selections: dict = SELECTIONS) -> tuple[list[str], dict]:
-    """The accuracy table's rows (dense first; ✗ below the lower end of dense's 95% interval) and, per sparse
-    method, whether every row stays within it. cells: (task, method) → cell."""
-    lines, kept = [], {m: True for m in methods[1:]}
+def accuracy_rows(
+    cells: dict, methods: list[str], names: dict[str, str], selections: dict = SELECTIONS
+) -> tuple[list[str], dict]:
+    """The accuracy table (its header, then a row per question; dense first; ✗ below the lower end of dense's 95%
+    interval) and, per sparse method, whether every row stays within it. cells: (task, method) → cell."""
+    lines = ["| question | " + " | ".join(names[m] for m in methods) + " |", "|---|" + "---|" * len(methods)]
+    kept = {m: True for m in methods[1:]}
     for label, keep in selections.items():
         task = "passkey" if label == "passkey" else "needles"
         dense = cells.get((task, "dense"))
@@ -219,10 +222,8 @@ def section(results: Path) -> tuple[list[str], str]:
         "",
         "### Accuracy at 128K (YaRN), dense side by side (✗: below the lower end of dense's 95% interval)",
         "",
-        "| question | " + " | ".join(names[m] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]
-    rows, kept = accuracy_rows(cells, methods)
+    rows, kept = accuracy_rows(cells, methods, names)
     lines += rows
     lines += ["", first_token_gate(cells, methods, names)]
     e2e = accuracy.get("e2e") or {}
@@ -275,25 +276,27 @@ def section(results: Path) -> tuple[list[str], str]:
     return lines, summary
 
 
-SUPERSEDED = "Round 2's summary line (superseded by round 3's below): `"
-
-
-def write_report(results: Path, reading: Path | None = None) -> str:
-    """The report as rounds 1 and 2 left it (their readings included; round 2's summary line marked superseded),
-    round 3's section, the reading written after the run (reading.md beside the results, if any), and round
-    3's summary line last. Run again, it replaces its own section."""
-    meta = json.loads((results / "meta.json").read_text())
+def write_round(results: Path, number: int, section, meta_name: str, reading: Path | None = None) -> str:
+    """The report as the earlier rounds left it (the previous round's summary line marked superseded), round
+    `number`'s section (section(results) → lines, summary line), the reading written after the run (reading.md
+    beside the results, if any), and its summary line last. Run again, it replaces its own section."""
+    superseded = f"Round {number - 1}'s summary line (superseded by round {number}'s below): `"
+    meta = json.loads((results / meta_name).read_text())
     path = RESULTS / f"longctx-{meta['slug']}.md"
     base = path.read_text()
-    if "\n## Round 3:" in base:
-        base = base[: base.index("\n## Round 3:")]
+    if f"\n## Round {number}:" in base:
+        base = base[: base.index(f"\n## Round {number}:")]
     base_lines = base.rstrip("\n").split("\n")
-    if base_lines[-1].startswith(SUPERSEDED):
-        base_lines[-1] = base_lines[-1].removeprefix(SUPERSEDED).removesuffix("`")
-    base_lines[-1] = f"{SUPERSEDED}{base_lines[-1]}`"
+    if base_lines[-1].startswith(superseded):
+        base_lines[-1] = base_lines[-1].removeprefix(superseded).removesuffix("`")
+    base_lines[-1] = f"{superseded}{base_lines[-1]}`"
     lines, summary = section(results)
     reading = reading or results / "reading.md"
     extra = ["", *reading.read_text().rstrip("\n").split("\n")] if reading.is_file() else []
     text = "\n".join([*base_lines, *lines, *extra, "", summary]) + "\n"
     path.write_text(text)
     return text
+
+
+def write_report(results: Path, reading: Path | None = None) -> str:
+    return write_round(results, 3, section, "meta.json", reading)

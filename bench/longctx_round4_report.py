@@ -6,10 +6,8 @@ import statistics
 from pathlib import Path
 
 from bench import longctx
-from bench.longctx_round3_report import SELECTIONS, accuracy_rows, first_token_gate
+from bench.longctx_round3_report import SELECTIONS, accuracy_rows, first_token_gate, write_round
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 WAY_NAMES = {
     "round3": "round 3's core",
     "edge": "edge mask",
@@ -17,7 +15,6 @@ WAY_NAMES = {
     "wide": "128-row tiles",
 }
 NEEDLE_ROWS = dict(list(SELECTIONS.items())[1:]) | {"needles, every question": lambda r: True}
-SUPERSEDED = "Round 3's summary line (superseded by round 4's below): `"
 
 
 def kernel_lines(report: dict) -> tuple[list[str], dict[str, float], float]:
@@ -83,10 +80,9 @@ def confirm_lines(confirm: dict, first: dict, names: dict) -> tuple[list[str], d
         "The first 5 contexts are the table's above; their answers repeat exactly (same hit or miss: "
         + ", ".join(repeated) + "). Each config runs the way above.",
         "",
-        "| question | " + " | ".join(names[m].split(" (")[0] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]  # fmt: skip
-    table, kept = accuracy_rows({("needles", m): cell for m, cell in cells.items()}, methods, rows)
+    short = {m: names[m].split(" (")[0] for m in methods}
+    table, kept = accuracy_rows({("needles", m): cell for m, cell in cells.items()}, methods, short, rows)
     return lines + table, kept
 
 
@@ -123,10 +119,8 @@ def section(results: Path) -> tuple[list[str], str]:
         "",
         "### Accuracy at 128K (YaRN), dense side by side (✗: below the lower end of dense's 95% interval)",
         "",
-        "| question | " + " | ".join(names[m] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]
-    rows, kept = accuracy_rows(cells, methods)
+    rows, kept = accuracy_rows(cells, methods, names)
     lines += rows
     confirm_path = results / "confirm-131072.json"
     if confirm_path.is_file():
@@ -185,21 +179,5 @@ def section(results: Path) -> tuple[list[str], str]:
 
 
 def write_report(results: Path, reading: Path | None = None) -> str:
-    """The report as rounds 1–3 left it (round 3's summary line marked superseded), round 4's section, the
-    reading written after the run (reading.md beside the results, if any), and round 4's summary line last.
-    Run again, it replaces its own section."""
-    meta = json.loads((results / "meta-kernels.json").read_text())
-    path = RESULTS / f"longctx-{meta['slug']}.md"
-    base = path.read_text()
-    if "\n## Round 4:" in base:
-        base = base[: base.index("\n## Round 4:")]
-    base_lines = base.rstrip("\n").split("\n")
-    if base_lines[-1].startswith(SUPERSEDED):
-        base_lines[-1] = base_lines[-1].removeprefix(SUPERSEDED).removesuffix("`")
-    base_lines[-1] = f"{SUPERSEDED}{base_lines[-1]}`"
-    lines, summary = section(results)
-    reading = reading or results / "reading.md"
-    extra = ["", *reading.read_text().rstrip("\n").split("\n")] if reading.is_file() else []
-    text = "\n".join([*base_lines, *lines, *extra, "", summary]) + "\n"
-    path.write_text(text)
-    return text
+    """Round 4's section into bench/results/longctx-<card>.md (longctx_round3_report.write_round)."""
+    return write_round(results, 4, section, "meta-kernels.json", reading)

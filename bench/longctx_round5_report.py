@@ -6,11 +6,9 @@ import statistics
 from pathlib import Path
 
 from bench import longctx
-from bench.longctx_round3_report import accuracy_rows, first_token_gate
+from bench.longctx_round3_report import accuracy_rows, first_token_gate, write_round
 from bench.longctx_round4_report import NEEDLE_ROWS, SELECTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 WAY_NAMES = {
     "plain": "round 4's core (plain loop)",
     "plain_cap128": "register cap 128",
@@ -19,7 +17,6 @@ WAY_NAMES = {
     "lazy": "lazy rescale",
     "pipelined_lazy_cap168": "next QK^T first + lazy, cap 168",
 }
-SUPERSEDED = "Round 4's summary line (superseded by round 5's below): `"
 
 
 def load(results: Path, name: str) -> dict:
@@ -159,10 +156,8 @@ def section(results: Path) -> tuple[list[str], str]:
         "dense's 95% interval; every sparse method on the core with the register cap; antidiag95's lists from the "
         "torch estimate, antidiag90's from the Triton pass)",
         "",
-        "| question | " + " | ".join(names[m] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]
-    rows, kept = accuracy_rows(cells, methods, SELECTIONS | NEEDLE_ROWS)
+    rows, kept = accuracy_rows(cells, methods, names, SELECTIONS | NEEDLE_ROWS)
     lines += rows
     lines += ["", first_token_gate(cells, methods, names) + " Dense repeats: " + "; ".join(notes) + "."]
     body, e2e_x = e2e_lines(results)
@@ -194,21 +189,5 @@ def section(results: Path) -> tuple[list[str], str]:
 
 
 def write_report(results: Path, reading: Path | None = None) -> str:
-    """The report as rounds 1–4 left it (round 4's summary line marked superseded), round 5's section, the
-    reading written after the run (reading.md beside the results), and round 5's summary line last. Run again,
-    it replaces its own section."""
-    meta = load(results, "meta-kernels.json")
-    path = RESULTS / f"longctx-{meta['slug']}.md"
-    base = path.read_text()
-    if "\n## Round 5:" in base:
-        base = base[: base.index("\n## Round 5:")]
-    base_lines = base.rstrip("\n").split("\n")
-    if base_lines[-1].startswith(SUPERSEDED):
-        base_lines[-1] = base_lines[-1].removeprefix(SUPERSEDED).removesuffix("`")
-    base_lines[-1] = f"{SUPERSEDED}{base_lines[-1]}`"
-    lines, summary = section(results)
-    reading = reading or results / "reading.md"
-    extra = ["", *reading.read_text().rstrip("\n").split("\n")] if reading.is_file() else []
-    text = "\n".join([*base_lines, *lines, *extra, "", summary]) + "\n"
-    path.write_text(text)
-    return text
+    """Round 5's section into bench/results/longctx-<card>.md (longctx_round3_report.write_round)."""
+    return write_round(results, 5, section, "meta-kernels.json", reading)

@@ -222,6 +222,18 @@ def minference_side(row, args, n, qh, kh, vh, part, lists, reference, heads) -> 
     torch.cuda.empty_cache()
 
 
+def cudnn_causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """A call of cuDNN's causal attention over q and GQA K/V (expanded once, outside the call)."""
+    group = q.shape[1] // k.shape[1]
+    k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+
+    def cudnn():
+        with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
+            return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
+
+    return cudnn
+
+
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out.float() - ref.float()).norm() / ref.float().norm()).item()
 
@@ -275,13 +287,7 @@ def real_attention_rows(qkv_by_n: dict[int, dict], configs: dict[str, object], d
         for layer, (q, k, v) in sorted(qkv.items()):
             if time.perf_counter() > deadline:
                 return rows
-            group = q.shape[1] // k.shape[1]
-            k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-
-            def cudnn(q=q, k_full=k_full, v_full=v_full):
-                with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
-                    return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
-
+            cudnn = cudnn_causal(q, k, v)
             reference = cudnn()
             row = {"n": n, "layer": layer, "cudnn_ms": timed(cudnn, False)}
             for name, attend in configs.items():
@@ -291,7 +297,7 @@ def real_attention_rows(qkv_by_n: dict[int, dict], configs: dict[str, object], d
             rows.append(row)
             shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_err")))
             print(f"real Q/K n={n} layer {layer}: {shown}", flush=True)
-            del k_full, v_full, reference
+            del cudnn, reference
     return rows
 
 

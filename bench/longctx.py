@@ -332,10 +332,14 @@ def searched_prefill(configs: dict[str, Calibration], rope: str, tag: str = "") 
     return SparsePrefill(layers, **PREFILL_OPTIONS.get(tag, {})) if layers else None
 
 
+# sparse_<name> → a prefill built by the caller (a selection rule with no stored config), any length and rope
+EXTRA_PREFILLS: dict[str, SparsePrefill] = {}
+
+
 def searched_prefills(configs: dict[str, Calibration], rope: str, methods) -> dict[str, SparsePrefill | None]:
     """method → its searched prefill, for the searched methods among `methods` (None: no config)."""
-    return {method: searched_prefill(configs, rope, method_tag(method)) for method in methods
-            if method not in ("dense", "drop", "sparse_default")}  # fmt: skip
+    return {method: EXTRA_PREFILLS.get(method) or searched_prefill(configs, rope, method_tag(method))
+            for method in methods if method not in ("dense", "drop", "sparse_default")}  # fmt: skip
 
 
 def method_tag(method: str) -> str:

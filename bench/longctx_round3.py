@@ -19,7 +19,6 @@ questions per mode) for dense, the default budgets, last95 and the row variant, 
 `kernels` found faster.
 """
 
-import argparse
 import json
 import random
 import statistics
@@ -30,6 +29,7 @@ import torch
 
 from bench import longctx
 from bench.longctx import CAPTURE_LAYERS, LAST_ROWS, MODEL_NAME, SEED, STASH, log
+from bench.longctx_round4 import round_parser
 from inference.torch_engine.attention import SparsePrefill
 from kernels import pattern_search
 from kernels.pattern_search import Calibration, HeadChoice
@@ -127,17 +127,11 @@ def variant_configs(by_variant: dict) -> dict[str, Calibration]:
 
 def time_ways(qkv: dict, configs: dict[str, dict | None], n: int, ways: dict = WAYS) -> list[dict]:
     """Per layer: cuDNN, and each config run each way (ms, error against cuDNN and against round 2's path)."""
-    from bench.kernels import rel_err, timed
+    from bench.kernels import cudnn_causal, rel_err, timed
 
     rows = []
     for layer, (q, k, v) in sorted(qkv.items()):
-        group = q.shape[1] // k.shape[1]
-        k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-
-        def cudnn(q=q, k_full=k_full, v_full=v_full):
-            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
-                return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
-
+        cudnn = cudnn_causal(q, k, v)
         reference = cudnn()
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
@@ -154,7 +148,7 @@ def time_ways(qkv: dict, configs: dict[str, dict | None], n: int, ways: dict = W
         rows.append(row)
         shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_old")))
         print(f"round 3 n={n} layer {layer}: {shown}", flush=True)
-        del k_full, v_full, reference
+        del cudnn, reference
     return rows
 
 
@@ -264,14 +258,7 @@ def accuracy_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["kernels", "accuracy", "levers", "render"])
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--tokenizer", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("longctx-round3"))
-    parser.add_argument("--results", type=Path, help="render: the round-3 JSON results")
-    parser.add_argument("--budget-s", type=float, default=420.0)
-    args = parser.parse_args()
+    args = round_parser(__doc__, ["kernels", "accuracy", "levers"], 3, 420.0).parse_args()
     if args.phase == "render":
         from bench.longctx_round3_report import write_report
 

@@ -40,6 +40,48 @@ def share_text(hits: int, total: int) -> str:
     return f"{hits / total:.2f} [{low:.2f}, {high:.2f}] ({hits}/{total})"
 
 
+def accuracy_rows(
+    cells: dict, methods: list[str], names: dict[str, str], selections: dict = SELECTIONS
+) -> tuple[list[str], dict]:
+    """The accuracy table (its header, then a row per question; dense first; ✗ below the lower end of dense's 95%
+    interval) and, per sparse method, whether every row stays within it. cells: (task, method) → cell."""
+    lines = ["| question | " + " | ".join(names[m] for m in methods) + " |", "|---|" + "---|" * len(methods)]
+    kept = {m: True for m in methods[1:]}
+    for label, keep in selections.items():
+        task = "passkey" if label == "passkey" else "needles"
+        dense = cells.get((task, "dense"))
+        if not dense:
+            continue
+        dense_hits, total = hits_of(dense, keep)
+        texts = [share_text(dense_hits, total)]
+        for method in methods[1:]:
+            cell = cells.get((task, method))
+            if not cell:
+                texts.append("not run")
+                kept[method] = False
+                continue
+            hits, own_total = hits_of(cell, keep)
+            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
+            kept[method] &= ok
+            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
+        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    return lines, kept
+
+
+def first_token_gate(cells: dict, methods: list[str], names: dict[str, str]) -> str:
+    """Per sparse method: how often its first token's top-1 is dense's, and the median logits error."""
+    gate = []
+    for method in methods[1:]:
+        records = [r for task in ("passkey", "needles") if (task, method) in cells
+                   for r in cells[task, method]["records"]]  # fmt: skip
+        if records:
+            same = sum(r["top1_same"] for r in records)
+            err = statistics.median(r["logits_err"] for r in records)
+            gate.append(f"{names[method]}: first-token top-1 as dense's in {same}/{len(records)}, median logits "
+                        f"error {err:.3f}")  # fmt: skip
+    return "First-token gate: " + "; ".join(gate) + "."
+
+
 def section(results: Path) -> tuple[list[str], str]:
     """The round-3 lines and the summary line."""
     meta = json.loads((results / "meta.json").read_text())
@@ -180,39 +222,10 @@ def section(results: Path) -> tuple[list[str], str]:
         "",
         "### Accuracy at 128K (YaRN), dense side by side (✗: below the lower end of dense's 95% interval)",
         "",
-        "| question | " + " | ".join(names[m] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]
-    kept = {m: True for m in methods[1:]}
-    for label, keep in SELECTIONS.items():
-        task = "passkey" if label == "passkey" else "needles"
-        dense = cells.get((task, "dense"))
-        if not dense:
-            continue
-        dense_hits, total = hits_of(dense, keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            cell = cells.get((task, method))
-            if not cell:
-                texts.append("not run")
-                kept[method] = False
-                continue
-            hits, own_total = hits_of(cell, keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
-    gate = []
-    for method in methods[1:]:
-        records = [
-            r for task in ("passkey", "needles") if (task, method) in cells for r in cells[task, method]["records"]
-        ]
-        if records:
-            same = sum(r["top1_same"] for r in records)
-            err = statistics.median(r["logits_err"] for r in records)
-            gate.append(f"{names[method]}: first-token top-1 as dense's in {same}/{len(records)}, median logits "
-                        f"error {err:.3f}")  # fmt: skip
-    lines += ["", "First-token gate: " + "; ".join(gate) + "."]
+    rows, kept = accuracy_rows(cells, methods, names)
+    lines += rows
+    lines += ["", first_token_gate(cells, methods, names)]
     e2e = accuracy.get("e2e") or {}
     e2e_x: dict[str, float] = {}
     if e2e:
@@ -263,25 +276,27 @@ def section(results: Path) -> tuple[list[str], str]:
     return lines, summary
 
 
-SUPERSEDED = "Round 2's summary line (superseded by round 3's below): `"
-
-
-def write_report(results: Path, reading: Path | None = None) -> str:
-    """The report as rounds 1 and 2 left it (their readings included; round 2's summary line marked superseded),
-    round 3's section, the reading written after the run (reading.md beside the results, if any), and round
-    3's summary line last. Run again, it replaces its own section."""
-    meta = json.loads((results / "meta.json").read_text())
+def write_round(results: Path, number: int, section, meta_name: str, reading: Path | None = None) -> str:
+    """The report as the earlier rounds left it (the previous round's summary line marked superseded), round
+    `number`'s section (section(results) → lines, summary line), the reading written after the run (reading.md
+    beside the results, if any), and its summary line last. Run again, it replaces its own section."""
+    superseded = f"Round {number - 1}'s summary line (superseded by round {number}'s below): `"
+    meta = json.loads((results / meta_name).read_text())
     path = RESULTS / f"longctx-{meta['slug']}.md"
     base = path.read_text()
-    if "\n## Round 3:" in base:
-        base = base[: base.index("\n## Round 3:")]
+    if f"\n## Round {number}:" in base:
+        base = base[: base.index(f"\n## Round {number}:")]
     base_lines = base.rstrip("\n").split("\n")
-    if base_lines[-1].startswith(SUPERSEDED):
-        base_lines[-1] = base_lines[-1].removeprefix(SUPERSEDED).removesuffix("`")
-    base_lines[-1] = f"{SUPERSEDED}{base_lines[-1]}`"
+    if base_lines[-1].startswith(superseded):
+        base_lines[-1] = base_lines[-1].removeprefix(superseded).removesuffix("`")
+    base_lines[-1] = f"{superseded}{base_lines[-1]}`"
     lines, summary = section(results)
     reading = reading or results / "reading.md"
     extra = ["", *reading.read_text().rstrip("\n").split("\n")] if reading.is_file() else []
     text = "\n".join([*base_lines, *lines, *extra, "", summary]) + "\n"
     path.write_text(text)
     return text
+
+
+def write_report(results: Path, reading: Path | None = None) -> str:
+    return write_round(results, 3, section, "meta.json", reading)

@@ -35,13 +35,15 @@ from kernels import sparse_attention as core
 from kernels.pattern_search import Calibration
 
 CONFIG_TAGS = ("last95", "rows90", "rows80", "rows70")
-WAYS = {  # name: (SparsePrefill options, mask every tile: round 3's core[, interior key blocks in pairs])
-    "round3": ({"fused": True}, True),
-    "edge": ({"fused": True}, False),
-    "edge_natural": ({"fused": True, "schedule": "natural"}, False),
-    "wide": ({"wide": True}, False),
+WAYS = {  # name: (SparsePrefill options, the core's module settings over CORE_DEFAULTS)
+    "round3": ({"fused": True}, {"EDGE_MASK": False}),  # every tile causally masked: round 3's core
+    "edge": ({"fused": True}, {}),
+    "edge_natural": ({"fused": True, "schedule": "natural"}, {}),
+    "wide": ({"wide": True}, {}),
 }
-SYNTHETIC_WAYS = WAYS | {"edge_pairs": ({"fused": True}, False, True)}  # the last session: synthetic only
+SYNTHETIC_WAYS = WAYS | {"edge_pairs": ({"fused": True}, {"KEY_PAIRS": True})}  # the last session: synthetic only
+# rounds 4-5 compare against round 4's core: no register cap (0), not the engine's default by head dim (None)
+CORE_DEFAULTS = {"EDGE_MASK": True, "KEY_PAIRS": False, "INTERIOR": "plain", "REGISTER_CAP": 0}
 PICKABLE = ("edge", "edge_natural", "wide")  # the ways `accuracy` may run a config
 ACCURACY_ORDER = ("rows90", "rows70", "rows80", "default")  # last95 lost needles in rounds 2 and 3
 DEFAULT_BUDGETS = {"vertical": 1000, "slash": 6096}
@@ -80,43 +82,45 @@ def tile_counts(prefill: SparsePrefill, q: torch.Tensor, k: torch.Tensor, layer:
     return {"tiles_64": narrow + dense_tiles, "tiles_wide": wide + dense_tiles, "tiles_causal": heads * causal_head}
 
 
-def run_way(way: str, patterns, q, k, v, layer: int):
-    options, mask_every, *pairs = SYNTHETIC_WAYS[way]
-    core.EDGE_MASK = not mask_every
-    core.KEY_PAIRS = bool(pairs and pairs[0])
+def set_core(settings: dict) -> None:
+    """The sparse core's module settings: CORE_DEFAULTS (the engine's) with `settings` over them."""
+    for name, value in (CORE_DEFAULTS | settings).items():
+        setattr(core, name, value)
+
+
+def run_way(way: str, patterns, q, k, v, layer: int, ways: dict = SYNTHETIC_WAYS):
+    options, settings = ways[way]
+    set_core(settings)
     prefill = SparsePrefill(patterns, **options)
     return prefill, lambda: prefill(q, k, v, layer)
 
 
-def time_ways(qkv: dict, configs: dict, n: int, ways: dict = WAYS) -> list[dict]:
-    """Per layer: cuDNN, and each config run each way (ms, error against cuDNN, tiles)."""
-    from bench.kernels import rel_err, timed
+def time_ways(qkv: dict, configs: dict, n: int, ways: dict = WAYS, baseline: str = "round3") -> list[dict]:
+    """Per layer: cuDNN, and each config run each way (ms, error against cuDNN and against the baseline way,
+    tiles)."""
+    from bench.kernels import cudnn_causal, rel_err, timed
 
     rows = []
     for layer, (q, k, v) in sorted(qkv.items()):
-        group = q.shape[1] // k.shape[1]
-        k_full, v_full = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-
-        def cudnn(q=q, k_full=k_full, v_full=v_full):
-            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
-                return torch.nn.functional.scaled_dot_product_attention(q, k_full, v_full, is_causal=True)
-
+        cudnn = cudnn_causal(q, k, v)
         reference = cudnn()
         row: dict = {"n": n, "tokens": q.shape[2], "layer": layer, "cudnn_ms": timed(cudnn, False)}
         for name, patterns in configs.items():
             outputs = {}
             for way in ways:
-                prefill, call = run_way(way, patterns, q, k, v, layer)
+                prefill, call = run_way(way, patterns, q, k, v, layer, ways)
                 outputs[way] = call()
                 row[f"{name}_{way}_err"] = rel_err(outputs[way], reference)
                 row[f"{name}_{way}_ms"] = timed(call, False)
-            row[f"{name}_edge_vs_round3"] = rel_err(outputs["edge"], outputs["round3"])
+            for way in ways:
+                if way != baseline:
+                    row[f"{name}_{way}_vs_{baseline}"] = rel_err(outputs[way], outputs[baseline])
             row.update({f"{name}_{key}": value for key, value in tile_counts(prefill, q, k, layer).items()})
-        core.EDGE_MASK, core.KEY_PAIRS = True, False
+        set_core({})
         rows.append(row)
         shown = ", ".join(f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("_ms", "_err")))
         print(f"round 4 n={n} layer {layer}: {shown}", flush=True)
-        del k_full, v_full, reference
+        del cudnn, reference
     return rows
 
 
@@ -144,15 +148,19 @@ def synthetic_phase(out: Path, n: int = 131072) -> dict:
     return report
 
 
-def kernels_phase(engine, out: Path, n: int = 131072) -> dict:
+def capture_round2_prompt(engine, n: int = 131072) -> tuple[list[int], dict]:
+    """Round 2's 128K Retr.KV prompt (YaRN) and the Q/K/V of its six captured layers."""
     rng = random.Random(f"{SEED}-round2")  # round 2's prompts, drawn in round 2's order
     longctx.set_rope(engine, True)
     longctx.fitting_prompt(engine, 65536, rng)
     tokens = longctx.fitting_prompt(engine, n, rng)
-    qkv = longctx.capture(engine, tokens)
+    return tokens, longctx.capture(engine, tokens)
+
+
+def kernels_phase(engine, out: Path, n: int = 131072) -> dict:
+    tokens, qkv = capture_round2_prompt(engine, n)
     configs = {"default": None} | {tag: committed(tag) for tag in CONFIG_TAGS}
-    report: dict = {"n": n, "tokens": len(tokens), "ways": {w: {"options": o, "mask_every_tile": m}
-                                                            for w, (o, m) in WAYS.items()}}  # fmt: skip
+    report: dict = {"n": n, "tokens": len(tokens), "ways": {w: {"options": o, "core": c} for w, (o, c) in WAYS.items()}}
     report["timing"] = time_ways(qkv, configs, n)
     report["best_configs"] = best_configs()
     modes = {}
@@ -191,36 +199,52 @@ def confirm_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["synthetic", "kernels", "accuracy", "confirm", "render"])
+def round_parser(doc: str, phases: list[str], number: int, budget_s: float) -> argparse.ArgumentParser:
+    """The command line every round's script shares: a phase, the model, where results go, the budget."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=[*phases, "render"])
     parser.add_argument("--model", type=Path)
     parser.add_argument("--tokenizer", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("longctx-round4"))
-    parser.add_argument("--results", type=Path, help="render: the round-4 JSON results")
-    parser.add_argument("--budget-s", type=float, default=420.0)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path(f"longctx-round{number}"))
+    parser.add_argument("--results", type=Path, help=f"render: the round-{number} JSON results")
+    parser.add_argument("--budget-s", type=float, default=budget_s)
+    return parser
+
+
+def write_meta(out: Path, phase: str) -> None:
+    """meta-<phase>.json: the card, the model and the versions a phase ran with."""
+    import triton
+
+    out.mkdir(parents=True, exist_ok=True)
+    card = torch.cuda.get_device_name()
+    meta = {"card": card, "slug": card.lower().replace("nvidia ", "").replace(" ", "-"), "model": MODEL_NAME,
+            "torch": torch.__version__, "triton": triton.__version__}  # fmt: skip
+    (out / f"meta-{phase}.json").write_text(json.dumps(meta))
+
+
+def load_engine_128k(model: Path, tokenizer: Path):
+    """The model on the GPU for prompts up to 128K (YaRN past 32K), with the calibration prompts' ratio set."""
+    longctx.NATIVE = 32768
+    engine = longctx.load_engine(model, tokenizer, 131072 + 512, "cuda")
+    sample = longctx.kv_lookup(random.Random(0), lambda text: len(text) < 8000, 1).text
+    longctx.calibration_prompt.ratio = len(sample) / len(engine.tokenize(sample))
+    return engine
+
+
+def main() -> None:
+    args = round_parser(__doc__, ["synthetic", "kernels", "accuracy", "confirm"], 4, 420.0).parse_args()
     if args.phase == "render":
         from bench.longctx_round4_report import write_report
 
         print(write_report(args.results))
         return
-    args.out.mkdir(parents=True, exist_ok=True)
-    import triton
-
-    card = torch.cuda.get_device_name()
-    meta = {"card": card, "slug": card.lower().replace("nvidia ", "").replace(" ", "-"), "model": MODEL_NAME,
-            "torch": torch.__version__, "triton": triton.__version__}  # fmt: skip
-    (args.out / f"meta-{args.phase}.json").write_text(json.dumps(meta))
+    write_meta(args.out, args.phase)
     if args.phase == "synthetic":
         started = time.perf_counter()
         synthetic_phase(args.out)
         log(f"synthetic in {time.perf_counter() - started:.1f} s")
         return
-    longctx.NATIVE = 32768
-    engine = longctx.load_engine(args.model, args.tokenizer, 131072 + 512, "cuda")
-    sample = longctx.kv_lookup(random.Random(0), lambda text: len(text) < 8000, 1).text
-    longctx.calibration_prompt.ratio = len(sample) / len(engine.tokenize(sample))
+    engine = load_engine_128k(args.model, args.tokenizer)
     if args.phase == "kernels":
         kernels_phase(engine, args.out)
     elif args.phase == "confirm":

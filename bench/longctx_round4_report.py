@@ -6,18 +6,15 @@ import statistics
 from pathlib import Path
 
 from bench import longctx
-from bench.longctx import wilson
-from bench.longctx_round3_report import SELECTIONS, hits_of, share_text
+from bench.longctx_round3_report import SELECTIONS, accuracy_rows, first_token_gate, write_round
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 WAY_NAMES = {
     "round3": "round 3's core",
     "edge": "edge mask",
     "edge_natural": "edge mask, grid order",
     "wide": "128-row tiles",
 }
-SUPERSEDED = "Round 3's summary line (superseded by round 4's below): `"
+NEEDLE_ROWS = dict(list(SELECTIONS.items())[1:]) | {"needles, every question": lambda r: True}
 
 
 def kernel_lines(report: dict) -> tuple[list[str], dict[str, float], float]:
@@ -74,8 +71,7 @@ def confirm_lines(confirm: dict, first: dict, names: dict) -> tuple[list[str], d
             same = sum(hits[k] == r["hit"] for r in cells[method]["records"]
                        if (k := (r["context"], r["mode"], r["turn"])) in hits)  # fmt: skip
             repeated.append(f"{names[method].split(' (')[0]} {same}/{len(hits)}")
-    rows = dict(list(SELECTIONS.items())[1:])
-    rows["needles, every question"] = lambda r: True
+    rows = NEEDLE_ROWS
     lines = [
         "",
         "### Multi-needle at 128K on 10 contexts (a second session, the model uploaded again; 40 later questions per "
@@ -84,20 +80,10 @@ def confirm_lines(confirm: dict, first: dict, names: dict) -> tuple[list[str], d
         "The first 5 contexts are the table's above; their answers repeat exactly (same hit or miss: "
         + ", ".join(repeated) + "). Each config runs the way above.",
         "",
-        "| question | " + " | ".join(names[m].split(" (")[0] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]  # fmt: skip
-    kept = {m: True for m in methods[1:]}
-    for label, keep in rows.items():
-        dense_hits, total = hits_of(cells["dense"], keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            hits, own_total = hits_of(cells[method], keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
-    return lines, kept
+    short = {m: names[m].split(" (")[0] for m in methods}
+    table, kept = accuracy_rows({("needles", m): cell for m, cell in cells.items()}, methods, short, rows)
+    return lines + table, kept
 
 
 def section(results: Path) -> tuple[list[str], str]:
@@ -133,43 +119,16 @@ def section(results: Path) -> tuple[list[str], str]:
         "",
         "### Accuracy at 128K (YaRN), dense side by side (✗: below the lower end of dense's 95% interval)",
         "",
-        "| question | " + " | ".join(names[m] for m in methods) + " |",
-        "|---|" + "---|" * len(methods),
     ]
-    kept = {m: True for m in methods[1:]}
-    for label, keep in SELECTIONS.items():
-        task = "passkey" if label == "passkey" else "needles"
-        dense = cells.get((task, "dense"))
-        if not dense:
-            continue
-        dense_hits, total = hits_of(dense, keep)
-        texts = [share_text(dense_hits, total)]
-        for method in methods[1:]:
-            cell = cells.get((task, method))
-            if not cell:
-                texts.append("not run")
-                kept[method] = False
-                continue
-            hits, own_total = hits_of(cell, keep)
-            ok = own_total == total and hits / own_total >= wilson(dense_hits, total)[0]
-            kept[method] &= ok
-            texts.append(share_text(hits, own_total) + ("" if ok else " ✗"))
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    rows, kept = accuracy_rows(cells, methods, names)
+    lines += rows
     confirm_path = results / "confirm-131072.json"
     if confirm_path.is_file():
         body, confirmed = confirm_lines(json.loads(confirm_path.read_text()), cells, names)
         lines += body
         for method, ok in confirmed.items():
             kept[method] = kept.get(method, True) and ok
-    gate = []
-    for method in methods[1:]:
-        records = [r for task in ("passkey", "needles") if (task, method) in cells
-                   for r in cells[task, method]["records"]]  # fmt: skip
-        if records:
-            same = sum(r["top1_same"] for r in records)
-            err = statistics.median(r["logits_err"] for r in records)
-            gate.append(f"{names[method]}: top-1 as dense's in {same}/{len(records)}, median logits error {err:.3f}")
-    lines += ["", "First-token gate: " + "; ".join(gate) + "."]
+    lines += ["", first_token_gate(cells, methods, names)]
     e2e = accuracy.get("e2e") or {}
     e2e_x: dict[str, float] = {}
     if e2e:
@@ -220,21 +179,5 @@ def section(results: Path) -> tuple[list[str], str]:
 
 
 def write_report(results: Path, reading: Path | None = None) -> str:
-    """The report as rounds 1–3 left it (round 3's summary line marked superseded), round 4's section, the
-    reading written after the run (reading.md beside the results, if any), and round 4's summary line last.
-    Run again, it replaces its own section."""
-    meta = json.loads((results / "meta-kernels.json").read_text())
-    path = RESULTS / f"longctx-{meta['slug']}.md"
-    base = path.read_text()
-    if "\n## Round 4:" in base:
-        base = base[: base.index("\n## Round 4:")]
-    base_lines = base.rstrip("\n").split("\n")
-    if base_lines[-1].startswith(SUPERSEDED):
-        base_lines[-1] = base_lines[-1].removeprefix(SUPERSEDED).removesuffix("`")
-    base_lines[-1] = f"{SUPERSEDED}{base_lines[-1]}`"
-    lines, summary = section(results)
-    reading = reading or results / "reading.md"
-    extra = ["", *reading.read_text().rstrip("\n").split("\n")] if reading.is_file() else []
-    text = "\n".join([*base_lines, *lines, *extra, "", summary]) + "\n"
-    path.write_text(text)
-    return text
+    """Round 4's section into bench/results/longctx-<card>.md (longctx_round3_report.write_round)."""
+    return write_round(results, 4, section, "meta-kernels.json", reading)

@@ -29,3 +29,20 @@ def online_softmax_step_scaled(qk, scale_log2, v, m_i, l_i, acc):
     l_i = l_i * alpha + tl.sum(p, axis=1)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
     return m_new, l_i, acc
+
+
+@triton.jit
+def online_softmax_step_lazy(qk, scale_log2, v, m_i, l_i, acc, threshold):
+    """online_softmax_step_scaled, except that the running max, sum and output are rescaled only when some row's
+    maximum rose by more than threshold (log2 units; FlashAttention-4's conditional rescale): otherwise the
+    tile's exponents are taken against the stale max, which the final division by l_i cancels. Skips the
+    output's multiply (one per output element) and the alpha exponent on most tiles of a long row. The
+    condition is one reduction over the whole program, so the branch is uniform."""
+    m_tile = tl.max(qk, axis=1) * scale_log2
+    if tl.max(m_tile - m_i, axis=0) > threshold:
+        m_i, l_i, acc = online_softmax_step_scaled(qk, scale_log2, v, m_i, l_i, acc)
+    else:
+        p = tl.exp2(qk * scale_log2 - m_i[:, None])
+        l_i = l_i + tl.sum(p, axis=1)
+        acc = tl.dot(p.to(v.dtype), v, acc)
+    return m_i, l_i, acc

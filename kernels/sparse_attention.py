@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .online_softmax import online_softmax_step, online_softmax_step_scaled
+from .online_softmax import online_softmax_step, online_softmax_step_lazy, online_softmax_step_scaled
 from .reference import BLOCK
 
 LOG2E = 1.4426950408889634
@@ -28,11 +28,35 @@ EDGE_MASK = True  # with it, the scale folds into the exponent (online_softmax_s
 # With EDGE_MASK: the unmasked interior of a list two blocks at a time, as one tile of 2·BLOCK keys (half the
 # running-max rescales, a wider MMA). Off until measured faster (bench.longctx_round4 synthetic).
 KEY_PAIRS = False
+# With EDGE_MASK (and not KEY_PAIRS): how the unmasked interior of a list is walked (bench.longctx_round5):
+# "plain" one tile after another (round 4's core); "pipelined" issues tile t+1's QK^T before tile t's softmax
+# (FlashAttention-3's intra-warpgroup overlap, by hand); "lazy" rescales the running output only when some row's
+# maximum rose by more than LAZY_LOG2 (FlashAttention-4's conditional rescale); "pipelined_lazy" both;
+# (tl.range(warp_specialize=True) compiles for sm_90 with Triton 3.6 to the plain loop's code: kernels/NOTES.md v1.7.)
+INTERIOR = "plain"
+INTERIORS = ("plain", "pipelined", "lazy", "pipelined_lazy")
+# Registers per thread the 64-row cores may use: None takes DEFAULT_REGISTER_CAPS by head dim, 0 none (as many as
+# ptxas likes: round 4's core). At d 64 a cap of 128 fits four 4-warp programs an SM instead of three: 7% faster on
+# the real model at 128K, the same outputs (kernels/NOTES.md v1.7); at d 128 it would spill 80 bytes (not measured).
+# The pipelined loop holds two score tiles: 182 registers uncapped (two programs an SM), 168 without spills (three).
+REGISTER_CAP: int | None = None
+DEFAULT_REGISTER_CAPS = {64: 128}
+LAZY_LOG2 = tl.constexpr(8.0)  # a stale maximum lets p reach 2^8: far inside bf16's range, and l_i, acc are float32
 
 
 def _edge_mode() -> int:
     """The cores' EDGE constexpr: 0 every tile masked, 1 edge-only mask, 2 edge-only mask and key pairs."""
     return 0 if not EDGE_MASK else 2 if KEY_PAIRS else 1
+
+
+def _register_cap(dim: int) -> int:
+    """The cores' REGCAP constexpr (0: uncapped) for this head dim."""
+    return DEFAULT_REGISTER_CAPS.get(dim, 0) if REGISTER_CAP is None else REGISTER_CAP
+
+
+def _interior_mode() -> int:
+    """The cores' LOOP constexpr: INTERIOR's index in INTERIORS."""
+    return INTERIORS.index(INTERIOR)
 
 
 @triton.jit
@@ -47,7 +71,31 @@ def _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, FMA: tl.constexpr):
 def _configs() -> list[triton.Config]:
     if os.environ.get("TRITON_INTERPRET") == "1":
         return [triton.Config({}, num_warps=4, num_stages=1)]
-    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (4, 4), (8, 2), (8, 3)]]
+    free = [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (4, 4), (8, 2), (8, 3)]]
+    capped = [triton.Config({}, num_warps=4, num_stages=s, maxnreg=cap) for cap in (128, 168) for s in (2, 3)]
+    return free + capped
+
+
+def _by_register_cap(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """The configs of the REGCAP asked for (0: uncapped), so that each cap is tuned on its own."""
+    return [c for c in configs if (c.maxnreg or 0) == kwargs["REGCAP"]] or configs
+
+
+@triton.jit
+def _load_rows(Q, b, h, rows, dims, stride_qb, stride_qh, stride_qn, n_ctx, B: tl.constexpr, D: tl.constexpr):
+    """A program's query rows of one head, and its fresh online-softmax state (max, sum, output)."""
+    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
+                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    m_i = tl.full([B], float("-inf"), dtype=tl.float32)
+    return q, m_i, tl.zeros([B], dtype=tl.float32), tl.zeros([B, D], dtype=tl.float32)
+
+
+@triton.jit
+def _store_rows(Out, b, h, rows, dims, stride_ob, stride_oh, stride_on, n_ctx, l_i, acc):
+    """The normalised output of a program's rows (rows that saw no key: zeros)."""
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
+             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
 
 
 @triton.jit
@@ -56,19 +104,15 @@ def _attend_lists(
     stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
     stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
     b, h, kv_h, qb, list_at, n_ctx, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr, LOOP: tl.constexpr,
 ):  # fmt: skip
     """One query block of one head: its listed key blocks, then its extra columns. EDGE: only the first and
-    the last listed block are masked (EDGE_MASK)."""
+    the last listed block are masked (EDGE_MASK); LOOP: how the interior between them is walked (INTERIOR)."""
     rows = qb * B + tl.arange(0, B)
     dims = tl.arange(0, D)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
-                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    q, m_i, l_i, acc = _load_rows(Q, b, h, rows, dims, stride_qb, stride_qh, stride_qn, n_ctx, B, D)
     k_base = K + b * stride_kb + kv_h * stride_kh
     v_base = V + b * stride_vb + kv_h * stride_vh
-    m_i = tl.full([B], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([B], dtype=tl.float32)
-    acc = tl.zeros([B, D], dtype=tl.float32)
 
     blocks = BlockIdx + list_at * max_blocks
     n_blocks = tl.load(BlockCount + list_at)
@@ -84,9 +128,8 @@ def _attend_lists(
                 m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 2, rows, dims, stride_kn,
                                             stride_vn, n_ctx, m_i, l_i, acc, scale_log2, B, False, True)  # fmt: skip
         else:
-            for t in range(1, n_blocks - 1):
-                m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, t, rows, dims, stride_kn, stride_vn, n_ctx,
-                                            m_i, l_i, acc, scale_log2, B, False, EDGE)  # fmt: skip
+            m_i, l_i, acc = _interior(q, k_base, v_base, blocks, n_blocks - 1, dims, stride_kn, stride_vn,
+                                      m_i, l_i, acc, scale_log2, B, LOOP)  # fmt: skip
         if n_blocks > 1:
             m_i, l_i, acc = _block_tile(q, k_base, v_base, blocks, n_blocks - 1, rows, dims, stride_kn, stride_vn,
                                         n_ctx, m_i, l_i, acc, scale_log2, B, True, EDGE)  # fmt: skip
@@ -97,9 +140,47 @@ def _attend_lists(
 
     m_i, l_i, acc = _column_tiles(q, k_base, v_base, ColumnIdx + list_at * max_columns, tl.load(ColumnCount + list_at),
                                   rows, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B, EDGE)  # fmt: skip
-    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
-             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+    _store_rows(Out, b, h, rows, dims, stride_ob, stride_oh, stride_on, n_ctx, l_i, acc)
+
+
+@triton.jit
+def _interior(q, k_base, v_base, blocks, end, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2,
+              B: tl.constexpr, LOOP: tl.constexpr):  # fmt: skip
+    """Listed blocks 1 .. end-1, all strictly below the rows (no mask), walked as INTERIORS[LOOP] says."""
+    if LOOP == 1 or LOOP == 3:  # pipelined: S = QK^T of the next tile is issued before this tile's softmax
+        if end > 1:
+            cols = tl.load(blocks + 1) * B + tl.arange(0, B)
+            qk = tl.dot(q, tl.trans(tl.load(k_base + cols[:, None] * stride_kn + dims[None, :])))
+            for t in range(2, end):
+                next_cols = tl.load(blocks + t) * B + tl.arange(0, B)
+                next_qk = tl.dot(q, tl.trans(tl.load(k_base + next_cols[:, None] * stride_kn + dims[None, :])))
+                v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+                m_i, l_i, acc = _interior_step(qk, scale_log2, v, m_i, l_i, acc, LOOP == 3)
+                qk, cols = next_qk, next_cols
+            v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+            m_i, l_i, acc = _interior_step(qk, scale_log2, v, m_i, l_i, acc, LOOP == 3)
+    else:
+        for t in range(1, end):
+            m_i, l_i, acc = _unmasked_tile(q, k_base, v_base, blocks, t, dims, stride_kn, stride_vn, m_i, l_i, acc,
+                                           scale_log2, B, LOOP == 2)  # fmt: skip
+    return m_i, l_i, acc
+
+
+@triton.jit
+def _unmasked_tile(q, k_base, v_base, blocks, t, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2,
+                   B: tl.constexpr, LAZY: tl.constexpr):  # fmt: skip
+    """Key block blocks[t], strictly below the rows: no mask; the scale folded into the exponent."""
+    cols = tl.load(blocks + t) * B + tl.arange(0, B)
+    k = tl.load(k_base + cols[:, None] * stride_kn + dims[None, :])
+    v = tl.load(v_base + cols[:, None] * stride_vn + dims[None, :])
+    return _interior_step(tl.dot(q, tl.trans(k)), scale_log2, v, m_i, l_i, acc, LAZY)
+
+
+@triton.jit
+def _interior_step(qk, scale_log2, v, m_i, l_i, acc, LAZY: tl.constexpr):
+    if LAZY:
+        return online_softmax_step_lazy(qk, scale_log2, v, m_i, l_i, acc, LAZY_LOG2)
+    return online_softmax_step_scaled(qk, scale_log2, v, m_i, l_i, acc)
 
 
 @triton.jit
@@ -160,13 +241,9 @@ def _attend_ranges(
     """As _attend_lists, over key ranges [lo, hi] (any start, not aligned to B) walked RB keys at a time."""
     rows = qb * B + tl.arange(0, B)
     dims = tl.arange(0, D)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
-                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    q, m_i, l_i, acc = _load_rows(Q, b, h, rows, dims, stride_qb, stride_qh, stride_qn, n_ctx, B, D)
     k_base = K + b * stride_kb + kv_h * stride_kh
     v_base = V + b * stride_vb + kv_h * stride_vh
-    m_i = tl.full([B], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([B], dtype=tl.float32)
-    acc = tl.zeros([B, D], dtype=tl.float32)
 
     n_ranges = tl.load(RangeCount + list_at)
     for r in range(0, n_ranges):
@@ -190,12 +267,14 @@ def _attend_ranges(
         visible = (cols[None, :] <= rows[:, None]) & present[None, :]
         m_i, l_i, acc = _attend(q, k, v, visible, m_i, l_i, acc, scale_log2, False)
 
-    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
-             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+    _store_rows(Out, b, h, rows, dims, stride_ob, stride_oh, stride_on, n_ctx, l_i, acc)
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group", "EDGE"])
+@triton.autotune(
+    configs=_configs(),
+    key=["D", "heads", "group", "EDGE", "LOOP", "REGCAP"],
+    prune_configs_by={"early_config_prune": _by_register_cap},
+)
 @triton.jit
 def _sparse_attention_kernel(
     Q, K, V, Out,
@@ -205,7 +284,7 @@ def _sparse_attention_kernel(
     stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_on,
     n_ctx, heads, group, scale_log2, max_blocks, max_columns,
-    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr,
+    D: tl.constexpr, B: tl.constexpr, EDGE: tl.constexpr, LOOP: tl.constexpr, REGCAP: tl.constexpr,
 ):  # fmt: skip
     qb = tl.program_id(0)
     bh = tl.program_id(1)
@@ -215,11 +294,15 @@ def _sparse_attention_kernel(
         stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
         stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
         b, h, h // group, qb, bh * tl.num_programs(0) + qb, n_ctx, scale_log2, max_blocks, max_columns, D, B,
-        EDGE,
+        EDGE, LOOP,
     )  # fmt: skip
 
 
-@triton.autotune(configs=_configs(), key=["D", "heads", "group", "RANGES", "RB", "EDGE"])
+@triton.autotune(
+    configs=_configs(),
+    key=["D", "heads", "group", "RANGES", "RB", "EDGE", "LOOP", "REGCAP"],
+    prune_configs_by={"early_config_prune": _by_register_cap},
+)
 @triton.jit
 def _scheduled_kernel(
     Q, K, V, Out,
@@ -230,6 +313,7 @@ def _scheduled_kernel(
     stride_ob, stride_oh, stride_on,
     n_ctx, n_qblocks, heads, group, scale_log2, max_blocks, max_columns,
     D: tl.constexpr, B: tl.constexpr, RANGES: tl.constexpr, RB: tl.constexpr, EDGE: tl.constexpr,
+    LOOP: tl.constexpr, REGCAP: tl.constexpr,
 ):  # fmt: skip
     """One program per listed (batch, slot, query block), in the order given (the heaviest first): slot s of
     the lists belongs to query head HeadIds[s] of q and out, whose KV head is HeadIds[s] // group. RANGES:
@@ -251,7 +335,7 @@ def _scheduled_kernel(
             Q, K, V, Out, BlockIdx, BlockCount, ColumnIdx, ColumnCount,
             stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_on,
-            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B, EDGE,
+            b, h, h // group, qb, item, n_ctx, scale_log2, max_blocks, max_columns, D, B, EDGE, LOOP,
         )  # fmt: skip
 
 
@@ -283,13 +367,9 @@ def _wide_kernel(
     list_at = bs * tl.num_programs(0) + pair
     rows = pair * 2 * B + tl.arange(0, 2 * B)
     dims = tl.arange(0, D)
-    q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None] * stride_qn + dims[None, :],
-                mask=(rows < n_ctx)[:, None], other=0.0)  # fmt: skip
+    q, m_i, l_i, acc = _load_rows(Q, b, h, rows, dims, stride_qb, stride_qh, stride_qn, n_ctx, 2 * B, D)
     k_base = K + b * stride_kb + kv_h * stride_kh
     v_base = V + b * stride_vb + kv_h * stride_vh
-    m_i = tl.full([2 * B], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([2 * B], dtype=tl.float32)
-    acc = tl.zeros([2 * B, D], dtype=tl.float32)
     blocks = BlockIdx + list_at * max_blocks
     n_blocks = tl.load(BlockCount + list_at)
     below = tl.maximum(n_blocks - 2, 0)
@@ -301,9 +381,12 @@ def _wide_kernel(
                                     m_i, l_i, acc, scale_log2, B, True, True)  # fmt: skip
     m_i, l_i, acc = _column_tiles(q, k_base, v_base, ColumnIdx + list_at * max_columns, tl.load(ColumnCount + list_at),
                                   rows, dims, stride_kn, stride_vn, m_i, l_i, acc, scale_log2, B, True)  # fmt: skip
-    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-    tl.store(Out + b * stride_ob + h * stride_oh + rows[:, None] * stride_on + dims[None, :],
-             out.to(Out.dtype.element_ty), mask=(rows < n_ctx)[:, None])  # fmt: skip
+    _store_rows(Out, b, h, rows, dims, stride_ob, stride_oh, stride_on, n_ctx, l_i, acc)
+
+
+def _strides(*tensors: torch.Tensor) -> list[int]:
+    """Batch, head and row strides of each [batch, heads, rows, d] tensor, in the kernels' argument order."""
+    return [stride for t in tensors for stride in t.stride()[:3]]
 
 
 def sparse_attention(
@@ -326,10 +409,9 @@ def sparse_attention(
     out = torch.empty_like(q) if out is None else out
     _sparse_attention_kernel[(qblocks, batch * heads)](
         q, k, v, out, block_idx, block_count, column_idx, column_count,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, heads, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
-        D=dim, B=BLOCK, EDGE=_edge_mode(),
+        D=dim, B=BLOCK, EDGE=_edge_mode(), LOOP=_interior_mode(), REGCAP=_register_cap(dim),
     )  # fmt: skip
     return out
 
@@ -375,10 +457,10 @@ def scheduled_sparse_attention(
     _scheduled_kernel[(order.numel(),)](
         q, k, v, out, block_idx, block_idx if range_hi is None else range_hi, block_count, column_idx, column_count,
         head_ids.to(torch.int32), order,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, qblocks, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1],
         column_idx.shape[-1], D=dim, B=BLOCK, RANGES=range_hi is not None, RB=range_block, EDGE=_edge_mode(),
+        LOOP=_interior_mode(), REGCAP=_register_cap(dim),
     )  # fmt: skip
     return out
 
@@ -407,8 +489,7 @@ def wide_sparse_attention(
     assert block_idx.is_contiguous() and column_idx.is_contiguous()
     _wide_kernel[(pairs, block_count.shape[0] * slots)](
         q, k, v, out, block_idx, block_count, column_idx, column_count, head_ids.to(torch.int32),
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-        v.stride(0), v.stride(1), v.stride(2), out.stride(0), out.stride(1), out.stride(2),
+        *_strides(q, k, v, out),
         n_ctx, slots, heads // k.shape[1], LOG2E / math.sqrt(dim), block_idx.shape[-1], column_idx.shape[-1],
         D=dim, B=BLOCK,
     )  # fmt: skip

@@ -318,6 +318,18 @@ def test_the_engine_through_its_triton_kernels_gives_the_reference_logits():
         torch.testing.assert_close(logits, expected_turn, atol=1e-4, rtol=1e-4)
 
 
+def three_ways_agree(choices: list[HeadChoice], q, k, v) -> dict[str, torch.Tensor]:
+    """One layer's heads run fused (one launch), one launch per pattern and by the reference over the exact masks:
+    asserts that the three agree and returns them."""
+    outputs = {
+        name: SparsePrefill({0: choices}, kernels=kernels, fused=fused)(q, k, v, layer=0)
+        for name, fused, kernels in (("fused", True, True), ("per pattern", False, True), ("reference", True, False))
+    }
+    torch.testing.assert_close(outputs["fused"], outputs["per pattern"], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-5, rtol=1e-5)
+    return outputs
+
+
 def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches():
     """Dense, vertical-slash, A-shape and block-sparse heads in one layer through the Triton kernels (run by the
     interpreter): the fused path (the sparse heads' lists stacked into one scheduled launch, the dense heads
@@ -332,11 +344,7 @@ def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches(
     generator = torch.Generator().manual_seed(23)
     q = torch.randn(1, shape.n_heads, 300, shape.head_dim, generator=generator)
     k, v = (torch.randn(1, shape.n_kv_heads, 300, shape.head_dim, generator=generator) for _ in range(2))
-    outputs = {}
-    for name, fused, kernels in (("fused", True, True), ("per pattern", False, True), ("reference", True, False)):
-        outputs[name] = SparsePrefill({0: choices}, kernels=kernels, fused=fused)(q, k, v, layer=0)
-    torch.testing.assert_close(outputs["fused"], outputs["per pattern"], atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(outputs["fused"], outputs["reference"], atol=1e-5, rtol=1e-5)
+    outputs = three_ways_agree(choices, q, k, v)
     dense = reference.prefix_attention(q, k, v)
     assert (outputs["fused"][:, [0, 2, 3]] - dense[:, [0, 2, 3]]).abs().max() > 1e-3  # the sparse heads drop keys
     # unaligned slash ranges: the kernels equal the ranges' masks; only the vertical-slash head changes
@@ -345,6 +353,21 @@ def test_one_launch_for_every_pattern_of_a_layer_gives_the_per_pattern_launches(
     torch.testing.assert_close(ranges[True], ranges[False], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ranges[True][:, [0, 1, 3]], outputs["fused"][:, [0, 1, 3]], atol=1e-6, rtol=1e-6)
     assert (ranges[True][:, 2] - outputs["fused"][:, 2]).abs().max() > 1e-4
+
+
+def test_antidiagonal_heads_through_the_engine_equal_their_masks():
+    """Antidiagonal-threshold heads (two thresholds) beside a dense head: the fused launch, one launch per pattern
+    and the reference over the lists' exact masks agree; the sparse heads drop keys, the looser threshold more."""
+    heads, kv_heads, n, dim = 4, 2, 500, 64
+    params = [{"threshold": 0.3, "stride": 16}, {}, {"threshold": 0.6, "stride": 16}, {"threshold": 0.3, "stride": 16}]
+    choices = [HeadChoice(head=h, pattern="dense" if not p else "antidiagonal", params=p, recall=1.0, density=1.0)
+               for h, p in enumerate(params)]  # fmt: skip
+    generator = torch.Generator().manual_seed(31)
+    q = torch.randn(1, heads, n, dim, generator=generator)
+    k, v = (torch.randn(1, kv_heads, n, dim, generator=generator) for _ in range(2))
+    outputs = three_ways_agree(choices, q, k, v)
+    error = (outputs["fused"] - reference.prefix_attention(q, k, v)).flatten(2).norm(dim=-1)[0]
+    assert error[1] < 1e-4 and error[2] > 1e-3 and error[0] > error[2] and error[3] > error[2]
 
 
 def test_wide_tiles_through_the_engine_equal_their_widened_masks():

@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from kernels import reference
+from kernels.antidiagonal_select import antidiagonal_blocks
 from kernels.pattern_search import Calibration, HeadChoice, load_calibration
 from kernels.sparse_prefill import (
     LIST_BYTES,
@@ -186,6 +187,8 @@ def fits_one_launch(q: torch.Tensor, groups: dict[str, list[HeadChoice]]) -> boo
             width = max(width, max(c.params["sink_blocks"] + c.params["local_blocks"] for c in members))
         elif pattern == "block_sparse":
             width = max(width, min(max(c.params["blocks"] for c in members), qblocks))
+        elif pattern == "antidiagonal":
+            width = qblocks  # as many as the threshold keeps: at most every causal block
     sparse_heads = sum(len(m) for p, m in groups.items() if p != "dense")
     return list_bytes(n, q.shape[0] * sparse_heads, width, columns) <= LIST_BYTES
 
@@ -263,7 +266,16 @@ def pattern_lists(pattern: str, params: list[dict], q, k) -> tuple:
         return a_shape_blocks(q.shape[2], sinks, local, q.shape[0])
     if pattern == "block_sparse":
         return block_sparse_blocks(q, k, _per_head(params, "blocks", q.device))
+    if pattern == "antidiagonal":
+        return antidiagonal_lists(params, q, k)
     raise ValueError(f"unknown attention pattern {pattern!r}")
+
+
+def antidiagonal_lists(params: list[dict], q, k) -> tuple:
+    """Antidiagonal-threshold block lists (kernels.antidiagonal_select); one stride for all of q's heads."""
+    strides = {p.get("stride", 16) for p in params}
+    assert len(strides) == 1, "one antidiagonal stride per launch"
+    return antidiagonal_blocks(q, k, _per_head(params, "threshold", q.device), strides.pop())
 
 
 def _per_head(params: list[dict], key: str, device=None) -> torch.Tensor:
@@ -283,6 +295,10 @@ def run_pattern(pattern: str, params: list[dict], q, k, v, kernels: bool | None 
             return a_shape_prefill(q, k, v, sinks, local)
         if pattern == "block_sparse":
             return block_sparse_prefill(q, k, v, _per_head(params, "blocks", q.device))
+        if pattern == "antidiagonal":
+            from kernels.sparse_attention import sparse_attention
+
+            return sparse_attention(q, k, v, *antidiagonal_lists(params, q, k))
         raise ValueError(f"unknown attention pattern {pattern!r}")
     return reference.masked_attention(q, k, v, pattern_mask(pattern, params, q, k)).to(q.dtype)
 
@@ -304,6 +320,8 @@ def pattern_mask(pattern: str, params: list[dict], q: torch.Tensor, k: torch.Ten
         return reference.block_list_mask(n, *a_shape_blocks(n, sinks, local, q.shape[0]))
     if pattern == "block_sparse":
         return reference.block_list_mask(n, *block_sparse_blocks(q, k, _per_head(params, "blocks")))
+    if pattern == "antidiagonal":
+        return reference.block_list_mask(n, *antidiagonal_lists(params, q, k))
     raise ValueError(f"unknown attention pattern {pattern!r}")
 
 

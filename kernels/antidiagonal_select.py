@@ -1,0 +1,184 @@
+"""Query-aware block selection by antidiagonal scoring with a cumulative threshold (XAttention's idea).
+
+Each query block estimates its attention mass over the key blocks from strided antidiagonals: rows
+i·S + (S-1-t) of Q against rows j·S + t of K, t = 0..S-1, summed, are one dot product of reshaped Q and K
+(S·d wide), so the estimate costs 1/S of QK^T. A softmax over each strided row and a sum over the block
+gives every (query block, key block) its share of the row's mass; a query block keeps its key blocks in
+falling share until the kept shares reach the threshold. The budget so follows each head and each query
+block: a head whose mass is concentrated keeps few blocks, a diffuse one many.
+
+Lists are the core's block lists: the diagonal block first, block 0 second (both always kept), the others
+in falling share; no columns.
+
+On a GPU the mass comes from one Triton pass (antidiagonal_block_mass_fused): per strided query row, the scores
+against key tile 0 and the row's own tile give a reference maximum, then one walk over the causal key tiles sums
+exp(score − reference) per key block and per row; torch divides by the row sums and adds the rows of a block. The
+reference maximum is not the running one: an exponent above EXPONENT_CAP (log2) is capped, which only a score far
+above both the sinks' and the local ones would reach. antidiagonal_block_mass is the torch reference.
+"""
+
+import math
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from .reference import BLOCK
+
+ROWS_PER_CHUNK = 4096  # strided query rows scored at once: bounds the [rows × keys] scores at 1M tokens
+
+
+def antidiagonal_block_mass(q: torch.Tensor, k: torch.Tensor, stride: int) -> torch.Tensor:
+    """[batch, heads, qblocks, kblocks] float32: each query block's estimated share of its attention mass per
+    key block (rows sum to 1; future blocks 0)."""
+    batch, heads, n_ctx, dim = q.shape
+    assert BLOCK % stride == 0
+    group = heads // k.shape[1]
+    qblocks = -(-n_ctx // BLOCK)
+    pad = qblocks * BLOCK - n_ctx
+    rows = qblocks * BLOCK // stride
+    per_block = BLOCK // stride
+    # padded keys must not take mass: their strided rows lie only in the last block, where a real key also lies
+    q_s = torch.nn.functional.pad(q, (0, 0, 0, pad)).view(batch, heads, rows, stride, dim).flip(3)
+    k_s = torch.nn.functional.pad(k, (0, 0, 0, pad)).view(batch, k.shape[1], rows, stride, dim)
+    q_s, k_s = q_s.reshape(batch, heads, rows, stride * dim), k_s.reshape(batch, k.shape[1], rows, stride * dim)
+    scale = 1.0 / (math.sqrt(dim) * stride)
+    mass = torch.empty(batch, heads, qblocks, qblocks, dtype=torch.float32, device=q.device)
+    key_rows = torch.arange(rows, device=q.device)
+    valid_key = key_rows * stride < n_ctx  # a strided key row that holds at least one real key
+    for h in range(heads):
+        keys = k_s[:, h // group]
+        for first in range(0, rows, ROWS_PER_CHUNK):
+            last = min(first + ROWS_PER_CHUNK, rows)
+            seen = last  # keys past the chunk's last row are in the future of all its rows
+            scores = (q_s[:, h, first:last].float() @ keys[:, :seen].float().transpose(-1, -2)) * scale
+            visible = (key_rows[None, :seen] <= key_rows[first:last, None]) & valid_key[None, :seen]
+            probs = torch.softmax(scores.masked_fill(~visible, float("-inf")), dim=-1)
+            pooled = probs.view(batch, (last - first) // per_block, per_block, seen // per_block, per_block)
+            block = pooled.sum((2, 4)) / per_block
+            mass[:, h, first // per_block : last // per_block, : seen // per_block] = block
+            mass[:, h, first // per_block : last // per_block, seen // per_block :] = 0.0
+    return mass
+
+
+EXPONENT_CAP = 100.0  # 2^100 per score leaves float32 room for sums over a million keys
+
+
+@triton.jit
+def _strided_scores(q_base, k_base, rows, keys, dims, stride_qn, stride_kn, n_ctx, scale_log2,
+                    S: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr):  # fmt: skip
+    """[BM, BN] log2-scaled antidiagonal scores of strided rows against strided keys (-inf: future or padding)."""
+    acc = tl.zeros([BM, BN], dtype=tl.float32)
+    for t in range(S):
+        q_rows = rows * S + (S - 1 - t)
+        k_rows = keys * S + t
+        q = tl.load(q_base + q_rows[:, None] * stride_qn + dims[None, :], mask=(q_rows < n_ctx)[:, None], other=0.0)
+        k = tl.load(k_base + k_rows[:, None] * stride_kn + dims[None, :], mask=(k_rows < n_ctx)[:, None], other=0.0)
+        acc = tl.dot(q, tl.trans(k), acc)
+    visible = (keys[None, :] <= rows[:, None]) & (keys * S < n_ctx)[None, :]
+    return tl.where(visible, acc * scale_log2, float("-inf"))
+
+
+def _configs() -> list[triton.Config]:
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 3)]]
+
+
+@triton.autotune(configs=_configs(), key=["S", "D", "BM", "group"])
+@triton.jit
+def _antidiagonal_rows_kernel(
+    Q, K, Pooled, RowSum,
+    stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn, stride_pb, stride_ph, stride_pr,
+    n_ctx, heads, group, scale_log2,
+    S: tl.constexpr, D: tl.constexpr, BM: tl.constexpr, P: tl.constexpr, CAP: tl.constexpr,
+):  # fmt: skip
+    """One tile of BM strided query rows of one head: Pooled[row, key block] = Σ exp2(score − reference) over
+    the block's P strided keys, RowSum[row] = Σ over all keys. Key tiles are BM wide (the diagonal one is the
+    row tile's own)."""
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    b, h = bh // heads, bh % heads
+    q_base = Q + b * stride_qb + h * stride_qh
+    k_base = K + b * stride_kb + (h // group) * stride_kh
+    rows = tile * BM + tl.arange(0, BM)
+    dims = tl.arange(0, D)
+    offsets = tl.arange(0, BM)
+    reference = tl.maximum(  # key tile 0 (the sinks) and the row tile's own (the local scores)
+        tl.max(_strided_scores(q_base, k_base, rows, offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
+                               S, BM, BM), axis=1),
+        tl.max(_strided_scores(q_base, k_base, rows, tile * BM + offsets, dims, stride_qn, stride_kn, n_ctx,
+                               scale_log2, S, BM, BM), axis=1),
+    )  # fmt: skip
+    row_sum = tl.zeros([BM], dtype=tl.float32)
+    blocks = tl.arange(0, BM // P)
+    out = Pooled + b * stride_pb + h * stride_ph + rows[:, None] * stride_pr
+    for start in range(0, (tile + 1) * BM, BM):
+        s = _strided_scores(q_base, k_base, rows, start + offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
+                            S, BM, BM)  # fmt: skip
+        p = tl.exp2(tl.minimum(s - reference[:, None], CAP))
+        row_sum += tl.sum(p, axis=1)
+        pooled = tl.sum(tl.reshape(p, (BM, BM // P, P)), axis=2)
+        tl.store(out + (start // P + blocks)[None, :], pooled)
+    tl.store(RowSum + bh * tl.num_programs(0) * BM + rows, row_sum)
+
+
+def antidiagonal_block_mass_fused(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int = 64) -> torch.Tensor:
+    """antidiagonal_block_mass by one Triton pass (module docstring), a few heads at a time."""
+    batch, heads, n_ctx, dim = q.shape
+    assert BLOCK % stride == 0 and tile % (BLOCK // stride) == 0 and q.stride(-1) == k.stride(-1) == 1
+    per_block = BLOCK // stride
+    qblocks = -(-n_ctx // BLOCK)
+    rows = qblocks * per_block
+    tiles = triton.cdiv(rows, tile)
+    mass = torch.empty(batch, heads, qblocks, qblocks, dtype=torch.float32, device=q.device)
+    group = heads // k.shape[1]
+    step = max(group, (1 << 30) // (tiles * tile * qblocks * 4 * batch) // group * group)  # ≤ 1 GiB of rows
+    for first in range(0, heads, step):
+        hs = slice(first, min(first + step, heads))
+        sub_q, sub_k = q[:, hs], k[:, first // group : -(-hs.stop // group)]
+        count = sub_q.shape[1]
+        padded = tiles * tile  # strided rows and keys the tiles cover
+        pooled = torch.zeros(batch, count, padded, padded // per_block, dtype=torch.float32, device=q.device)
+        row_sum = torch.ones(batch, count, padded, dtype=torch.float32, device=q.device)
+        _antidiagonal_rows_kernel[(tiles, batch * count)](
+            sub_q, sub_k, pooled, row_sum,
+            sub_q.stride(0), sub_q.stride(1), sub_q.stride(2), sub_k.stride(0), sub_k.stride(1), sub_k.stride(2),
+            pooled.stride(0), pooled.stride(1), pooled.stride(2),
+            n_ctx, count, group, 1.4426950408889634 / (math.sqrt(dim) * stride),
+            S=stride, D=dim, BM=tile, P=per_block, CAP=EXPONENT_CAP,
+        )  # fmt: skip
+        shares = (pooled / row_sum[..., None])[:, :, :rows, :qblocks]
+        mass[:, hs] = shares.view(batch, count, qblocks, per_block, qblocks).sum(3) / per_block
+    return mass
+
+
+def threshold_lists(mass: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Block lists (blocks [batch, heads, qblocks, width], counts) keeping, per query block, the diagonal
+    block, block 0 and then the key blocks of highest share until the kept shares reach threshold[head]."""
+    qblocks = mass.shape[2]
+    device = mass.device
+    order_key = mass.clone()
+    diagonal = torch.arange(qblocks, device=device)
+    order_key[..., diagonal, diagonal] = 3.0  # first
+    order_key[..., 0] = torch.maximum(order_key[..., 0], torch.tensor(2.0, device=device))  # second
+    causal = torch.ones(qblocks, qblocks, dtype=torch.bool, device=device).tril()
+    order_key = order_key.masked_fill(~causal, -1.0)
+    ranked = order_key.sort(dim=-1, descending=True)
+    shares = mass.gather(-1, ranked.indices)
+    before = shares.cumsum(-1) - shares  # mass kept before this entry
+    position = torch.arange(qblocks, device=device)
+    forced = position < torch.where(diagonal == 0, 1, 2)[:, None]  # the diagonal and block 0
+    keep = (forced | (before < threshold.to(device)[None, :, None, None])) & (ranked.values >= 0)
+    counts = keep.sum(-1)
+    width = int(counts.max())
+    blocks = torch.where(keep[..., :width], ranked.indices[..., :width], 0).to(torch.int32)
+    return blocks.contiguous(), counts.to(torch.int32)
+
+
+def antidiagonal_blocks(q: torch.Tensor, k: torch.Tensor, threshold: torch.Tensor, stride: int = 16):
+    """The block lists of every head of q (threshold per head): the block mass (one Triton pass on a GPU, the
+    torch reference elsewhere), then threshold_lists."""
+    mass = antidiagonal_block_mass_fused(q, k, stride) if q.is_cuda else antidiagonal_block_mass(q, k, stride)
+    return threshold_lists(mass, threshold)

@@ -47,8 +47,8 @@ BAD = {  # what a small model does to fixed lines, each rejected for its own rea
     (
         "welcome_back",
         "Welcome back to the LIFE LOG! Let's start by reviewing your personal life",
-        ("name 'life'", "cut off"),
-    ),
+        ("cut off",),
+    ),  # "LIFE LOG" is the product's own word (verifier-8), not a name: cut off is what is wrong
     ("pause", "That's everything for today. Thank you so much!", ("lost the button", "lost the meaning")),
     (
         "greeting",

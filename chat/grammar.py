@@ -39,7 +39,7 @@ QUOTED = re.compile(r"[\"“][^\"”]*[\"”]")  # the diary's own lines, quoted
 
 @cache
 def _pipeline():
-    import spacy  # heavy: only the processes that verify authored or fixed-line text load it
+    import spacy  # heavy: only the processes that verify authored puzzles load it
 
     return spacy.load(MODEL, exclude=["ner", "lemmatizer"])
 

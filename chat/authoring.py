@@ -413,7 +413,7 @@ def candidate(plan: Plan, reply: str) -> Candidate:
         raise BadReply(f"not the JSON asked for: {error}") from None
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,
                      evidence_ids=plan.evidence_ids, options=plan.options, answer_in_question=plan.answer_in_question,
-                     correct=plan.correct)  # fmt: skip
+                     correct=plan.correct, definition=written.get("hint", ""))  # fmt: skip
 
 
 def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:

@@ -44,6 +44,11 @@ def _pipeline():
     return spacy.load(MODEL, exclude=["ner", "lemmatizer"])
 
 
+def parse(text: str):
+    """spaCy's tagged and parsed `Doc` of `text` (the pipeline is loaded on the first call)."""
+    return _pipeline()(text)
+
+
 def _finite(token) -> bool:
     return token.tag_ in FINITE or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE | {"MD"}
                                        for child in token.children)  # fmt: skip
@@ -93,7 +98,7 @@ def _token_problems(token) -> list[str]:
 def ungrammatical(text: str) -> list[str]:
     """Reasons `text` is not English (see the module's docstring); empty when none is found."""
     problems = []
-    for sentence in _pipeline()(QUOTED.sub('""', text)).sents:
+    for sentence in parse(QUOTED.sub('""', text)).sents:
         for token in sentence:
             problems += _token_problems(token)
         words = [token for token in sentence if not token.is_punct]

@@ -36,9 +36,12 @@ from datetime import datetime
 
 from wordfreq import zipf_frequency
 
+from .definitions import not_a_definition
 from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
+from .word_match import says_word
+from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
 VERSION = "verifier-8"
 
@@ -205,21 +208,6 @@ def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -
     return problems + leaked(text, answer=answer, allowed=draft)
 
 
-def stem_of(word: str) -> str:
-    """The part of an answer word that gives it away even with another ending ("discuss" for "discussed")."""
-    return word[: max(4, len(word) - 3)]
-
-
-def says_word(text_word: str, secret: str) -> bool:
-    """`text_word` is the secret word, a word inside it ("grandsond"), or a word of the same stem ("planted" for
-    "planting")."""
-    if text_word == secret:
-        return True
-    if len(secret) < 4 or len(text_word) < 4:
-        return False
-    return secret in text_word or text_word.startswith(stem_of(secret)) or secret.startswith(stem_of(text_word))
-
-
 def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
     """Words of the answer that `text` says (the word itself, inside another word, or of the same stem) and
     `allowed` (what the template already says) does not."""
@@ -354,6 +342,7 @@ class Candidate:
     options: list[str] = field(default_factory=list)  # recognition choices, the answer among them
     answer_in_question: bool = False  # a choice between named events ("which came first, A or B?")
     correct: list[str] = field(default_factory=list)  # every value that would also be right
+    definition: str = ""  # key_word: the model's description of the word (the question around it is the program's)
 
 
 QUESTION_CHARS = (12, 300)
@@ -403,6 +392,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         diary = set().union(*(_shingles(source.text) for source in cited))
         if copied_line := _shingles(candidate.question) & diary:
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
+        if candidate.definition:  # what the word means, not what happened that day
+            problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:

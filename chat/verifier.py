@@ -122,7 +122,8 @@ class Source:
         return words
 
     def grounded(self) -> str:
-        return " ".join([self.title, self.text, self.place, *self.people, *self.tags, self.date_words()])
+        """The entry's facts, a line each: a title's first word starts its line, as a sentence's does."""
+        return "\n".join([self.title, self.text, self.place, *self.people, *self.tags, self.date_words()])
 
 
 def grounded_text(sources: Iterable[Source], *extra: str) -> str:

@@ -362,3 +362,16 @@ def test_season_repeat_plans_do_not_repeat_a_place(seed):
     again = authoring.plans_for(pool, rng=random.Random(seed + 10), limit=40, used=[p.key() for p in plans])
     assert not {by_id[p.evidence_ids[0]].place for p in again if p.kind == "season_repeat"} & set(places)
     assert {p.kind for p in again} >= {"shared_person", "key_word"}  # the other kinds are not held back
+
+
+def test_a_title_s_first_word_is_no_name():
+    """A title starts its line: a rare word opening it ("Allotment") is capitalized as a sentence's first word is,
+    not as a name, and may be written in lower case."""
+    source = Source(id=5, title="Allotment day", text="Dug the beans with Helen.", place="Cowley Road",
+                    people=("Helen",), when=datetime(2025, 5, 3, 10))  # fmt: skip
+    template = "Puzzle 1 of 5. What did you do on Saturday 3 May 2025?"
+    assert check_rewording("Puzzle 1 of 5. What did you do at the allotment on Saturday 3 May 2025?",
+                           template=template, sources=[source]) == []  # fmt: skip
+    assert "name in lower case 'cowley'" in check_rewording(
+        "Puzzle 1 of 5. What did you do on cowley road on Saturday 3 May 2025?", template=template, sources=[source]
+    )

@@ -122,8 +122,10 @@ class Source:
         return words
 
     def grounded(self) -> str:
-        """The entry's facts, a line each: a title's first word starts its line, as a sentence's does."""
-        return "\n".join([self.title, self.text, self.place, *self.people, *self.tags, self.date_words()])
+        """The entry's facts in three lines: the title and the text start theirs as sentences do (a capital there
+        is no name: "Allotment day"), then "with <people> at <place>", whose capitals are names."""
+        facts = " ".join(["with", *self.people, "at", self.place, *self.tags, self.date_words()])
+        return "\n".join([self.title, self.text, facts])
 
 
 def grounded_text(sources: Iterable[Source], *extra: str) -> str:

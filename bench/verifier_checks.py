@@ -4,9 +4,9 @@ On hand-labelled text (bench/data/verifier_checks.json, which says where each se
 (chat.grammar) on garbled and well-formed authored text, the tuning set (what the rules were shaped on) and a
 test set written before the rules; and the key-word definition check (chat.definitions) on the audit files'
 hints (the tuning set: the rules were shaped on them), the prompt's examples and right definitions written by
-hand before the check ran on them (held out). A tuning set's number is optimistic.
-Last line: `verifier-checks grammar_test_caught=<n/N> grammar_test_good_kept=<n/N> hints_bad_rejected=<n/N>
-hints_good_kept=<n/N> hints_written_kept=<n/N>`.
+hand before the check ran on them, and every hint of a fresh benchmark run (both held out). A tuning set's
+number is optimistic. Last line: `verifier-checks grammar_test_caught=<n/N> grammar_test_good_kept=<n/N>
+hints_bad_rejected=<n/N> hints_good_kept=<n/N> hints_written_kept=<n/N> hints_fresh_rejected=<n/N>`.
 """
 
 import json
@@ -35,7 +35,7 @@ def main() -> None:
         kept = sum(not ungrammatical(text) for text in good)
         rows.append((name, f"garbled caught {_share(caught, len(garbled))}", f"good kept {_share(kept, len(good))}"))
         summary[name] = (_share(caught, len(garbled)), _share(kept, len(good)))
-    for name in ("hints_audit", "hints_guide", "hints_written"):
+    for name in ("hints_audit", "hints_guide", "hints_written", "hints_fresh"):
         cases = data[name]
         verdicts = [(case["label"], bool(not_a_definition(case["hint"], word=case["word"], diary=case["diary"])))
                     for case in cases]  # fmt: skip
@@ -50,7 +50,8 @@ def main() -> None:
     print(f"\n{seconds:.1f} s in all (spaCy's load included), load average {load:.1f}")
     print(f"verifier-checks grammar_test_caught={summary['grammar_test'][0]} "
           f"grammar_test_good_kept={summary['grammar_test'][1]} hints_bad_rejected={summary['hints_audit'][0]} "
-          f"hints_good_kept={summary['hints_audit'][1]} hints_written_kept={summary['hints_written'][1]}")  # fmt: skip
+          f"hints_good_kept={summary['hints_audit'][1]} hints_written_kept={summary['hints_written'][1]} "
+          f"hints_fresh_rejected={summary['hints_fresh'][0]}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -336,6 +336,8 @@ def test_a_person_the_template_names_may_be_named():
         ("Puzzle 1 of 5. Press “Give me a clue” if you are stuck. Who else came?", "instruction about the screen"),
         ("Puzzle 1 of 5. Tap the button for a clue. Who else was there?", "instruction about the screen"),
         ("Puzzle 1 of 5. Who else came to the picnic with Tom?", None),
+        ("Puzzle 1 of 5. No pressure: who else came to the picnic with Tom?", None),
+        ("Puzzle 1 of 5. Take your time and press on: who else was there?", None),
     ],
 )
 def test_a_rewording_gives_no_instruction_about_the_screen(text, expect):

@@ -24,7 +24,7 @@ from . import authoring, verifier
 from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
-from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
+from .selectors import authored_plan_keys_accepted, entry_facts_list, llm_prefix_get, participant_llm_model
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
@@ -92,7 +92,8 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
             limit = min(limit, per_prefix - len(tried))
         if limit <= 0:
             return run
-        plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
+        accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
+        plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys)
         for plan in plans:
             if enough is not None and run.accepted >= enough:
                 break

@@ -19,6 +19,7 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .authoring_grammar import quote, text_pattern
@@ -108,6 +109,7 @@ class Plan:
     extra_cues: list[str] = field(default_factory=list)  # written by the program, after the model's
     scoring: dict = field(default_factory=dict)  # what the scorer needs beyond the answer
     question: str = ""  # the program's question around what the model writes ("{hint}"); empty: the model's
+    subject: str = ""  # what the puzzle is about that a participant's other puzzles of its kind should not repeat
 
     @property
     def task(self) -> str:
@@ -258,7 +260,8 @@ def _season(facts: EntryFacts) -> str:
 
 def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     """Something done more than once at one place in one season, and the only thing done there more than once
-    then (else the question would have several right answers)."""
+    then (else the question would have several right answers). One plan per season and place: `plans_for`
+    keeps a participant's puzzles to one place each (`Plan.subject`)."""
     at: dict[tuple[str, str], list[EntryFacts]] = {}
     for facts in pool:
         if facts.place:
@@ -283,7 +286,7 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
         if len(distractors) < 2 or not clues:
             continue
         plans.append(Plan(
-            kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
+            kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title, subject=_subject(chosen),
             facts=f"Season: {season}. Place: {place}. Done there more than once: \"{title}\" (the answer, never "
                   f"to be written).\ncue1 fact: {clues[0]}.",
             fields={"question": _text(chosen, hide=[title], end="\\?", words=QUESTION_WORDS),
@@ -292,6 +295,12 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             options=_with_answer(rng, title, distractors), correct=[title],
         ))  # fmt: skip
     return plans
+
+
+def _subject(evidence: list[EntryFacts]) -> str:
+    """A season_repeat puzzle's place: a routine (the surgery every season) would otherwise fill every plan
+    (seen: four of a run's five season_repeat candidates at the Banbury Road surgery)."""
+    return normalize(evidence[0].place)
 
 
 def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
@@ -340,18 +349,37 @@ PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "seaso
             "key_word": _key_word}  # fmt: skip
 
 
-def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset()) -> list[Plan]:
+def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
+              used: Iterable[str] = ()) -> list[Plan]:  # fmt: skip
     """Up to `limit` plans, the kinds taken in turn so one kind does not crowd out the rest; `skip`: plan
-    keys already authored."""
+    keys already authored; `used`: keys of the participant's accepted plans, whose subjects (a season_repeat's
+    place) the new plans do not repeat, and neither do two new ones."""
     by_kind = {kind: [p for p in PLANNERS[kind](pool, rng) if p.key() not in skip] for kind in KINDS}
     for plans in by_kind.values():
         rng.shuffle(plans)
+    taken = _subjects(used, {facts.id: facts for facts in pool})
     chosen: list[Plan] = []
     while len(chosen) < limit and any(by_kind.values()):
         for kind in KINDS:
-            if by_kind[kind] and len(chosen) < limit:
-                chosen.append(by_kind[kind].pop())
+            while by_kind[kind] and len(chosen) < limit:
+                plan = by_kind[kind].pop()
+                if plan.subject and (kind, plan.subject) in taken:
+                    continue
+                taken.add((kind, plan.subject))
+                chosen.append(plan)
+                break
     return chosen
+
+
+def _subjects(keys: Iterable[str], by_id: dict[int, EntryFacts]) -> set[tuple[str, str]]:
+    """(kind, subject) of stored plans, from their keys (`Plan.key`: kind, evidence ids, answer)."""
+    subjects = set()
+    for key in keys:
+        kind, ids, _ = key.split(":", 2)
+        evidence = [by_id[int(i)] for i in ids.split(",") if i.isdigit() and int(i) in by_id]
+        if kind == "season_repeat" and evidence:
+            subjects.add((kind, _subject(evidence)))
+    return subjects
 
 
 def schema(plan: Plan) -> dict:
@@ -385,7 +413,7 @@ def candidate(plan: Plan, reply: str) -> Candidate:
         raise BadReply(f"not the JSON asked for: {error}") from None
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,
                      evidence_ids=plan.evidence_ids, options=plan.options, answer_in_question=plan.answer_in_question,
-                     correct=plan.correct)  # fmt: skip
+                     correct=plan.correct, definition=written.get("hint", ""))  # fmt: skip
 
 
 def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:

@@ -313,6 +313,13 @@ def authored_puzzle_counts(*, participant_ids: list[int]) -> dict[int, dict]:
     return counts
 
 
+def authored_plan_keys_accepted(*, participant_id: int) -> list[str]:
+    """The plan keys of the participant's accepted authored puzzles (ready or used), on any prefix: what new
+    plans should not repeat (chat.authoring.plans_for)."""
+    return list(AuthoredPuzzle.objects.filter(participant_id=participant_id)
+                .exclude(status=AuthoredPuzzle.Status.REJECTED).values_list("plan_key", flat=True))  # fmt: skip
+
+
 # -- rewordings of the fixed lines, written ahead of time ----------------------------------------------------
 
 

@@ -7,19 +7,26 @@ and the offending words, so a rejection can be stored and counted.
   (for a rewording: in the template and the puzzle's entries). Capitalized words count as names wherever they
   stand: inside a sentence, at its start, after ':' or ';', inside quotes. At a sentence start only the words
   the bot itself begins sentences with (``STARTERS``) are exempt, so "Biscuit came too." is checked.
-  An entry known only by its month never gets a day or a weekday.
+  An entry known only by its month never gets a day or a weekday. A rare word the cited text writes only as a
+  name ("Ulysses") is not written in lower case; a rewording names no person of the entries that its template
+  does not (neither a hint nor a wrong lead); the product's own words ("ReMe", "Life Log") are no names.
 - Answerability (authored puzzles): the cited entries contain the answer; the question and the first cue do
   not give it away; every cue adds words not said before; the distractors are real facts of other entries and
   none of them is also correct.
 - Words: a word of an authored puzzle that its cited entries lack must be an English word (wordfreq's English
   list, British spellings included): a grammar-constrained model can split and glue words ("Visit toars",
   "tovisit") into text that passes every other rule.
+- Grammar (authored puzzles, written ahead of time): every sentence is put together as English
+  (`chat.grammar`, spaCy's parser): a grounded, answerable "Who was reading group at the Central Library
+  discussed …" is not. Not for rewordings: the live chat would load spaCy, and on fixed lines the parser's
+  rules both missed garbles and flagged a sound sentence.
 - The question asks the puzzle's question (authored puzzles, by kind): shared_person asks who (once), naming
   both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
   key_word asks for the word, and describes it in new words (no run of the diary line). A grounded,
   answerable text that asks something else ("…you were discharged?") is not the puzzle.
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
-  diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds.
+  diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds;
+  it gives no instruction about the screen that the template does not ("Press 'Skip' to have a guess").
 """
 
 import re
@@ -29,10 +36,14 @@ from datetime import datetime
 
 from wordfreq import zipf_frequency
 
+from .definitions import not_a_definition
+from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
+from .word_match import says_word
+from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
-VERSION = "verifier-7"
+VERSION = "verifier-8"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -44,6 +55,15 @@ SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: 
            8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}  # fmt: skip
 CALENDAR_WORDS = set(MONTHS) | set(WEEKDAYS) | set(SEASONS.values()) | {"fall"}
 OWN_WORDS = {"reme", "i", "ok", "okay"}
+# The product's own names for itself and for the trainee's record ("your Life Log", the prompt's "LIFE LOG"), in
+# any case or spelling: no names of the life log's, so never checked as such.
+PRODUCT_WORDS = re.compile(r"\b(re ?me|life[ -]?logs?)\b", re.I)
+# A rare word (Zipf frequency below this) that the cited text only ever writes capitalized is a name: written in
+# lower case it is garbled ("made in ulysses"). Set between the sample life logs' names ("Ulysses" 3.18, "Lyme"
+# 3.2, "Banbury" 2.64) and the common words in their names ("library" 4.86, "castle" 4.45, "parks" 4.33): names
+# that are common words ("Frank") stay out of reach, and a rare common word inside a name ("the Playhouse
+# theatre", 3.21) is held to its capital too ("the playhouse" is rejected: the template is shown instead).
+RARE_ZIPF = 3.5
 # Words that may open a sentence without being a name: what the bot and a rewording begin sentences with.
 # Deliberately a closed list: an unknown capitalized opener ("Biscuit came too.") is checked like a name.
 STARTERS = frozenset(
@@ -103,7 +123,10 @@ class Source:
         return words
 
     def grounded(self) -> str:
-        return " ".join([self.title, self.text, self.place, *self.people, *self.tags, self.date_words()])
+        """The entry's facts in three lines: the title and the text start theirs as sentences do (a capital there
+        is no name: "Allotment day"), then "with <people> at <place>", whose capitals are names."""
+        facts = " ".join(["with", *self.people, "at", self.place, *self.tags, self.date_words()])
+        return "\n".join([self.title, self.text, facts])
 
 
 def grounded_text(sources: Iterable[Source], *extra: str) -> str:
@@ -125,7 +148,7 @@ def _word_key(word: str) -> str:
 def names(text: str) -> set[str]:
     """Capitalized words that may be names. A segment's first word is exempt only when it is a usual opener."""
     found = set()
-    for segment in _segments(text):
+    for segment in _segments(PRODUCT_WORDS.sub(lambda match: match.group(0).lower(), text)):
         words = re.findall(r"[^\W\d_][\w'’]*", segment)
         for position, word in enumerate(words):
             key = _word_key(word)
@@ -137,6 +160,31 @@ def names(text: str) -> set[str]:
                 continue
             found.add(key)
     return found
+
+
+def lowercased_names(text: str, *, grounded: str) -> list[str]:
+    """Rare words that `grounded` writes only with a capital, not at a segment's start (names: "Coffee at
+    Ulysses"), which `text` writes in lower case: a name used as a word, the text garbled."""
+    capitalized, lowercase = set(), set()
+    for segment in _segments(grounded):
+        for position, word in enumerate(re.findall(r"[^\W\d_][\w'’]*", segment)):
+            key = _word_key(word)
+            if word[:1].islower():
+                lowercase.add(key)
+            elif position:
+                capitalized.add(key)
+    rare = {key for key in capitalized - lowercase if " " not in key and zipf_frequency(key, "en") < RARE_ZIPF}
+    written = {_word_key(word) for word in re.findall(r"\b[a-z][\w'’]*", text)}
+    return [f"name in lower case {key!r}" for key in sorted(rare & written)]
+
+
+def added_people(text: str, *, sources: Iterable[Source], said: str) -> list[str]:
+    """People of the cited entries whom `text` names and `said` (the template and its context) does not: a
+    rewording adds no one, neither a hint nor a wrong lead ("Think of Sarah" where David is the answer)."""
+    named, said_words = names(text), set(normalize(said).split())
+    people = sorted({person for source in sources for person in source.people})
+    return [f"names {person!r}, whom the template does not" for person in people
+            if (words := set(normalize(person).split()) - STOPWORDS) & named and not words <= said_words]  # fmt: skip
 
 
 def numbers(text: str) -> set[str]:
@@ -160,22 +208,8 @@ def ungrounded(text: str, *, grounded: str, answer: str = "", draft: str = "") -
     problems = [f"name {name!r}" for name in sorted(names(text)) if not set(name.split()) <= vocabulary]
     problems += [f"number {n}" for n in sorted(numbers(text) - numbers(grounded))]
     problems += [f"date word {w!r}" for w in sorted(calendar_words(text) - calendar_words(grounded))]
+    problems += lowercased_names(text, grounded=grounded)
     return problems + leaked(text, answer=answer, allowed=draft)
-
-
-def stem_of(word: str) -> str:
-    """The part of an answer word that gives it away even with another ending ("discuss" for "discussed")."""
-    return word[: max(4, len(word) - 3)]
-
-
-def says_word(text_word: str, secret: str) -> bool:
-    """`text_word` is the secret word, a word inside it ("grandsond"), or a word of the same stem ("planted" for
-    "planting")."""
-    if text_word == secret:
-        return True
-    if len(secret) < 4 or len(text_word) < 4:
-        return False
-    return secret in text_word or text_word.startswith(stem_of(secret)) or secret.startswith(stem_of(text_word))
 
 
 def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
@@ -234,9 +268,33 @@ def foreign_text(text: str, *, own: str, others: Iterable[str]) -> list[str]:
     return [f"text of another puzzle {' '.join(min(copied))!r}"] if copied else []
 
 
+# The screen's controls are the UI's to name, not the model's: a rewording tells the trainee to press nothing the
+# template does not, and says nothing of what a button does ("Press 'Skip' to have a guess": Skip skips).
+# pressing a named control ("press “Skip”", "click Resume") or any "button"; not "no pressure", "tap dancing"
+UI_ACTION = re.compile(r"\b(?i:press|click|tap)\s+(?:(?i:on)\s+)?(?:(?i:the)\s+)?[“\"'‘A-Z]|\b(?i:buttons?)\b")
+# what follows the pressed thing (a quoted name or one word, "button" or not): "to ...", "so ...", "and ..."
+BUTTON_PURPOSE = re.compile(
+    r"\b(?:press|click|tap)\s+(?:on\s+)?(?:the\s+)?(?:[“\"'‘][^”\"'’]{1,30}[”\"'’]|\w+)(?:\s+button)?\s+(to|so|and|for)\b",
+    re.I,
+)
+
+
+def ui_instructions(text: str, *, template: str) -> list[str]:
+    """Instructions about the screen that `template` does not give: pressing something where it says nothing of
+    the kind, or a purpose for a button ("to", "so", "and", "for" after it) that its own instruction lacks."""
+    if not (action := UI_ACTION.search(text)):
+        return []
+    if not UI_ACTION.search(template):
+        verb = action.group(0).split()[0].lower()
+        return [f"an instruction about the screen {verb!r} that the template does not give"]
+    given = {word.lower() for word in BUTTON_PURPOSE.findall(template)}
+    added = {word.lower() for word in BUTTON_PURPOSE.findall(text)} - given
+    return [f"says what a button is for ({word!r}), which the template does not" for word in sorted(added)]
+
+
 def structure_problems(text: str, *, template: str) -> list[str]:
     """A rewording must still make the template's request."""
-    problems = role_prefixes(text)
+    problems = role_prefixes(text) + ui_instructions(text, template=template)
     if "?" in template and "?" not in text:
         problems.append("no longer asks the question")
     if BLANK.search(template) and not BLANK.search(text):
@@ -261,6 +319,7 @@ def check_rewording_part(text: str, *, template: str, sources: list[Source], ans
     problems = ungrounded(text, grounded=grounded, answer=answer, draft=template)
     problems += month_only_problems(text, sources)
     problems += role_prefixes(text)
+    problems += added_people(text, sources=sources, said=f"{template}\n{context}")
     return problems + foreign_text(text, own=grounded, others=others)
 
 
@@ -289,6 +348,7 @@ class Candidate:
     options: list[str] = field(default_factory=list)  # recognition choices, the answer among them
     answer_in_question: bool = False  # a choice between named events ("which came first, A or B?")
     correct: list[str] = field(default_factory=list)  # every value that would also be right
+    definition: str = ""  # key_word: the model's description of the word (the question around it is the program's)
 
 
 QUESTION_CHARS = (12, 300)
@@ -321,6 +381,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
     problems += non_words(written, vocabulary=vocabulary)
+    problems += [problem for line in lines for problem in ungrammatical(line)]
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
     # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
     copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
@@ -337,6 +398,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         diary = set().union(*(_shingles(source.text) for source in cited))
         if copied_line := _shingles(candidate.question) & diary:
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
+        if candidate.definition:  # what the word means, not what happened that day
+            problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:

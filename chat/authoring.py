@@ -225,17 +225,37 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             if len(distractors) < 2:
                 continue
             both = [first, second]
+            # the question names the events, never the cue's facts nor another person of the events
+            bystanders = sorted(at_either - {person})
+            unsaid = _cue_only("shared_person", [clue, *bystanders], named=[_describe(first), _describe(second)])
             plans.append(Plan(
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
                       f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
-                fields={"question": _text(both, hide=[person], opening="Who", end="\\?", words=QUESTION_WORDS),
+                fields={"question": _text(both, hide=[person, *unsaid], opening="Who", end="\\?",
+                                          words=QUESTION_WORDS, anchors=[_event_words(first), _event_words(second)]),
                         "cue1": _text(both, hide=[person], words=CUE_WORDS)},
                 cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
                 options=_with_answer(rng, person, distractors), correct=[person],
             ))  # fmt: skip
             break
     return plans
+
+
+def _event_words(facts: EntryFacts) -> list[str]:
+    """The words that name an event (its title's and place's), one of which its question must say."""
+    words = re.findall(r"[A-Za-z]+", f"{facts.title} {facts.place}")
+    return sorted({w.lower() for w in words if w.lower() not in STOPWORDS and len(w) > 1})
+
+
+def _cue_only(kind: str, cue_facts: list[str], *, named: list[str]) -> list[str]:
+    """The words of the cue facts that the question may not say (else the cue adds nothing; seen at 30K tokens:
+    the question "...what did you do to check up at the Banbury Road surgery about your hearing?" beside the cue
+    "Check up at the Banbury Road surgery about my hearing."): all but what the question names and the words
+    the kind's example questions frame a question with ("went", "more", "once")."""
+    framing = {w for example in EXAMPLES[kind] for w in content_words(example.reply["question"])}
+    keep = framing | set(content_words(" ".join(named)))
+    return sorted({w for fact in cue_facts for w in content_words(fact)} - keep)
 
 
 def _clue(facts: EntryFacts, avoid: str) -> str:
@@ -318,11 +338,12 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                  if c and not set(content_words(title)) & set(content_words(c))]  # fmt: skip
         if len(distractors) < 2 or not clues:
             continue
+        unsaid = _cue_only("season_repeat", clues[:1], named=[season, place])  # the cue must add something
         plans.append(Plan(
             kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
             facts=f"Season: {season}. Place: {place}. Done there more than once: \"{title}\" (the answer, never "
                   f"to be written).\ncue1 fact: {clues[0]}.",
-            fields={"question": _text(chosen, hide=[title], end="\\?", words=QUESTION_WORDS),
+            fields={"question": _text(chosen, hide=[title, *unsaid], end="\\?", words=QUESTION_WORDS),
                     "cue1": _text(chosen, hide=[title], words=CUE_WORDS)},
             cue_facts=[clues[0]], extra_cues=[f'Its first word begins with "{title[0].upper()}".'],
             options=_with_answer(rng, title, distractors), correct=[title],

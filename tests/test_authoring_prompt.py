@@ -122,3 +122,36 @@ def test_a_puzzle_in_its_examples_form_passes_the_grammar_and_is_not_taken_for_c
             instructions=plan.instructions, example_words=authoring.EXAMPLE_WORDS,
         )  # fmt: skip
         assert any("copies the instructions" in problem for problem in bad), (kind, bad)
+
+
+def test_a_question_cannot_say_its_cues_facts_so_the_cue_always_adds_something():
+    """Seen at 30K tokens: "In summer 2026, what did you do to check up at the Banbury Road surgery about your
+    hearing?" beside the cue "Check up at the Banbury Road surgery about my hearing." (rejected: cue 1 adds
+    nothing); "Who was with Sarah both at …" (Sarah at one event only). The grammar no longer lets them be written."""
+    plans, pool = _one_plan_per_kind()
+    by_id = {facts.id: facts for facts in pool}
+    for kind in ("shared_person", "season_repeat"):
+        plan = plans[kind]
+        good = _in_the_examples_form(plan, pool)["question"]
+        pattern = plan.fields["question"]["pattern"].strip("^$")
+        assert re.fullmatch(pattern, good)
+        clue = plan.cue_facts[0].replace('"', "").replace("-", " ").rstrip(".")
+        restated = f"{good[:-1]}, {clue[0].lower()}{clue[1:]}?"
+        assert not re.fullmatch(pattern, restated), restated
+        if kind == "shared_person":
+            evidence = [by_id[i] for i in plan.evidence_ids]
+            others = sorted({p for facts in evidence for p in facts.people} - {plan.answer})
+            for person in others:
+                if person.split()[0] not in good:
+                    assert not re.fullmatch(pattern, good.replace("Who was with you", f"Who was with {person}"))
+
+
+def test_a_shared_person_question_must_name_both_events():
+    """Seen at 30K tokens, 3 of 4 rejected: "Who came to the Sunday service at St Mary's church?" (one event)."""
+    plans, pool = _one_plan_per_kind()
+    plan = plans["shared_person"]
+    first, second = ({facts.id: facts for facts in pool}[i] for i in plan.evidence_ids)
+    pattern = plan.fields["question"]["pattern"].strip("^$")
+    assert re.fullmatch(pattern, _in_the_examples_form(plan, pool)["question"])
+    for event in (first, second):
+        assert not re.fullmatch(pattern, f"Who came with you to the {event.title} in {event.local_time:%B %Y}?")

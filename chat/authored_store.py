@@ -93,6 +93,9 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         if limit <= 0:
             return run
         plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
+        # one kind after another: a request then finds its kind's examples in the server's live context (the
+        # previous request's) and computes only its own lines, not the few hundred tokens of examples again
+        plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))
         for plan in plans:
             if enough is not None and run.accepted >= enough:
                 break

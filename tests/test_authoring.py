@@ -2,8 +2,10 @@
 never another participant's), and the real embedded server with the packaged small model writes candidates
 over one cached prefix that are verified and stored with provenance or with the verifier's reasons."""
 
+import itertools
 import json
 import random
+import re
 
 import pytest
 
@@ -107,6 +109,24 @@ def test_a_request_the_server_refuses_ends_the_run_without_a_retry_loop(world):
         server.close()
     assert run.candidates == 0 and len(server.requests) == 1  # one refusal, no retries, no exception
     assert list(run.reasons) == ["refused by the server (HTTP 400, e.g. the prompt does not fit)"]
+
+
+def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world):
+    from tests.scripted_llm import ScriptedLLM
+
+    give_life_log(world.participant_a, count=60)
+    server = ScriptedLLM(complete=lambda request: "{}")
+    try:
+        run = authored_puzzles_write(participant_id=world.participant_a.pk, limit=8, base_url=server.base_url,
+                                     model="any")  # fmt: skip
+    finally:
+        server.close()
+    kinds = [re.search(r"\((\w+)\)\n", r["messages"][-1]["content"]).group(1) for r in server.requests]
+    assert run.candidates == len(kinds) == 8 and len(set(kinds)) >= 3
+    assert kinds == sorted(kinds, key=authoring.KINDS.index)  # each kind once, in a row
+    for previous, request in itertools.pairwise(server.requests):
+        if request["messages"][-1]["content"].split("\n")[0] == previous["messages"][-1]["content"].split("\n")[0]:
+            assert request["messages"][:-1] == previous["messages"][:-1]  # prefix and examples: the same tokens
 
 
 def test_the_default_rotation_leaves_the_authored_group_out_but_a_protocol_can_pin_it(world):

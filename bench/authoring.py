@@ -216,6 +216,12 @@ def main() -> None:
     parser.add_argument("--kv-dir", default="",
                         help="the server's prefix store (default: a new one, so the prefix is cold); a run with the "
                              "same --kv-dir, --entries and --seed after --prefill-only starts warm")  # fmt: skip
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=0,
+        help="ask for no new split candidate after this many seconds of them (0: no limit)",
+    )
     parser.add_argument("--prefill-only", action="store_true",
                         help="prepare the prefix into --kv-dir and stop: a 30K-token prefix takes 10-40 min on 2 "
                              "cores, and can be prepared while other work runs")  # fmt: skip
@@ -247,8 +253,9 @@ def main() -> None:
             return
         before = httpx.get(base + "/metrics").json()
         with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
+            until = time.monotonic() + args.budget_s if args.budget_s else None
             run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
-                                         base_url=base + "/v1", model=model_name)  # fmt: skip
+                                         base_url=base + "/v1", model=model_name, until=until)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
         load_after = os.getloadavg()
         prompt = after["prompt_tokens"] - before["prompt_tokens"]

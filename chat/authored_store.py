@@ -68,10 +68,12 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
 
 def authored_puzzles_write(*, participant_id: int, limit: int | None = None, client: LLMClient | None = None,
                            base_url: str | None = None, model: str | None = None,
-                           enough: int | None = None, per_prefix: int | None = None) -> AuthoringRun:  # fmt: skip
+                           enough: int | None = None, per_prefix: int | None = None,
+                           until: float | None = None) -> AuthoringRun:  # fmt: skip
     """Author up to `limit` new candidates for the participant (plans already tried on this prefix are
-    skipped), stopping early once `enough` of them were accepted, and never beyond `per_prefix` candidates on
-    this prefix in all (the task is queued again at each login: it tops up, it does not add `limit` each time).
+    skipped), stopping early once `enough` of them were accepted or, before a new candidate, once
+    `time.monotonic()` is past `until`, and never beyond `per_prefix` candidates on this prefix in all (the
+    task is queued again at each login: it tops up, it does not add `limit` each time).
     Raises LLMUnavailable when the server fails (the task retries later)."""
     run = AuthoringRun()
     limit = settings.LLM_AUTHORING_CANDIDATES if limit is None else limit
@@ -97,7 +99,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         # previous request's) and computes only its own lines, not the few hundred tokens of examples again
         plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))
         for plan in plans:
-            if enough is not None and run.accepted >= enough:
+            if (enough is not None and run.accepted >= enough) or (until is not None and time.monotonic() >= until):
                 break
             try:
                 candidate, reasons, reply, seconds, prompt_hash = author_one(

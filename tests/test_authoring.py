@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import re
+import time
 
 import pytest
 
@@ -127,6 +128,19 @@ def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_
     for previous, request in itertools.pairwise(server.requests):
         if request["messages"][-1]["content"].split("\n")[0] == previous["messages"][-1]["content"].split("\n")[0]:
             assert request["messages"][:-1] == previous["messages"][:-1]  # prefix and examples: the same tokens
+
+
+def test_no_candidate_is_asked_for_past_the_deadline(world):
+    from tests.scripted_llm import ScriptedLLM
+
+    give_life_log(world.participant_a, count=60)
+    server = ScriptedLLM(complete=lambda request: "{}")
+    try:
+        run = authored_puzzles_write(participant_id=world.participant_a.pk, limit=8, base_url=server.base_url,
+                                     model="any", until=time.monotonic())  # fmt: skip
+    finally:
+        server.close()
+    assert run.candidates == len(server.requests) == 0
 
 
 def test_the_default_rotation_leaves_the_authored_group_out_but_a_protocol_can_pin_it(world):

@@ -97,7 +97,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example(
             'Season: spring 2019. Place: the Red Lion. Done there more than once: "Quiz night" (the answer, never '
             "to be written).\ncue1 fact: Our team won the picture round.",
-            {"question": "What did you keep going back to the Red Lion for in spring 2019?",
+            {"question": "In spring 2019, what did you keep going back to the Red Lion for?",
              "cue1": "Your team won the round with the pictures."},
         ),
     ),
@@ -228,12 +228,13 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             # the question names the events, never the cue's facts nor another person of the events
             bystanders = sorted(at_either - {person})
             unsaid = _cue_only("shared_person", [clue, *bystanders], named=[_describe(first), _describe(second)])
+            naming = [_naming_words(event.title, event.place) for event in both]  # the question names both
             plans.append(Plan(
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
                       f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
                 fields={"question": _text(both, hide=[person, *unsaid], opening="Who", end="\\?",
-                                          words=QUESTION_WORDS, anchors=[_event_words(first), _event_words(second)]),
+                                          words=QUESTION_WORDS, anchors=naming),
                         "cue1": _text(both, hide=[person], words=CUE_WORDS)},
                 cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
                 options=_with_answer(rng, person, distractors), correct=[person],
@@ -242,9 +243,10 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     return plans
 
 
-def _event_words(facts: EntryFacts) -> list[str]:
-    """The words that name an event (its title's and place's), one of which its question must say."""
-    words = re.findall(r"[A-Za-z]+", f"{facts.title} {facts.place}")
+def _naming_words(*names: str) -> list[str]:
+    """The words that name an event, a place or a season (of its title, place ...), one of which a question
+    must say (an anchor of its grammar)."""
+    words = re.findall(r"[A-Za-z]+", " ".join(names))
     return sorted({w.lower() for w in words if w.lower() not in STOPWORDS and len(w) > 1})
 
 
@@ -343,7 +345,9 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title,
             facts=f"Season: {season}. Place: {place}. Done there more than once: \"{title}\" (the answer, never "
                   f"to be written).\ncue1 fact: {clues[0]}.",
-            fields={"question": _text(chosen, hide=[title, *unsaid], end="\\?", words=QUESTION_WORDS),
+            # the question says its season, then its place: else it has other answers (other seasons, places)
+            fields={"question": _text(chosen, hide=[title, *unsaid], end="\\?", words=QUESTION_WORDS,
+                                      anchors=[_naming_words(season.split()[0]), _naming_words(place)]),
                     "cue1": _text(chosen, hide=[title], words=CUE_WORDS)},
             cue_facts=[clues[0]], extra_cues=[f'Its first word begins with "{title[0].upper()}".'],
             options=_with_answer(rng, title, distractors), correct=[title],

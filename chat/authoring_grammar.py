@@ -114,7 +114,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     start = "|".join(filter(None, [_alternatives(openers), names]))
     step = f"(( |, | - )({item})({SUFFIXES})?" + (f"|[.!?] ({start})({SUFFIXES})?)" if breaks else ")")
     low, high = words
-    musts = [_alternatives(_both_cases(w for w in group if w not in forbidden)) for group in anchors]
+    groups = [_both_cases(w for w in group if w not in forbidden) for group in anchors]
+    musts = [_alternatives(group) for group in groups if group]  # a group all forbidden cannot be asked for
     if not musts:
         return f"^({opening or start})({SUFFIXES})?{step}{{{low},{high}}}{suffix}{end}$"
     share = (high - len(musts)) // 2  # room for a long title before the next anchor (the bound is looser)

@@ -155,3 +155,15 @@ def test_a_shared_person_question_must_name_both_events():
     assert re.fullmatch(pattern, _in_the_examples_form(plan, pool)["question"])
     for event in (first, second):
         assert not re.fullmatch(pattern, f"Who came with you to the {event.title} in {event.local_time:%B %Y}?")
+
+
+def test_a_season_repeat_question_must_say_its_season_and_its_place():
+    """Seen on a 3K-token run: "What did you do at the Banbury Road surgery about your health?" (no season: other
+    seasons' visits would answer it too)."""
+    plans, pool = _one_plan_per_kind()
+    plan = plans["season_repeat"]
+    season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()
+    pattern = plan.fields["question"]["pattern"].strip("^$")
+    assert re.fullmatch(pattern, _in_the_examples_form(plan, pool)["question"])
+    assert not re.fullmatch(pattern, f"What did you do at {place} more than once?")
+    assert not re.fullmatch(pattern, f"In {season}, what did you do more than once?")

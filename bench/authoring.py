@@ -230,6 +230,9 @@ def main() -> None:
         parser.error("--prefill-only needs --kv-dir")
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
+    # a cold 30K-token prefix on a loaded 2-core machine takes over 30 min: the product's 600 s and two retries
+    # (each queued behind the first, still running) lost a whole prefix once; one request, waited for
+    settings.LLM_AUTHORING_TIMEOUT_S, settings.LLM_RETRIES = 4 * 3600, 0
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # a suffix (examples + request, ≤ ~500 tokens) and a reply (≤ 200)
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_name = resolve_model_path().stem

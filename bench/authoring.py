@@ -16,6 +16,7 @@ cache_hit=<x> audit_violations=<N>`.
 """
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -59,10 +60,10 @@ STUDY_SLUG = "bench-authoring"
 PING = {"role": "user", "content": "Reply with OK."}
 
 
-def start_server(n_ctx: int, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(n_ctx: int, threads: int, log: Path, kv_dir: str = "") -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, LLM_KV_DIR=tempfile.mkdtemp(prefix="bench-authoring-kv-"), LLM_SERVER_N_CTX=str(n_ctx),
-               LLM_SERVER_THREADS=str(threads))  # fmt: skip
+    env = dict(os.environ, LLM_KV_DIR=kv_dir or tempfile.mkdtemp(prefix="bench-authoring-kv-"),
+               LLM_SERVER_N_CTX=str(n_ctx), LLM_SERVER_THREADS=str(threads))  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "inference.server", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -78,10 +79,15 @@ def start_server(n_ctx: int, threads: int, log: Path) -> tuple[subprocess.Popen,
     raise RuntimeError("the LLM server did not start")
 
 
-def trainee(entries: int, seed: int, slug: str = STUDY_SLUG):
+def trainee(entries: int, seed: int, slug: str = STUDY_SLUG, keep: bool = False):
     """A participant with the generated life log (embeddings skipped: authoring never reads them); one study
-    per model and life log, so two models, or two life logs, can run side by side in one database."""
+    per model and life log, so two models, or two life logs, can run side by side in one database. `keep`:
+    the study's participant of an earlier run, if any (same entries and ids: the prefix it prepared), with its
+    authored puzzles deleted."""
     study = Study.objects.filter(slug=slug).first()
+    if keep and study and (participant := study.participants.first()):
+        AuthoredPuzzle.objects.filter(participant=participant).delete()
+        return participant
     if study:
         for participant in study.participants.all():
             participant.user.delete() if participant.user_id else None
@@ -183,6 +189,17 @@ def naive_run(participant, prefix: list[dict], count: int, base_url: str, model:
     return accepted, reasons
 
 
+def _cold(seconds: float, prepared: Path | None) -> str:
+    """The cold prefix's time, or, for a prefix a --prefill-only run prepared, that run's and this one's restore."""
+    if not prepared or not prepared.exists():
+        return f"cold {seconds:.1f} s"
+    earlier = json.loads(prepared.read_text())
+    return (
+        f"cold {earlier['cold_s']:.1f} s (prepared by --prefill-only at {earlier['at']}, load average "
+        f"{earlier['load'][0]:.1f} before, {earlier['load'][1]:.1f} after; restored here in {seconds:.1f} s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=300)
@@ -196,15 +213,34 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=authoring.KINDS, default=list(authoring.KINDS),
                         help="the plan kinds to author (default: all, taken in turn)")  # fmt: skip
     parser.add_argument("--out", default="authoring-cpu")
+    parser.add_argument("--kv-dir", default="",
+                        help="the server's prefix store (default: a new one, so the prefix is cold); a run with the "
+                             "same --kv-dir, --entries and --seed after --prefill-only starts warm")  # fmt: skip
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=0,
+        help="ask for no new split candidate after this many seconds of them (0: no limit)",
+    )
+    parser.add_argument("--prefill-only", action="store_true",
+                        help="prepare the prefix into --kv-dir and stop: a 30K-token prefix takes 10-40 min on 2 "
+                             "cores, and can be prepared while other work runs")  # fmt: skip
     args = parser.parse_args()
+    if args.prefill_only and not args.kv_dir:
+        parser.error("--prefill-only needs --kv-dir")
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
-    settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
+    # a cold 30K-token prefix on a loaded 2-core machine takes over 30 min: the product's 600 s and two retries
+    # (each queued behind the first, still running) lost a whole prefix once; one request, waited for
+    settings.LLM_AUTHORING_TIMEOUT_S, settings.LLM_RETRIES = 4 * 3600, 0
+    settings.LLM_TURN_RESERVE_TOKENS = 1024  # a suffix (examples + request, ≤ ~500 tokens) and a reply (≤ 200)
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_name = resolve_model_path().stem
-    participant = trainee(entries, seed, slug=slugify(f"{STUDY_SLUG}-{label}-{model_name}".replace(".", "-"))[:50])
+    slug = slugify(f"{STUDY_SLUG}-{label}-s{seed}-{model_name}".replace(".", "-"))[:50]
+    participant = trainee(entries, seed, slug=slug, keep=bool(args.kv_dir))
     log = Path(tempfile.mkdtemp(prefix="bench-authoring-")) / "server.log"
-    process, base = start_server(args.n_ctx, args.threads, log)
+    process, base = start_server(args.n_ctx, args.threads, log, kv_dir=args.kv_dir)
+    prepared = Path(args.kv_dir) / f"cold-{slug}.json" if args.kv_dir else None
     try:
         prefix_forget(participant.pk)  # built anew under this run's budget
         prefix = llm_prefix_get(participant.pk)
@@ -213,10 +249,16 @@ def main() -> None:
         llm_client(settings.LLM_AUTHORING_TIMEOUT_S).complete([*prefix, PING], max_tokens=1, base_url=base + "/v1",
                                                               model=model_name)  # fmt: skip
         cold_s = time.perf_counter() - started
+        if args.prefill_only:
+            prepared.write_text(json.dumps({"cold_s": cold_s, "load": [load_before[0], os.getloadavg()[0]],
+                                            "at": time.strftime("%H:%M UTC", time.gmtime())}))  # fmt: skip
+            print(f"prefix prepared in {cold_s:.1f} s into {args.kv_dir}")
+            return
         before = httpx.get(base + "/metrics").json()
         with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
+            until = time.monotonic() + args.budget_s if args.budget_s else None
             run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
-                                         base_url=base + "/v1", model=model_name)  # fmt: skip
+                                         base_url=base + "/v1", model=model_name, until=until)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
         load_after = os.getloadavg()
         prompt = after["prompt_tokens"] - before["prompt_tokens"]
@@ -254,7 +296,7 @@ def main() -> None:
         f"accepted/candidates by kind: {by_kind}",
         "",
         f"prefix {prefix_tokens} tokens ({in_prefix} of {entries} entries: the most recent that fit the context), "
-        f"cold {cold_s:.1f} s; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"{_cold(cold_s, prepared)}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
         f"split candidates {run.seconds:.1f} s in all, "
         f"{s_per_accepted:.1f} s per accepted; cache hit {cache_hit:.3f} ({cached} of {prompt} prompt tokens); "
         f"audit file {audit_path.relative_to(ROOT)}",

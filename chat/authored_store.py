@@ -48,7 +48,7 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
                base_url: str, model: str,
                user: str = "") -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
     """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash)."""
-    messages = [*prefix, authoring.request(plan)]
+    messages = [*prefix, *authoring.suffix(plan)]
     schema = authoring.schema(plan)
     started = time.perf_counter()
     reply = client.complete(messages, max_tokens=MAX_TOKENS, temperature=settings.LLM_AUTHORING_TEMPERATURE,
@@ -68,10 +68,12 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
 
 def authored_puzzles_write(*, participant_id: int, limit: int | None = None, client: LLMClient | None = None,
                            base_url: str | None = None, model: str | None = None,
-                           enough: int | None = None, per_prefix: int | None = None) -> AuthoringRun:  # fmt: skip
+                           enough: int | None = None, per_prefix: int | None = None,
+                           until: float | None = None) -> AuthoringRun:  # fmt: skip
     """Author up to `limit` new candidates for the participant (plans already tried on this prefix are
-    skipped), stopping early once `enough` of them were accepted, and never beyond `per_prefix` candidates on
-    this prefix in all (the task is queued again at each login: it tops up, it does not add `limit` each time).
+    skipped), stopping early once `enough` of them were accepted or, before a new candidate, once
+    `time.monotonic()` is past `until`, and never beyond `per_prefix` candidates on this prefix in all (the
+    task is queued again at each login: it tops up, it does not add `limit` each time).
     Raises LLMUnavailable when the server fails (the task retries later)."""
     run = AuthoringRun()
     limit = settings.LLM_AUTHORING_CANDIDATES if limit is None else limit
@@ -94,8 +96,11 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
             return run
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
         plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys)
+        # one kind after another: a request then finds its kind's examples in the server's live context (the
+        # previous request's) and computes only its own lines, not the few hundred tokens of examples again
+        plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))
         for plan in plans:
-            if enough is not None and run.accepted >= enough:
+            if (enough is not None and run.accepted >= enough) or (until is not None and time.monotonic() >= until):
                 break
             try:
                 candidate, reasons, reply, seconds, prompt_hash = author_one(

@@ -12,6 +12,9 @@ Plans, by kind (the puzzle families the templates cannot do well):
   diary line, the blanked word (the answer) and the question around the description; the model writes only the
   description (`hint`), in words of at most 15 letters, never the word or its stem.
 
+Each request is the participant's shared, cached prefix (`GUIDE`, then the life log) and a suffix of its own:
+its kind's worked examples as request/reply exchanges, then the request, which carries a plain task line.
+
 `naive_*`: the comparison design, which asks the model for a whole puzzle (facts, answer, evidence) at once.
 """
 
@@ -32,62 +35,95 @@ KINDS = ("shared_person", "which_first", "season_repeat", "key_word")
 REQUEST_MARK = "WRITE A PUZZLE"
 MIN_DAYS_APART = 14
 
+# The shared prefix keeps only what every request shares (the LIFE LOG after it is ~30K tokens at 1,000
+# entries); each request carries its own kind's worked examples and a plain task line in its suffix, right
+# beside it (measured: with the examples above the life log the 0.5B copied them and lost the request).
 GUIDE = f"""When a message starts with {REQUEST_MARK}, you write one memory puzzle about the LIFE LOG as JSON.
 The program has chosen the facts and the answer; you write only the words, in plain warm English, to the
 trainee as "you". Use only the facts in that message: no other names, places, dates or numbers. The question
-never says the answer; a cue says its one fact in new words and never the answer.
-Examples (another person's life, for the form only):
-{REQUEST_MARK} (shared_person)
-Event 1: "Bowls match", May 2019, at the Green.
-Event 2: "Quiz night", July 2019, at the Red Lion.
-Answer, never to be written: Agnes.
-cue1 fact: Cyril also came to Quiz night.
-JSON keys: question, cue1.
-{{"question": "Who was with you both at the Bowls match in May 2019 and at the Quiz night in July 2019?",
-"cue1": "Cyril was at the quiz night as well."}}
-{REQUEST_MARK} (which_first)
-Event A: "Trip to the zoo". Event B: "Boat race".
-cue1 fact: "Boat race" was in June 2018.
-cue2 fact: "Trip to the zoo" was in March 2018.
-JSON keys: question, cue1, cue2.
-{{"question": "Which of these came first: Trip to the zoo or Boat race?", "cue1": "Boat race was in June
-2018.", "cue2": "Trip to the zoo was in March 2018, a sunny day."}}
-{REQUEST_MARK} (season_repeat)
-Season: autumn 2017. Place: the Corn Exchange. Done there more than once: "Tea dance" (the answer, never to be
-written).
-cue1 fact: Waltzed with Cyril all afternoon.
-JSON keys: question, cue1.
-{{"question": "In autumn 2017 you went to the Corn Exchange more than once. What did you do there?",
-"cue1": "You waltzed with Cyril all afternoon."}}
-{REQUEST_MARK} (key_word)
-Word: "marmalade". Diary line: "Made _____ with the Seville oranges."
-Write a hint: what the word means, in other words, never the word itself.
-JSON keys: hint.
-{{"hint": "Something sweet you spread on toast, made from fruit."}}
-{REQUEST_MARK} (key_word)
-Word: "umbrella". Diary line: "Forgot my _____ and got soaked."
-Write a hint: what the word means, in other words, never the word itself.
-JSON keys: hint.
-{{"hint": "You hold it over your head to keep dry in the rain."}}
-{REQUEST_MARK} (key_word)
-Word: "whispered". Diary line: "We _____ all through the film."
-Write a hint: what the word means, in other words, never the word itself.
-JSON keys: hint.
-{{"hint": "Spoke very softly, so that nobody else could hear."}}"""
+never says the answer; a cue says its one fact in new words and never the answer. Each request comes after
+worked examples of its kind, about another person's life: follow their form, never their facts."""
+
+# What to write, one plain line per kind, beside the request. Worded so that no good puzzle repeats four of
+# its words in a row (the verifier rejects a puzzle that copies its instructions).
+HINT_REQUEST = "Write a hint: what the word means, in other words, never the word itself."
+ASKS = {
+    "shared_person": "Task: ask Who, and name both events in the question; cue1 tells the cue1 fact in new words.",
+    "which_first": "Task: ask Which came first, and name both events in the question; cue1 and cue2 tell their "
+    "facts in new words.",
+    "season_repeat": "Task: the question names the season and the place and asks What (the answer); cue1 tells "
+    "the cue1 fact in new words, not used in the question.",
+    "key_word": HINT_REQUEST,
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked example of a kind, shown as one user/assistant exchange before the request."""
+
+    facts: str
+    reply: dict[str, str]
+
+
+EXAMPLES: dict[str, tuple[Example, ...]] = {
+    "shared_person": (
+        Example(
+            'Event 1: "Bowls match", May 2019, at the Green.\nEvent 2: "Quiz night", July 2019, at the Red Lion.\n'
+            "Answer, never to be written: Agnes.\ncue1 fact: Cyril also came to Quiz night.",
+            {"question": "Who was with you both at the Bowls match in May 2019 and at the Quiz night in July 2019?",
+             "cue1": "Cyril was at the quiz night as well."},
+        ),
+        Example(
+            'Event 1: "Boat race", June 2018, at the river.\nEvent 2: "Tea dance", October 2018, at the Corn '
+            "Exchange.\nAnswer, never to be written: Cyril.\ncue1 fact: Cheered the rowers from the bank.",
+            {"question": "Who came with you to the Boat race in June 2018 and also to the Tea dance in October 2018?",
+             "cue1": "At the boat race you cheered the rowers from the bank."},
+        ),
+    ),
+    "which_first": (
+        Example(
+            'Event A: "Trip to the zoo". Event B: "Boat race".\ncue1 fact: "Boat race" was in June 2018.\n'
+            'cue2 fact: "Trip to the zoo" was in March 2018.',
+            {"question": "Which of these came first: Trip to the zoo or Boat race?",
+             "cue1": "Boat race was in June 2018.", "cue2": "Trip to the zoo was in March 2018, a sunny day."},
+        ),
+    ),
+    "season_repeat": (
+        Example(
+            'Season: autumn 2017. Place: the Corn Exchange. Done there more than once: "Tea dance" (the answer, '
+            "never to be written).\ncue1 fact: Waltzed with Cyril all afternoon.",
+            {"question": "In autumn 2017 you went to the Corn Exchange more than once. What did you do there?",
+             "cue1": "You waltzed with Cyril all afternoon."},
+        ),
+        Example(
+            'Season: spring 2019. Place: the Red Lion. Done there more than once: "Quiz night" (the answer, never '
+            "to be written).\ncue1 fact: Our team won the picture round.",
+            {"question": "In spring 2019, what did you keep going back to the Red Lion for?",
+             "cue1": "Your team won the round with the pictures."},
+        ),
+    ),
+    "key_word": (
+        Example('Word: "marmalade". Diary line: "Made _____ with the Seville oranges."',
+                {"hint": "Something sweet you spread on toast, made from fruit."}),
+        Example('Word: "umbrella". Diary line: "Forgot my _____ and got soaked."',
+                {"hint": "You hold it over your head to keep dry in the rain."}),
+        Example('Word: "whispered". Diary line: "We _____ all through the film."',
+                {"hint": "Spoke very softly, so that nobody else could hear."}),
+    ),
+}  # fmt: skip
 
 
 # The examples' own facts: a model that copies them writes about another life (seen: "you waltzed with cyril").
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
 _EXAMPLE_FACTS = (
     "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
-    "umbrella soaked whispered"
+    "umbrella soaked whispered rowers"
 )
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
 
 # The requests' own words, which a candidate must not copy (seen: "The answer, never to be written, is ...").
 REQUEST_WORDS = "(the answer, never to be written)"
-HINT_REQUEST = "Write a hint: what the word means, in other words, never the word itself."
 # How a definition may begin (the grammar's sentence openers have no article).
 HINT_OPENING = "(A|An|The|Something|Someone|Somewhere|It|You|What|Where|When|This|Things|People|Part|Used)"
 
@@ -113,13 +149,13 @@ class Plan:
 
     @property
     def task(self) -> str:
-        """What to write: the keys only (the examples in the shared prefix show the form)."""
+        """What to write: the keys (the examples before the request show the form)."""
         return f"JSON keys: {', '.join(self.fields)}."
 
     @property
     def instructions(self) -> str:
         """The request's own words, which the model must not copy into the puzzle."""
-        return f"{self.task} {REQUEST_WORDS} {HINT_REQUEST}"
+        return f"{self.task} {REQUEST_WORDS} {HINT_REQUEST} {ASKS[self.kind]}"
 
     def key(self) -> str:
         return f"{self.kind}:{','.join(map(str, sorted(self.evidence_ids)))}:{self.answer}"
@@ -191,17 +227,39 @@ def _shared_person(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             if len(distractors) < 2:
                 continue
             both = [first, second]
+            # the question names the events, never the cue's facts nor another person of the events
+            bystanders = sorted(at_either - {person})
+            unsaid = _cue_only("shared_person", [clue, *bystanders], named=[_describe(first), _describe(second)])
+            naming = [_naming_words(event.title, event.place) for event in both]  # the question names both
             plans.append(Plan(
                 kind="shared_person", evidence_ids=[first.id, second.id], answer=person,
                 facts=f"Event 1: {_describe(first)}.\nEvent 2: {_describe(second)}.\n"
                       f"Answer, never to be written: {person}.\ncue1 fact: {clue}.",
-                fields={"question": _text(both, hide=[person], opening="Who", end="\\?", words=QUESTION_WORDS),
+                fields={"question": _text(both, hide=[person, *unsaid], opening="Who", end="\\?",
+                                          words=QUESTION_WORDS, anchors=naming),
                         "cue1": _text(both, hide=[person], words=CUE_WORDS)},
                 cue_facts=[clue], extra_cues=[f'Their name begins with "{person[0]}".'],
                 options=_with_answer(rng, person, distractors), correct=[person],
             ))  # fmt: skip
             break
     return plans
+
+
+def _naming_words(*names: str) -> list[str]:
+    """The words that name an event, a place or a season (of its title, place ...), one of which a question
+    must say (an anchor of its grammar)."""
+    words = re.findall(r"[A-Za-z]+", " ".join(names))
+    return sorted({w.lower() for w in words if w.lower() not in STOPWORDS and len(w) > 1})
+
+
+def _cue_only(kind: str, cue_facts: list[str], *, named: list[str]) -> list[str]:
+    """The words of the cue facts that the question may not say (else the cue adds nothing; seen at 30K tokens:
+    the question "...what did you do to check up at the Banbury Road surgery about your hearing?" beside the cue
+    "Check up at the Banbury Road surgery about my hearing."): all but what the question names and the words
+    the kind's example questions frame a question with ("went", "more", "once")."""
+    framing = {w for example in EXAMPLES[kind] for w in content_words(example.reply["question"])}
+    keep = framing | set(content_words(" ".join(named)))
+    return sorted({w for fact in cue_facts for w in content_words(fact)} - keep)
 
 
 def _clue(facts: EntryFacts, avoid: str) -> str:
@@ -285,11 +343,14 @@ def _season_repeat(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
                  if c and not set(content_words(title)) & set(content_words(c))]  # fmt: skip
         if len(distractors) < 2 or not clues:
             continue
+        unsaid = _cue_only("season_repeat", clues[:1], named=[season, place])  # the cue must add something
         plans.append(Plan(
             kind="season_repeat", evidence_ids=[e.id for e in chosen], answer=title, subject=_subject(chosen),
             facts=f"Season: {season}. Place: {place}. Done there more than once: \"{title}\" (the answer, never "
                   f"to be written).\ncue1 fact: {clues[0]}.",
-            fields={"question": _text(chosen, hide=[title], end="\\?", words=QUESTION_WORDS),
+            # the question says its season, then its place: else it has other answers (other seasons, places)
+            fields={"question": _text(chosen, hide=[title, *unsaid], end="\\?", words=QUESTION_WORDS,
+                                      anchors=[_naming_words(season.split()[0]), _naming_words(place)]),
                     "cue1": _text(chosen, hide=[title], words=CUE_WORDS)},
             cue_facts=[clues[0]], extra_cues=[f'Its first word begins with "{title[0].upper()}".'],
             options=_with_answer(rng, title, distractors), correct=[title],
@@ -323,7 +384,7 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             blanked = re.sub(rf"\b{word}\b", "_____", sentence, count=1)
             plans.append(Plan(
                 kind="key_word", evidence_ids=[facts.id], answer=word,
-                facts=f'Word: "{word}". Diary line: "{blanked}"\n{HINT_REQUEST}',
+                facts=f'Word: "{word}". Diary line: "{blanked}"',
                 fields={"hint": _text([facts], hide=[word], opening=HINT_OPENING, end="[.]", words=HINT_WORDS,
                                       numbers=False, dates=False, breaks=False)},
                 question=f"A word from your diary for {_month(facts)}: {{hint}} Which word is it?",
@@ -389,8 +450,18 @@ def schema(plan: Plan) -> dict:
     return {"type": "object", "properties": plan.fields, "required": list(plan.fields)}
 
 
-def request(plan: Plan) -> dict:
-    return {"role": "user", "content": f"{REQUEST_MARK} ({plan.kind})\n{plan.facts}\n{plan.task}"}
+def _request_text(kind: str, facts: str, keys) -> str:
+    return f"{REQUEST_MARK} ({kind})\n{facts}\n{ASKS[kind]}\nJSON keys: {', '.join(keys)}."
+
+
+def suffix(plan: Plan) -> list[dict]:
+    """What follows the shared cached prefix: the plan's kind's worked examples, each as a request and its
+    reply, then the request itself, in the same form."""
+    turns = []
+    for example in EXAMPLES[plan.kind]:
+        turns += [{"role": "user", "content": _request_text(plan.kind, example.facts, example.reply)},
+                  {"role": "assistant", "content": json.dumps(example.reply)}]  # fmt: skip
+    return [*turns, {"role": "user", "content": _request_text(plan.kind, plan.facts, plan.fields)}]
 
 
 def prompt_sha256(messages: list[dict], json_schema: dict) -> str:

@@ -19,7 +19,8 @@ SYSTEM_PROMPT = (
     "Say only what the DRAFT says: never add names, places, dates or numbers, and never give away an answer "
     "the DRAFT does not give."
 )
-# Authoring's few-shot examples sit in the shared prefix too, so every candidate request reuses its KV cache.
+# Authoring's rules, which every candidate request shares, sit in the shared prefix; each kind's worked examples
+# travel in the request's own suffix, next to it (chat.authoring.suffix).
 SYSTEM_PROMPT += "\n\n" + AUTHORING_GUIDE
 PREFIX_CACHE_SECONDS = 24 * 3600
 

@@ -56,7 +56,7 @@ def test_prefix_is_byte_identical_across_turns_and_sessions_and_leaves_out_withd
 def test_the_budget_is_never_more_than_the_servers_context(world, settings):
     give_life_log(world.participant_a, count=60)
     settings.LLM_CONTEXT_TOKENS, settings.LLM_PREFILL_ENABLED = 32768, False
-    for served, expected in ((None, 32768), (4000, 4000), (65536, 32768)):  # the frame alone is ~960 tokens
+    for served, expected in ((None, 32768), (4000, 4000), (65536, 32768)):  # the frame alone is ~360 tokens
         server = ScriptedLLM(context_tokens=served)
         settings.LLM_BASE_URL = server.base_url  # a new replica URL: asked afresh
         try:
@@ -65,7 +65,7 @@ def test_the_budget_is_never_more_than_the_servers_context(world, settings):
         finally:
             server.close()
         assert estimate_tokens(prefix) <= expected - settings.LLM_TURN_RESERVE_TOKENS
-    frame = prefix_messages(SYSTEM_PROMPT, "")[0]["content"]  # its few-shot examples have entry lines too
+    frame = prefix_messages(SYSTEM_PROMPT, "")[0]["content"]  # no entry lines of its own (the examples are per request)
     assert prefix.count("\n[") - frame.count("\n[") == 60  # the whole life log where it fits
 
 

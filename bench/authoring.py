@@ -214,11 +214,16 @@ def main() -> None:
                                                               model=model_name)  # fmt: skip
         cold_s = time.perf_counter() - started
         before = httpx.get(base + "/metrics").json()
+        # progress as it happens: a long run stopped early (a loaded machine) still leaves its numbers
+        print(f"cold prefix {before['prompt_tokens']} tokens in {cold_s:.1f} s, load {os.getloadavg()[0]:.1f}",
+              flush=True)  # fmt: skip
         with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
             run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
                                          base_url=base + "/v1", model=model_name)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
         load_after = os.getloadavg()
+        print(f"split design: {run.candidates} candidates, {run.accepted} accepted, {run.seconds:.1f} s, "
+              f"load {load_after[0]:.1f}", flush=True)  # fmt: skip
         prompt = after["prompt_tokens"] - before["prompt_tokens"]
         cached = after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]
         naive_accepted, naive_reasons = (naive_run(participant, prefix, args.naive, base + "/v1", model_name)

@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--out", default="authoring-cpu")
     args = parser.parse_args()
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
+    seeded = "" if args.demo else f", seed {seed}"
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
     settings.LLM_TURN_RESERVE_TOKENS = 1024  # an authoring suffix (~150 tokens), reply (≤ 200) and the estimate's error
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -230,7 +231,8 @@ def main() -> None:
                                          if args.naive else (0, {}))  # fmt: skip
     finally:
         stop_processes([process])
-    audit_path = RESULTS / f"{args.out}-audit-{label}-{model_name}.md"
+    # the seed in the name: a run on another generated life log never overwrites an earlier run's audit file
+    audit_path = RESULTS / f"{args.out}-audit-{label}{seeded.replace(', seed ', '-seed')}-{model_name}.md"
     violations = audit(participant, audit_path)
     accept_rate = run.accepted / run.candidates if run.candidates else 0.0
     s_per_accepted = run.seconds / run.accepted if run.accepted else float("inf")
@@ -242,8 +244,8 @@ def main() -> None:
     ready = rows.filter(status=AuthoredPuzzle.Status.READY)
     by_kind = {kind: f"{ready.filter(kind=kind).count()}/{rows.filter(kind=kind).count()}" for kind in kinds}
     table = [
-        f"## {label} entries, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} threads), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {verifier.VERSION}, context {args.n_ctx}"
+        f"## {label} entries{seeded}, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} "
+        f"threads), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {verifier.VERSION}, context {args.n_ctx}"
         + ("" if tuple(args.kinds) == authoring.KINDS else f", kinds {' '.join(args.kinds)}"),
         "",
         "| design | candidates | accepted | accept rate | rejection reasons |",

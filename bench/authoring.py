@@ -229,6 +229,7 @@ def main() -> None:
     if args.prefill_only and not args.kv_dir:
         parser.error("--prefill-only needs --kv-dir")
     entries, seed, label = (320, 2026, "demo") if args.demo else (args.entries, args.seed, str(args.entries))
+    seeded = "" if args.demo else f", seed {seed}"
     settings.LLM_CONTEXT_TOKENS = args.n_ctx  # the prefix fits the server's context, as the platform budgets it
     # a cold 30K-token prefix on a loaded 2-core machine takes over 30 min: the product's 600 s and two retries
     # (each queued behind the first, still running) lost a whole prefix once; one request, waited for
@@ -255,19 +256,25 @@ def main() -> None:
             print(f"prefix prepared in {cold_s:.1f} s into {args.kv_dir}")
             return
         before = httpx.get(base + "/metrics").json()
+        # progress as it happens: a long run stopped early (a loaded machine) still leaves its numbers
+        print(f"cold prefix {before['prompt_tokens']} tokens in {cold_s:.1f} s, load {os.getloadavg()[0]:.1f}",
+              flush=True)  # fmt: skip
         with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
             until = time.monotonic() + args.budget_s if args.budget_s else None
             run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
                                          base_url=base + "/v1", model=model_name, until=until)  # fmt: skip
         after = httpx.get(base + "/metrics").json()
         load_after = os.getloadavg()
+        print(f"split design: {run.candidates} candidates, {run.accepted} accepted, {run.seconds:.1f} s, "
+              f"load {load_after[0]:.1f}", flush=True)  # fmt: skip
         prompt = after["prompt_tokens"] - before["prompt_tokens"]
         cached = after["prefix_cache_hit_tokens"] - before["prefix_cache_hit_tokens"]
         naive_accepted, naive_reasons = (naive_run(participant, prefix, args.naive, base + "/v1", model_name)
                                          if args.naive else (0, {}))  # fmt: skip
     finally:
         stop_processes([process])
-    audit_path = RESULTS / f"{args.out}-audit-{label}-{model_name}.md"
+    # the seed in the name: a run on another generated life log never overwrites an earlier run's audit file
+    audit_path = RESULTS / f"{args.out}-audit-{label}{seeded.replace(', seed ', '-seed')}-{model_name}.md"
     violations = audit(participant, audit_path)
     accept_rate = run.accepted / run.candidates if run.candidates else 0.0
     s_per_accepted = run.seconds / run.accepted if run.accepted else float("inf")
@@ -279,8 +286,8 @@ def main() -> None:
     ready = rows.filter(status=AuthoredPuzzle.Status.READY)
     by_kind = {kind: f"{ready.filter(kind=kind).count()}/{rows.filter(kind=kind).count()}" for kind in kinds}
     table = [
-        f"## {label} entries, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} threads), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {verifier.VERSION}, context {args.n_ctx}"
+        f"## {label} entries{seeded}, {model_name}, {platform.node()} ({os.cpu_count()} cores, {args.threads} "
+        f"threads), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {verifier.VERSION}, context {args.n_ctx}"
         + ("" if tuple(args.kinds) == authoring.KINDS else f", kinds {' '.join(args.kinds)}"),
         "",
         "| design | candidates | accepted | accept rate | rejection reasons |",

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from inference.client import LLMClient, LLMUnavailable
-from inference.prompt import prefix_sha256
+from inference.prompt import prefix_entry_ids, prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant
 
@@ -24,7 +24,7 @@ from . import authoring, verifier
 from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
-from .selectors import entry_facts_list, llm_prefix_get, participant_llm_model
+from .selectors import entry_facts_list, llm_prefix_active, participant_llm_model
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
@@ -82,9 +82,9 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         return run
     try:
         participant = Participant.objects.get(pk=participant_id)
-        prefix = llm_prefix_get(participant_id)
+        prefix = llm_prefix_active(participant_id)  # the short context of recent entries until the whole is held
         digest = prefix_sha256(prefix)
-        pool = entry_facts_list(participant=participant)
+        pool = entry_facts_list(participant=participant, only_ids=set(prefix_entry_ids(prefix)))  # what it saw
         by_id = {facts.id: facts for facts in pool}
         tried = set(AuthoredPuzzle.objects.filter(participant_id=participant_id, prefix_sha256=digest)
                     .values_list("plan_key", flat=True))  # fmt: skip

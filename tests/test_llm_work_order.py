@@ -106,20 +106,22 @@ def test_a_session_makes_up_its_missed_llm_authored_turn_once_a_verified_puzzle_
     assert open_puzzle(session).group.key == "language"  # made up once: the rotation goes on as pinned
 
 
-def test_the_researcher_s_page_says_what_the_assistant_is_doing_and_what_the_trainee_gets_meanwhile(
-    world, client, settings
-):
-    from django.core.cache import cache
-
+def _researcher_page(world, client, settings):
+    """The participant's page as their researcher reads it (whitespace folded), with an LLM configured."""
     settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # configured; never asked by the page
     give_life_log(world.participant_a, count=40)
     _pinned(world)
     client.force_login(world.researcher_a)
     url = f"/research/participants/{world.participant_a.public_code}/"
+    return lambda: " ".join(client.get(url).content.decode().split())
 
-    def page() -> str:
-        return " ".join(client.get(url).content.decode().split())
 
+def test_the_researcher_s_page_says_what_the_assistant_is_doing_and_what_the_trainee_gets_meanwhile(
+    world, client, settings
+):
+    from django.core.cache import cache
+
+    page = _researcher_page(world, client, settings)
     assert "not prepared yet: queued" in page() and "Written once the context is ready." in page()
     LLMContext.objects.update_or_create(participant=world.participant_a, defaults={
         "state": "preparing", "prefix_tokens": 20552, "context_tokens": 32768})  # fmt: skip
@@ -213,15 +215,12 @@ def test_the_researcher_s_page_says_how_far_the_whole_log_is_read_and_that_recen
 
     from django.utils import timezone
 
-    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # configured; never asked by the page
-    give_life_log(world.participant_a, count=40)
-    _pinned(world)
-    client.force_login(world.researcher_a)
+    page = _researcher_page(world, client, settings)
     LLMContext.objects.create(participant=world.participant_a, state="preparing", prefix_tokens=20480,
                               context_tokens=32768, read_tokens=5120, recent_sha256="r" * 64, recent_entries=31,
                               recent_tokens=2950)  # fmt: skip
     LLMContext.objects.update(updated_at=timezone.now() - timedelta(minutes=10))  # a quarter read in 10 minutes
-    text = " ".join(client.get(f"/research/participants/{world.participant_a.public_code}/").content.decode().split())
+    text = page()
     assert "Being prepared, for 10 minutes so far (about 20,480 tokens" in text
     assert ": 5,120 read (25%), about 30 min left at the pace so far." in text
     assert "Meanwhile the 31 most recent entries (2,950 tokens) are ready: sessions use the LLM's work" in text

@@ -24,7 +24,7 @@ from . import authoring, verifier
 from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
-from .selectors import entry_facts_list, llm_prefix_active, participant_llm_model
+from .selectors import entry_facts_list, entry_ids_asked_lately, llm_prefix_active, participant_llm_model
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
@@ -92,7 +92,12 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
             limit = min(limit, per_prefix - len(tried))
         if limit <= 0:
             return run
-        plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried)
+        # Not over entries the sessions asked about lately: a session could not take such a puzzle for weeks (the
+        # group's min_gap_days), and the first sessions, played while the short context is all there is, ask
+        # about the same newest entries.
+        asked = entry_ids_asked_lately(participant_id=participant_id, days=group.rules.get("min_gap_days", 0))
+        fresh = [facts for facts in pool if facts.id not in asked]
+        plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried)
         for plan in plans:
             if enough is not None and run.accepted >= enough:
                 break

@@ -150,6 +150,11 @@ def entry_ids_asked(
     return asked
 
 
+def entry_ids_asked_lately(*, participant_id: int, days: int) -> set[int]:
+    """Entries any session of the participant asked about in the last `days` days (none for 0)."""
+    return rows.entry_ids_since(participant_id, timezone.now() - timedelta(days=days)) if days else set()
+
+
 def item_due_dates(*, participant_id: int) -> dict[int, datetime]:
     """When each trained entry is next due (FSRS)."""
     return rows.item_due_dates(participant_id)

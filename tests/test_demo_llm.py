@@ -65,7 +65,7 @@ async def _first_puzzle_skipped(user, session_id: int) -> tuple[list[dict], list
 def test_the_demo_trainee_s_first_session_shows_verified_llm_text_prepared_on_the_real_server(llm_server, settings):
     settings.LLM_BASE_URL = llm_server.base_url  # LLM_CONTEXT_TOKENS stays 32768: the server's 4096 must win
     settings.LLM_PREFILL_ENABLED = False  # no worker here: the test runs the worker's tasks in-process
-    settings.LLM_AUTHORING_CANDIDATES, settings.LLM_AUTHORING_TEMPERATURE = 1, 0.0  # one candidate, greedy
+    settings.LLM_AUTHORING_TEMPERATURE = 0.0  # greedy
     settings.LLM_WARM_CONTEXT_TOKENS = 700  # first a short context of the newest entries, then all the server holds
     puzzle_groups_install_defaults()  # another transactional test may have flushed the migration's rows
     call_command("load_demo")
@@ -81,16 +81,16 @@ def test_the_demo_trainee_s_first_session_shows_verified_llm_text_prepared_on_th
     # The prefill task's first stage: the short context is read, and the LLM's first work is written over it.
     assert llm_context_prefill_recent(participant_id=participant.pk) == "ready"
     assert llm_prefix_active(participant.pk) == recent  # until the whole life log is read
-    done = author_in_order(participant.pk, total=1)  # the greeting's rewording and a puzzle come first
+    done = author_in_order(participant.pk, total=3)  # the greeting's rewording and puzzles come first
     lines = RewordedLine.objects.filter(participant=participant)
     puzzles = AuthoredPuzzle.objects.filter(participant=participant)
     assert lines.order_by("id").first().line_key == "greeting"
-    assert (done["candidates"], puzzles.count(), done["lines_accepted"] + done["lines_rejected"]) == (1, 1, 6)
+    assert (done["candidates"], puzzles.count(), done["lines_accepted"] + done["lines_rejected"]) == (3, 3, 6)
     ready = [row for row in [*lines, *puzzles] if row.status == "ready"]
     assert ready, [(row.reply, row.reasons) for row in [*lines, *puzzles]]  # the test needs LLM text to show
     assert all(row.verifier_version == verifier.VERSION and len(row.prompt_sha256) == 64 for row in ready)
     assert {row.prefix_sha256 for row in [*lines, *puzzles]} == {prefix_sha256(recent)}
-    assert set(puzzles.get().evidence_ids) <= recent_ids  # cites only entries of the context it was written over
+    assert all(set(row.evidence_ids) <= recent_ids for row in puzzles)  # only entries of the context written over
 
     # The trainee's first session, through the real consumer: the LLM's verified words are on the screen.
     session = training_session_start(participant=participant)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from chat import authoring, fixed_lines, tasks, verifier
+from chat.authored_store import authored_puzzles_write
 from chat.context import prefix_forget
 from chat.llm import authoring_lock_key
 from chat.models import Attempt, AuthoredPuzzle, LLMContext, PuzzleGroup, RewordedLine
@@ -224,3 +225,21 @@ def test_the_researcher_s_page_says_how_far_the_whole_log_is_read_and_that_recen
     assert "Being prepared, for 10 minutes so far (about 20,480 tokens" in text
     assert ": 5,120 read (25%), about 30 min left at the pace so far." in text
     assert "Meanwhile the 31 most recent entries (2,950 tokens) are ready: sessions use the LLM's work" in text
+
+
+def test_puzzles_are_planned_over_entries_the_sessions_have_not_asked_about_lately(world, settings):
+    give_life_log(world.participant_a, count=12)
+    _pinned(world, puzzles=5)
+    session = training_session_start(participant=world.participant_a)  # played while nothing was written yet
+    for _ in range(5):
+        act(session, kind="skip")
+    asked = {entry for puzzle in session.puzzles.all() for entry in puzzle.entry_ids}
+    server = ScriptedLLM(complete=lambda request: "{}")
+    settings.LLM_BASE_URL, settings.LLM_MODEL = server.base_url, "test-model"
+    try:
+        authored_puzzles_write(participant_id=world.participant_a.pk, limit=8)
+    finally:
+        server.close()
+    written = AuthoredPuzzle.objects.filter(participant=world.participant_a)
+    assert len(asked) >= 5 and written.exists()  # a session could not take one citing those for 14 days
+    assert not [row.evidence_ids for row in written if set(row.evidence_ids) & asked]

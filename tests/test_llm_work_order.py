@@ -225,6 +225,7 @@ def test_the_researcher_s_page_says_how_far_the_whole_log_is_read_and_that_recen
     assert "Being prepared, for 10 minutes so far (about 20,480 tokens" in text
     assert ": 5,120 read (25%), about 30 min left at the pace so far." in text
     assert "Meanwhile the 31 most recent entries (2,950 tokens) are ready: sessions use the LLM's work" in text
+    assert "LLM-authored puzzles: 0 ready, 0 accepted, 0 rejected. Written over the most recent entries first" in text
 
 
 def test_puzzles_are_planned_over_entries_the_sessions_have_not_asked_about_lately(world, settings):

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from inference.client import LLMClient, LLMUnavailable
-from inference.prompt import prefix_sha256
+from inference.prompt import prefix_entry_ids, prefix_sha256
 from lifelog.models import LifeLogEntry
 from studies.models import Participant
 
@@ -24,7 +24,13 @@ from . import authoring, verifier
 from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
-from .selectors import authored_plan_keys_accepted, entry_facts_list, llm_prefix_get, participant_llm_model
+from .selectors import (
+    authored_plan_keys_accepted,
+    entry_facts_list,
+    entry_ids_asked_lately,
+    llm_prefix_active,
+    participant_llm_model,
+)
 
 AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
@@ -84,9 +90,9 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         return run
     try:
         participant = Participant.objects.get(pk=participant_id)
-        prefix = llm_prefix_get(participant_id)
+        prefix = llm_prefix_active(participant_id)  # the short context of recent entries until the whole is held
         digest = prefix_sha256(prefix)
-        pool = entry_facts_list(participant=participant)
+        pool = entry_facts_list(participant=participant, only_ids=set(prefix_entry_ids(prefix)))  # what it saw
         by_id = {facts.id: facts for facts in pool}
         tried = set(AuthoredPuzzle.objects.filter(participant_id=participant_id, prefix_sha256=digest)
                     .values_list("plan_key", flat=True))  # fmt: skip
@@ -94,8 +100,13 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
             limit = min(limit, per_prefix - len(tried))
         if limit <= 0:
             return run
+        # Not over entries the sessions asked about lately: a session could not take such a puzzle for weeks (the
+        # group's min_gap_days), and the first sessions, played while the short context is all there is, ask
+        # about the same newest entries.
+        asked = entry_ids_asked_lately(participant_id=participant_id, days=group.rules.get("min_gap_days", 0))
+        fresh = [facts for facts in pool if facts.id not in asked]
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
-        plans = authoring.plans_for(pool, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys)
+        plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys)
         # one kind after another: a request then finds its kind's examples in the server's live context (the
         # previous request's) and computes only its own lines, not the few hundred tokens of examples again
         plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))

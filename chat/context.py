@@ -33,8 +33,12 @@ def life_log_budget_tokens(context_tokens: int | None = None) -> int:
     return max(0, (context_tokens or settings.LLM_CONTEXT_TOKENS) - reserve)
 
 
-def prefix_build(entries, context_tokens: int | None = None) -> list[dict]:
+def prefix_build(entries, context_tokens: int | None = None, life_log_tokens: int | None = None) -> list[dict]:
+    """[system prompt][the most recent entries that fit]: the model's context, or `life_log_tokens` of life log
+    when that is less (the short context prepared first)."""
     budget = life_log_budget_tokens(context_tokens)
+    if life_log_tokens is not None:
+        budget = min(budget, life_log_tokens)
     return prefix_messages(SYSTEM_PROMPT, serialize_life_log(entries, budget_tokens=budget))
 
 
@@ -42,14 +46,16 @@ def _version_key(participant_id: int) -> str:
     return f"llm-prefix-version-{participant_id}"
 
 
-def prefix_cached(participant_id: int, build, context_tokens: int | None = None) -> list[dict]:
+def prefix_cached(participant_id: int, build, context_tokens: int | None = None,
+                  life_log_tokens: int | None = None) -> list[dict]:  # fmt: skip
     """The participant's prefix from the cache, or `build()` stored there. A server with another context
-    length (a restart with a new LLM_SERVER_N_CTX, another model) gets a prefix built for it."""
+    length (a restart with a new LLM_SERVER_N_CTX, another model) gets a prefix built for it; the short
+    context (`life_log_tokens`) is cached beside the whole one."""
     version = cache.get(_version_key(participant_id))
     if version is None:
         cache.add(_version_key(participant_id), uuid.uuid4().hex, PREFIX_CACHE_SECONDS)
         version = cache.get(_version_key(participant_id))
-    key = f"llm-prefix-{participant_id}-{version}-{context_tokens or 0}"
+    key = f"llm-prefix-{participant_id}-{version}-{context_tokens or 0}-{life_log_tokens or 'all'}"
     prefix = cache.get(key)
     if prefix is None:
         prefix = build()

@@ -230,6 +230,14 @@ class LLMContext(models.Model):
     prefix_sha256 = models.CharField(max_length=64, blank=True)
     prefix_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="As the server counted them.")
     context_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="The model's context length.")
+    read_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="While being prepared: prompt tokens the server has read so far."
+    )
+    # The short context of the most recent entries, prepared first so the LLM's work can start within minutes;
+    # its work is used until the whole life log is ready (chat.selectors.llm_prefix_active).
+    recent_sha256 = models.CharField(max_length=64, blank=True, help_text="The short context the server holds.")
+    recent_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Its size, as the server counted.")
+    recent_entries = models.PositiveIntegerField(null=True, blank=True, help_text="How many entries it holds.")
     updated_at = models.DateTimeField(auto_now=True)
     error = models.TextField(blank=True)
 

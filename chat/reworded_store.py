@@ -19,7 +19,7 @@ from inference.prompt import prefix_sha256
 from . import fixed_lines, verifier
 from .llm import llm_client, llm_user, participant_llm_url
 from .models import RewordedLine
-from .selectors import llm_prefix_get, participant_llm_model
+from .selectors import llm_prefix_active, participant_llm_model
 
 MAX_TOKENS = 80  # one short line, as JSON
 
@@ -59,7 +59,7 @@ def reworded_lines_write(*, participant_id: int, client: LLMClient | None = None
     model = model or participant_llm_model(participant_id)
     if not model or not settings.LLM_REWORDED_LINES:
         return run
-    prefix = llm_prefix_get(participant_id)
+    prefix = llm_prefix_active(participant_id)
     digest = prefix_sha256(prefix)
     tried = set(RewordedLine.objects.filter(participant_id=participant_id, prefix_sha256=digest)
                 .values_list("line_key", flat=True))  # fmt: skip

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from inference.prompt import prefix_sha256
@@ -128,9 +129,12 @@ def _how_recalled(puzzle: Puzzle) -> str:
 # -- what a new puzzle is built from ------------------------------------------------------------------
 
 
-def entry_facts_list(*, participant: Participant) -> list[EntryFacts]:
-    """The participant's entries that may be asked about, as the facts puzzles are built from."""
-    return [EntryFacts.from_entry(entry, participant.timezone) for entry in rows.entries_askable(participant.pk)]
+def entry_facts_list(*, participant: Participant, only_ids: set[int] | None = None) -> list[EntryFacts]:
+    """The participant's entries that may be asked about, as the facts puzzles are built from; with `only_ids`,
+    only those (the entries an LLM prefix holds: work written over it cites nothing it did not see)."""
+    entries = rows.entries_askable(participant.pk)
+    return [EntryFacts.from_entry(entry, participant.timezone) for entry in entries
+            if only_ids is None or entry.id in only_ids]  # fmt: skip
 
 
 def entry_ids_asked(
@@ -144,6 +148,11 @@ def entry_ids_asked(
     if this_session:
         asked |= rows.entry_ids_of_session(session.pk)
     return asked
+
+
+def entry_ids_asked_lately(*, participant_id: int, days: int) -> set[int]:
+    """Entries any session of the participant asked about in the last `days` days (none for 0)."""
+    return rows.entry_ids_since(participant_id, timezone.now() - timedelta(days=days)) if days else set()
 
 
 def item_due_dates(*, participant_id: int) -> dict[int, datetime]:
@@ -203,16 +212,44 @@ def participant_llm_model(participant_id: int) -> str:
     return protocol.model_name if protocol else settings.LLM_MODEL
 
 
-def llm_prefix_get(participant_id: int) -> list[dict]:
-    """[system prompt][life log] of the participant, built once per change of the life log."""
-
+def _prefix(participant_id: int, life_log_tokens: int | None = None) -> list[dict]:
     context_tokens = llm_context_tokens(participant_id)
 
     def build() -> list[dict]:
         entries = LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False)
-        return context.prefix_build(entries, context_tokens)
+        return context.prefix_build(entries, context_tokens, life_log_tokens)
 
-    return context.prefix_cached(participant_id, build, context_tokens)
+    return context.prefix_cached(participant_id, build, context_tokens, life_log_tokens)
+
+
+def llm_prefix_get(participant_id: int) -> list[dict]:
+    """[system prompt][life log] of the participant (as much as the model holds), built once per change of the
+    life log."""
+    return _prefix(participant_id)
+
+
+def llm_prefix_recent(participant_id: int) -> list[dict] | None:
+    """The short context prepared first: [system prompt][the most recent entries, LLM_WARM_CONTEXT_TOKENS of life
+    log]; None when there is none (turned off, or the whole life log is no longer than that)."""
+    if not settings.LLM_WARM_CONTEXT_TOKENS:
+        return None
+    recent = _prefix(participant_id, settings.LLM_WARM_CONTEXT_TOKENS)
+    return None if recent == llm_prefix_get(participant_id) else recent
+
+
+def llm_prefix_active(participant_id: int) -> list[dict]:
+    """The prefix the LLM's work is asked over now: the whole life log once the server holds it; until then the
+    short context of recent entries when the server holds that; else the whole one. Work done over the short
+    context cites only its entries, so it stays valid after the switch."""
+    whole = llm_prefix_get(participant_id)
+    row = LLMContext.objects.filter(participant_id=participant_id).values("state", "prefix_sha256", "recent_sha256")
+    row = row.first()
+    if not row or not row["recent_sha256"]:
+        return whole
+    if row["state"] == LLMContext.State.READY and row["prefix_sha256"] == prefix_sha256(whole):
+        return whole
+    recent = llm_prefix_recent(participant_id)
+    return recent if recent is not None and prefix_sha256(recent) == row["recent_sha256"] else whole
 
 
 def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
@@ -233,7 +270,7 @@ def phrase_request_get(*, message_id: int) -> phrasing.PhraseRequest | None:
     )
     recent = list(reversed(session.messages.filter(seq__lt=message.seq).order_by("-seq")[: phrasing.RECENT_TURNS]))
     others = [m.text or m.template_text for m in recent if m.role == ChatMessage.Role.BOT and m.puzzle_id != puzzle_id]
-    prefix = llm_prefix_get(session.participant_id)
+    prefix = llm_prefix_active(session.participant_id)
     request = phrasing.build_request(
         seq=message.seq,
         template_text=message.template_text,
@@ -281,20 +318,43 @@ def authoring_wanted(*, participant_id: int) -> bool:
 
 def llm_work_get(*, participant: Participant) -> dict:
     """Where the LLM's work for a participant stands, for the researcher's page: the context's state and since
-    when, its size (the server's count once ready, the platform's estimate while it is read), and whether the LLM
-    worker is writing the participant's puzzles and rewordings right now. A read: nothing is asked of the LLM."""
-    context_row = LLMContext.objects.filter(participant=participant).first()
-    prefix_tokens, context_tokens = (context_row.prefix_tokens, context_row.context_tokens) if context_row else (0, 0)
+    when, its size (the server's count once ready, the platform's estimate while it is read), how far the server
+    has read it and when it may finish at the pace so far, whether the short context of recent entries is held
+    meanwhile, and whether the LLM worker is writing the participant's puzzles and rewordings right now. A read:
+    nothing is asked of the LLM."""
+    row = LLMContext.objects.filter(participant=participant).first()
+    state = row.state if row else LLMContext.State.STALE
     return {
-        "state": context_row.state if context_row else LLMContext.State.STALE,
-        "since": context_row.updated_at if context_row else None,
-        "prefix_tokens": f"{prefix_tokens:,}" if prefix_tokens else "",
-        "context_tokens": f"{context_tokens:,}" if context_tokens else "",
-        "error": context_row.error if context_row else "",
+        "state": state,
+        "since": row.updated_at if row else None,
+        "prefix_tokens": _thousands(row.prefix_tokens if row else 0),
+        "context_tokens": _thousands(row.context_tokens if row else 0),
+        "error": row.error if row else "",
+        **(_reading(row) if state == LLMContext.State.PREPARING else {}),
+        # Used by sessions until the whole life log is held (chat.selectors.llm_prefix_active).
+        "recent": bool(row and row.recent_sha256) and state != LLMContext.State.READY,
+        "recent_entries": row.recent_entries if row else None,
+        "recent_tokens": _thousands(row.recent_tokens if row else 0),
         "writing": bool(cache.get(authoring_lock_key(participant.pk))),
-        "used": bool(context_row) or bool(settings.LLM_BASE_URL and participant_llm_model(participant.pk)),
+        "used": bool(row) or bool(settings.LLM_BASE_URL and participant_llm_model(participant.pk)),
         "authoring": authoring_wanted(participant_id=participant.pk),
     }
+
+
+def _thousands(value: int | None) -> str:
+    return f"{value:,}" if value else ""
+
+
+def _reading(row: LLMContext) -> dict:
+    """How much of the prefix the server has read, and the minutes left at the pace so far (none until it has
+    read some: the first batches say little)."""
+    read, total = row.read_tokens or 0, row.prefix_tokens or 0
+    if not read or not total:
+        return {}
+    elapsed = (timezone.now() - row.updated_at).total_seconds()
+    left_s = (total - read) * elapsed / read if elapsed > 0 else 0
+    return {"read_tokens": f"{read:,}", "read_percent": min(100, round(100 * read / total)),
+            "minutes_left": max(1, round(left_s / 60)) if read < total else 0}  # fmt: skip
 
 
 def authored_puzzle_counts(*, participant_ids: list[int]) -> dict[int, dict]:

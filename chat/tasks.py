@@ -5,7 +5,7 @@ from inference.client import LLMUnavailable
 
 from . import fixed_lines
 from .authored_store import AuthoringRun, authored_puzzles_write
-from .prefill import llm_context_prefill, llm_context_purge
+from .prefill import llm_context_prefill, llm_context_prefill_recent, llm_context_purge
 from .reworded_store import reworded_lines_write
 from .selectors import authoring_wanted
 
@@ -18,6 +18,12 @@ FIRST_CANDIDATES = 3  # candidates tried for a first accepted puzzle before the 
     acks_late=True,
 )  # fmt: skip
 def prefill(self, participant_id: int) -> str:
+    """The participant's context, in the order a first session needs it: when the life log is long, first a
+    short context of the most recent entries and the LLM's first work over it (the greeting's rewording, the
+    first puzzles: minutes, not the whole life log's tens of minutes), then the whole life log and the rest of
+    the work over it. One task, so nothing queued behind it (a login's prefill) can put the whole life log first."""
+    if llm_context_prefill_recent(participant_id=participant_id) == "ready":
+        author_in_order(participant_id, total=settings.LLM_WARM_CANDIDATES)  # tops up only, on a retry
     outcome = llm_context_prefill(participant_id=participant_id)
     if outcome == "ready":  # the protocol names a model: its fixed lines, and its puzzles if it pins them
         author_puzzles.delay(participant_id)  # over the prefix just cached: the server serves it from its KV cache
@@ -31,14 +37,17 @@ def prefill(self, participant_id: int) -> str:
 def author_puzzles(self, participant_id: int) -> dict:
     """The rewordings of the chat's fixed lines for one participant and, when their protocol pins it, the
     `llm-authored` group's puzzles, written ahead of any session and verified. Runs on whatever queue the settings route
-    `chat.tasks.author_puzzles` to (the LLM queue, not imports').
+    `chat.tasks.author_puzzles` to (the LLM queue, not imports')."""
+    return author_in_order(participant_id, total=settings.LLM_AUTHORING_CANDIDATES)
 
-    Ordered so that a first session shows LLM text as early as it can: the greeting's rewording (every session
-    opens with it), then candidates until one puzzle is accepted (at most FIRST_CANDIDATES), then the other
-    fixed lines, then the rest of the candidates: LLM_AUTHORING_CANDIDATES per prefix in all. Each step skips what
-    was already tried on this prefix, so a task queued again (at each login, at session start) only tops up."""
+
+def author_in_order(participant_id: int, *, total: int) -> dict:
+    """The LLM's work over the participant's active prefix (the whole life log, or the short context while that
+    is not held), ordered so that a first session shows LLM text as early as it can: the greeting's rewording
+    (every session opens with it), then candidates until one puzzle is accepted (at most FIRST_CANDIDATES), then
+    the other fixed lines, then the rest of the candidates: `total` per prefix in all. Each step skips what was
+    already tried on this prefix, so a task queued again (at each login, at session start) only tops up."""
     wanted = authoring_wanted(participant_id=participant_id)  # the protocol pins the llm-authored group
-    total = settings.LLM_AUTHORING_CANDIDATES
     lines = reworded_lines_write(participant_id=participant_id, keys=FIRST_LINES)
     first = (authored_puzzles_write(participant_id=participant_id, limit=FIRST_CANDIDATES, enough=1,
                                     per_prefix=total) if wanted else AuthoringRun())  # fmt: skip

@@ -12,7 +12,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -32,6 +32,10 @@ class ContextTooLong(LLMUnavailable):
 
 # vLLM's and OpenAI's wording (ours uses it too): "maximum context length is M tokens. However, you requested N"
 _CONTEXT_EXCEEDED = re.compile(r"maximum context length is (\d+) tokens.*?requested (\d+) tokens", re.DOTALL)
+
+
+# What our server sends after each batch of a prompt it reads (an SSE comment: other clients skip it).
+_PROGRESS = re.compile(r"^: prompt (\d+)/(\d+)$")
 
 
 def _context_too_long(response: httpx.Response) -> ContextTooLong | None:
@@ -283,6 +287,42 @@ class LLMClient:
             if attempt < retries:
                 time.sleep(self._backoff_s(attempt))
         raise last_error or LLMUnavailable("no answer")
+
+    def prefill(self, messages: list[dict], *, stall_s: float, base_url: str | None = None,
+                model: str | None = None, user: str | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> Completion:  # fmt: skip
+        """Send a prefix for the server to cache (one token generated), waiting as long as the server makes
+        progress: ours sends a line after each batch of the prompt it reads (`on_progress(read, total)` hears
+        it), and the request fails only when nothing arrives for `stall_s` seconds, so a slow machine finishes
+        instead of failing at a fixed deadline. A server that reports no progress (vLLM: a prefill takes seconds
+        there) must answer within `stall_s`. Raises ContextTooLong, or LLMUnavailable (not retried here)."""
+        url, body, headers, _ = self._request_parts(messages, 1, 0.0, base_url, True, model, user=user)
+        body["stream_options"] = {"include_usage": True}  # the last chunk says how many tokens the prefix is
+        text, prompt_tokens = "", None
+        try:
+            with httpx.stream("POST", url, json=body, headers=headers,
+                              timeout=httpx.Timeout(stall_s, connect=min(5.0, stall_s))) as response:  # fmt: skip
+                if response.status_code != 200:
+                    response.read()
+                    raise _context_too_long(response) or LLMUnavailable(
+                        f"LLM server answered HTTP {response.status_code}"
+                    )
+                for line in response.iter_lines():
+                    if (read := _PROGRESS.match(line)) and on_progress:
+                        on_progress(int(read[1]), int(read[2]))
+                    if not line.startswith("data:") or (data := line[5:].strip()) == "[DONE]":
+                        continue
+                    event = json.loads(data)
+                    if error := event.get("error"):
+                        message = error.get("message", "") if isinstance(error, dict) else str(error)
+                        raise LLMUnavailable(f"LLM server error: {message}"[:500])
+                    prompt_tokens = (event.get("usage") or {}).get("prompt_tokens", prompt_tokens)
+                    text += ((event.get("choices") or [{}])[0].get("delta") or {}).get("content") or ""
+        except httpx.TimeoutException as error:
+            raise LLMUnavailable(f"no progress from the LLM server for {stall_s:.0f} s") from error
+        except (httpx.HTTPError, ValueError) as error:
+            raise LLMUnavailable(str(error) or type(error).__name__) from error
+        return Completion(text=text, prompt_tokens=prompt_tokens)
 
     def purge(self, user: str, *, base_url: str | None = None) -> int | None:
         """Ask the server to forget the prefixes cached for `user` (POST /v1/purge, ours). Returns how many

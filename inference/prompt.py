@@ -82,6 +82,17 @@ def serialize_life_log(entries, budget_tokens: int | None = None) -> str:
     return "\n".join(lines)
 
 
+_ENTRY_ID = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
+
+
+def prefix_entry_ids(messages: list[dict]) -> list[int]:
+    """The ids of the entries a prefix (`prefix_messages`) holds, read back from its life log: the entries the
+    model saw, so work done over this prefix cites only them. Fields never break a line (`_field`), so a line
+    that starts `[id] ` is an entry."""
+    life_log = messages[0]["content"].rpartition("\nLIFE LOG\n")[2]
+    return [int(found) for found in _ENTRY_ID.findall(life_log)]
+
+
 def prefix_messages(system_prompt: str, life_log: str) -> list[dict]:
     return [{"role": "system", "content": f"{system_prompt}\n\n{DATA_NOTICE}\n\nLIFE LOG\n{life_log}\nEND OF LIFE LOG"}]
 

@@ -168,9 +168,10 @@ def _start(env: dict, data_dir: Path) -> list[Child]:
         f"  trainee login:    {DEMO_LOGINS['trainee']} / {DEMO_PASSWORD}\n"
         f"  LLM server:       {env.get('LLM_BASE_URL') or 'none configured (template mode)'}\n"
         + (
-            "  The LLM worker now reads the demo trainee's life log (minutes on a CPU the first time, longer on a\n"
-            "  busy machine), then writes rewordings and puzzles; the researcher's participant page shows how far it\n"
-            "  is. Sessions never wait: until then they use ReMe's own wording and puzzles.\n"
+            "  The LLM worker now reads the demo trainee's most recent entries (about a minute on a CPU) and writes\n"
+            "  the first rewordings and puzzles over them, then reads the whole life log (minutes the first time,\n"
+            "  tens of minutes on a busy machine); the researcher's participant page shows how far it is. Sessions\n"
+            "  never wait: until the LLM's work is ready they use ReMe's own wording and puzzles.\n"
             if env.get("LLM_BASE_URL")
             else ""
         )

@@ -44,12 +44,14 @@ class ScriptedLLM:
         context_tokens: int | None = None,
         error_after_chunks: int | None = None,
         complete: Callable[[dict], str] | None = None,
+        progress_every_s: float | None = None,
     ):
         self.reply, self.chunk_delay_s, self.status, self.fail_first = reply, chunk_delay_s, status, fail_first
         self.first_chunk_delay_s = first_chunk_delay_s  # a busy server: the reply starts late
         self.context_tokens = context_tokens  # said in GET /models as vLLM says it (max_model_len); None: not said
         self.error_after_chunks = error_after_chunks  # then an error event inside the stream, as our server sends
         self.complete = complete  # the non-streamed reply (authoring's JSON); None: "OK", as a prefill needs
+        self.progress_every_s = progress_every_s  # while the reply is late, our server's `: prompt n/N` lines
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         scripted = self
@@ -92,7 +94,7 @@ class ScriptedLLM:
                 self.end_headers()
                 text = scripted.reply(body)
                 try:
-                    time.sleep(scripted.first_chunk_delay_s)
+                    scripted._read_prompt(self.wfile)
                     for index in range(0, len(text), 8):
                         if scripted.error_after_chunks is not None and index // 8 == scripted.error_after_chunks:
                             self.wfile.write(b'data: {"error": {"message": "engine failed"}}\n\n')
@@ -109,6 +111,17 @@ class ScriptedLLM:
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _read_prompt(self, wfile) -> None:
+        """The late start of a reply (first_chunk_delay_s): silent, or with progress lines as our server sends."""
+        if not self.progress_every_s:
+            time.sleep(self.first_chunk_delay_s)
+            return
+        reports = max(1, round(self.first_chunk_delay_s / self.progress_every_s))
+        for report in range(1, reports + 1):
+            time.sleep(self.progress_every_s)
+            wfile.write(f": prompt {report * 256}/{reports * 256}\n\n".encode())
+            wfile.flush()
 
     def close(self) -> None:
         self.server.shutdown()

@@ -1,9 +1,10 @@
 """`make run`'s demo against the real embedded LLM server, the part CI can afford: the demo protocol asks for
-the LLM's work (the llm-authored pin and a model), the demo trainee's context is prepared without errors within
-the context the server reports (a smaller one than the demo's 20K-token life log, so CI does not spend minutes on
-it; the platform keeps the most recent entries that fit), the LLM worker's task writes its work in the order a
-first session needs it, and that first session, through the real chat consumer, shows the LLM's verified text
-and records where it came from."""
+the LLM's work (the llm-authored pin and a model); the demo trainee's short context of recent entries is prepared
+first and the LLM worker writes its first work over it, in the order a first session needs it; that first
+session, before the whole life log is read, shows the LLM's verified text through the real chat consumer and
+records where it came from; then the whole context is prepared without errors within the context the server
+reports (a smaller one than the demo's 20K-token life log, so CI does not spend minutes on it; the platform keeps
+the most recent entries that fit) and the work moves to it."""
 
 import uuid
 
@@ -15,11 +16,11 @@ from django.core.management import call_command
 from chat import verifier
 from chat.context import prefix_forget
 from chat.models import Attempt, AuthoredPuzzle, ChatMessage, LLMContext, PuzzleSource, RewordedLine, TextSource
-from chat.prefill import llm_context_prefill
-from chat.selectors import authoring_wanted, llm_prefix_get
+from chat.prefill import llm_context_prefill, llm_context_prefill_recent
+from chat.selectors import authoring_wanted, llm_prefix_active, llm_prefix_get, llm_prefix_recent
 from chat.services import puzzle_groups_install_defaults, training_session_start
-from chat.tasks import author_puzzles
-from inference.prompt import estimate_tokens
+from chat.tasks import author_in_order
+from inference.prompt import estimate_tokens, prefix_entry_ids, prefix_sha256
 from reme.asgi import application
 from research.demo import DEMO_LOGINS
 from studies.models import Participant
@@ -64,7 +65,8 @@ async def _first_puzzle_skipped(user, session_id: int) -> tuple[list[dict], list
 def test_the_demo_trainee_s_first_session_shows_verified_llm_text_prepared_on_the_real_server(llm_server, settings):
     settings.LLM_BASE_URL = llm_server.base_url  # LLM_CONTEXT_TOKENS stays 32768: the server's 4096 must win
     settings.LLM_PREFILL_ENABLED = False  # no worker here: the test runs the worker's tasks in-process
-    settings.LLM_AUTHORING_CANDIDATES, settings.LLM_AUTHORING_TEMPERATURE = 1, 0.0  # one candidate, greedy
+    settings.LLM_AUTHORING_TEMPERATURE = 0.0  # greedy
+    settings.LLM_WARM_CONTEXT_TOKENS = 700  # first a short context of the newest entries, then all the server holds
     puzzle_groups_install_defaults()  # another transactional test may have flushed the migration's rows
     call_command("load_demo")
     participant = Participant.objects.get(user__username=DEMO_LOGINS["trainee"])
@@ -72,24 +74,23 @@ def test_the_demo_trainee_s_first_session_shows_verified_llm_text_prepared_on_th
     assert authoring_wanted(participant_id=participant.pk)  # the demo pins llm-authored and names the model
     (system,) = llm_prefix_get(participant.pk)  # [system prompt][life log], cut to what the server holds
     assert system["content"].count("\n[") > 5 and estimate_tokens(system["content"]) < 4096
+    recent = llm_prefix_recent(participant.pk)  # [system prompt][the newest entries]
+    recent_ids = set(prefix_entry_ids(recent))
+    assert 3 < len(recent_ids) < len(prefix_entry_ids([system]))
 
-    # The prefill task's work: the context is prepared once, within what the server reports.
-    assert llm_context_prefill(participant_id=participant.pk) == "ready"
-    context = LLMContext.objects.get(participant=participant)
-    assert (context.state, context.error, context.context_tokens) == ("ready", "", 4096)
-    assert 1000 < context.prefix_tokens <= 4096 - settings.LLM_TURN_RESERVE_TOKENS  # the server's own count
-    assert llm_context_prefill(participant_id=participant.pk) == "ready"  # and it is not sent again
-    assert llm_server.metrics()["requests"] == 1
-
-    # The authoring task, as the LLM worker runs it: the greeting's rewording and a puzzle come first.
-    done = author_puzzles(participant.pk)
+    # The prefill task's first stage: the short context is read, and the LLM's first work is written over it.
+    assert llm_context_prefill_recent(participant_id=participant.pk) == "ready"
+    assert llm_prefix_active(participant.pk) == recent  # until the whole life log is read
+    done = author_in_order(participant.pk, total=3)  # the greeting's rewording and puzzles come first
     lines = RewordedLine.objects.filter(participant=participant)
     puzzles = AuthoredPuzzle.objects.filter(participant=participant)
     assert lines.order_by("id").first().line_key == "greeting"
-    assert (done["candidates"], puzzles.count(), done["lines_accepted"] + done["lines_rejected"]) == (1, 1, 6)
+    assert (done["candidates"], puzzles.count(), done["lines_accepted"] + done["lines_rejected"]) == (3, 3, 6)
     ready = [row for row in [*lines, *puzzles] if row.status == "ready"]
     assert ready, [(row.reply, row.reasons) for row in [*lines, *puzzles]]  # the test needs LLM text to show
     assert all(row.verifier_version == verifier.VERSION and len(row.prompt_sha256) == 64 for row in ready)
+    assert {row.prefix_sha256 for row in [*lines, *puzzles]} == {prefix_sha256(recent)}
+    assert all(set(row.evidence_ids) <= recent_ids for row in puzzles)  # only entries of the context written over
 
     # The trainee's first session, through the real consumer: the LLM's verified words are on the screen.
     session = training_session_start(participant=participant)
@@ -118,3 +119,15 @@ def test_the_demo_trainee_s_first_session_shows_verified_llm_text_prepared_on_th
             authored.model_name, authored.prompt_sha256, verifier.VERSION
         )  # fmt: skip
         assert attempt.model_name == session.model_name == settings.LLM_MODEL
+
+    # Then the prefill task's second stage: the whole life log, read once within what the server reports; the
+    # LLM's work moves to it (the short context's puzzles stay valid: they cite entries it holds too).
+    assert llm_context_prefill(participant_id=participant.pk) == "ready"
+    context = LLMContext.objects.get(participant=participant)
+    assert (context.state, context.error, context.context_tokens) == ("ready", "", 4096)
+    assert 1000 < context.prefix_tokens <= 4096 - settings.LLM_TURN_RESERVE_TOKENS  # the server's own count
+    assert context.recent_entries == len(recent_ids) and recent_ids <= set(prefix_entry_ids([system]))
+    requests = llm_server.metrics()["requests"]
+    assert llm_context_prefill(participant_id=participant.pk) == "ready"  # and it is not sent again
+    assert llm_server.metrics()["requests"] == requests
+    assert llm_prefix_active(participant.pk) == [system]

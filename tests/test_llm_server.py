@@ -1,6 +1,6 @@
 """Our OpenAI-compatible server, really started over HTTP with the real (small) packaged model on the CPU:
 the openai client streaming, prefix reuse from the live context, RAM and disk (after a restart), corrupt
-store files, concurrent requests and disconnects."""
+store files, concurrent requests and disconnects, and the progress a long prompt reports while it is read."""
 
 import asyncio
 import concurrent.futures
@@ -180,6 +180,19 @@ def test_a_disconnected_client_frees_the_engine(server):
     server.chat("Say OK.", max_tokens=3)
     assert time.monotonic() - started < 60
     assert server.metrics()["generated_tokens"] - before < 200  # the abandoned reply stopped early
+
+
+def test_a_long_prompt_reports_its_progress_so_a_prefill_waits_on_progress_not_a_deadline(server):
+    from inference.client import ClientSettings, LLMClient
+
+    client = LLMClient(ClientSettings(base_url=server.base_url, model="any"))
+    prefix = [{"role": "system", "content": SYSTEM.replace("apples", "plums")}]  # ~1,200 tokens, none cached
+    heard: list[tuple[int, int]] = []
+    reply = client.prefill([*prefix, {"role": "user", "content": "Reply with OK."}], stall_s=120,
+                           on_progress=lambda read, total: heard.append((read, total)))  # fmt: skip
+    reads = [read for read, _ in heard]
+    assert len(heard) >= 4 and reads == sorted(reads)  # a line after each batch of the prompt it read
+    assert {total for _, total in heard} == {reply.prompt_tokens} and reads[-1] == reply.prompt_tokens  # usage
 
 
 def test_a_caller_that_hangs_up_cancels_its_non_streamed_request(server):

@@ -61,7 +61,7 @@ def create_app(engine) -> Starlette:
             return context_exceeded_response(len(completion.tokens), completion.max_tokens, engine.context_tokens)
         reply = ReplyFormat(completion, engine.model_name)
         if completion.stream:
-            return streamed(runner.events(completion), reply)
+            return streamed(runner.events(completion), reply, completion, engine.tokenize)
         return await collected(
             runner.events(completion), reply, completion, engine.tokenize, disconnected=request.is_disconnected
         )

@@ -24,8 +24,13 @@ from inference.kvstore import PrefixKVStore
 from .model_files import sha256_of
 
 
+class Cancelled(Exception):
+    """The request's client went away: its prompt is not read to the end."""
+
+
 class LlamaCppEngine:
     supports_json_schema = True  # response_format json_schema: grammar-constrained sampling
+    reports_progress = True  # generate(progress=...) hears how far a long prompt has been read
 
     def __init__(self, model_path: Path, *, n_ctx: int, threads: int, store_dir: Path | None, ram_bytes: int,
                  disk_bytes: int, block_size: int = 32):  # fmt: skip
@@ -133,11 +138,25 @@ class LlamaCppEngine:
 
     # -- generation ----------------------------------------------------------------------------------
 
+    def _eval_prompt(self, tokens: list[int], start: int, end: int, cancelled: Callable[[], bool],
+                     progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+        """Evaluate tokens[start:end] one batch at a time (as llama.cpp would), so a client that went away stops
+        a cold prefix within a batch rather than after minutes, and `progress` hears after each batch."""
+        step = self.llm.n_batch
+        for position in range(start, end, step):
+            if cancelled():
+                raise Cancelled("the client went away while its prompt was read")
+            self.llm.eval(tokens[position : min(position + step, end)])
+            if progress is not None:
+                progress(min(position + step, end), len(tokens))
+
     def generate(self, tokens: list[int], *, max_tokens: int, temperature: float, stop: list[str],
                  cancelled: Callable[[], bool], shared_prefix: int = 0,
-                 json_schema: dict | None = None, owner: str = "") -> Generation:  # fmt: skip
+                 json_schema: dict | None = None, owner: str = "",
+                 progress: Callable[[int, int], None] | None = None) -> Generation:  # fmt: skip
         """Must be called with self.lock held; iterate the pieces in the same thread. `owner` (the request's
-        `user`) is recorded with the states saved, for `purge`.
+        `user`) is recorded with the states saved, for `purge`. `progress(done, total)` hears how many prompt
+        tokens are in the context after each batch: a heartbeat for a client waiting minutes on a cold prefix.
 
         States are saved at the last block boundary inside `shared_prefix` (what the next turn or session
         will share: the system prompt and life log) and at the prompt's last full block (a repeat or a
@@ -153,10 +172,10 @@ class LlamaCppEngine:
         position = cached
         for boundary in boundaries:
             if boundary > position:
-                self.llm.eval(tokens[position:boundary])
+                self._eval_prompt(tokens, position, boundary, cancelled, progress)
                 self._save_state(tokens[:boundary], owner)
                 position = boundary
-        self.llm.eval(tokens[position:])
+        self._eval_prompt(tokens, position, len(tokens), cancelled, progress)
         self.metrics.record_prompt(len(tokens), cached, source)
         grammar = self.grammar_for(json_schema) if json_schema is not None else None
         pieces = self._pieces(max_tokens, temperature, stop, cancelled, started, grammar)

@@ -23,6 +23,7 @@ class CompletionRequest:
     shared_prefix: int = 0  # leading tokens that come from shared_text
     json_schema: dict | None = None  # response_format: the reply must be JSON matching this schema
     owner: str = ""  # OpenAI's `user`: what the request stores is purged by it (POST /v1/purge)
+    include_usage: bool = False  # stream_options.include_usage: a streamed reply ends with a usage chunk
 
 
 async def json_body(request: Request) -> dict:
@@ -75,6 +76,11 @@ def _json_schema(body: dict) -> dict | None:
     return schema
 
 
+def _include_usage(body: dict) -> bool:
+    options = body.get("stream_options")
+    return bool(body.get("stream")) and isinstance(options, dict) and bool(options.get("include_usage"))
+
+
 def chat_request(body: dict, engine) -> CompletionRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) and "content" in m for m in messages):
@@ -85,7 +91,7 @@ def chat_request(body: dict, engine) -> CompletionRequest:
     return CompletionRequest(prompt=prompt, stop=template_stop + _stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=True,
                              shared_text=shared_text, json_schema=_json_schema(body),
-                             owner=owner_of(body))  # fmt: skip
+                             owner=owner_of(body), include_usage=_include_usage(body))  # fmt: skip
 
 
 def text_request(body: dict) -> CompletionRequest:
@@ -94,4 +100,5 @@ def text_request(body: dict) -> CompletionRequest:
     max_tokens, temperature = _sampling(body)
     return CompletionRequest(prompt=body["prompt"], stop=_stops(body), max_tokens=max_tokens,
                              temperature=temperature, stream=bool(body.get("stream")), chat=False,
-                             json_schema=_json_schema(body), owner=owner_of(body))  # fmt: skip
+                             json_schema=_json_schema(body), owner=owner_of(body),
+                             include_usage=_include_usage(body))  # fmt: skip

@@ -53,18 +53,43 @@ class ReplyFormat:
         return {**head, "object": "text_completion", "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]}
 
 
-def streamed(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat) -> StreamingResponse:
+def streamed(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat, request: CompletionRequest,
+             count_tokens) -> StreamingResponse:  # fmt: skip
+    """SSE chunks as OpenAI sends them; while a long prompt is read, a comment line per batch
+    (`: prompt <read>/<total>`, which OpenAI-style clients skip) so a waiting client sees progress, not silence;
+    with `stream_options.include_usage`, a last chunk with the usage, as OpenAI and vLLM send it."""
+
     async def sse():
+        text, generation = "", None
         async for kind, value in events:
             if kind == "text":
+                text += value
                 yield f"data: {json.dumps(reply.chunk(value, None))}\n\n"
+            elif kind == "progress":
+                yield f": prompt {value[0]}/{value[1]}\n\n"
+            elif kind == "usage":
+                generation = value
             elif kind == "error":
                 yield f"data: {json.dumps({'error': {'message': value}})}\n\n"
                 return
         yield f"data: {json.dumps(reply.chunk(None, 'stop'))}\n\n"
+        if request.include_usage:
+            usage = _usage(request, generation, text, count_tokens)
+            yield f"data: {json.dumps({**reply.chunk(None, None), 'choices': [], 'usage': usage})}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream")
+
+
+def _usage(request: CompletionRequest, generation, text: str, count_tokens) -> dict:
+    prompt_tokens = generation.prompt_tokens if generation else len(request.tokens)
+    completion_tokens = len(count_tokens(text)) if text else 0
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": generation.cached_tokens if generation else 0},
+    }
 
 
 async def collected(events: AsyncIterator[tuple[str, object]], reply: ReplyFormat, request: CompletionRequest,
@@ -86,15 +111,7 @@ async def collected(events: AsyncIterator[tuple[str, object]], reply: ReplyForma
     text, generation, error = gather.result()
     if error is not None:
         return error_response(400, error)
-    prompt_tokens = generation.prompt_tokens if generation else len(request.tokens)
-    completion_tokens = len(count_tokens(text)) if text else 0
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": generation.cached_tokens if generation else 0},
-    }
-    return JSONResponse(reply.whole(text, usage))
+    return JSONResponse(reply.whole(text, _usage(request, generation, text, count_tokens)))
 
 
 async def _gather(events: AsyncIterator[tuple[str, object]]) -> tuple[str, object, str | None]:

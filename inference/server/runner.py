@@ -1,5 +1,6 @@
 """Runs one request at a time on the engine, first come first served, in a worker thread, and hands its
-events back to the event loop: ("usage", Generation), ("text", piece), ("error", message).
+events back to the event loop: ("progress", (prompt tokens read, prompt tokens)) while a long prompt is read,
+("usage", Generation), ("text", piece), ("error", message).
 
 A client that goes away (a closed stream) stops the generation at its next token and frees the engine."""
 
@@ -55,12 +56,16 @@ class EngineRunner:
         def send(event: tuple[str, object]) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
+        def progress(done: int, total: int) -> None:
+            send(("progress", (done, total)))
+
         try:
             with self.engine.lock:
                 generation = self.engine.generate(
                     request.tokens, max_tokens=request.max_tokens, temperature=request.temperature,
                     stop=request.stop, cancelled=cancel.is_set, shared_prefix=request.shared_prefix,
                     **({"json_schema": request.json_schema} if request.json_schema is not None else {}),
+                    **({"progress": progress} if getattr(self.engine, "reports_progress", False) else {}),
                     owner=request.owner,
                 )  # fmt: skip
                 send(("usage", generation))

@@ -254,8 +254,13 @@ LLM_BREAKER_COOLDOWN_S = float(os.environ.get("LLM_BREAKER_COOLDOWN_S", "30"))
 LLM_PREFILL_ENABLED = env_bool("LLM_PREFILL_ENABLED", True)  # Celery sends each context ahead of sessions
 # The most any prompt may use; never more than the server reports for its model (GET /v1/models).
 LLM_CONTEXT_TOKENS = int(os.environ.get("LLM_CONTEXT_TOKENS", "32768"))
-# A cold prefix of a long life log takes minutes on a CPU; a timeout would throw that work away and retry it.
-LLM_PREFILL_TIMEOUT_S = float(os.environ.get("LLM_PREFILL_TIMEOUT_S", "1800"))
+# A cold prefix of a long life log takes minutes on a CPU (tens on a busy one): the prefill waits as long as the
+# server reports progress, and gives up only after this many seconds without any (ours reports every batch).
+LLM_PREFILL_STALL_S = float(os.environ.get("LLM_PREFILL_STALL_S", "600"))
+# First a short context of the most recent entries (this many tokens of life log; 0: none), so the LLM's first
+# work (the greeting's rewording, puzzles over those entries) starts within minutes; then the whole life log.
+LLM_WARM_CONTEXT_TOKENS = int(os.environ.get("LLM_WARM_CONTEXT_TOKENS", "2500"))
+LLM_WARM_CANDIDATES = int(os.environ.get("LLM_WARM_CANDIDATES", "3"))  # puzzle candidates over the short context
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))

@@ -295,9 +295,25 @@ class LLMClient:
         progress: ours sends a line after each batch of the prompt it reads (`on_progress(read, total)` hears
         it), and the request fails only when nothing arrives for `stall_s` seconds, so a slow machine finishes
         instead of failing at a fixed deadline. A server that reports no progress (vLLM: a prefill takes seconds
-        there) must answer within `stall_s`. Raises ContextTooLong, or LLMUnavailable (not retried here)."""
+        there) must answer within `stall_s`. A refusal before the server answers (HTTP 503, a refused connection) is
+        retried as `complete` retries; nothing after. Raises ContextTooLong, or LLMUnavailable."""
         url, body, headers, _ = self._request_parts(messages, 1, 0.0, base_url, True, model, user=user)
         body["stream_options"] = {"include_usage": True}  # the last chunk says how many tokens the prefix is
+        retries = self.settings.retries
+        for attempt in range(retries + 1):
+            heard = [False]  # once the server has answered, a failure is not retried here (the task retries)
+            try:
+                return self._prefill_once(url, body, headers, stall_s, on_progress, heard)
+            except LLMUnavailable as error:
+                refused = isinstance(error.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
+                if heard[0] or attempt == retries or not (refused or _retryable(error)):
+                    raise
+            time.sleep(self._backoff_s(attempt))
+        raise LLMUnavailable("no answer")  # not reached: the last attempt raises
+
+    @staticmethod
+    def _prefill_once(url: str, body: dict, headers: dict, stall_s: float,
+                      on_progress: Callable[[int, int], None] | None, heard: list[bool]) -> Completion:  # fmt: skip
         text, prompt_tokens = "", None
         try:
             with httpx.stream("POST", url, json=body, headers=headers,
@@ -307,6 +323,7 @@ class LLMClient:
                     raise _context_too_long(response) or LLMUnavailable(
                         f"LLM server answered HTTP {response.status_code}"
                     )
+                heard[0] = True
                 for line in response.iter_lines():
                     if (read := _PROGRESS.match(line)) and on_progress:
                         on_progress(int(read[1]), int(read[2]))

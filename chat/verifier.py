@@ -43,7 +43,7 @@ from .scoring_dates import MONTHS
 from .word_match import says_word
 from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
-VERSION = "verifier-8"
+VERSION = "verifier-9"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -359,6 +359,27 @@ def _content(text: str) -> set[str]:
     return {word for word in normalize(text).split() if word not in STOPWORDS and len(word) > 1}
 
 
+def misattributed(cue: str, cited: list[Source]) -> list[str]:
+    """A cue that names one of a puzzle's events may say only that event's facts: each fact is grounded in some
+    cited entry, yet put at the wrong event it is false (seen: "At the evening at the theatre you bought fresh
+    bread and plums for £9.40.", the market's shopping put at the theatre). The facts checked are the cue's
+    numbers, calendar words and the words only another cited entry has."""
+    if len(cited) < 2:
+        return []
+    said = _content(cue)
+    marks = [_content(f"{source.title} {source.place}") for source in cited]
+    named = [source for index, (source, mark) in enumerate(zip(cited, marks, strict=True))
+             if said & (mark - set().union(*(m for other, m in enumerate(marks) if other != index)))]  # fmt: skip
+    if len(named) != 1:
+        return []
+    event = named[0]
+    own = event.grounded()
+    others = set().union(*(_content(source.grounded()) for source in cited if source is not event))
+    wrong = sorted((numbers(cue) - numbers(own)) | (calendar_words(cue) - calendar_words(own))
+                   | {word for word in said & others - _content(own) if len(word) > 3})  # fmt: skip
+    return [f"puts {', '.join(wrong)!s} at {event.title!r}"] if wrong else []
+
+
 def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str],
                    instructions: str = "", example_words: Iterable[str] = ()) -> list[str]:  # fmt: skip
     """Every rule for an authored puzzle. `entries`: the trainee's entries by id; `distractor_pool`: the
@@ -424,6 +445,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         if not new:
             problems.append(f"cue {index} adds nothing")
         said |= _content(cue)
+        problems += [f"cue {index} {problem}" for problem in misattributed(cue, cited)]
     problems += _choice_problems(candidate, distractor_pool)
     return _unique(problems)
 

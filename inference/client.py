@@ -301,29 +301,33 @@ class LLMClient:
         body["stream_options"] = {"include_usage": True}  # the last chunk says how many tokens the prefix is
         retries = self.settings.retries
         for attempt in range(retries + 1):
-            heard = [False]  # once the server has answered, a failure is not retried here (the task retries)
+            # what the server said: a refusal (a retryable status, no connection) is retried; once it has begun
+            # to answer, a failure is not (the task retries), nor is a prefix too long for its context
+            answer: dict = {"status": None}
             try:
-                return self._prefill_once(url, body, headers, stall_s, on_progress, heard)
+                return self._prefill_once(url, body, headers, stall_s, on_progress, answer)
+            except ContextTooLong:
+                raise
             except LLMUnavailable as error:
                 refused = isinstance(error.__cause__, (httpx.ConnectError, httpx.ConnectTimeout))
-                if heard[0] or attempt == retries or not (refused or _retryable(error)):
+                if attempt == retries or not (refused or answer["status"] in RETRYABLE_STATUS):
                     raise
             time.sleep(self._backoff_s(attempt))
         raise LLMUnavailable("no answer")  # not reached: the last attempt raises
 
     @staticmethod
     def _prefill_once(url: str, body: dict, headers: dict, stall_s: float,
-                      on_progress: Callable[[int, int], None] | None, heard: list[bool]) -> Completion:  # fmt: skip
+                      on_progress: Callable[[int, int], None] | None, answer: dict) -> Completion:  # fmt: skip
         text, prompt_tokens = "", None
         try:
             with httpx.stream("POST", url, json=body, headers=headers,
                               timeout=httpx.Timeout(stall_s, connect=min(5.0, stall_s))) as response:  # fmt: skip
+                answer["status"] = response.status_code
                 if response.status_code != 200:
                     response.read()
                     raise _context_too_long(response) or LLMUnavailable(
                         f"LLM server answered HTTP {response.status_code}"
                     )
-                heard[0] = True
                 for line in response.iter_lines():
                     if (read := _PROGRESS.match(line)) and on_progress:
                         on_progress(int(read[1]), int(read[2]))

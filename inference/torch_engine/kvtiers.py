@@ -106,20 +106,6 @@ class PinnedPool:
             self.released[index] = events
             self.free.append(index)
 
-    def purge(self, owner: str) -> int:
-        """Drop every block the owner's requests stored, from every tier, disk files included (after the
-        pending writes landed, so none comes back); returns how many keys went."""
-        keys = self.owners.pop(owner)
-        self.flush()
-        with self.lock:
-            for key in keys:
-                for lru in (self.gpu, self.host, self.disk):
-                    lru.pop(key)
-        if self.disk_dir:
-            for key in keys:
-                self._path(key).unlink(missing_ok=True)
-        return len(keys)
-
     def stats(self) -> dict:
         with self.lock:
             return {"pool_slots": len(self.slots), "pool_free": len(self.free), "pool_misses": self.misses}

@@ -31,6 +31,7 @@ import torch
 from bench import longctx
 from bench.longctx import MODEL_NAME, SEED, STASH, log
 from inference.torch_engine.attention import SparsePrefill, pattern_lists
+from kernels import antidiagonal_select as select
 from kernels import sparse_attention as core
 from kernels.pattern_search import Calibration
 
@@ -44,6 +45,7 @@ WAYS = {  # name: (SparsePrefill options, the core's module settings over CORE_D
 SYNTHETIC_WAYS = WAYS | {"edge_pairs": ({"fused": True}, {"KEY_PAIRS": True})}  # the last session: synthetic only
 # rounds 4-5 compare against round 4's core: no register cap (0), not the engine's default by head dim (None)
 CORE_DEFAULTS = {"EDGE_MASK": True, "KEY_PAIRS": False, "INTERIOR": "plain", "REGISTER_CAP": 0}
+SELECT_DEFAULTS = {"SELECT": "cut", "MASS_TILE": 128}  # kernels.antidiagonal_select's: the engine's
 PICKABLE = ("edge", "edge_natural", "wide")  # the ways `accuracy` may run a config
 ACCURACY_ORDER = ("rows90", "rows70", "rows80", "default")  # last95 lost needles in rounds 2 and 3
 DEFAULT_BUDGETS = {"vertical": 1000, "slash": 6096}
@@ -83,9 +85,10 @@ def tile_counts(prefill: SparsePrefill, q: torch.Tensor, k: torch.Tensor, layer:
 
 
 def set_core(settings: dict) -> None:
-    """The sparse core's module settings: CORE_DEFAULTS (the engine's) with `settings` over them."""
-    for name, value in (CORE_DEFAULTS | settings).items():
-        setattr(core, name, value)
+    """The sparse core's module settings (CORE_DEFAULTS, the engine's) and the antidiagonal selection's
+    (SELECT_DEFAULTS) with `settings` over them."""
+    for name, value in (CORE_DEFAULTS | SELECT_DEFAULTS | settings).items():
+        setattr(select if name in SELECT_DEFAULTS else core, name, value)
 
 
 def run_way(way: str, patterns, q, k, v, layer: int, ways: dict = SYNTHETIC_WAYS):

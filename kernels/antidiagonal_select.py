@@ -8,13 +8,15 @@ falling share until the kept shares reach the threshold. The budget so follows e
 block: a head whose mass is concentrated keeps few blocks, a diffuse one many.
 
 Lists are the core's block lists: the diagonal block first, block 0 second (both always kept), the others
-in falling share; no columns.
+in falling share (threshold_lists) or ascending (threshold_cut); no columns.
 
-On a GPU the mass comes from one Triton pass (antidiagonal_block_mass_fused): per strided query row, the scores
-against key tile 0 and the row's own tile give a reference maximum, then one walk over the causal key tiles sums
-exp(score − reference) per key block and per row; torch divides by the row sums and adds the rows of a block. The
-reference maximum is not the running one: an exponent above EXPONENT_CAP (log2) is capped, which only a score far
-above both the sinks' and the local ones would reach. antidiagonal_block_mass is the torch reference.
+On a GPU the mass comes from one Triton pass (_pooled_chunks): per strided query row, the scores against key tile 0
+and the row's own tile give a reference maximum, then one walk over the causal key tiles sums exp(score − reference)
+per key block and per row. The reference maximum is not the running one: an exponent above EXPONENT_CAP (log2) is
+capped, which only a score far above both the sinks' and the local ones would reach. A second Triton pass
+(threshold_cut) divides each block's rows by their sums, adds them and cuts the row by bisection, with no sort.
+antidiagonal_block_mass (torch) with threshold_lists is the reference; antidiagonal_block_mass_fused gives the
+mass of the first pass (rows added in torch).
 """
 
 import math
@@ -27,6 +29,12 @@ import triton.language as tl
 from .reference import BLOCK
 
 ROWS_PER_CHUNK = 4096  # strided query rows scored at once: bounds the [rows × keys] scores at 1M tokens
+# On a GPU, how antidiagonal_blocks cuts: "cut" (threshold_cut: a bisection per row in Triton) or "sort" (round
+# 5's threshold_lists over the fused mass, kept so that bench.longctx_round6 can time both on the same Q/K).
+SELECT = "cut"
+# Strided query rows (and keys) a program of the fused pass walks at once: 128 is 1.4× faster than 64 at 128K on an
+# H200 with the same lists (bench.longctx_round6).
+MASS_TILE = 128
 
 
 def antidiagonal_block_mass(q: torch.Tensor, k: torch.Tensor, stride: int) -> torch.Tensor:
@@ -124,17 +132,16 @@ def _antidiagonal_rows_kernel(
     tl.store(RowSum + bh * tl.num_programs(0) * BM + rows, row_sum)
 
 
-def antidiagonal_block_mass_fused(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int = 64) -> torch.Tensor:
-    """antidiagonal_block_mass by one Triton pass (module docstring), a few heads at a time."""
+def _pooled_chunks(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int):
+    """The fused pass a few heads at a time (≤ 1 GiB of pooled rows): yields (heads slice, pooled [batch, heads,
+    rows, key blocks], row sums [batch, heads, rows]) over the tiles' padded rows."""
     batch, heads, n_ctx, dim = q.shape
     assert BLOCK % stride == 0 and tile % (BLOCK // stride) == 0 and q.stride(-1) == k.stride(-1) == 1
     per_block = BLOCK // stride
     qblocks = -(-n_ctx // BLOCK)
-    rows = qblocks * per_block
-    tiles = triton.cdiv(rows, tile)
-    mass = torch.empty(batch, heads, qblocks, qblocks, dtype=torch.float32, device=q.device)
+    tiles = triton.cdiv(qblocks * per_block, tile)
     group = heads // k.shape[1]
-    step = max(group, (1 << 30) // (tiles * tile * qblocks * 4 * batch) // group * group)  # ≤ 1 GiB of rows
+    step = max(group, (1 << 30) // (tiles * tile * qblocks * 4 * batch) // group * group)
     for first in range(0, heads, step):
         hs = slice(first, min(first + step, heads))
         sub_q, sub_k = q[:, hs], k[:, first // group : -(-hs.stop // group)]
@@ -149,8 +156,19 @@ def antidiagonal_block_mass_fused(q: torch.Tensor, k: torch.Tensor, stride: int,
             n_ctx, count, group, 1.4426950408889634 / (math.sqrt(dim) * stride),
             S=stride, D=dim, BM=tile, P=per_block, CAP=EXPONENT_CAP,
         )  # fmt: skip
+        yield hs, pooled, row_sum
+
+
+def antidiagonal_block_mass_fused(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int = 64) -> torch.Tensor:
+    """antidiagonal_block_mass by one Triton pass (module docstring), a few heads at a time."""
+    batch, heads, n_ctx, _ = q.shape
+    per_block = BLOCK // stride
+    qblocks = -(-n_ctx // BLOCK)
+    rows = qblocks * per_block
+    mass = torch.empty(batch, heads, qblocks, qblocks, dtype=torch.float32, device=q.device)
+    for hs, pooled, row_sum in _pooled_chunks(q, k, stride, tile):
         shares = (pooled / row_sum[..., None])[:, :, :rows, :qblocks]
-        mass[:, hs] = shares.view(batch, count, qblocks, per_block, qblocks).sum(3) / per_block
+        mass[:, hs] = shares.view(batch, hs.stop - hs.start, qblocks, per_block, qblocks).sum(3) / per_block
     return mass
 
 
@@ -177,8 +195,100 @@ def threshold_lists(mass: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.
     return blocks.contiguous(), counts.to(torch.int32)
 
 
+# A share is a float32 ≥ 0, whose bits as an int32 order as the values do: a bisection over the bits finds the
+# exact cut in 31 steps (below the bits of +inf). At 128K on an H200 a torch sort of every row (threshold_lists)
+# took 3.9 ms a layer, the cut 0.9 (bench.longctx_round6).
+CUT_STEPS = 31
+INF_BITS = 0x7F800000
+
+
+@triton.jit
+def _threshold_select_kernel(
+    Pooled, RowSum, Threshold, Blocks, Counts,
+    stride_pb, stride_ph, stride_pr, stride_sh, stride_bb, stride_bh, stride_bq,
+    qblocks, heads,
+    P: tl.constexpr, KB: tl.constexpr, STEPS: tl.constexpr, TOP: tl.constexpr,
+):  # fmt: skip
+    """One query block of one head: its shares from its P strided rows (pooled / row sum, added, / P), then the
+    list threshold_lists would give, up to ties: the diagonal, block 0, and every other causal block whose share
+    is at least the cut, the largest share t for which the forced blocks and the shares ≥ t reach the threshold.
+    The others follow in ascending order (the core masks only a list's first and last block: the diagonal is
+    first)."""
+    qb = tl.program_id(0)
+    bh = tl.program_id(1)
+    b, h = bh // heads, bh % heads
+    kb = tl.arange(0, KB)
+    causal = kb <= qb
+    rows = Pooled + b * stride_pb + h * stride_ph + qb * P * stride_pr
+    sums = RowSum + (b * heads + h) * stride_sh
+    mass = tl.zeros([KB], dtype=tl.float32)
+    for i in tl.static_range(P):
+        pooled = tl.load(rows + i * stride_pr + kb, mask=causal, other=0.0)
+        mass += pooled / tl.load(sums + qb * P + i)
+    mass = mass / P
+    forced = (kb == qb) | (kb == 0)
+    forced_mass = tl.sum(tl.where(forced, mass, 0.0), axis=0)
+    candidate = causal & ~forced
+    bits = mass.to(tl.int32, bitcast=True)
+    threshold = tl.load(Threshold + h)
+    lo = qb * 0  # forced + Σ(share ≥ lo) reaches the threshold (or lo is 0: every block kept)
+    hi = lo + TOP  # forced + Σ(share ≥ hi) does not (or the forced blocks alone reach it)
+    for _ in range(STEPS):
+        mid = lo + (hi - lo) // 2
+        kept = tl.sum(tl.where(candidate & (bits >= mid), mass, 0.0), axis=0)
+        reached = forced_mass + kept >= threshold
+        lo = tl.where(reached, mid, lo)
+        hi = tl.where(reached, hi, mid)
+    keep = (candidate & (bits >= lo)).to(tl.int32)
+    first = tl.where(qb > 0, 2, 1)
+    out = Blocks + b * stride_bb + h * stride_bh + qb * stride_bq
+    tl.store(out + first + tl.cumsum(keep, axis=0) - 1, kb, mask=keep > 0)
+    tl.store(out, qb)
+    tl.store(out + 1, qb * 0, mask=qb > 0)
+    tl.store(Counts + bh * qblocks + qb, first + tl.sum(keep, axis=0))
+
+
+def threshold_cut(pooled: torch.Tensor, row_sum: torch.Tensor, threshold: torch.Tensor, qblocks: int,
+                  per_block: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Block lists (blocks [batch, heads, qblocks, width], counts) from the fused pass's pooled rows [batch, heads,
+    ≥ qblocks·per_block, ≥ qblocks] and row sums [batch, heads, rows] (contiguous), one program per query block
+    and head (_threshold_select_kernel): threshold_lists' blocks up to ties (a tie at the cut keeps every tied
+    block), the diagonal first, block 0 second, the others ascending."""
+    batch, heads = pooled.shape[:2]
+    assert row_sum.is_contiguous() and pooled.stride(-1) == 1
+    # full width: the widest list is known only after the cut (a quarter of pooled's bytes), narrowed below
+    blocks = torch.zeros(batch, heads, qblocks, qblocks, dtype=torch.int32, device=pooled.device)
+    counts = torch.empty(batch, heads, qblocks, dtype=torch.int32, device=pooled.device)
+    _threshold_select_kernel[(qblocks, batch * heads)](
+        pooled, row_sum, threshold.to(device=pooled.device, dtype=torch.float32).contiguous(), blocks, counts,
+        pooled.stride(0), pooled.stride(1), pooled.stride(2), row_sum.stride(1),
+        blocks.stride(0), blocks.stride(1), blocks.stride(2),
+        qblocks, heads, P=per_block, KB=triton.next_power_of_2(qblocks), STEPS=CUT_STEPS, TOP=INF_BITS,
+        num_warps=4 if qblocks <= 2048 else 8,
+    )  # fmt: skip
+    return blocks[..., : int(counts.max())].contiguous(), counts
+
+
+def antidiagonal_blocks_fused(q: torch.Tensor, k: torch.Tensor, threshold: torch.Tensor, stride: int = 16,
+                              tile: int = 64) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """threshold_lists(antidiagonal_block_mass_fused(...)) with neither the mass nor a sort: per chunk of heads
+    the fused pass, then threshold_cut on its pooled rows."""
+    qblocks = -(-q.shape[2] // BLOCK)
+    pieces = [threshold_cut(pooled, row_sum, threshold[hs], qblocks, BLOCK // stride)
+              for hs, pooled, row_sum in _pooled_chunks(q, k, stride, tile)]  # fmt: skip
+    if len(pieces) == 1:
+        return pieces[0]
+    width = max(blocks.shape[-1] for blocks, _ in pieces)
+    blocks = [torch.nn.functional.pad(blocks, (0, width - blocks.shape[-1])) for blocks, _ in pieces]
+    return torch.cat(blocks, 1), torch.cat([counts for _, counts in pieces], 1)
+
+
 def antidiagonal_blocks(q: torch.Tensor, k: torch.Tensor, threshold: torch.Tensor, stride: int = 16):
-    """The block lists of every head of q (threshold per head): the block mass (one Triton pass on a GPU, the
-    torch reference elsewhere), then threshold_lists."""
-    mass = antidiagonal_block_mass_fused(q, k, stride) if q.is_cuda else antidiagonal_block_mass(q, k, stride)
-    return threshold_lists(mass, threshold)
+    """The block lists of every head of q (threshold per head): on a GPU the fused pass and the cut in Triton
+    (antidiagonal_blocks_fused; SELECT "sort": the fused mass and threshold_lists), elsewhere the torch mass and
+    threshold_lists."""
+    if not q.is_cuda:
+        return threshold_lists(antidiagonal_block_mass(q, k, stride), threshold)
+    if SELECT == "sort":
+        return threshold_lists(antidiagonal_block_mass_fused(q, k, stride, MASS_TILE), threshold)
+    return antidiagonal_blocks_fused(q, k, threshold, stride, MASS_TILE)

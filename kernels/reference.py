@@ -106,13 +106,13 @@ def vertical_slash_mask(n: int, vertical: torch.Tensor, slash: torch.Tensor, blo
 
 
 def block_list_coverage(n: int, blocks: torch.Tensor, counts: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
-    """For one head: [qblocks, kblocks] bool from key-block lists [qblocks, max] and counts."""
-    qblocks = counts.shape[0]
-    kept = torch.arange(blocks.shape[-1], device=blocks.device)[None, :] < counts[:, None]
-    covered = torch.zeros(qblocks, qblocks, dtype=torch.bool, device=blocks.device)
-    rows = torch.arange(qblocks, device=blocks.device)[:, None].expand_as(blocks)
-    covered[rows[kept], blocks[kept].long()] = True
-    return covered
+    """[..., qblocks, kblocks] bool from key-block lists [..., qblocks, max] and counts [..., qblocks] (one head,
+    or any leading dims)."""
+    qblocks = counts.shape[-1]
+    kept = torch.arange(blocks.shape[-1], device=blocks.device) < counts[..., None]
+    covered = torch.zeros(*counts.shape, qblocks + 1, dtype=torch.bool, device=blocks.device)
+    covered.scatter_(-1, torch.where(kept, blocks.long(), qblocks), True)  # unlisted slots: the spare column
+    return covered[..., :qblocks]
 
 
 def block_list_mask(n: int, blocks: torch.Tensor, counts: torch.Tensor, block: int = BLOCK) -> torch.Tensor:

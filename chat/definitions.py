@@ -17,6 +17,7 @@ through the river.") and 4 of 21 hand-written right definitions ("garden" ← "L
 flowers and vegetables."). Numbers in bench/results/verifier-8.md; a definition is judged, not proven.
 """
 
+from . import senses
 from .grammar import parse
 from .scoring import normalize
 
@@ -34,7 +35,7 @@ def not_a_definition(hint: str, *, word: str, diary: str) -> list[str]:
     subjects = [child for child in root.children if child.dep_ in ("nsubj", "nsubjpass")]
     if root.pos_ in ("VERB", "AUX") and subjects and not {normalize(t.text) for t in doc} & REFERS:
         problems.append(f"the hint tells of {subjects[0].text!r}, not what the word means")
-    tag = next((token.tag_ for token in parse(diary) if token.text.casefold() == word.casefold()), "")
+    tag = diary_tag(word, diary)
     one_thing = root.tag_ == "NN" and any(child.lower_ in ("a", "an") for child in root.children)
     if tag == "NNS" and one_thing:
         problems.append(f"the hint is one thing ({root.text!r}), the word several")
@@ -42,4 +43,23 @@ def not_a_definition(hint: str, *, word: str, diary: str) -> list[str]:
         problems.append(f"the hint is a thing ({root.text!r}), the word a quality")
     elif tag.startswith("VB") and root.tag_ in ("NN", "NNS"):
         problems.append(f"the hint is a thing ({root.text!r}), the word a deed")
+    return problems
+
+
+def diary_tag(word: str, diary: str) -> str:
+    """spaCy's fine tag of `word` where `diary` says it ("NNS" for "tickets"), empty when it does not."""
+    return next((token.tag_ for token in parse(diary) if token.text.casefold() == word.casefold()), "")
+
+
+# The diarist's own voice: a hint speaks to the trainee about the word, never as the diary ("about my knee").
+FIRST_PERSON = frozenset({"i", "im", "ive", "me", "my", "mine", "myself"})  # normalized: "I'm" is "im"
+
+
+def undefined(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]:
+    """Reasons `hint` does not define `word` by its meaning: it speaks in the diary's voice, or by the word's
+    dictionary senses (`chat.senses`), where the dictionary knows the word as the diary uses it."""
+    problems = [f"the hint speaks as the diary ({w!r})" for w in dict.fromkeys(normalize(hint).split())
+                if w in FIRST_PERSON]  # fmt: skip
+    if senses.knows(word, diary_tag(word, diary)):
+        problems += senses.unlike_its_senses(hint, word=word, diary=diary, entry=entry)
     return problems

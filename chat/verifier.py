@@ -36,7 +36,7 @@ from datetime import datetime
 
 from wordfreq import zipf_frequency
 
-from .definitions import not_a_definition
+from .definitions import not_a_definition, undefined
 from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
@@ -421,6 +421,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
         if candidate.definition:  # what the word means, not what happened that day
             problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
+            problems += undefined(candidate.definition, word=candidate.answer, diary=cited[0].text,
+                                  entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]))
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:

@@ -402,7 +402,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
     problems += non_words(written, vocabulary=vocabulary)
-    problems += [problem for line in lines for problem in ungrammatical(line)]
+    titles = [part for source in cited for part in (source.title, source.place)]
+    problems += [problem for line in lines for problem in ungrammatical(line, titles)]
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
     # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
     copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
@@ -421,8 +422,12 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
         if candidate.definition:  # what the word means, not what happened that day
             problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
-            problems += undefined(candidate.definition, word=candidate.answer, diary=cited[0].text,
-                                  entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]))
+            problems += undefined(
+                candidate.definition,
+                word=candidate.answer,
+                diary=cited[0].text,
+                entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]),
+            )
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:

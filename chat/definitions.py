@@ -17,7 +17,7 @@ through the river.") and 4 of 21 hand-written right definitions ("garden" ← "L
 flowers and vegetables."). Numbers in bench/results/verifier-8.md; a definition is judged, not proven.
 """
 
-from . import senses
+from . import senses, wordnet
 from .grammar import parse
 from .scoring import normalize
 
@@ -60,6 +60,8 @@ def undefined(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]
     dictionary senses (`chat.senses`), where the dictionary knows the word as the diary uses it."""
     problems = [f"the hint speaks as the diary ({w!r})" for w in dict.fromkeys(normalize(hint).split())
                 if w in FIRST_PERSON]  # fmt: skip
+    if not wordnet.available():  # fail closed: a hint that no dictionary checked is not shown
+        return [*problems, "no dictionary to check the hint against (make wordnet)"]
     if senses.knows(word, diary_tag(word, diary)):
         problems += senses.unlike_its_senses(hint, word=word, diary=diary, entry=entry)
     return problems

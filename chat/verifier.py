@@ -43,7 +43,7 @@ from .scoring_dates import MONTHS
 from .word_match import says_word
 from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
-VERSION = "verifier-9"
+VERSION = "verifier-10"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {

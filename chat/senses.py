@@ -61,12 +61,12 @@ def _first_synonyms(word: str) -> frozenset[str]:
 
 
 def _senses(word: str, diary_words: list[str]) -> list[wordnet.Synset]:
-    senses = wordnet.synsets(word)
+    found = wordnet.synsets(word)
     for at in (i for i, diary_word in enumerate(diary_words) if diary_word == word):
         for pair in (diary_words[at - 1 : at + 1] if at else [], diary_words[at : at + 2]):
             if len(pair) == 2:
-                senses += wordnet.synsets(" ".join(pair))
-    return list(dict.fromkeys(senses))
+                found += wordnet.synsets(" ".join(pair))
+    return list(dict.fromkeys(found))
 
 
 def sense_words(word: str, diary: str) -> frozenset[str]:
@@ -93,11 +93,11 @@ def knows(word: str, tag: str) -> bool:
 def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]:
     """Reasons `hint` does not define `word`, by the word's dictionary senses. `diary`: the cited entry's text
     (the word is one of its words); `entry`: its other words (title, place, people)."""
-    senses = sense_words(word, diary)
+    meaning = sense_words(word, diary)
     told = {form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word)}
     hint_words = dict.fromkeys(content_words(hint))
-    shared = [w for w in hint_words if forms(w) & senses]
-    of_the_day = [w for w in hint_words if forms(w) & told and not forms(w) & senses]
+    shared = [w for w in hint_words if forms(w) & meaning]
+    of_the_day = [w for w in hint_words if forms(w) & told and not forms(w) & meaning]
     if not shared:
         return [f"the hint shares no meaning with the dictionary senses of {word!r}"]
     if len(of_the_day) > len(shared):

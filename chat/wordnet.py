@@ -94,13 +94,13 @@ def synset(pos: str, offset: int) -> Synset:
     head, _, gloss = line.partition(" | ")
     fields = head.split()
     word_count = int(fields[3], 16)
-    lemmas = tuple(fields[4 + 2 * i].lower() for i in range(word_count))
+    # "round-trip_ticket", "blue(a)": spaces for underscores, no adjective position markers
+    lemmas = tuple(re.sub(r"\(\w+\)$", "", fields[4 + 2 * i].lower()).replace("_", " ") for i in range(word_count))
     at = 4 + 2 * word_count
     pointers = tuple(
         (fields[at + 1 + 4 * i], fields[at + 3 + 4 * i], int(fields[at + 2 + 4 * i])) for i in range(int(fields[at]))
     )
-    lemmas = tuple(re.sub(r"\(\w+\)$", "", lemma).replace("_", " ") for lemma in lemmas)  # "blue(a)" markers
-    definition = GLOSS_EXAMPLE.sub("", gloss).strip().rstrip(";").strip()
+    definition = re.sub(r"[;\s]+$", "", GLOSS_EXAMPLE.sub("", gloss))
     return Synset(pos=pos, offset=offset, lemmas=lemmas, definition=definition, pointers=pointers)
 
 

@@ -27,7 +27,15 @@ DATA = ROOT / "data" / "verifier_checks.json"
 AUDIT_FILES = sorted((ROOT / "results").glob("*audit*.md"))
 GOOD_CORPUS = ROOT.parent / "tests" / "data" / "verifier" / "good.json"
 GRAMMAR_SETS = ("grammar_tune", "grammar_test", "garble_tune", "garble_heldout")
-HINT_SETS = ("hints_audit", "hints_audit_more", "hints_guide", "hints_written", "hints_fresh", "hints_heldout")
+HINT_SETS = (
+    "hints_audit",
+    "hints_audit_more",
+    "hints_guide",
+    "hints_written",
+    "hints_fresh",
+    "hints_heldout",
+    "hints_fresh43",
+)
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 
 

@@ -64,4 +64,7 @@ def undefined(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]
         return [*problems, "no dictionary to check the hint against (make wordnet)"]
     if senses.knows(word, diary_tag(word, diary)):
         problems += senses.unlike_its_senses(hint, word=word, diary=diary, entry=entry)
+        head = next(token for token in parse(hint) if token.dep_ == "ROOT")
+        if head.tag_ in ("NN", "NNS"):
+            problems += senses.a_thing_of_the_day(head.lower_, word=word, diary=diary, entry=entry)
     return problems

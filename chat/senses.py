@@ -10,12 +10,14 @@ The senses' words: for every sense of the word (any part of speech, and the sens
 it makes with its diary neighbours: "return ticket", "blood pressure"), its synonyms, the content words of its
 definition and the first-sense synonyms of those ("decaying" → "rot"), the words of the senses it links to
 (broader, narrower, derived, similar, part and whole) and the definitions of its broader senses. A hint word
-counts when one of its dictionary forms ("talked" → "talk") is among them. Two rules:
+counts when one of its dictionary forms ("talked" → "talk") is among them. Three rules:
 
 - the hint says none of them: it shares no meaning with any sense of the word;
 - the hint says more words of the cited entry that are not among them than words that are: it tells of
   the day ("appointment", "knee") more than of the word ("doctor"). An entry word that the senses share is no
-  sign of that ("towpath" ← "A path through the river.": "river" is in the definition).
+  sign of that ("towpath" ← "A path through the river.": "river" is in the definition);
+- the hint is a noun phrase whose head is such a word: it says the word is a thing of the day ("surgery" ←
+  "A special doctor's appointment.", "compost" ← "A bag of seeds.").
 
 The dictionary judges only what it knows: a word that it lacks in the part of speech the diary uses it in
 ("an apple crumble": WordNet 3.0 has "crumble" only as a verb) is left to the form rules.
@@ -93,8 +95,7 @@ def knows(word: str, tag: str) -> bool:
 def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]:
     """Reasons `hint` does not define `word`, by the word's dictionary senses. `diary`: the cited entry's text
     (the word is one of its words); `entry`: its other words (title, place, people)."""
-    meaning = sense_words(word, diary)
-    told = {form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word)}
+    meaning, told = sense_words(word, diary), _told(diary, entry)
     hint_words = dict.fromkeys(content_words(hint))
     shared = [w for w in hint_words if forms(w) & meaning]
     of_the_day = [w for w in hint_words if forms(w) & told and not forms(w) & meaning]
@@ -103,3 +104,16 @@ def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> l
     if len(of_the_day) > len(shared):
         return [f"the hint tells of the day ({', '.join(of_the_day)}) more than of {word!r} ({', '.join(shared)})"]
     return []
+
+
+def a_thing_of_the_day(head: str, *, word: str, diary: str, entry: str = "") -> list[str]:
+    """A hint that is a noun phrase says what the word is: its head noun (`head`, "A special doctor's
+    appointment.") may not be a word of the cited entry that the word's senses lack (the event, not the word)."""
+    if forms(head) & _told(diary, entry) and not forms(head) & sense_words(word, diary):
+        return [f"the hint is a thing of the day ({head!r}), not {word!r}"]
+    return []
+
+
+def _told(diary: str, entry: str) -> set[str]:
+    """The cited entry's words (its text, and its title, place and people), in all their dictionary forms."""
+    return {form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word)}

@@ -32,6 +32,8 @@ def test_the_dictionary_is_read_from_its_files():
         ("surgery", "A doctor's appointment, about my knee.", SURGERY, "Doctor's appointment",
          "tells of the day (appointment, knee) more than of 'surgery' (doctor)"),
         ("surgery", "A doctor's appointment, about my knee.", SURGERY, "", "speaks as the diary ('my')"),
+        ("surgery", "A special doctor's appointment.", SURGERY, "Doctor's appointment",
+         "the hint is a thing of the day ('appointment'), not 'surgery'"),  # seed 43, verifier-10 at d82bb58
         # right: words of the senses, in other forms ("talked"), spellings ("colour") and synonyms ("rotted")
         ("discussed", "Talked about something with other people.", GROUP, "", None),
         ("discussed", "The group talked about the book, sharing their thoughts and opinions.", GROUP, "", None),

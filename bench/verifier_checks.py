@@ -3,14 +3,15 @@
 
 On hand-labelled text (bench/data/verifier_checks.json, which says where each set comes from and which sets
 shaped which rules): the grammar check (chat.grammar) on garbled and well-formed authored text, and its title-
-fragment rule (`echoes`, verifier-10) alone; the key-word hint checks on right and wrong hints: verifier-8's form
-rules (chat.definitions.not_a_definition), verifier-10's dictionary and voice rules (chat.definitions.undefined,
-WordNet) and both together, as the verifier applies them. A tuning set's number is optimistic. Then every
-accepted sentence of the audit files (bench/results/*audit*.md, with its evidence's titles) and the good
-corpus's authored sentences (tests/data/verifier/good.json), which the grammar check should all pass but the
-few garbled ones the files name: each one it flags is printed. Last line: `verifier-checks
-garble_heldout_caught=<n/N> garble_heldout_good_kept=<n/N> hints_heldout_bad_rejected=<n/N>
-hints_heldout_good_kept=<n/N> audit_flagged=<n/N>`.
+fragment rule (`echoes`, verifier-10) alone; the key-word hint checks on right and wrong hints: verifier-8's
+form rules (chat.definitions.not_a_definition), verifier-10's dictionary and voice rules
+(chat.definitions.undefined, WordNet) with its split-answer rule (chat.verifier.split_answer), and both
+together, as the verifier applies them. A tuning set's number is optimistic. Then every accepted sentence of
+the audit files (bench/results/*audit*.md, with its evidence's titles) and the good corpus's authored
+sentences (tests/data/verifier/good.json), which the grammar check should all pass but the few garbled ones
+the files name: each one it flags is printed. Last line: `verifier-checks garble_heldout_caught=<n/N>
+garble_heldout_good_kept=<n/N> hints_heldout_bad_rejected=<n/N> hints_heldout_good_kept=<n/N>
+audit_flagged=<n/N>`.
 """
 
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from chat.definitions import not_a_definition, undefined
 from chat.grammar import echoes, parse, ungrammatical
+from chat.verifier import split_answer
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "verifier_checks.json"
@@ -35,6 +37,7 @@ HINT_SETS = (
     "hints_fresh",
     "hints_heldout",
     "hints_fresh43",
+    "hints_fresh47",
 )
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 
@@ -66,7 +69,10 @@ def hint_rows() -> tuple[list[tuple[str, ...]], dict[str, tuple[str, str]]]:
         verdicts = {"bad": [], "good": []}
         for case in data[name]:
             form = bool(not_a_definition(case["hint"], word=case["word"], diary=case["diary"]))
-            sense = bool(undefined(case["hint"], word=case["word"], diary=case["diary"], entry=case.get("entry", "")))
+            sense = bool(
+                undefined(case["hint"], word=case["word"], diary=case["diary"], entry=case.get("entry", ""))
+                or split_answer(case["hint"], answer=case["word"])
+            )
             verdicts[case["label"]].append((form, sense, form or sense))
         cells = []
         for column in range(3):

@@ -64,7 +64,21 @@ def undefined(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]
         return [*problems, "no dictionary to check the hint against (make wordnet)"]
     if senses.knows(word, diary_tag(word, diary)):
         problems += senses.unlike_its_senses(hint, word=word, diary=diary, entry=entry)
-        head = next(token for token in parse(hint) if token.dep_ == "ROOT")
-        if head.tag_ in ("NN", "NNS"):
+        if head := _what_it_is(hint):
             problems += senses.a_thing_of_the_day(head.lower_, word=word, diary=diary, entry=entry)
     return problems
+
+
+def _what_it_is(hint: str):
+    """The noun a hint says the word is: the head of a noun phrase ("A special doctor's appointment."), or what
+    "it" is or is like ("It's like a special doctor's appointment."); None for any other hint."""
+    root = next(token for token in parse(hint) if token.dep_ == "ROOT")
+    if root.tag_ in ("NN", "NNS"):
+        return root
+    children = list(root.children)
+    if root.lower_ not in ("is", "'s", "’s", "was", "are", "were") or not any(
+        c.dep_ == "nsubj" and c.lower_ in REFERS for c in children
+    ):
+        return None
+    like = [grandchild for c in children if c.dep_ == "prep" and c.lower_ == "like" for grandchild in c.children]
+    return next((c for c in [*children, *like] if c.dep_ in ("attr", "pobj") and c.tag_ in ("NN", "NNS")), None)

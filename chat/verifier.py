@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from wordfreq import zipf_frequency
 
@@ -219,6 +220,14 @@ def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
     secret = {word for word in normalize(answer).split() if word not in STOPWORDS and len(word) > 2} - allowed_words
     words = set(normalize(text).split()) - allowed_words
     return [f"answer word {word!r}" for word in sorted(secret) if any(says_word(w, word) for w in words)]
+
+
+def split_answer(text: str, *, answer: str) -> list[str]:
+    """An answer word written as two ("The tow path is ..." for "towpath"): given away in pieces, which
+    `leaked` does not see (neither piece is the word, nor of its stem)."""
+    words = normalize(text).split()
+    secret = {word for word in normalize(answer).split() if len(word) > 3}
+    return [f"gives the answer away in two words {a!r} {b!r}" for a, b in pairwise(words) if a + b in secret]
 
 
 def non_words(text: str, *, vocabulary: set[str]) -> list[str]:
@@ -446,6 +455,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     else:
         early = " ".join(lines[:2])
         problems += [f"gives the answer away: {p.split(' ', 2)[-1]}" for p in leaked(early, answer=candidate.answer)]
+        problems += split_answer(written, answer=candidate.answer)
     said = _content(candidate.question)
     for index, cue in enumerate(candidate.cues, start=1):
         new = _content(cue) - said

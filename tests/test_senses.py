@@ -34,6 +34,8 @@ def test_the_dictionary_is_read_from_its_files():
         ("surgery", "A doctor's appointment, about my knee.", SURGERY, "", "speaks as the diary ('my')"),
         ("surgery", "A special doctor's appointment.", SURGERY, "Doctor's appointment",
          "the hint is a thing of the day ('appointment'), not 'surgery'"),  # seed 43, verifier-10 at d82bb58
+        ("surgery", "It's like a special doctor's appointment.", SURGERY, "Doctor's appointment",
+         "a thing of the day ('appointment')"),  # seed 47, at 04528b1
         # right: words of the senses, in other forms ("talked"), spellings ("colour") and synonyms ("rotted")
         ("discussed", "Talked about something with other people.", GROUP, "", None),
         ("discussed", "The group talked about the book, sharing their thoughts and opinions.", GROUP, "", None),

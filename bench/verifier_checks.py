@@ -38,6 +38,8 @@ HINT_SETS = (
     "hints_heldout",
     "hints_fresh43",
     "hints_fresh47",
+    "hints_fresh53",
+    "hints_fresh59",
 )
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 

@@ -74,11 +74,18 @@ def _what_it_is(hint: str):
     "it" is or is like ("It's like a special doctor's appointment."); None for any other hint."""
     root = next(token for token in parse(hint) if token.dep_ == "ROOT")
     if root.tag_ in ("NN", "NNS"):
-        return root
+        return _of_what(root)
     children = list(root.children)
-    if root.lower_ not in ("is", "'s", "’s", "was", "are", "were") or not any(
+    says_what_it_is = root.lower_ in ("is", "'s", "’s", "was", "are", "were") and any(
         c.dep_ == "nsubj" and c.lower_ in REFERS for c in children
-    ):
-        return None
+    )
     like = [grandchild for c in children if c.dep_ == "prep" and c.lower_ == "like" for grandchild in c.children]
-    return next((c for c in [*children, *like] if c.dep_ in ("attr", "pobj") and c.tag_ in ("NN", "NNS")), None)
+    nouns = [c for c in [*children, *like] if c.dep_ in ("attr", "pobj") and c.tag_ in ("NN", "NNS")]
+    return _of_what(nouns[0]) if says_what_it_is and nouns else None
+
+
+def _of_what(noun):
+    """What "a bag of …" or "a slice of …" holds: the noun after "of" (seen: "compost" <- "A bag of plant
+    matter.", the diary's "bag of compost" lending the model its "bag")."""
+    of = [c for c in noun.children if c.dep_ == "prep" and c.lower_ == "of"]
+    return next((c for o in of for c in o.children if c.dep_ == "pobj" and c.tag_ in ("NN", "NNS")), noun)

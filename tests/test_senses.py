@@ -36,6 +36,7 @@ def test_the_dictionary_is_read_from_its_files():
          "the hint is a thing of the day ('appointment'), not 'surgery'"),  # seed 43, verifier-10 at d82bb58
         ("surgery", "It's like a special doctor's appointment.", SURGERY, "Doctor's appointment",
          "a thing of the day ('appointment')"),  # seed 47, at 04528b1
+        ("compost", "A bag of plant matter.", "A 40-litre bag of compost.", "", None),  # what the bag holds
         # right: words of the senses, in other forms ("talked"), spellings ("colour") and synonyms ("rotted")
         ("discussed", "Talked about something with other people.", GROUP, "", None),
         ("discussed", "The group talked about the book, sharing their thoughts and opinions.", GROUP, "", None),

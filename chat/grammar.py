@@ -93,7 +93,7 @@ def _token_problems(token) -> list[str]:
         problems.append(f"the auxiliary {token.text!r} has a subject of its own")
     if token.dep_ in ("aux", "auxpass") and _wrong_form(token.lower_, token.head.tag_):
         problems.append(f"{token.text!r} {token.head.text!r}: the verb's form does not fit")
-    if deps.count("dobj") > 1:
+    if deps.count("dobj") > 1 and "cc" not in deps:  # "bought a rose bush for £15 and a bag": a list
         problems.append(f"{token.text!r} has two objects")
     if token.tag_ == "WP" and token.dep_ in ("det", "compound", "amod"):
         problems.append(f"{token.text!r} used before a noun")

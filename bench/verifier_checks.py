@@ -40,6 +40,7 @@ HINT_SETS = (
     "hints_fresh47",
     "hints_fresh53",
     "hints_fresh59",
+    "hints_fresh61",
 )
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 

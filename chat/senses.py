@@ -53,6 +53,23 @@ def forms(word: str) -> frozenset[str]:
 
 
 @cache
+def family(word: str) -> frozenset[str]:
+    """The word's forms and the nouns and verbs derived from or to it (noun or verb) that begin as it does
+    ("pray" → "prayer"): a hint may say the verb of a sense's noun."""
+    derived = {
+        lemma
+        for pos in ("n", "v")
+        for form in wordnet.base_forms(word, pos)
+        for sense in wordnet.synsets(form, pos)
+        for linked in sense.linked("+")
+        if linked.pos in ("n", "v")
+        for lemma in linked.lemmas
+        if " " not in lemma and lemma[:4] == form[:4]
+    }
+    return forms(word) | {f for lemma in derived for f in forms(lemma)}
+
+
+@cache
 def _first_synonyms(word: str) -> frozenset[str]:
     """The words of the most frequent sense of `word` in each part of speech ("decaying" → "decay", "rot" ...)."""
     found = set()
@@ -97,7 +114,7 @@ def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> l
     (the word is one of its words); `entry`: its other words (title, place, people)."""
     meaning, told = sense_words(word, diary), _told(diary, entry)
     hint_words = dict.fromkeys(content_words(hint))
-    shared = [w for w in hint_words if forms(w) & meaning]
+    shared = [w for w in hint_words if family(w) & meaning]
     of_the_day = [w for w in hint_words if forms(w) & told and not forms(w) & meaning]
     if not shared:
         return [f"the hint shares no meaning with the dictionary senses of {word!r}"]

@@ -45,6 +45,7 @@ def test_the_dictionary_is_read_from_its_files():
         ("green", "The colour of grass and leaves.", "On the old green rug.", "", None),
         ("compost", "Rotted plants and leaves that you dig into soil.", "A 50-litre bag of compost.", "", None),
         ("church", "A place where people go to pray and worship.", "Went to St Mary's church.", "", None),
+        ("church", "A place where people go to pray.", "Went to St Mary's church.", "", None),  # "house of prayer"
         # a sense the dictionary lacks (WordNet 3.0 has "crumble" only as a verb): left to the form rules
         ("crumble", "A mixture of flour and sugar.", "Baked an apple crumble for Emily's visit.", "", None),
     ],

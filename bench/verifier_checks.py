@@ -41,6 +41,7 @@ HINT_SETS = (
     "hints_fresh53",
     "hints_fresh59",
     "hints_fresh61",
+    "hints_fresh67",
 )
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 

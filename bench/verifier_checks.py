@@ -42,6 +42,8 @@ HINT_SETS = (
     "hints_fresh59",
     "hints_fresh61",
     "hints_fresh67",
+    "hints_fresh71",
+    "hints_fresh73",
 )
 EVIDENCE = re.compile(r"  - \[\d+\] \S+ \(\w+\) (.*?) \| (.*?) \|")
 

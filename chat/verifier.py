@@ -33,17 +33,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 
 from wordfreq import zipf_frequency
 
-from .definitions import not_a_definition
+from .definitions import not_a_definition, undefined
 from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
 from .word_match import says_word
 from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
-VERSION = "verifier-9"
+VERSION = "verifier-10"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -219,6 +220,14 @@ def leaked(text: str, *, answer: str, allowed: str = "") -> list[str]:
     secret = {word for word in normalize(answer).split() if word not in STOPWORDS and len(word) > 2} - allowed_words
     words = set(normalize(text).split()) - allowed_words
     return [f"answer word {word!r}" for word in sorted(secret) if any(says_word(w, word) for w in words)]
+
+
+def split_answer(text: str, *, answer: str) -> list[str]:
+    """An answer word written as two ("The tow path is ..." for "towpath"): given away in pieces, which
+    `leaked` does not see (neither piece is the word, nor of its stem)."""
+    words = normalize(text).split()
+    secret = {word for word in normalize(answer).split() if len(word) > 3}
+    return [f"gives the answer away in two words {a!r} {b!r}" for a, b in pairwise(words) if a + b in secret]
 
 
 def non_words(text: str, *, vocabulary: set[str]) -> list[str]:
@@ -402,7 +411,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += month_only_problems(written, cited)
     problems += role_prefixes(written)
     problems += non_words(written, vocabulary=vocabulary)
-    problems += [problem for line in lines for problem in ungrammatical(line)]
+    titles = [part for source in cited for part in (source.title, source.place)]
+    problems += [problem for line in lines for problem in ungrammatical(line, titles)]
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
     # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
     copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
@@ -421,6 +431,12 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
         if candidate.definition:  # what the word means, not what happened that day
             problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
+            problems += undefined(
+                candidate.definition,
+                word=candidate.answer,
+                diary=cited[0].text,
+                entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]),
+            )
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:
@@ -439,6 +455,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     else:
         early = " ".join(lines[:2])
         problems += [f"gives the answer away: {p.split(' ', 2)[-1]}" for p in leaked(early, answer=candidate.answer)]
+        problems += split_answer(written, answer=candidate.answer)
     said = _content(candidate.question)
     for index, cue in enumerate(candidate.cues, start=1):
         new = _content(cue) - said

@@ -98,7 +98,7 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
     if plan.kind == "season_repeat":
         season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()
         return {"question": f"In {season} you went to {place} more than once. What did you do there?", "cue1": cue}
-    return {"hint": "Something you can hold in your hand, found at home."}
+    return {"hint": "A ticket that takes you there and back again."}  # a right definition of the plan's "return"
 
 
 def test_a_puzzle_in_its_examples_form_passes_the_grammar_and_is_not_taken_for_copied_instructions():

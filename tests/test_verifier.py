@@ -250,11 +250,13 @@ def _key_word_plan():
 @pytest.mark.parametrize(
     ("hint", "expect"),
     [
-        ("Something you can hold, found at the shop.", None),
+        ("A soft cake, light and airy.", None),  # the plan's word: "sponge" (a Victoria sponge)
+        ("Something you can hold, found at the shop.", "shares no meaning with the dictionary senses"),
         ("{answer} is the word.", "gives the answer away"),
         ("Many {stem}s in a row.", "gives the answer away"),  # the answer's stem with another ending
         ("It means what the word means, in other words.", "copies the instructions"),
         ("Sarah came tovisit toars.", "not a word"),
+        ("The {halves} is the road.", "gives the answer away in two words"),  # seed 47: "The tow path is ..."
         ("{line}", "copies the diary line"),
     ],
 )
@@ -268,7 +270,8 @@ def test_a_key_word_hint_is_a_description_in_new_words(hint, expect):
 
     plan, pool = _key_word_plan()
     line = plan.extra_cues[0].split('"')[1].replace("_____", "thing")
-    text = hint.format(answer=plan.answer.capitalize(), stem=stem_of(plan.answer), line=line)
+    halves = f"{plan.answer[:3]} {plan.answer[3:]}"
+    text = hint.format(answer=plan.answer.capitalize(), stem=stem_of(plan.answer), line=line, halves=halves)
     candidate = authoring.candidate(plan, json.dumps({"hint": text}))
     assert candidate.question.startswith("A word from your diary for ") and text in candidate.question
     assert candidate.cues == plan.extra_cues

@@ -102,7 +102,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             'cue2 fact: "The Tea dance with Cyril" was in April 2019.',
             {"question": "Which of these came first: the Tea dance with 'Moonlight Serenade' and Agnes, or the one "
                          "with Cyril?",
-             "cue1": "The Tea dance with 'Moonlight Serenade' and Agnes was in July 2019, in the summer.",
+             "cue1": "The Tea dance with 'Moonlight Serenade' and Agnes was in July 2019.",
              "cue2": "The Tea dance with Cyril was in April 2019."},
         ),
     ),

@@ -127,6 +127,18 @@ def test_the_question_s_grammar_lets_the_model_say_no_order_and_no_date():
         assert not re.fullmatch(pattern, f"{told}{plan.ending}?"), told
 
 
+def test_a_cue_cannot_glue_a_season_the_entries_lack_to_a_word():
+    """Seen at 300 entries, seed 41: "…was in April 2026, in the summermonth." (the worked example then ended
+    its cue with "in the summer"); the entries are in February and June, so only winter and summer are theirs."""
+    plan, _ = _recurring_plan()
+    cue = plan.fields["cue1"]["pattern"]
+    opening = plan.cue_facts[0].split('"')[1]
+    assert re.fullmatch(cue, f"{opening} was in June 2026, in the summer.")
+    for glued in ("in the springtime", "in the autumnal rain", "in the summermonth"):
+        ok = glued == "in the summermonth"  # June is summer: a word that begins with it is no false season
+        assert bool(re.fullmatch(cue, f"{opening} was in June 2026, {glued}.")) is ok, glued
+
+
 def test_the_verifier_holds_the_choices_to_their_own_entries():
     plan, known = _recurring_plan()
     assert _problems(plan, known) == []

@@ -51,9 +51,10 @@ def _group() -> PuzzleGroup:
 
 
 def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFacts], client: LLMClient,
-               base_url: str, model: str,
-               user: str = "") -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
-    """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash)."""
+               base_url: str, model: str, user: str = "", known: list[EntryFacts] | None = None,
+               ) -> tuple[verifier.Candidate | None, list[str], str, float, str]:  # fmt: skip
+    """Ask for one candidate and verify it: (candidate, reasons, raw reply, seconds, prompt hash). `known`: the
+    whole life log (default: the pool), which a which_first choice must single out one entry of."""
     messages = [*prefix, *authoring.suffix(plan)]
     schema = authoring.schema(plan)
     started = time.perf_counter()
@@ -65,7 +66,7 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
         candidate = authoring.candidate(plan, reply)
     except authoring.BadReply as error:
         return None, [str(error)], reply, seconds, authoring.prompt_sha256(messages, schema)
-    reasons = verifier.check_authored(candidate, entries=authoring.sources(pool),
+    reasons = verifier.check_authored(candidate, entries=authoring.sources(known or pool),
                                       distractor_pool=authoring.distractor_pool(plan, pool),
                                       instructions=plan.instructions,
                                       example_words=authoring.EXAMPLE_WORDS)  # fmt: skip
@@ -92,7 +93,9 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         participant = Participant.objects.get(pk=participant_id)
         prefix = llm_prefix_active(participant_id)  # the short context of recent entries until the whole is held
         digest = prefix_sha256(prefix)
-        pool = entry_facts_list(participant=participant, only_ids=set(prefix_entry_ids(prefix)))  # what it saw
+        known = entry_facts_list(participant=participant)  # the trainee lived all of it, not only what fits
+        held = set(prefix_entry_ids(prefix))
+        pool = [facts for facts in known if facts.id in held]  # what the model saw
         by_id = {facts.id: facts for facts in pool}
         tried = set(AuthoredPuzzle.objects.filter(participant_id=participant_id, prefix_sha256=digest)
                     .values_list("plan_key", flat=True))  # fmt: skip
@@ -106,7 +109,8 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         asked = entry_ids_asked_lately(participant_id=participant_id, days=group.rules.get("min_gap_days", 0))
         fresh = [facts for facts in pool if facts.id not in asked]
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
-        plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys)
+        plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys,
+                                    known=known)  # fmt: skip
         # one kind after another: a request then finds its kind's examples in the server's live context (the
         # previous request's) and computes only its own lines, not the few hundred tokens of examples again
         plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))
@@ -117,7 +121,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
                 candidate, reasons, reply, seconds, prompt_hash = author_one(
                     plan, prefix=prefix, pool=pool, client=client or llm_client(settings.LLM_AUTHORING_TIMEOUT_S),
                     base_url=base_url or participant_llm_url(participant_id), model=model,
-                    user=llm_user(participant_id),
+                    user=llm_user(participant_id), known=known,
                 )  # fmt: skip
             except LLMUnavailable as error:
                 if "HTTP 400" not in str(error):

@@ -6,7 +6,10 @@ schema constrains (the evidence ids and the answer are constants in it). Every c
 
 Plans, by kind (the puzzle families the templates cannot do well):
 - shared_person: two events on different days with exactly one person in common: who was at both?
-- which_first: two similar events (same place or tag) months apart: which came first?
+- which_first: which came first? Two similar events done once each (same place or tag, different months), or
+  two occurrences of one recurring event months apart, each named by facts only it has in the whole life log
+  (`chat.authoring_order`: "the reading group with 'Rebecca' and Maggie, or the one with Elsie?"). The
+  program fixes the choices and how the question names them; the model writes its opening and the cues.
 - season_repeat: something done two or more times in one season: what was it?
 - key_word: a word of the trainee's own diary, described in new words: which word is it? The program fixes the
   diary line, the blanked word (the answer) and the question around the description; the model writes only the
@@ -18,17 +21,22 @@ its kind's worked examples as request/reply exchanges, then the request, which c
 `naive_*`: the comparison design, which asks the model for a whole puzzle (facts, answer, evidence) at once.
 """
 
+import functools
 import hashlib
+import itertools
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from . import authoring_order as order
+from . import verifier
 from .authoring_grammar import quote, text_pattern
 from .puzzles.base import EntryFacts, join_names
 from .scoring import STOPWORDS, content_words, normalize
-from .verifier import SEASONS, Candidate, Source
+from .verifier import REPEAT_DAYS_APART, SEASONS, Candidate, Source
 
 RECOGNITION = "Which of these was it? You can answer with the letter."
 KINDS = ("shared_person", "which_first", "season_repeat", "key_word")
@@ -87,6 +95,16 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             {"question": "Which of these came first: Trip to the zoo or Boat race?",
              "cue1": "Boat race was in June 2018.", "cue2": "Trip to the zoo was in March 2018, a sunny day."},
         ),
+        # a recurring event: each occurrence named by its own facts, the second time as "the one with ..."
+        Example(
+            "Event A: \"Tea dance with 'Moonlight Serenade' and Agnes\". Event B: \"Tea dance with Cyril\".\n"
+            "cue1 fact: \"The Tea dance with 'Moonlight Serenade' and Agnes\" was in July 2019.\n"
+            'cue2 fact: "The Tea dance with Cyril" was in April 2019.',
+            {"question": "Which of these came first: the Tea dance with 'Moonlight Serenade' and Agnes, or the one "
+                         "with Cyril?",
+             "cue1": "The Tea dance with 'Moonlight Serenade' and Agnes was in July 2019.",
+             "cue2": "The Tea dance with Cyril was in April 2019."},
+        ),
     ),
     "season_repeat": (
         Example(
@@ -117,7 +135,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
 _EXAMPLE_FACTS = (
     "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
-    "umbrella soaked whispered rowers"
+    "umbrella soaked whispered rowers moonlight serenade"
 )
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
@@ -146,6 +164,7 @@ class Plan:
     scoring: dict = field(default_factory=dict)  # what the scorer needs beyond the answer
     question: str = ""  # the program's question around what the model writes ("{hint}"); empty: the model's
     subject: str = ""  # what the puzzle is about that a participant's other puzzles of its kind should not repeat
+    ending: str = ""  # what the model's question ends with, fixed by its grammar (which_first: the two choices)
 
     @property
     def task(self) -> str:
@@ -273,12 +292,16 @@ def _clue(facts: EntryFacts, avoid: str) -> str:
     return ""
 
 
-def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
-    plans, used = [], set()
-    title_count: dict[str, int] = {}
-    for facts in pool:
-        title_count[normalize(facts.title)] = title_count.get(normalize(facts.title), 0) + 1
-    # Only events the trainee did once: "which came first, gardening or baking?" has no answer if they did both often
+def _which_first(pool: list[EntryFacts], rng: random.Random, known: list[EntryFacts] | None = None) -> list[Plan]:
+    """Two similar events, the earlier the answer: two done once each (the same place or tag, different months),
+    or two occurrences of one recurring event, months apart, each named by facts of its own (`authoring_order`).
+    `known`: the trainee's whole life log, against which "once" and "its own" are judged (the pool is only
+    what the prefix holds)."""
+    known = pool if known is None else known
+    plans: list[Plan] = []
+    used: set[int] = set()
+    title_count = Counter(normalize(facts.title) for facts in known)
+    # events done once: "which came first, gardening or baking?" has no answer if they did both often
     ordered = sorted((e for e in pool if title_count[normalize(e.title)] == 1), key=lambda e: e.local_time)
     for index, a in enumerate(ordered):
         for b in ordered[index + 1 :]:
@@ -288,25 +311,56 @@ def _which_first(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             if a.id in used or b.id in used or '"' in a.title + b.title:
                 continue
             used |= {a.id, b.id}
-            options = _with_answer(rng, a.title, [b.title])
-            cue_facts = [f'"{b.title}" was in {_month(b)}', f'"{a.title}" was in {_month(a)}']
-            # the question names both events (fixed by the grammar) and no month, year or number: those tell
-            # the order; cue 1 (about the later event) may not name the earlier one's own words
-            ending = f": {quote(options[0])} or {quote(options[1])}"
-            own = set(normalize(a.title).split()) - set(normalize(b.title).split())
-            plans.append(Plan(
-                kind="which_first", evidence_ids=[a.id, b.id], answer=a.title,
-                facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
-                      f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
-                fields={"question": _text([a, b], opening="Which", suffix=ending, end="\\?", words=(1, 8),
-                                          numbers=False, dates=False, breaks=False),
-                        "cue1": _text([a, b], hide=own, opening=quote(b.title), words=CUE_WORDS, breaks=False),
-                        "cue2": _text([a, b], opening=quote(a.title), words=CUE_WORDS, breaks=False)},
-                cue_facts=cue_facts, options=options, answer_in_question=True,
-                scoring={"choice_in_question": True},
-            ))  # fmt: skip
+            plans.append(_order_plan(a, b, (a.title, b.title), (a.title, b.title), rng))
             break
+    by_title: dict[str, list[EntryFacts]] = {}
+    for facts in sorted(pool, key=lambda e: e.local_time):
+        if title_count[normalize(facts.title)] > 1 and '"' not in facts.title:
+            by_title.setdefault(normalize(facts.title), []).append(facts)
+    for occurrences in by_title.values():
+        marked = [(facts, found) for facts in occurrences if (found := order.marker(facts, known))]
+        for (a, mark_a), (b, mark_b) in itertools.combinations(marked, 2):
+            if a.id in used or b.id in used or (b.local_time - a.local_time).days < REPEAT_DAYS_APART:
+                continue
+            used |= {a.id, b.id}
+            # said in a sentence: "the Library reading group with 'Rebecca' and Maggie, or the one with Elsie"
+            said = (f"the {order.in_a_sentence(a)} with {order.detail(mark_a)}",
+                    f"the {order.in_a_sentence(b)} with {order.detail(mark_b)}")  # fmt: skip
+            plans.append(_order_plan(a, b, (order.option(a, mark_a), order.option(b, mark_b)), said, rng,
+                                     again=("the one with " + order.detail(mark_a),
+                                            "the one with " + order.detail(mark_b))))  # fmt: skip
     return plans
+
+
+def _order_plan(a: EntryFacts, b: EntryFacts, names: tuple[str, str], said: tuple[str, str], rng: random.Random,
+                again: tuple[str, str] | None = None) -> Plan:  # fmt: skip
+    """Which came first, `a` or `b` (a the earlier), each a choice by its name (`names`) and said in the question
+    as `said`, the second one said as `again` when given ("…, or the one with Elsie")."""
+    options = _with_answer(rng, names[0], [names[1]])
+    spoken = dict(zip(names, said, strict=True))
+    second = dict(zip(names, again or said, strict=True))
+    openings = [_capital(said[1]), _capital(said[0])]  # each cue starts by naming its event, the later first
+    cue_facts = [f'"{openings[0]}" was in {_month(b)}', f'"{openings[1]}" was in {_month(a)}']
+    # the question names both events (fixed by the grammar) and no month, year, number or word of order: those
+    # tell it; cue 1 (about the later event) may not name the earlier one's own words
+    joiner = ", or " if again else " or "
+    ending = f": {spoken[options[0]]}{joiner}{second[options[1]]}"
+    own = set(normalize(names[0]).split()) - set(normalize(names[1]).split())
+    return Plan(
+        kind="which_first", evidence_ids=[a.id, b.id], answer=names[0],
+        facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
+              f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
+        fields={"question": _text([a, b], hide=sorted(verifier.ORDER_WORDS), opening="Which", suffix=quote(ending),
+                                  end="\\?", words=(1, 8), numbers=False, dates=False, breaks=False),
+                "cue1": _text([a, b], hide=own, opening=quote(openings[0]), words=CUE_WORDS, breaks=False),
+                "cue2": _text([a, b], opening=quote(openings[1]), words=CUE_WORDS, breaks=False)},
+        cue_facts=cue_facts, options=options, answer_in_question=True, ending=ending,
+        scoring={"choice_in_question": True},
+    )  # fmt: skip
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _season(facts: EntryFacts) -> str:
@@ -411,11 +465,13 @@ PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "seaso
 
 
 def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
-              used: Iterable[str] = ()) -> list[Plan]:  # fmt: skip
+              used: Iterable[str] = (), known: list[EntryFacts] | None = None) -> list[Plan]:  # fmt: skip
     """Up to `limit` plans, the kinds taken in turn so one kind does not crowd out the rest; `skip`: plan
     keys already authored; `used`: keys of the participant's accepted plans, whose subjects (a season_repeat's
-    place) the new plans do not repeat, and neither do two new ones."""
-    by_kind = {kind: [p for p in PLANNERS[kind](pool, rng) if p.key() not in skip] for kind in KINDS}
+    place) the new plans do not repeat, and neither do two new ones; `known`: the whole life log (default: the
+    pool), against which which_first tells an event done once and an occurrence's own facts."""
+    planners = {**PLANNERS, "which_first": functools.partial(_which_first, known=known)}
+    by_kind = {kind: [p for p in planners[kind](pool, rng) if p.key() not in skip] for kind in KINDS}
     for plans in by_kind.values():
         rng.shuffle(plans)
     taken = _subjects(used, {facts.id: facts for facts in pool})
@@ -488,10 +544,13 @@ def candidate(plan: Plan, reply: str) -> Candidate:
 
 
 def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:
-    """The values a distractor of this plan may take: people or titles of the trainee's entries."""
+    """The values a distractor of this plan may take: people or titles of the trainee's entries; for which_first
+    also its own choices, which may name an occurrence of a title by its facts (the verifier's
+    `order_problems` holds each to one entry of the life log)."""
     if plan.kind == "shared_person":
         return {person for facts in pool for person in facts.people}
-    return {facts.title for facts in pool}
+    titles = {facts.title for facts in pool}
+    return titles | set(plan.options) if plan.kind == "which_first" else titles
 
 
 def sources(pool: list[EntryFacts]) -> dict[int, Source]:
@@ -506,7 +565,10 @@ def payload(plan: Plan, accepted: Candidate, by_id: dict[int, EntryFacts]) -> di
         index = [normalize(o) for o in accepted.options].index(normalize(plan.answer))
         recognition = {"prompt": RECOGNITION, "options": accepted.options, "answer_index": index}
     expected = plan.answer
-    if plan.kind in ("which_first", "season_repeat"):
+    if plan.kind == "which_first":  # the earlier event: its choice may name it by its facts, not its title
+        match = min(evidence, key=lambda e: e.local_time)
+        expected = f"{match.title}. {match.description}".strip()
+    elif plan.kind == "season_repeat":
         match = next(e for e in evidence if normalize(e.title) == normalize(plan.answer))
         expected = f"{match.title}. {match.description}".strip()
     return {

@@ -29,6 +29,7 @@ OPENERS = sorted(
     which who whose why with you your""".split()  # noqa: SIM905 -- a word list reads better as text
     if word in STARTERS and word not in NUMBER_WORDS and word not in CALENDAR_WORDS
 )
+SEASON_WORDS = {"spring", "summer", "autumn", "winter"}
 MAX_LETTERS = 15  # a lowercase word no longer than this: a model can run words together ("youmadeinthe...")
 ENDINGS = ("s", "re", "ve", "ll", "t", "d", "m")
 SUFFIXES = "'(" + "|".join(ENDINGS) + ")"  # "Helen's", "you're": an apostrophe only before a short ending
@@ -101,6 +102,8 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
     stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
+    # a season the entries do not support, glued to a word, is said still (seen: "in the summermonth" of April)
+    stems |= calendar & SEASON_WORDS
     # the examples' words glued to others are the examples still (seen: "spreadon toastmate")
     stems |= {w for w in set(foreign) - grounded if len(w) >= 4}
     capitals = {c for c in capitals if normalize(c) not in forbidden and not normalize(c).startswith(tuple(stems))}

@@ -249,7 +249,9 @@ def strangers(answer: str, text: str, spelling_min: float | None = 80.0, nicknam
     with Jean" for the coffee with Joan, "reading group with Howard" for Harold's. A word of the text is never a
     stranger ("Victoria" of the Victoria sponge), and a name is no stranger when it may be one of the text's
     people by nickname or spelling (`same_person`). Relations are left to the caller."""
-    text_words = {word.casefold().removesuffix("'s") for word in re.findall(r"[A-Za-z][A-Za-z'’-]*", text)}
+    # a closing quote is no part of its word: "with 'Rebecca' and Maggie" (a which_first choice) has Rebecca
+    words = re.findall(r"[A-Za-z][A-Za-z'’-]*", text)
+    text_words = {word.casefold().rstrip("'’").removesuffix("'s") for word in words}
     people = sorted(word for word in text_words if is_first_name(word) or gender(word) is not None)
     starts = _sentence_starts(answer)
     found = []

@@ -24,6 +24,10 @@ and the offending words, so a rejection can be stored and counted.
   both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
   key_word asks for the word, and describes it in new words (no run of the diary line). A grounded,
   answerable text that asks something else ("…you were discharged?") is not the puzzle.
+- Order (which_first): each choice's words are one cited entry's facts and no other entry's of that title in
+  the life log (two reading groups told apart by the book and who came); the answer's entry came first; two
+  occurrences of one event are months apart; the question says no month, season, year or word of order. A cue
+  that names one event by its facts says only that event's facts (its month, not the other's).
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
   diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds;
   it gives no instruction about the screen that the template does not ("Press 'Skip' to have a guess").
@@ -86,6 +90,9 @@ ROLE_PREFIX = re.compile(r"(?:^|[\n.!?]\s*)[\"“']?\s*(trainee|reme|assistant|u
 BLANK = re.compile(r"_{3,}")
 OPTION_LINE = re.compile(r"^\s*[A-H]\)\s.+$", re.M)
 QUOTED = re.compile(r"[\"“]([^\"”]{8,})[\"”]")
+# An item an entry's text names in single quotes: the book discussed, the play seen ("Saw 'The Mousetrap'"); not
+# an apostrophe ("Tom's", "mother's old recipe").
+QUOTED_ITEM = re.compile(r"(?<![\w'‘])['‘]([^'‘’\n]{2,40}?)['’](?!\w)")
 SEGMENT_BREAK = re.compile(r"(?<=[.!?:;\n])\s*|[\"“”‘(]\s*|\s[-–—]\s")
 SHINGLE = 4  # words in a row that mark text copied from another puzzle
 
@@ -368,6 +375,17 @@ def _content(text: str) -> set[str]:
     return {word for word in normalize(text).split() if word not in STOPWORDS and len(word) > 1}
 
 
+def quoted_items(text: str) -> list[str]:
+    """What a text names in single quotes ("discussed 'Rebecca'"), once each, in order."""
+    return list(dict.fromkeys(QUOTED_ITEM.findall(text)))
+
+
+def _marks(source: Source) -> set[str]:
+    """The words that name an event: its title and place, and what tells two occurrences of one title apart
+    (its people, the items its text quotes: "the reading group with 'Rebecca' and Maggie")."""
+    return _content(" ".join([source.title, source.place, *source.people, *quoted_items(source.text)]))
+
+
 def misattributed(cue: str, cited: list[Source]) -> list[str]:
     """A cue that names one of a puzzle's events may say only that event's facts: each fact is grounded in some
     cited entry, yet put at the wrong event it is false (seen: "At the evening at the theatre you bought fresh
@@ -376,7 +394,7 @@ def misattributed(cue: str, cited: list[Source]) -> list[str]:
     if len(cited) < 2:
         return []
     said = _content(cue)
-    marks = [_content(f"{source.title} {source.place}") for source in cited]
+    marks = [_marks(source) for source in cited]
     named = [source for index, (source, mark) in enumerate(zip(cited, marks, strict=True))
              if said & (mark - set().union(*(m for other, m in enumerate(marks) if other != index)))]  # fmt: skip
     if len(named) != 1:
@@ -403,7 +421,8 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     cited = [entries[i] for i in candidate.evidence_ids]
     grounded = grounded_text(cited)
     vocabulary = set(normalize(grounded).split())
-    if not candidate.answer.strip() or not set(normalize(candidate.answer).split()) <= vocabulary:
+    # content words: a which_first choice joins its entry's facts with "with" and "and"
+    if not candidate.answer.strip() or not _content(candidate.answer) <= vocabulary:
         problems.append(f"answer {candidate.answer!r} is not in the cited entries")
     lines = [candidate.question, *candidate.cues]
     written = "\n".join(lines)
@@ -464,7 +483,61 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         said |= _content(cue)
         problems += [f"cue {index} {problem}" for problem in misattributed(cue, cited)]
     problems += _choice_problems(candidate, distractor_pool)
+    if candidate.kind == "which_first":
+        problems += order_problems(candidate, cited, entries)
     return _unique(problems)
+
+
+# The trainee may find the order by recall only: a which-came-first question says no month, season, year or
+# word of order beside its choices ("the later one with Elsie").
+ORDER_WORDS = frozenset(
+    ["later", "latest", "last", "recent", "recently", "previous", "previously", "newer", "older", "ago", "afterwards"]
+)
+REPEAT_DAYS_APART = 56  # two occurrences of one event this far apart at least: months, not a week or two
+
+
+def order_problems(candidate: Candidate, cited: list[Source], entries: dict[int, Source]) -> list[str]:
+    """which_first: each choice names one cited entry (its words are that entry's facts, and not all of them
+    another cited entry's) and no other entry of that title in the trainee's life log (`entries`: a fact
+    shared with an occurrence not asked about makes the choice ambiguous); the answer's entry came first, as
+    far as the entries' time is known; two occurrences of one title are months apart; and the question tells
+    no order."""
+    problems, matched = [], {}
+    for option in candidate.options:
+        distinct = _content(option)
+        fits = [source for source in cited if distinct and distinct <= _content(source.grounded())]
+        if len(fits) != 1:
+            problems.append(f"the choice {option!r} fits {len(fits)} of the cited entries")
+            continue
+        matched[normalize(option)] = entry = fits[0]
+        twins = sorted(other.id for other in entries.values() if other.id != entry.id
+                       and normalize(other.title) == normalize(entry.title)
+                       and distinct <= _content(other.grounded()))  # fmt: skip
+        if twins:
+            problems.append(f"the choice {option!r} also fits the {entry.title!r} of entries {twins[:3]}")
+    if len({entry.id for entry in matched.values()}) < len(matched):
+        problems.append("two choices name one entry")
+    elif len(matched) == len(candidate.options) and (first := matched.get(normalize(candidate.answer))):
+        for entry in matched.values():
+            if entry is not first and not _known_before(first, entry):
+                problems.append(f"the answer {candidate.answer!r} did not come first ({entry.title!r})")
+            apart = abs((entry.when - first.when).days) if entry.when and first.when else 0
+            if entry is not first and normalize(entry.title) == normalize(first.title) and apart < REPEAT_DAYS_APART:
+                problems.append(f"two occurrences of {entry.title!r} {apart} days apart: too close to tell apart")
+    said = set(normalize(candidate.question).split()) - set(normalize(" ".join(candidate.options)).split())
+    told = calendar_words(" ".join(said)) | {w for w in said if re.fullmatch(r"(19|20)\d\d", w)} | said & ORDER_WORDS
+    if told:
+        problems.append(f"the question tells the order ({', '.join(sorted(told))})")
+    return problems
+
+
+def _known_before(first: Source, second: Source) -> bool:
+    """Whether `first` is known to come before `second`: by month where either is known only by its month."""
+    if first.when is None or second.when is None:
+        return False
+    if first.month_only or second.month_only:
+        return (first.when.year, first.when.month) < (second.when.year, second.when.month)
+    return first.when < second.when
 
 
 # What the asking sentence (the one ending in '?') must say, by kind: (rule, pattern) pairs, each one a must.

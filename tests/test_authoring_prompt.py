@@ -92,8 +92,7 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
         return {"question": f"Who was with you both at the {first.title} in {first.local_time:%B %Y} and at the "
                             f"{second.title} in {second.local_time:%B %Y}?", "cue1": cue}  # fmt: skip
     if plan.kind == "which_first":
-        first, second = plan.options
-        return {"question": f"Which of these came first: {first} or {second}?", "cue1": cue,
+        return {"question": f"Which of these came first{plan.ending}?", "cue1": cue,
                 "cue2": cues[1]}  # fmt: skip
     if plan.kind == "season_repeat":
         season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()

@@ -37,6 +37,7 @@ django.setup()
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.test import override_settings  # noqa: E402
 from django.utils.text import slugify  # noqa: E402
 
 from accounts.services import user_create  # noqa: E402
@@ -211,7 +212,7 @@ def main() -> None:
                         help="the server's context (LLM_SERVER_N_CTX's default); the prefix fits it")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--kinds", nargs="+", choices=authoring.KINDS, default=list(authoring.KINDS),
-                        help="the plan kinds to author (default: all, taken in turn)")  # fmt: skip
+                        help="the kinds to author (default: all; the product: LLM_AUTHORING_KINDS)")  # fmt: skip
     parser.add_argument("--out", default="authoring-cpu")
     parser.add_argument("--kv-dir", default="",
                         help="the server's prefix store (default: a new one, so the prefix is cold); a run with the "
@@ -259,7 +260,7 @@ def main() -> None:
         # progress as it happens: a long run stopped early (a loaded machine) still leaves its numbers
         print(f"cold prefix {before['prompt_tokens']} tokens in {cold_s:.1f} s, load {os.getloadavg()[0]:.1f}",
               flush=True)  # fmt: skip
-        with mock.patch.object(authoring, "KINDS", tuple(args.kinds)):
+        with override_settings(LLM_AUTHORING_KINDS=tuple(args.kinds)):
             until = time.monotonic() + args.budget_s if args.budget_s else None
             run = authored_puzzles_write(participant_id=participant.pk, limit=args.candidates,
                                          base_url=base + "/v1", model=model_name, until=until)  # fmt: skip

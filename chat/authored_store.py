@@ -110,7 +110,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         fresh = [facts for facts in pool if facts.id not in asked]
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
         plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys,
-                                    known=known)  # fmt: skip
+                                    known=known, kinds=settings.LLM_AUTHORING_KINDS)  # fmt: skip
         # one kind after another: a request then finds its kind's examples in the server's live context (the
         # previous request's) and computes only its own lines, not the few hundred tokens of examples again
         plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))

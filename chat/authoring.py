@@ -465,19 +465,23 @@ PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "seaso
 
 
 def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
-              used: Iterable[str] = (), known: list[EntryFacts] | None = None) -> list[Plan]:  # fmt: skip
-    """Up to `limit` plans, the kinds taken in turn so one kind does not crowd out the rest; `skip`: plan
+              used: Iterable[str] = (), known: list[EntryFacts] | None = None,
+              kinds: Iterable[str] = KINDS) -> list[Plan]:  # fmt: skip
+    """Up to `limit` plans of `kinds`, taken in turn so one kind does not crowd out the rest; `skip`: plan
     keys already authored; `used`: keys of the participant's accepted plans, whose subjects (a season_repeat's
     place) the new plans do not repeat, and neither do two new ones; `known`: the whole life log (default: the
     pool), against which which_first tells an event done once and an occurrence's own facts."""
+    kinds = tuple(kinds)
+    if unknown := set(kinds) - set(KINDS):
+        raise ValueError(f"unknown puzzle kinds {sorted(unknown)}: the kinds are {', '.join(KINDS)}")
     planners = {**PLANNERS, "which_first": functools.partial(_which_first, known=known)}
-    by_kind = {kind: [p for p in planners[kind](pool, rng) if p.key() not in skip] for kind in KINDS}
+    by_kind = {kind: [p for p in planners[kind](pool, rng) if p.key() not in skip] for kind in kinds}
     for plans in by_kind.values():
         rng.shuffle(plans)
     taken = _subjects(used, {facts.id: facts for facts in pool})
     chosen: list[Plan] = []
     while len(chosen) < limit and any(by_kind.values()):
-        for kind in KINDS:
+        for kind in kinds:
             while by_kind[kind] and len(chosen) < limit:
                 plan = by_kind[kind].pop()
                 if plan.subject and (kind, plan.subject) in taken:

@@ -112,9 +112,35 @@ def test_a_request_the_server_refuses_ends_the_run_without_a_retry_loop(world):
     assert list(run.reasons) == ["refused by the server (HTTP 400, e.g. the prompt does not fit)"]
 
 
-def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world):
+def _kinds_asked(server) -> list[str]:
+    return [re.search(r"\((\w+)\)\n", r["messages"][-1]["content"]).group(1) for r in server.requests]
+
+
+def test_the_kinds_authored_are_the_setting_s_and_key_word_is_off_by_default(world, settings):
     from tests.scripted_llm import ScriptedLLM
 
+    give_life_log(world.participant_a, count=60)
+    asked = {}
+    for kinds in ((), ("key_word", "season_repeat")):
+        if kinds:
+            settings.LLM_AUTHORING_KINDS = kinds
+        server = ScriptedLLM(complete=lambda request: "{}")
+        try:
+            authored_puzzles_write(participant_id=world.participant_a.pk, limit=8, base_url=server.base_url,
+                                   model="any")  # fmt: skip
+        finally:
+            server.close()
+        asked[kinds] = set(_kinds_asked(server))
+    assert asked[()] and "key_word" not in asked[()]  # the 0.5B's hints were nearly all wrong definitions
+    assert "key_word" in asked[("key_word", "season_repeat")] <= {"key_word", "season_repeat"}
+    with pytest.raises(ValueError, match="unknown puzzle kinds"):
+        authoring.plans_for([], rng=random.Random(1), limit=1, kinds=("key_words",))
+
+
+def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world, settings):
+    from tests.scripted_llm import ScriptedLLM
+
+    settings.LLM_AUTHORING_KINDS = authoring.KINDS
     give_life_log(world.participant_a, count=60)
     server = ScriptedLLM(complete=lambda request: "{}")
     try:
@@ -122,7 +148,7 @@ def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_
                                      model="any")  # fmt: skip
     finally:
         server.close()
-    kinds = [re.search(r"\((\w+)\)\n", r["messages"][-1]["content"]).group(1) for r in server.requests]
+    kinds = _kinds_asked(server)
     assert run.candidates == len(kinds) == 8 and len(set(kinds)) >= 3
     assert kinds == sorted(kinds, key=authoring.KINDS.index)  # each kind's candidates in a row
     for previous, request in itertools.pairwise(server.requests):

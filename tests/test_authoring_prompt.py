@@ -97,7 +97,13 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
     if plan.kind == "season_repeat":
         season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()
         return {"question": f"In {season} you went to {place} more than once. What did you do there?", "cue1": cue}
-    return {"hint": "A ticket that takes you there and back again."}  # a right definition of the plan's "return"
+    return {"hint": RIGHT_DEFINITIONS[plan.answer]}  # the dictionary check holds hints to the word's senses
+
+
+RIGHT_DEFINITIONS = {
+    "return": "A ticket that takes you there and back again.",
+    "carrot": "A long root vegetable you can eat.",
+}
 
 
 def test_a_puzzle_in_its_examples_form_passes_the_grammar_and_is_not_taken_for_copied_instructions():

@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+from django.test import override_settings
 
 from chat import authoring
 from chat.authored_store import authored_puzzles_write
@@ -21,8 +22,7 @@ OLD_PREFIX = "o" * 64
 
 def _author(participant, server: ScriptedLLM) -> list[AuthoredPuzzle]:
     """One authoring run of season_repeat plans only; the rows it stored."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(authoring, "KINDS", ("season_repeat",))
+    with override_settings(LLM_AUTHORING_KINDS=("season_repeat",)):
         authored_puzzles_write(participant_id=participant.pk, limit=20, base_url=server.base_url, model="scripted")
     return list(AuthoredPuzzle.objects.filter(participant=participant).exclude(prefix_sha256=OLD_PREFIX))
 

@@ -264,6 +264,14 @@ LLM_WARM_CANDIDATES = int(os.environ.get("LLM_WARM_CANDIDATES", "3"))  # puzzle 
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
+# The puzzle kinds the LLM authors (chat.authoring.KINDS). key_word is off by default: the packaged 0.5B rarely
+# writes a true definition (of its hints verifier-10 kept, nearly all were wrong by hand; README "Choosing the
+# CPU model"); turn it on for a model that does, e.g. "shared_person,which_first,season_repeat,key_word".
+LLM_AUTHORING_KINDS = tuple(
+    kind.strip()
+    for kind in os.environ.get("LLM_AUTHORING_KINDS", "shared_person,which_first,season_repeat").split(",")
+    if kind.strip()
+)
 LLM_AUTHORING_TIMEOUT_S = float(os.environ.get("LLM_AUTHORING_TIMEOUT_S", "600"))  # nobody waits on it
 # Sampling temperature of authored candidates (0: greedy, the same prefix gives the same puzzles).
 LLM_AUTHORING_TEMPERATURE = float(os.environ.get("LLM_AUTHORING_TEMPERATURE", "0.3"))

@@ -5,4 +5,4 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401 - connects the receivers
+        from . import checks, receivers  # noqa: F401 - registers the checks, connects the receivers

@@ -32,11 +32,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import authoring_order as order
-from . import verifier
 from .authoring_grammar import quote, text_pattern
 from .puzzles.base import EntryFacts, join_names
 from .scoring import STOPWORDS, content_words, normalize
-from .verifier import REPEAT_DAYS_APART, SEASONS, Candidate, Source
+from .verifier import ORDER_WORDS, REPEAT_DAYS_APART, SEASONS, Candidate, Source
 
 RECOGNITION = "Which of these was it? You can answer with the letter."
 KINDS = ("shared_person", "which_first", "season_repeat", "key_word")
@@ -350,7 +349,7 @@ def _order_plan(a: EntryFacts, b: EntryFacts, names: tuple[str, str], said: tupl
         kind="which_first", evidence_ids=[a.id, b.id], answer=names[0],
         facts=f'Event A: "{options[0]}". Event B: "{options[1]}".\n'
               f"cue1 fact: {cue_facts[0]}.\ncue2 fact: {cue_facts[1]}.",
-        fields={"question": _text([a, b], hide=sorted(verifier.ORDER_WORDS), opening="Which", suffix=quote(ending),
+        fields={"question": _text([a, b], hide=sorted(ORDER_WORDS), opening="Which", suffix=quote(ending),
                                   end="\\?", words=(1, 8), numbers=False, dates=False, breaks=False),
                 "cue1": _text([a, b], hide=own, opening=quote(openings[0]), words=CUE_WORDS, breaks=False),
                 "cue2": _text([a, b], opening=quote(openings[1]), words=CUE_WORDS, breaks=False)},
@@ -360,7 +359,8 @@ def _order_plan(a: EntryFacts, b: EntryFacts, names: tuple[str, str], said: tupl
 
 
 def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    """A cue's opening: "the reading group with …" starts its sentence; a title stays as written ("eBay sale")."""
+    return "The" + text[3:] if text.startswith("the ") else text
 
 
 def _season(facts: EntryFacts) -> str:

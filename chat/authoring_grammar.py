@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 
 from .scoring import WEEKDAYS, normalize
-from .verifier import CALENDAR_WORDS, NUMBER_WORDS, STARTERS, Source, stem_of
+from .verifier import CALENDAR_WORDS, NUMBER_WORDS, SEASONS, STARTERS, Source, stem_of
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzé"
 WORD = "[a-zé]"
@@ -29,7 +29,7 @@ OPENERS = sorted(
     which who whose why with you your""".split()  # noqa: SIM905 -- a word list reads better as text
     if word in STARTERS and word not in NUMBER_WORDS and word not in CALENDAR_WORDS
 )
-SEASON_WORDS = {"spring", "summer", "autumn", "winter"}
+SEASON_WORDS = set(SEASONS.values())
 MAX_LETTERS = 15  # a lowercase word no longer than this: a model can run words together ("youmadeinthe...")
 ENDINGS = ("s", "re", "ve", "ll", "t", "d", "m")
 SUFFIXES = "'(" + "|".join(ENDINGS) + ")"  # "Helen's", "you're": an apostrophe only before a short ending

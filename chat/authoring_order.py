@@ -14,7 +14,7 @@ from wordfreq import zipf_frequency
 
 from .puzzles.base import EntryFacts, join_names
 from .scoring import content_words, normalize
-from .verifier import CALENDAR_WORDS, RARE_ZIPF, quoted_items
+from .verifier import CALENDAR_WORDS, RARE_ZIPF, Source, choice_fits, quoted_items
 
 Marker = tuple[tuple[str, str], ...]  # (("quoted", "Rebecca"), ("person", "Maggie"))
 
@@ -29,14 +29,16 @@ def features(facts: EntryFacts) -> list[tuple[str, str]]:
 
 
 def marker(facts: EntryFacts, known: Iterable[EntryFacts]) -> Marker | None:
-    """The fewest of the entry's facts that no other entry of its title in `known` has all of, or None."""
+    """The fewest of the entry's facts that no other entry of its title in `known` has all of, or None. "Has" as
+    the verifier reads a choice (`verifier.choice_fits`): anywhere in the other entry's facts, quoted or not ("we
+    talked of Rebecca again")."""
     title = normalize(facts.title)
-    others = [set(features(other)) for other in known if other.id != facts.id and normalize(other.title) == title]
-    own = features(facts)
+    others = [Source.from_facts(other) for other in known if other.id != facts.id and normalize(other.title) == title]
     for size in (1, 2):
-        for combo in itertools.combinations(own, size):
-            if not any(set(combo) <= other for other in others):
-                return tuple(sorted(combo, key=lambda fact: fact[0] != "quoted"))  # quoted item, then people
+        for combo in itertools.combinations(features(facts), size):
+            marked = tuple(sorted(combo, key=lambda fact: fact[0] != "quoted"))  # quoted item, then people
+            if not any(choice_fits(option(facts, marked), other) for other in others):
+                return marked
     return None
 
 

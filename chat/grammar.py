@@ -93,7 +93,9 @@ def _token_problems(token) -> list[str]:
         problems.append(f"the auxiliary {token.text!r} has a subject of its own")
     if token.dep_ in ("aux", "auxpass") and _wrong_form(token.lower_, token.head.tag_):
         problems.append(f"{token.text!r} {token.head.text!r}: the verb's form does not fit")
-    if deps.count("dobj") > 1 and "cc" not in deps:  # "bought a rose bush for £15 and a bag": a list
+    objects = [child.i for child in children if child.dep_ == "dobj"]
+    # "bought a rose bush for £15 and a bag": a list, its 'and' between the objects; "do the surgery and went": not
+    if len(objects) > 1 and not any(child.dep_ == "cc" and objects[0] < child.i < objects[-1] for child in children):
         problems.append(f"{token.text!r} has two objects")
     if token.tag_ == "WP" and token.dep_ in ("det", "compound", "amod"):
         problems.append(f"{token.text!r} used before a noun")
@@ -131,11 +133,14 @@ def echoes(sentence, titles: Iterable[str] = ()) -> list[str]:
 DOUBLES = {"that", "had", "very", "is"}
 
 
-def doubled(sentence) -> list[str]:
-    """A word said twice in a row ("Who was was ...", "the Evening at the theatre theatre"): a model's stutter."""
+def doubled(sentence, titles: Iterable[str] = ()) -> list[str]:
+    """A word said twice in a row ("Who was was ...", "the Evening at the theatre theatre"): a model's stutter;
+    not where a cited title or place says it so ("Bora Bora")."""
+    named = {(a, b) for title in titles for a, b in pairwise(re.findall(r"[\w']+", title.casefold()))}
     words = [token for token in sentence if token.is_alpha]
     return [f"{second.text!r} said twice in a row" for first, second in pairwise(words)
-            if second.i == first.i + 1 and first.lower_ == second.lower_ and first.lower_ not in DOUBLES]  # fmt: skip
+            if second.i == first.i + 1 and first.lower_ == second.lower_ and first.lower_ not in DOUBLES
+            and (first.lower_, second.lower_) not in named]  # fmt: skip
 
 
 def _contains(words: list[str], run: list[str]) -> bool:
@@ -149,7 +154,7 @@ def ungrammatical(text: str, titles: Iterable[str] = ()) -> list[str]:
     for sentence in parse(QUOTED.sub('""', text)).sents:
         for token in sentence:
             problems += _token_problems(token)
-        problems += echoes(sentence, titles) + doubled(sentence)
+        problems += echoes(sentence, titles) + doubled(sentence, titles)
         words = [token for token in sentence if not token.is_punct]
         if sentence.text.rstrip().endswith("?") and words and words[0].tag_ in WH | {"MD"} | FINITE:
             root = sentence.root

@@ -25,7 +25,7 @@ The dictionary judges only what it knows: a word that it lacks in the part of sp
 """
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from . import wordnet
 from .scoring import STOPWORDS
@@ -42,8 +42,9 @@ LINKS = ("@", "@i", "~", "~i", "+", "&", "=", "\\", "^", "#m", "#s", "#p", "%m",
 TAG_POS = {"N": "n", "V": "v", "J": "a", "R": "r"}  # spaCy's fine tags by their first letter
 
 
-def content_words(text: str) -> list[str]:
-    words = re.findall(r"[a-z]+", re.sub(r"['’]s\b", "", text.lower()))
+def meaning_words(text: str) -> list[str]:
+    """The words that carry meaning (not the stopwords nor GENERIC's), accents folded as WordNet spells them."""
+    words = re.findall(r"[a-z]+", re.sub(r"['’]s\b", "", wordnet.fold(text)))
     return [word for word in words if word not in STOPWORDS and word not in GENERIC and len(word) > 1]
 
 
@@ -89,35 +90,36 @@ def _senses(word: str, diary_words: list[str]) -> list[wordnet.Synset]:
     return list(dict.fromkeys(found))
 
 
-@cache
+@lru_cache(maxsize=32)  # one hint's rules ask twice; bounded: the keys hold a participant's diary text
 def sense_words(word: str, diary: str) -> frozenset[str]:
     """Every word that the senses of `word` (as used in `diary`) say, in all its dictionary forms."""
     words: set[str] = set()
-    for sense in _senses(word.lower(), re.findall(r"[a-z]+", diary.lower())):
-        defined = content_words(sense.definition)
+    for sense in _senses(wordnet.fold(word), re.findall(r"[a-z]+", wordnet.fold(diary))):
+        defined = meaning_words(sense.definition)
         words.update(*(lemma.split() for lemma in sense.lemmas), defined, *map(_first_synonyms, defined))
         for symbol, pos, offset in sense.pointers:
             if symbol in LINKS:
                 linked = wordnet.synset(pos, offset)
                 words.update(*(lemma.split() for lemma in linked.lemmas))
                 if symbol in ("@", "@i"):
-                    words.update(content_words(linked.definition))
+                    words.update(meaning_words(linked.definition))
     return frozenset(form for word in words for form in forms(word))
 
 
 def knows(word: str, tag: str) -> bool:
-    """The dictionary has `word` in the part of speech of the diary's fine tag (`tag`, spaCy's: "NN", "VBD")."""
+    """The dictionary has `word` in the part of speech of the diary's fine tag (`tag`, spaCy's: "NN", "VBD"); a
+    proper noun ("Reading", the town) is no common noun's sense."""
     pos = TAG_POS.get(tag[:1])
-    return bool(pos and wordnet.synsets(word.lower(), pos))
+    return bool(pos and tag not in ("NNP", "NNPS") and wordnet.synsets(word, pos))
 
 
 def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> list[str]:
     """Reasons `hint` does not define `word`, by the word's dictionary senses. `diary`: the cited entry's text
     (the word is one of its words); `entry`: its other words (title, place, people)."""
     meaning, told = sense_words(word, diary), _told(diary, entry)
-    hint_words = dict.fromkeys(content_words(hint))
+    hint_words = dict.fromkeys(meaning_words(hint))
     shared = [w for w in hint_words if family(w) & meaning]
-    of_the_day = [w for w in hint_words if forms(w) & told and not forms(w) & meaning]
+    of_the_day = [w for w in hint_words if forms(w) & told and w not in shared]  # a word counts on one side
     if not shared:
         return [f"the hint shares no meaning with the dictionary senses of {word!r}"]
     if len(of_the_day) > len(shared):
@@ -128,12 +130,12 @@ def unlike_its_senses(hint: str, *, word: str, diary: str, entry: str = "") -> l
 def a_thing_of_the_day(head: str, *, word: str, diary: str, entry: str = "") -> list[str]:
     """A hint that is a noun phrase says what the word is: its head noun (`head`, "A special doctor's
     appointment.") may not be a word of the cited entry that the word's senses lack (the event, not the word)."""
-    if forms(head) & _told(diary, entry) and not forms(head) & sense_words(word, diary):
+    if forms(head) & _told(diary, entry) and not family(head) & sense_words(word, diary):
         return [f"the hint is a thing of the day ({head!r}), not {word!r}"]
     return []
 
 
-@cache
+@lru_cache(maxsize=32)
 def _told(diary: str, entry: str) -> frozenset[str]:
     """The cited entry's words (its text, and its title, place and people), in all their dictionary forms."""
-    return frozenset(form for text_word in content_words(f"{diary} {entry}") for form in forms(text_word))
+    return frozenset(form for text_word in meaning_words(f"{diary} {entry}") for form in forms(text_word))

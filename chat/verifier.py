@@ -91,8 +91,8 @@ BLANK = re.compile(r"_{3,}")
 OPTION_LINE = re.compile(r"^\s*[A-H]\)\s.+$", re.M)
 QUOTED = re.compile(r"[\"“]([^\"”]{8,})[\"”]")
 # An item an entry's text names in single quotes: the book discussed, the play seen ("Saw 'The Mousetrap'"); not
-# an apostrophe ("Tom's", "mother's old recipe").
-QUOTED_ITEM = re.compile(r"(?<![\w'‘])['‘]([^'‘’\n]{2,40}?)['’](?!\w)")
+# an apostrophe ("Tom's", "mother's old recipe"); one inside the item is its own ('Don't Stop Me Now').
+QUOTED_ITEM = re.compile(r"(?<![\w'‘])['‘]((?:[^'‘’\n]|(?<=\w)['’](?=\w)){2,40}?)['’](?!\w)")
 SEGMENT_BREAK = re.compile(r"(?<=[.!?:;\n])\s*|[\"“”‘(]\s*|\s[-–—]\s")
 SHINGLE = 4  # words in a row that mark text copied from another puzzle
 
@@ -496,6 +496,13 @@ ORDER_WORDS = frozenset(
 REPEAT_DAYS_APART = 56  # two occurrences of one event this far apart at least: months, not a week or two
 
 
+def choice_fits(option: str, source: Source) -> bool:
+    """A which_first choice ("Library reading group with 'Rebecca' and Maggie") fits an entry when every content
+    word of it is among the entry's facts (its text, title, people, place), quoted or not."""
+    distinct = _content(option)
+    return bool(distinct) and distinct <= _content(source.grounded())
+
+
 def order_problems(candidate: Candidate, cited: list[Source], entries: dict[int, Source]) -> list[str]:
     """which_first: each choice names one cited entry (its words are that entry's facts, and not all of them
     another cited entry's) and no other entry of that title in the trainee's life log (`entries`: a fact
@@ -504,15 +511,13 @@ def order_problems(candidate: Candidate, cited: list[Source], entries: dict[int,
     no order."""
     problems, matched = [], {}
     for option in candidate.options:
-        distinct = _content(option)
-        fits = [source for source in cited if distinct and distinct <= _content(source.grounded())]
+        fits = [source for source in cited if choice_fits(option, source)]
         if len(fits) != 1:
             problems.append(f"the choice {option!r} fits {len(fits)} of the cited entries")
             continue
         matched[normalize(option)] = entry = fits[0]
         twins = sorted(other.id for other in entries.values() if other.id != entry.id
-                       and normalize(other.title) == normalize(entry.title)
-                       and distinct <= _content(other.grounded()))  # fmt: skip
+                       and normalize(other.title) == normalize(entry.title) and choice_fits(option, other))  # fmt: skip
         if twins:
             problems.append(f"the choice {option!r} also fits the {entry.title!r} of entries {twins[:3]}")
     if len({entry.id for entry in matched.values()}) < len(matched):

@@ -13,6 +13,7 @@ No Django here: plain functions over files, read on first use and cached for the
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,7 +52,13 @@ class Synset:
 
 
 def available() -> bool:
-    return all((ROOT / f"index.{name}").is_file() for name in FILES.values())
+    return all((ROOT / f"{kind}.{name}").is_file() for kind in ("index", "data") for name in FILES.values())
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, as WordNet spells ("café" -> "cafe", "crème brûlée" -> "creme brulee")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def _path(kind: str, pos: str) -> Path:
@@ -107,7 +114,7 @@ def synset(pos: str, offset: int) -> Synset:
 def base_forms(word: str, pos: str) -> list[str]:
     """The dictionary forms of `word` as a `pos` word (morphy: the exception lists, then the regular endings),
     only those the dictionary has: "discussed" -> ["discuss"], "geese" -> ["goose"]."""
-    word = word.lower().replace(" ", "_")
+    word = fold(word).replace(" ", "_")
     index = _index(pos)
     forms = [word] if word in index else []
     forms += [form for form in _exceptions(pos).get(word, ()) if form in index]

@@ -2,6 +2,7 @@
 never another participant's), and the real embedded server with the packaged small model writes candidates
 over one cached prefix that are verified and stored with provenance or with the verifier's reasons."""
 
+import importlib
 import itertools
 import json
 import random
@@ -12,6 +13,7 @@ import pytest
 
 from chat import authoring, verifier
 from chat.authored_store import authored_puzzles_write
+from chat.checks import authoring_kinds_known
 from chat.context import prefix_forget
 from chat.llm import llm_client
 from chat.models import Attempt, AuthoredPuzzle, ChatMessage, PuzzleGroup
@@ -116,14 +118,13 @@ def _kinds_asked(server) -> list[str]:
     return [re.search(r"\((\w+)\)\n", r["messages"][-1]["content"]).group(1) for r in server.requests]
 
 
-def test_the_kinds_authored_are_the_setting_s_and_key_word_is_off_by_default(world, settings):
+def test_the_kinds_authored_are_the_setting_s(world, settings):
     from tests.scripted_llm import ScriptedLLM
 
     give_life_log(world.participant_a, count=60)
     asked = {}
-    for kinds in ((), ("key_word", "season_repeat")):
-        if kinds:
-            settings.LLM_AUTHORING_KINDS = kinds
+    for kinds in (("shared_person", "which_first", "season_repeat"), ("key_word", "season_repeat")):
+        settings.LLM_AUTHORING_KINDS = kinds
         server = ScriptedLLM(complete=lambda request: "{}")
         try:
             authored_puzzles_write(participant_id=world.participant_a.pk, limit=8, base_url=server.base_url,
@@ -131,10 +132,20 @@ def test_the_kinds_authored_are_the_setting_s_and_key_word_is_off_by_default(wor
         finally:
             server.close()
         asked[kinds] = set(_kinds_asked(server))
-    assert asked[()] and "key_word" not in asked[()]  # the 0.5B's hints were nearly all wrong definitions
+    assert asked[("shared_person", "which_first", "season_repeat")] and "key_word" not in asked[
+        ("shared_person", "which_first", "season_repeat")]  # fmt: skip
     assert "key_word" in asked[("key_word", "season_repeat")] <= {"key_word", "season_repeat"}
     with pytest.raises(ValueError, match="unknown puzzle kinds"):
         authoring.plans_for([], rng=random.Random(1), limit=1, kinds=("key_words",))
+    settings.LLM_AUTHORING_KINDS = ("key_words",)
+    assert [error.id for error in authoring_kinds_known(None)] == ["chat.E001"]  # the deploy stops at its check
+
+
+def test_key_word_is_not_among_the_default_kinds(monkeypatch):
+    monkeypatch.delenv("LLM_AUTHORING_KINDS", raising=False)
+    from reme.settings import base
+
+    assert "key_word" not in importlib.reload(base).LLM_AUTHORING_KINDS  # the 0.5B's hints: wrong definitions
 
 
 def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world, settings):

@@ -55,6 +55,8 @@ def test_a_marker_is_the_fewest_facts_no_other_occurrence_has_all_of():
 def test_quoted_items_are_not_apostrophes():
     text = "Baked a cake for Tom's visit in my mother's old bowl. Saw 'The Mousetrap'; the choir sang 'Abide with Me'."
     assert verifier.quoted_items(text) == ["The Mousetrap", "Abide with Me"]
+    titles = "Discussed 'The Handmaid's Tale' with Rita; sang 'Don't Stop Me Now' and read ‘Charlotte’s Web’."
+    assert verifier.quoted_items(titles) == ["The Handmaid's Tale", "Don't Stop Me Now", "Charlotte’s Web"]
 
 
 @pytest.mark.parametrize("seed", [7, 31])

@@ -18,6 +18,7 @@ GARBLED = [
     "In spring 2026 you went to the Banbury Road surgery weighed you more than once. What did you do there?",
     "Who came to the market bought tomatoes at the Saturday market on Castle Street?",
     "What did you do there the nurse weighed me at 58 kilos?",
+    "What did you do the surgery and went home?",  # two objects; the 'and' joins a verb after them (review)
     "Who library reading group discussed Middlemarch at the Central Library?",
     "Which came first the theatre saw Pygmalion or Coffee with Frank?",
     "Who was walk along the river saw two swans near the lock?",
@@ -94,6 +95,8 @@ def test_well_formed_text_passes(text):
         ("Who gave you the book at the reading group?", ("Library reading group",), None),
         ("At the market you bought plums, and at the market you met Frank.", (), None),
         ("The nurse said that that was fine.", (), None),
+        ("At Bora Bora you swam with Tom.", ("Holiday in Bora Bora",), None),  # a name that says a word twice
+        ("Who was was with you at Bora Bora?", ("Holiday in Bora Bora",), "'was' said twice"),
     ],
 )
 def test_a_title_fragment_after_the_subject_is_garbled(text, titles, expect):

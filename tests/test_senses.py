@@ -46,6 +46,10 @@ def test_the_dictionary_is_read_from_its_files():
         ("compost", "Rotted plants and leaves that you dig into soil.", "A 50-litre bag of compost.", "", None),
         ("church", "A place where people go to pray and worship.", "Went to St Mary's church.", "", None),
         ("church", "A place where people go to pray.", "Went to St Mary's church.", "", None),  # "house of prayer"
+        # accents folded as WordNet spells them ("cafe"): the word is checked, not skipped (review)
+        ("café", "A small place where you can buy coffee and a meal.", "Coffee at the café with Rita.", "", None),
+        ("café", "A place where you go to see the Boston Celtics.", "Coffee at the café with Rita.", "",
+         "shares no meaning"),
         # a sense the dictionary lacks (WordNet 3.0 has "crumble" only as a verb): left to the form rules
         ("crumble", "A mixture of flour and sugar.", "Baked an apple crumble for Emily's visit.", "", None),
     ],
@@ -53,6 +57,13 @@ def test_the_dictionary_is_read_from_its_files():
 def test_a_hint_shares_meaning_with_the_word_s_senses(word, hint, diary, entry, expect):
     problems = undefined(hint, word=word, diary=diary, entry=entry)
     assert problems == [] if expect is None else any(expect in problem for problem in problems), problems
+
+
+def test_a_dictionary_without_its_data_files_is_no_dictionary(monkeypatch, tmp_path):
+    for name in wordnet.FILES.values():
+        (tmp_path / f"index.{name}").write_text("")  # the indexes alone: a half-installed package
+    monkeypatch.setattr(wordnet, "ROOT", tmp_path)
+    assert not wordnet.available()
 
 
 def test_without_the_dictionary_every_hint_is_rejected(monkeypatch, tmp_path):

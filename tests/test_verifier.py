@@ -246,14 +246,15 @@ def _key_word_plan():
     from chat import authoring
 
     pool = _generated_pool(120, 1)
-    plan = next(p for p in authoring.plans_for(pool, rng=random.Random(1), limit=40) if p.kind == "key_word")
-    return plan, pool
+    # the key-word plans alone: the other kinds' plans would move the draw (the hints below are about "compost")
+    plans = authoring.plans_for(pool, rng=random.Random(1), limit=40, kinds=("key_word",))
+    return next(plan for plan in plans if plan.answer == "compost"), pool
 
 
 @pytest.mark.parametrize(
     ("hint", "expect"),
     [
-        ("A soft cake, light and airy.", None),  # the plan's word: "sponge" (a Victoria sponge)
+        ("A mix of rotted plants and leaves that you dig into soil.", None),  # the plan's word: "compost"
         ("Something you can hold, found at the shop.", "shares no meaning with the dictionary senses"),
         ("{answer} is the word.", "gives the answer away"),
         ("Many {stem}s in a row.", "gives the answer away"),  # the answer's stem with another ending

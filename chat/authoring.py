@@ -11,6 +11,9 @@ Plans, by kind (the puzzle families the templates cannot do well):
   (`chat.authoring_order`: "the reading group with 'Rebecca' and Maggie, or the one with Elsie?"). The
   program fixes the choices and how the question names them; the model writes its opening and the cues.
 - season_repeat: something done two or more times in one season: what was it?
+- common_ground: two events of different kinds that had one thing in common, and only it (`chat.authoring_common`:
+  the plums bought at the market and eaten at the picnic): what was it? The program fixes the thing (the answer)
+  and the wrong choices (what other days had in the same spot); the model writes the question and one cue.
 - key_word: a word of the trainee's own diary, described in new words: which word is it? The program fixes the
   diary line, the blanked word (the answer) and the question around the description; the model writes only the
   description (`hint`), in words of at most 15 letters, never the word or its stem.
@@ -31,6 +34,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from . import authoring_common as common
 from . import authoring_order as order
 from .authoring_grammar import quote, text_pattern
 from .puzzles.base import EntryFacts, join_names
@@ -38,7 +42,7 @@ from .scoring import STOPWORDS, content_words, normalize
 from .verifier import ORDER_WORDS, REPEAT_DAYS_APART, SEASONS, Candidate, Source
 
 RECOGNITION = "Which of these was it? You can answer with the letter."
-KINDS = ("shared_person", "which_first", "season_repeat", "key_word")
+KINDS = ("shared_person", "which_first", "season_repeat", "key_word", "common_ground")
 REQUEST_MARK = "WRITE A PUZZLE"
 MIN_DAYS_APART = 14
 
@@ -61,6 +65,8 @@ ASKS = {
     "season_repeat": "Task: the question names the season and the place and asks What (the answer); cue1 tells "
     "the cue1 fact in new words, not used in the question.",
     "key_word": HINT_REQUEST,
+    "common_ground": "Task: the question names both events and asks What they share (the answer); cue1 tells the "
+    "cue1 fact in new words, never the answer.",
 }
 
 
@@ -127,6 +133,21 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         Example('Word: "whispered". Diary line: "We _____ all through the film."',
                 {"hint": "Spoke very softly, so that nobody else could hear."}),
     ),
+    "common_ground": (
+        Example(
+            'Event 1: "Bowls match", May 2019, at the Green.\nEvent 2: "Tea dance", July 2019, at the Corn '
+            "Exchange.\nIn both, never to be written: seed cake.\ncue1 fact: at \"Bowls match\": Shared something "
+            "with Cyril after the game.",
+            {"question": "What did the Bowls match in May 2019 and the Tea dance in July 2019 have in common?",
+             "cue1": "After the bowls match you shared it with Cyril."},
+        ),
+        Example(
+            'Event 1: "Boat race", June 2018, at the river.\nEvent 2: "Quiz night", October 2018, at the Red '
+            'Lion.\nIn both, never to be written: red scarf.\ncue1 fact: at "Quiz night": Wore something for luck.',
+            {"question": "What was there both at the Boat race in June 2018 and at the Quiz night in October 2018?",
+             "cue1": "At the quiz night you wore it for luck."},
+        ),
+    ),
 }  # fmt: skip
 
 
@@ -134,7 +155,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
 _EXAMPLE_FACTS = (
     "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
-    "umbrella soaked whispered rowers moonlight serenade"
+    "umbrella soaked whispered rowers moonlight serenade seed scarf luck"
 )
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
@@ -460,8 +481,40 @@ DULL_WORDS = frozenset(
     ]
 )  # fmt: skip
 
+
+def _common_ground(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    """Two events of different kinds that share one thing and nothing else (`authoring_common`): what was it?
+    The question names both events; the cue says where the thing was at the earlier one, the thing unsaid; the
+    wrong choices are what other days of those kinds had in its place (other foods, other cakes)."""
+    plans = []
+    for a, b, thing in common.pairs(pool):
+        answer = common.as_written(thing, a)
+        elsewhere = dict.fromkeys(common.in_place_of(thing, a, pool) + common.in_place_of(thing, b, pool))
+        distractors = [other for other in elsewhere
+                       if not common.said_in(normalize(other), f"{a.description} {b.description}")]  # fmt: skip
+        rng.shuffle(distractors)
+        fact = common.blanked_sentence(thing, a)
+        if len(distractors) < 2 or not fact:
+            continue
+        both, clue = [a, b], f'at "{a.title}": {fact}'
+        unsaid = _cue_only("common_ground", [fact], named=[_describe(a), _describe(b)])
+        plans.append(Plan(
+            kind="common_ground", evidence_ids=[a.id, b.id], answer=answer,
+            facts=f"Event 1: {_describe(a)}.\nEvent 2: {_describe(b)}.\nIn both, never to be written: {answer}.\n"
+                  f"cue1 fact: {clue}.",
+            fields={"question": _text(both, hide=[answer, *unsaid], opening="What", end="\\?", words=QUESTION_WORDS,
+                                      anchors=[_naming_words(event.title, event.place) for event in both]),
+                    "cue1": _text(both, hide=[answer], words=CUE_WORDS)},
+            cue_facts=[clue], extra_cues=[f'It begins with "{answer[0].upper()}".'],
+            options=_with_answer(rng, answer, distractors[:3]), correct=[answer], scoring={"variant": "thing"},
+        ))  # fmt: skip
+        if len(plans) >= 12:
+            break
+    return plans
+
+
 PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "season_repeat": _season_repeat,
-            "key_word": _key_word}  # fmt: skip
+            "key_word": _key_word, "common_ground": _common_ground}  # fmt: skip
 
 
 def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
@@ -553,6 +606,9 @@ def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:
     `order_problems` holds each to one entry of the life log)."""
     if plan.kind == "shared_person":
         return {person for facts in pool for person in facts.people}
+    if plan.kind == "common_ground":  # things said in the trainee's entries
+        texts = [facts.description for facts in pool]
+        return {option for option in plan.options if any(common.said_in(normalize(option), t) for t in texts)}
     titles = {facts.title for facts in pool}
     return titles | set(plan.options) if plan.kind == "which_first" else titles
 

@@ -99,8 +99,11 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     grounded = set(normalize(" ".join(source.grounded() for source in sources)).split())
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
     forbidden |= set(foreign) - grounded
-    # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes
-    forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1}
+    # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes; not
+    # an entry's own word ("bowl" of a mixing bowl, though the examples' "bowls match" is foreign)
+    forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1} - (
+        grounded - hidden
+    )
     stems = {stem_of(w) for w in hidden if len(w) >= 4}  # "discuss" would give "discussed" away
     # a season the entries do not support, glued to a word, is said still (seen: "in the summermonth" of April)
     stems |= calendar & SEASON_WORDS

@@ -24,6 +24,8 @@ and the offending words, so a rejection can be stored and counted.
   both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
   key_word asks for the word, and describes it in new words (no run of the diary line). A grounded,
   answerable text that asks something else ("…you were discharged?") is not the puzzle.
+- In common (common_ground): the answer is in every cited entry's text and no wrong choice is; the events
+  share no person; the question names both events and asks what they had in common.
 - Order (which_first): each choice's words are one cited entry's facts and no other entry's of that title in
   the life log (two reading groups told apart by the book and who came); the answer's entry came first; two
   occurrences of one event are months apart; the question says no month, season, year or word of order. A cue
@@ -48,7 +50,7 @@ from .scoring_dates import MONTHS
 from .word_match import says_word
 from .word_match import stem_of as stem_of  # re-exported: chat.authoring_grammar
 
-VERSION = "verifier-10"
+VERSION = "verifier-11"
 
 # "one", "first" and "once" are left out: "which one", "came first", "once more" state no count.
 NUMBER_WORDS = {
@@ -390,14 +392,20 @@ def misattributed(cue: str, cited: list[Source]) -> list[str]:
     """A cue that names one of a puzzle's events may say only that event's facts: each fact is grounded in some
     cited entry, yet put at the wrong event it is false (seen: "At the evening at the theatre you bought fresh
     bread and plums for £9.40.", the market's shopping put at the theatre). The facts checked are the cue's
-    numbers, calendar words and the words only another cited entry has."""
+    numbers, calendar words and the words only another cited entry has. A cue that names two of the events
+    says facts that cannot be placed (seen: "At the picnic Sarah came to the beach at Lyme Regis.", Sarah at the
+    picnic only; "David came to the picnic in the park as well to the gardening ...", David at one of them): a
+    cue tells one fact of one event."""
     if len(cited) < 2:
         return []
     said = _content(cue)
     marks = [_marks(source) for source in cited]
     named = [source for index, (source, mark) in enumerate(zip(cited, marks, strict=True))
              if said & (mark - set().union(*(m for other, m in enumerate(marks) if other != index)))]  # fmt: skip
-    if len(named) != 1:
+    if len(named) > 1:
+        return [f"names {len(named)} of the events ({', '.join(repr(s.title) for s in named)}): its facts cannot "
+                "be placed"]  # fmt: skip
+    if not named:
         return []
     event = named[0]
     own = event.grounded()
@@ -441,8 +449,10 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     # structure
     if "?" not in candidate.question:
         problems.append("the question asks nothing")
-    events = [f"{source.title} {source.place}" for source in cited] if candidate.kind == "shared_person" else []
-    bystanders = sorted({p for source in cited for p in source.people} - {candidate.answer}) if events else []
+    both = candidate.kind in ("shared_person", "common_ground")  # the question names both events
+    events = [f"{source.title} {source.place}" for source in cited] if both else []
+    people = {person for source in cited for person in source.people} - {candidate.answer}
+    bystanders = sorted(people) if candidate.kind == "shared_person" else []
     problems += question_problems(candidate.kind, candidate.question, titles=events, people=bystanders)
     if candidate.kind == "key_word":  # a description in new words, not the diary line around the blank
         diary = set().union(*(_shingles(source.text) for source in cited))
@@ -485,7 +495,27 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     problems += _choice_problems(candidate, distractor_pool)
     if candidate.kind == "which_first":
         problems += order_problems(candidate, cited, entries)
+    if candidate.kind == "common_ground":
+        problems += common_problems(candidate, cited)
     return _unique(problems)
+
+
+def _says(text: str, thing: str) -> bool:
+    """Whether `text` says `thing` as whole words ("plums", not "plumstead")."""
+    return bool(normalize(thing)) and re.search(rf"\b{re.escape(normalize(thing))}\b", normalize(text)) is not None
+
+
+def common_problems(candidate: Candidate, cited: list[Source]) -> list[str]:
+    """common_ground: the answer is said in every cited entry's text, no wrong choice is (it would be right
+    too), and the events share no person (who was there would be a second thing in common)."""
+    problems = [f"the answer {candidate.answer!r} is not in {source.title!r}" for source in cited
+                if not _says(source.text, candidate.answer)]  # fmt: skip
+    wrong = [option for option in candidate.options if normalize(option) != normalize(candidate.answer)]
+    problems += [f"the choice {option!r} is in every event too" for option in wrong
+                 if all(_says(source.text, option) for source in cited)]  # fmt: skip
+    shared = set.intersection(*(set(source.people) for source in cited)) if cited else set()
+    problems += [f"{person!r} was at every event too" for person in sorted(shared)]
+    return problems
 
 
 # The trainee may find the order by recall only: a which-came-first question says no month, season, year or
@@ -552,6 +582,8 @@ ASKS = {
     "which_first": [("ask which", r"\b(which|what)\b"),
                     ("ask which came first", r"\b(first|earlier|earliest|before|sooner)\b")],
     "season_repeat": [("ask what was done", r"\b(what|which|how (often|many))\b")],
+    "common_ground": [("ask what", r"\b(what|which)\b"),
+                      ("ask what they had in common", r"\b(in common|both|same|share|shared|each)\b")],
     # the word itself ("which word is missing"), or the thing it names ("which flowers were they?")
     "key_word": [("ask for the word", r"\b(which|what) word (is|was|fits|goes|completes|means|did you|do you)\b"
                   r"|\bmissing\b|\bthe word (for|that|is|was)\b|\bname the word\b"
@@ -568,18 +600,18 @@ def asking_sentences(question: str) -> str:
 
 def question_problems(kind: str, question: str, *, titles: Iterable[str] = (), people: Iterable[str] = ()) -> list[str]:
     """Whether the question asks the puzzle's question for its kind. `titles`: what the question must name
-    (the two events of a shared_person puzzle, each by a word of its title or place); `people`: the events'
-    people other than the answer, whom the question may not name. Unknown kinds (the naive design) are not
-    checked here."""
+    (the two events of a shared_person or common_ground puzzle, each by a word of its title or place);
+    `people`: the events' people other than the answer, whom the question may not name. Unknown kinds (the
+    naive design) are not checked here."""
     asking = asking_sentences(question)
     problems = [f"the question does not {rule} ({kind})" for rule, pattern in ASKS.get(kind, [])
                 if not re.search(pattern, asking)]  # fmt: skip
+    said = _content(question)
+    problems += [f"the question does not name the event {title!r}" for title in titles
+                 if not _content(title) & said]  # fmt: skip
     if kind == "shared_person":
         if len(re.findall(r"\bwho\b", asking)) > 1 and not re.search(r"\b(both|each|twice)\b", asking):
             problems.append("the question asks who twice (two people, not one at both)")
-        said = _content(question)
-        problems += [f"the question does not name the event {title!r}" for title in titles
-                     if not _content(title) & said]  # fmt: skip
         # another person of the events, named outside a title, is at one of them only: a wrong lead (seen: "Who
         # was with Sarah both at the beach … and at University Parks?", Sarah at the beach only)
         in_titles = _content(" ".join(titles))

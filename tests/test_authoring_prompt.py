@@ -17,8 +17,11 @@ from tests.test_verifier import _generated_pool
 def _one_plan_per_kind():
     pool = _generated_pool(200, 1)
     plans = {}
-    for plan in authoring.plans_for(pool, rng=random.Random(1), limit=40):
+    first = ("shared_person", "which_first", "season_repeat", "key_word")  # drawn together, as they always were
+    for plan in authoring.plans_for(pool, rng=random.Random(1), limit=40, kinds=first):
         plans.setdefault(plan.kind, plan)
+    for kind in set(authoring.KINDS) - set(first):  # each later kind alone: it moves no other kind's draw
+        plans[kind] = authoring.plans_for(pool, rng=random.Random(1), limit=1, kinds=[kind])[0]
     assert set(plans) == set(authoring.KINDS)
     return plans, pool
 
@@ -97,6 +100,12 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
     if plan.kind == "season_repeat":
         season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()
         return {"question": f"In {season} you went to {place} more than once. What did you do there?", "cue1": cue}
+    if plan.kind == "common_ground":
+        first, second = evidence
+        fact = cue.split(": ", 1)[1]  # 'at "Baking day": Baked something ...', said to "you"
+        return {"question": f"What did the {first.title} in {first.local_time:%B %Y} and the {second.title} in "
+                            f"{second.local_time:%B %Y} have in common?",
+                "cue1": "You " + re.sub(r"\bmy\b", "your", fact[0].lower() + fact[1:])}  # fmt: skip
     return {"hint": RIGHT_DEFINITIONS[plan.answer]}  # the dictionary check holds hints to the word's senses
 
 

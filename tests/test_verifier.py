@@ -2,6 +2,7 @@
 grounding rules hold wherever a name stands (sentence start, after ':', in quotes) and for month-only entries."""
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
     pool = _generated_pool(120, seed)
     by_id = {facts.id: facts for facts in pool}
     plans = authoring.plans_for(pool, rng=random.Random(seed), limit=40)
-    assert {"shared_person", "season_repeat", "key_word"} <= {plan.kind for plan in plans}
+    assert {"shared_person", "season_repeat", "key_word", "common_ground"} <= {plan.kind for plan in plans}
     for plan in plans:
         evidence = [by_id[i] for i in plan.evidence_ids]
         text = normalize(" ".join(Source.from_facts(facts).grounded() for facts in evidence))
@@ -179,6 +180,16 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
             titles = [normalize(f.title) for f in there]
             assert [t for t in set(titles) if titles.count(t) > 1] == [normalize(plan.answer)]
             assert not {normalize(o) for o in plan.options if o != plan.answer} & set(titles)
+        elif plan.kind == "common_ground":  # said in both events, no wrong choice in either, nobody at both
+            first, second = evidence
+
+            def says(text: str, thing: str) -> bool:
+                return re.search(rf"\b{re.escape(normalize(thing))}\b", normalize(text)) is not None
+
+            assert all(says(facts.description, plan.answer) for facts in evidence)
+            both = f"{first.description} {second.description}"
+            assert not any(says(both, option) for option in plan.options if option != plan.answer)
+            assert not set(first.people) & set(second.people)
         else:
             assert normalize(evidence[0].description).split().count(plan.answer) == 1
             assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[0]

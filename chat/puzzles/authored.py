@@ -22,7 +22,7 @@ def evaluate(payload: dict, level: int, answer: str, policy: ScoringPolicy = STA
     if is_recognition(payload, level) or payload.get("choice_in_question"):  # "which came first, A or B?"
         recognition = payload["recognition"]
         return match_choice(answer, recognition["options"], recognition["answer_index"])
-    if payload.get("variant") == "key_word":
+    if payload.get("variant") in ("key_word", "thing"):  # a word, or the thing two events had in common
         return match_term(answer, payload["answer"], policy=policy)
     given = " ".join(prompt_at(payload, shown) for shown in range(level + 1))
     return match_free_text(answer, payload["expected"], keywords=payload["keywords"], already_given=given,

@@ -165,13 +165,17 @@ def authored_puzzle_store(*, participant_id: int, group: PuzzleGroup, prefix_sha
     return stored
 
 
-def authored_puzzle_take(*, participant_id: int, avoid_entry_ids: set[int]) -> AuthoredPuzzle | None:
-    """The oldest ready puzzle whose evidence entries are all still in the life log and none of them was
-    asked about recently; it is locked until the caller's transaction marks it used."""
+def authored_puzzle_take(*, participant_id: int, avoid_entry_ids: set[int],
+                         kinds: list[str] | None = None) -> AuthoredPuzzle | None:  # fmt: skip
+    """The oldest ready puzzle (of `kinds`, when given: those its group version shows) whose evidence entries
+    are all still in the life log and none of them was asked about recently; it is locked until the caller's
+    transaction marks it used."""
     live = set(LifeLogEntry.objects.filter(participant_id=participant_id, excluded=False).values_list("id", flat=True))
     ready = AuthoredPuzzle.objects.select_for_update(skip_locked=True).filter(
         participant_id=participant_id, status=AuthoredPuzzle.Status.READY
     )
+    if kinds is not None:
+        ready = ready.filter(kind__in=kinds)
     for authored in ready:
         evidence = set(authored.evidence_ids)
         if evidence <= live and not evidence & avoid_entry_ids:

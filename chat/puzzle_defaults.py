@@ -121,4 +121,12 @@ AUTHORED_GROUP = {
     "templates": {"recognition": "Which of these was it? You can answer with the letter."},
 }
 
-SHIPPED_GROUPS = [*SHIPPED_GROUPS, AUTHORED_GROUP]
+# Version 2 (migration 0012) adds the kinds written since; a protocol that pins version 1 keeps showing only
+# version 1's kinds (a session takes a stored puzzle only of its group version's `kinds`).
+AUTHORED_GROUP_V2 = {
+    **AUTHORED_GROUP,
+    "version": 2,
+    "rules": {**AUTHORED_GROUP["rules"], "kinds": [*AUTHORED_GROUP["rules"]["kinds"], "common_ground"]},
+}
+
+SHIPPED_GROUPS = [*SHIPPED_GROUPS, AUTHORED_GROUP, AUTHORED_GROUP_V2]

@@ -69,9 +69,10 @@ class ActionResult:
 
 
 def puzzle_groups_install_defaults() -> None:
-    """The shipped version-1 groups (the data migration stores them too; a flushed database needs them back)."""
+    """The shipped groups (the data migrations store them too; a flushed database needs them back)."""
     for group in SHIPPED_GROUPS:
-        PuzzleGroup.objects.get_or_create(key=group["key"], version=1, defaults=group)
+        version = group.get("version", 1)
+        PuzzleGroup.objects.get_or_create(key=group["key"], version=version, defaults={**group, "version": version})
 
 
 def llm_model_name(protocol: ProtocolVersion | None = None) -> str:
@@ -176,15 +177,17 @@ def _build_puzzle(session: TrainingSession, group: PuzzleGroup, pool: list[Entry
         and (facts.id not in asked or (facts.id in due_by_entry and due_by_entry[facts.id] <= now))
     ]
     if group.kind == PuzzleKind.LLM_AUTHORED:
-        return _take_authored(session, avoid=in_session | asked)
+        return _take_authored(session, group, avoid=in_session | asked)
     eligible = [facts for facts in eligible if facts.id not in in_session]
     candidates = scheduling.rank_candidates(eligible, due_by_entry, now, rng)
     return KINDS[group.kind].build(group.templates, group.rules, candidates, pool, rng)
 
 
-def _take_authored(session: TrainingSession, avoid: set[int]) -> BuiltPuzzle:
-    """A verified puzzle the LLM wrote ahead of time; none ready: the session fills in with a template group."""
-    authored = authored_puzzle_take(participant_id=session.participant_id, avoid_entry_ids=avoid)
+def _take_authored(session: TrainingSession, group: PuzzleGroup, avoid: set[int]) -> BuiltPuzzle:
+    """A verified puzzle the LLM wrote ahead of time, of a kind the session's group version shows; none ready:
+    the session fills in with a template group."""
+    authored = authored_puzzle_take(participant_id=session.participant_id, avoid_entry_ids=avoid,
+                                    kinds=group.rules.get("kinds"))  # fmt: skip
     if authored is None:
         raise NoneReady("no verified LLM-authored puzzle is ready")
     provenance = {

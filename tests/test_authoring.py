@@ -39,17 +39,29 @@ def _ready(participant, **fields) -> AuthoredPuzzle:
     assert problems == []
     by_id = {facts.id: facts for facts in pool}
     return AuthoredPuzzle.objects.create(
-        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored"), kind=plan.kind,
+        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored", version=1), kind=plan.kind,
         plan_key=plan.key(), status=AuthoredPuzzle.Status.READY, evidence_ids=plan.evidence_ids,
         payload=authoring.payload(plan, candidate, by_id), model_name="test-model", prompt_sha256="p" * 64,
         prefix_sha256="x" * 64, verifier_version=verifier.VERSION, **fields,
     )  # fmt: skip
 
 
-def _pinned(world, participant, study):
+def _pinned(world, participant, study, version: int = 1):
     arm = arm_create(study=study, key=f"arm-{participant.pk}", name="LLM arm")
-    pins = [{"key": "llm-authored", "version": 1}, {"key": "life-recall", "version": 1}]
+    pins = [{"key": "llm-authored", "version": version}, {"key": "life-recall", "version": 1}]
     put_on_arm(participant, arm, protocol_version_create(arm=arm, puzzle_groups=pins, puzzles_per_session=2))
+
+
+def test_a_protocol_pinned_to_version_1_never_shows_a_kind_added_in_version_2(world):
+    pins = ((world.participant_a, world.study_a, 1), (world.participant_b, world.study_b, 2))
+    for participant, study, version in pins:
+        give_life_log(participant, count=40)
+        _pinned(world, participant, study, version=version)
+        AuthoredPuzzle.objects.filter(pk=_ready(participant).pk).update(kind="common_ground")
+    shown = {version: open_puzzle(training_session_start(participant=participant)).group.key
+             for participant, version in ((world.participant_a, 1), (world.participant_b, 2))}  # fmt: skip
+    assert shown == {1: "life-recall", 2: "llm-authored"}
+    assert AuthoredPuzzle.objects.get(participant=world.participant_a).status == AuthoredPuzzle.Status.READY
 
 
 def test_a_session_takes_a_verified_puzzle_then_fills_in_with_templates_silently(world):

@@ -36,7 +36,7 @@ def test_an_accepted_season_repeat_puzzle_s_place_is_not_asked_about_again(world
     place = by_id[plans[0].evidence_ids[0]].place
     assert len([p for p in plans if by_id[p.evidence_ids[0]].place == place]) >= 2  # one routine, many seasons
     accepted = AuthoredPuzzle.objects.create(
-        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored"), kind="season_repeat",
+        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored", version=1), kind="season_repeat",
         plan_key=plans[0].key(), status=AuthoredPuzzle.Status.USED, evidence_ids=plans[0].evidence_ids,
         model_name="m", prompt_sha256="p" * 64, prefix_sha256=OLD_PREFIX, verifier_version="v",
     )  # fmt: skip

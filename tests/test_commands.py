@@ -62,6 +62,6 @@ def test_a_demo_loaded_before_the_pin_gets_it_as_its_next_protocol_version(db):
     call_command("load_demo")
     participant.refresh_from_db()
     assert participant.protocol_version.version == old.version + 1 == participant.arm.current_protocol.version
-    assert participant.protocol_version.puzzle_groups[0] == {"key": "llm-authored", "version": 1}
+    assert participant.protocol_version.puzzle_groups[0] == {"key": "llm-authored", "version": 2}
     call_command("load_demo")  # and no further version after that
     assert participant.arm.current_protocol.version == old.version + 1

@@ -50,7 +50,7 @@ def _ready_avoiding(participant, avoid: set[int]) -> AuthoredPuzzle:
     assert verifier.check_authored(candidate, entries=authoring.sources(pool),
                                    distractor_pool=authoring.distractor_pool(plan, pool)) == []  # fmt: skip
     return AuthoredPuzzle.objects.create(
-        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored"), kind=plan.kind,
+        participant=participant, group=PuzzleGroup.objects.get(key="llm-authored", version=1), kind=plan.kind,
         plan_key=plan.key(), status=AuthoredPuzzle.Status.READY, evidence_ids=plan.evidence_ids,
         payload=authoring.payload(plan, candidate, {facts.id: facts for facts in pool}), model_name="test-model",
         prompt_sha256="p" * 64, prefix_sha256="x" * 64, verifier_version=verifier.VERSION,

@@ -18,7 +18,8 @@ from kernels.tests.helpers import DEVICE, ON_GPU, TOLERANCE, poisoned_like, rela
 
 CASES = [(4, 1, 200, 64), (8, 2, 130, 128), (8, 8, 256, 64)]  # GQA 4, 4 and 1; lengths off the block size
 # long enough that a few diagonals and columns leave most 64-token blocks out
-PARTIAL_CASES = [(4, 1, 450, 64), (8, 2, 333, 128), (8, 8, 512, 64)]
+# four query heads at most: the interpreter runs each head's programs in turn (CI's time), GQA 4, 2 and 1 kept
+PARTIAL_CASES = [(4, 1, 450, 64), (4, 2, 333, 128), (4, 4, 512, 64)]
 
 
 def run_vertical_slash(q, k, v, vertical: int, slash: int):

@@ -17,7 +17,7 @@ from kernels.sparse_prefill import (
 from kernels.tests.helpers import DEVICE, ON_GPU, TOLERANCE, poisoned_like, relative_error
 
 # lengths off the block size; 650 and 540 have an odd number of query blocks (the last pair is one block)
-WIDE_CASES = [(4, 1, 450, 64), (8, 2, 333, 128), (4, 2, 650, 64), (8, 8, 540, 64)]
+WIDE_CASES = [(4, 1, 450, 64), (4, 2, 333, 128), (4, 2, 650, 64), (4, 4, 540, 64)]  # four heads: CI's time
 
 
 def budgets(heads: int, vertical: int, slash: int):

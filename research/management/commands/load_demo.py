@@ -22,7 +22,7 @@ from studies.models import Arm, Participant, ProtocolVersion, Study
 from studies.services import arm_create, participant_enroll, protocol_version_create, study_create
 
 DEMO_ENTRIES = 320
-AUTHORED_PIN = {"key": "llm-authored", "version": 1}
+AUTHORED_PIN = {"key": "llm-authored", "version": 2}  # its newest version: every kind
 # The LLM's puzzles first: a session starts with one when it is ready, else the templates fill in silently.
 DEMO_PINS = [AUTHORED_PIN, *({"key": group["key"], "version": 1} for group in DEFAULT_GROUPS)]
 

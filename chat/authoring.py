@@ -498,13 +498,17 @@ def _common_ground(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             continue
         both, clue = [a, b], f'at "{a.title}": {fact}'
         unsaid = _cue_only("common_ground", [fact], named=[_describe(a), _describe(b)])
+        # the cue tells of the first event only: the words naming the other one are not to be written there (seen
+        # in tuning: "At the picnic you bought tomatoes and something at the Saturday market ...")
+        own = set(normalize(f"{a.title} {a.place} {a.description}").split())
+        elsewhere_named = [word for word in _naming_words(b.title, b.place) if word not in own]
         plans.append(Plan(
             kind="common_ground", evidence_ids=[a.id, b.id], answer=answer,
             facts=f"Event 1: {_describe(a)}.\nEvent 2: {_describe(b)}.\nIn both, never to be written: {answer}.\n"
                   f"cue1 fact: {clue}.",
             fields={"question": _text(both, hide=[answer, *unsaid], opening="What", end="\\?", words=QUESTION_WORDS,
                                       anchors=[_naming_words(event.title, event.place) for event in both]),
-                    "cue1": _text(both, hide=[answer], words=CUE_WORDS)},
+                    "cue1": _text(both, hide=[answer, *elsewhere_named], words=CUE_WORDS)},
             cue_facts=[clue], extra_cues=[f'It begins with "{answer[0].upper()}".'],
             options=_with_answer(rng, answer, distractors[:3]), correct=[answer], scoring={"variant": "thing"},
         ))  # fmt: skip

@@ -31,9 +31,17 @@ GARBLED = [
     "Who did came with you to the theatre and the market?",
     "Which of these first came the theatre or the picnic happened?",
     "What was it you did did at the surgery in spring 2026?",
+    # seen: common_ground tuning (seed 103), the blank filled with the word beside it
+    "Bought strawberries and strawberries at the Saturday market on Castle Street for £3.20.",
+    "At the picnic you bought fresh bread and fresh bread at the market.",
 ]
 
 WELL_FORMED = [
+    # common_ground questions whose two-part subject the small parser splits (seen rejected in tuning, seed 103)
+    "What did the Coffee with Joan in November 2025 and the Baking day in March 2026 have in common?",
+    "What did the shopping at the market in March 2026 and the picnic in the park in June 2026 have in common?",
+    "What was there both at the Baking day in November 2025 and at the Coffee with Joan in February 2026?",
+    "You bought eggs and fresh bread at the market.",
     # the good corpus and the audit files' well-formed outputs, by kind
     "Who was with you both at the Concert at the Albert Hall and at the Picnic by the river?",
     "Who was at the Library reading group in February 2026 and walked along the river in July 2026?",

@@ -45,6 +45,7 @@ WAYS = {  # name: (SparsePrefill options, module settings over round 4's CORE_DE
     "fp8": (GRID, ENGINE | {"MASS_FP8": True}),
 }
 CANDIDATES = (0.7, 0.8)  # per-head thresholds below the default's 0.9
+LOW_CANDIDATES = (0.5, 0.6, 0.7, 0.8)  # the `more` phase's second rule: the same bound, lower thresholds allowed
 DEFAULT_THRESHOLD = 0.9
 PERHEAD_RULE = (
     "per head, the lowest of 0.7 and 0.8 whose output error against cuDNN on the kernels' Retr.KV prompt at 128K "
@@ -66,53 +67,56 @@ class Float8Mass(SparsePrefill):
             select.MASS_FP8 = before
 
 
-def per_head_patterns(thresholds: dict[int, list[float]]) -> dict[int, list[HeadChoice]]:
-    return {layer: [HeadChoice(head=h, pattern="antidiagonal", params={"threshold": t, "stride": STRIDE},
+def per_head_patterns(thresholds: dict[int, list[float]], stride: int = STRIDE) -> dict[int, list[HeadChoice]]:
+    return {layer: [HeadChoice(head=h, pattern="antidiagonal", params={"threshold": t, "stride": stride},
                                recall=1.0, density=1.0) for h, t in enumerate(values)]
             for layer, values in thresholds.items()}  # fmt: skip
 
 
-def head_errors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int) -> dict[str, list[float]]:
+def head_errors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layer: int,
+                candidates: tuple[float, ...] = CANDIDATES) -> dict[str, list[float]]:  # fmt: skip
     """Each head's relative output error against cuDNN at each threshold (the engine's selection and core)."""
     from bench.kernels import cudnn_causal
 
     dense = cudnn_causal(q, k, v)().float()
     norms = dense.norm(dim=(-2, -1))[0]
     errors = {}
-    for threshold in (*CANDIDATES, DEFAULT_THRESHOLD):
+    for threshold in (*candidates, DEFAULT_THRESHOLD):
         out = SparsePrefill(antidiagonal_patterns(threshold), **GRID)(q, k, v, layer).float()
         errors[str(threshold)] = ((out - dense).norm(dim=(-2, -1))[0] / norms).tolist()
         del out
     return errors
 
 
-def pick_thresholds(errors: dict[str, list[float]]) -> list[float]:
-    """PERHEAD_RULE for one layer."""
+def pick_thresholds(errors: dict[str, list[float]], candidates: tuple[float, ...] = CANDIDATES) -> list[float]:
+    """PERHEAD_RULE for one layer (over `candidates`)."""
     bound = statistics.median(errors[str(DEFAULT_THRESHOLD)])
     picks = []
     for head in range(len(errors[str(DEFAULT_THRESHOLD)])):
-        fits = [t for t in CANDIDATES if errors[str(t)][head] <= bound]
+        fits = [t for t in candidates if errors[str(t)][head] <= bound]
         picks.append(min(fits) if fits else DEFAULT_THRESHOLD)
     return picks
 
 
-def calibrate_heads(engine, n: int) -> tuple[list[int], dict, dict]:
+def calibrate_heads(engine, n: int, candidates: tuple[float, ...] = CANDIDATES) -> tuple[list[int], dict, dict]:
     """All 24 layers' per-head errors and picks on the Retr.KV prompt; returns the tokens, the six layers' Q/K/V
-    and the calibration (errors, thresholds)."""
+    and the calibration (errors, thresholds; with candidates beyond CANDIDATES also low_thresholds over them)."""
     longctx.CAPTURE_LAYERS = tuple(range(LAYERS))
     try:
         tokens, qkv = capture_round2_prompt(engine, n)
     finally:
         longctx.CAPTURE_LAYERS = SIX
-    errors, thresholds = {}, {}
+    errors, thresholds, low = {}, {}, {}
     for layer in range(LAYERS):
-        errors[layer] = head_errors(*qkv[layer], layer)
+        errors[layer] = head_errors(*qkv[layer], layer, candidates)
         thresholds[layer] = pick_thresholds(errors[layer])
-        print(f"layer {layer}: thresholds {thresholds[layer]}", flush=True)
+        low[layer] = pick_thresholds(errors[layer], candidates)
+        print(f"layer {layer}: thresholds {thresholds[layer]}, over {candidates}: {low[layer]}", flush=True)
         if layer not in SIX:
             del qkv[layer]
     torch.cuda.empty_cache()
-    return tokens, qkv, {"rule": PERHEAD_RULE, "errors": errors, "thresholds": thresholds}
+    calibration = {"rule": PERHEAD_RULE, "errors": errors, "thresholds": thresholds}
+    return tokens, qkv, calibration | ({"low_thresholds": low} if candidates != CANDIDATES else {})
 
 
 def pass_row(q: torch.Tensor, k: torch.Tensor, layer: int) -> dict:
@@ -175,6 +179,8 @@ def print_summary(report: dict) -> None:
         err = statistics.median(r[f"{key}_err"] for r in rows)
         print(f"| {config} | {way} | {density:.3f} | {total:.1f} | {cudnn / total:.2f}× | {err:.4f} |")
     passes = report["passes"]
+    if not passes:
+        return
     print("pass alone, six layers (ms): " + ", ".join(f"{w} {sum(r[f'pass_{w}_ms'] for r in passes):.1f}"
                                                       for w in WAYS))  # fmt: skip
     print("rows with round 6's sets: " + ", ".join(f"{w} {min(r[f'same_rows_{w}'] for r in passes):.5f}"
@@ -199,8 +205,40 @@ def accuracy_phase(engine, out: Path, budget_s: float, tasks: list[str], n: int 
     return results
 
 
+MORE_METHODS = ("dense", "sparse_perhead_low", "sparse_perhead_s32")
+
+
+def more_phase(engine, out: Path, budget_s: float, n: int = 131072) -> dict:
+    """A second machine, after the first's results: two more ways to cut tiles or the pass, each timed beside cuDNN
+    and run on the accuracy tasks beside dense in the same call. perhead_low: PERHEAD_RULE over LOW_CANDIDATES;
+    perhead_s32: the round's per-head thresholds with stride 32 (the pass reads half the bytes: it is bound by its
+    loads, not its products — the float8 pass was only 9% faster)."""
+    tokens, qkv, calibration = calibrate_heads(engine, n, LOW_CANDIDATES)
+    (out / "perhead-low.json").write_text(json.dumps(calibration, indent=1))
+    thresholds = {int(layer): t for layer, t in calibration["thresholds"].items()}
+    low = {int(layer): t for layer, t in calibration["low_thresholds"].items()}
+    configs = {"perhead": per_head_patterns(thresholds), "perheadlow": per_head_patterns(low),
+               "perheads32": per_head_patterns(thresholds, 32)}  # fmt: skip
+    report: dict = {"n": n, "tokens": len(tokens), "timing": time_ways(qkv, configs, n, {"r7": WAYS["r7"]}, "r7")}
+    (out / "more-round7.json").write_text(json.dumps(report, indent=1))
+    print_summary(report | {"passes": []})
+    del qkv
+    torch.cuda.empty_cache()
+    from bench.longctx_round4 import set_core
+
+    set_core(ENGINE)  # the engine's settings again after time_ways' reset
+    longctx.TASKS["needles"] = (10, 5, 8)
+    longctx.EXTRA_PREFILLS.update({
+        "sparse_perhead_low": SparsePrefill(configs["perheadlow"], **GRID),
+        "sparse_perhead_s32": SparsePrefill(configs["perheads32"], **GRID),
+    })  # fmt: skip
+    results = longctx.accuracy(engine, out, [n], ["passkey", "needles"], budget_s, list(MORE_METHODS))
+    (out / f"accuracy-{n}.json").rename(out / f"more-accuracy-{n}.json")
+    return results
+
+
 def main() -> None:
-    parser = round_parser(__doc__, ["kernels", "accuracy"], 7, 480.0)
+    parser = round_parser(__doc__, ["kernels", "accuracy", "more"], 7, 480.0)
     parser.add_argument("--tasks", default="passkey,needles")
     args = parser.parse_args()
     if args.phase == "render":
@@ -212,6 +250,8 @@ def main() -> None:
     engine = load_engine_128k(args.model, args.tokenizer)
     if args.phase == "kernels":
         kernels_phase(engine, args.out)
+    elif args.phase == "more":
+        more_phase(engine, args.out, args.budget_s)
     else:
         accuracy_phase(engine, args.out, args.budget_s, args.tasks.split(","))
     engine.close()

@@ -134,6 +134,48 @@ def e2e_lines(e2e: dict, kept: dict[str, bool]) -> list[str]:
     return lines
 
 
+MORE_NAMES = {
+    "dense": "dense",
+    "sparse_perhead_low": "per-head, thresholds down to 0.5",
+    "sparse_perhead_s32": "per-head thresholds, stride 32",
+}
+MORE_ROWS = {"perhead_r7": "per-head thresholds (again)", "perheadlow_r7": "per-head, thresholds down to 0.5",
+             "perheads32_r7": "per-head thresholds, stride 32"}  # fmt: skip
+
+
+def more_lines(results: Path) -> list[str]:
+    """The second machine's `more` phase: two more tries, each timed beside cuDNN and run beside dense."""
+    if not (results / "more-round7.json").is_file():
+        return []
+    rows = load(results, "more-round7.json")["timing"]
+    accuracy = load(results, "more-accuracy-131072.json")
+    cudnn = six(rows, "cudnn_ms")
+    lines = [
+        "",
+        "### Two more tries on a second machine (`python -m bench.longctx_round7 more`: the model uploaded again; "
+        f"the six layers beside cuDNN, {cudnn:.1f} ms, then end to end and the accuracy tasks beside dense)",
+        "",
+        "| selection | density | six layers ms | × cuDNN | output error vs cuDNN (median) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, name in MORE_ROWS.items():
+        config = key.split("_", 1)[0]
+        total = six(rows, f"{key}_ms")
+        err = statistics.median(r[f"{key}_err"] for r in rows)
+        lines.append(f"| {name} | {density(rows, config):.3f} | {total:.1f} | {cudnn / total:.2f}× | {err:.4f} |")
+    cells = {(c["task"], c["method"]): c for c in accuracy["cells"] if "records" in c}
+    methods = [m for m in MORE_NAMES if ("passkey", m) in cells]
+    table, _ = accuracy_rows(cells, methods, MORE_NAMES, SELECTIONS | NEEDLE_ROWS)
+    e2e = accuracy["e2e"]
+    dense = e2e["dense"]["prefill_s"]
+    shown = ", ".join(f"{MORE_NAMES[m]} {e2e[m]['prefill_s']:.3f} s ({dense / e2e[m]['prefill_s']:.2f}×)"
+                      for m in methods[1:])  # fmt: skip
+    gate = first_token_gate(cells, methods, MORE_NAMES)
+    bare = e2e["no_attention_s"]
+    return [*lines, "", *table, "", f"{gate} End to end in that call: dense {dense:.3f} s, {shown}, no attention "
+            f"{bare:.3f} s."]  # fmt: skip
+
+
 def passkey_share(cells: dict, method: str) -> float:
     cell = cells.get(("passkey", method))
     return cell["hits"] / cell["samples"] if cell else float("nan")
@@ -148,9 +190,10 @@ def section(results: Path) -> tuple[list[str], str]:
         f"## Round 7: every accuracy of the summary line measured again, and a cheaper selection tried — "
         f"{meta['card']}",
         "",
-        f"Same model, prompts and tasks (torch {meta['torch']}, Triton {meta['triton']}); one machine, the model "
-        "uploaded once: `python -m bench.longctx_round7 kernels`, then `accuracy --tasks passkey` (end to end "
-        "first) and `accuracy --tasks needles`, each call with dense first. Every method runs the current code "
+        f"Same model, prompts and tasks (torch {meta['torch']}, Triton {meta['triton']}). First machine (the model "
+        "uploaded once): `python -m bench.longctx_round7 kernels` (with the GPU kernel tests), `accuracy --tasks "
+        "passkey` (end to end first), `accuracy --tasks needles`, `kernels` again; each accuracy call with dense "
+        "first. Second machine: `more` (below). Every method runs the current code "
         "with the engine's defaults. Methods: dense (cuDNN); MInference's default budgets (vertical 1,000 / slash "
         "6,096 on every head); the searched per-head configs rows90 (round 3's search, every row ≥ 0.90 recall: "
         "what rounds 3–6 quoted as sparse_searched); StreamingLLM-style drop (64 sinks + 4,096 window); "
@@ -177,6 +220,7 @@ def section(results: Path) -> tuple[list[str], str]:
     ]
     e2e = passkey["e2e"]
     lines += e2e_lines(e2e, kept)
+    lines += more_lines(results)
     eligible = {key: x for key, x in speedups.items() if key in ATTENTION and kept.get(ATTENTION[key])}
     best = max(eligible, key=eligible.get) if eligible else None
     attn = eligible[best] if best else float("nan")

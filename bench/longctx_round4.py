@@ -45,7 +45,9 @@ WAYS = {  # name: (SparsePrefill options, the core's module settings over CORE_D
 SYNTHETIC_WAYS = WAYS | {"edge_pairs": ({"fused": True}, {"KEY_PAIRS": True})}  # the last session: synthetic only
 # rounds 4-5 compare against round 4's core: no register cap (0), not the engine's default by head dim (None)
 CORE_DEFAULTS = {"EDGE_MASK": True, "KEY_PAIRS": False, "INTERIOR": "plain", "REGISTER_CAP": 0}
-SELECT_DEFAULTS = {"SELECT": "cut", "MASS_TILE": 128}  # kernels.antidiagonal_select's: the engine's
+SELECT_DEFAULTS = {  # kernels.antidiagonal_select's: the engine's
+    "SELECT": "cut", "MASS_TILE": 128, "POOLED_EMPTY": True, "MASS_PEEL": True, "MASS_FP8": False,
+}  # fmt: skip
 PICKABLE = ("edge", "edge_natural", "wide")  # the ways `accuracy` may run a config
 ACCURACY_ORDER = ("rows90", "rows70", "rows80", "default")  # last95 lost needles in rounds 2 and 3
 DEFAULT_BUDGETS = {"vertical": 1000, "slash": 6096}

@@ -35,6 +35,16 @@ SELECT = "cut"
 # Strided query rows (and keys) a program of the fused pass walks at once: 128 is 1.4× faster than 64 at 128K on an
 # H200 with the same lists (bench.longctx_round6).
 MASS_TILE = 128
+# The cut's pass leaves pooled rows and row sums unset where no program writes (future blocks, which the cut masks):
+# a 0.9 GB memset a layer at 128K (14 heads) saved. The mass (antidiagonal_block_mass_fused) still zeroes them.
+POOLED_EMPTY = True
+# Each program's own key tile scored once (for the reference maximum and then kept for the walk's last step) instead
+# of twice.
+MASS_PEEL = True
+# Q and K in float8 (e4m3, one scale per head) for the pass's products: half the bytes a key tile and Hopper's fp8
+# rate; the scores differ by the rounding (bench.longctx_round7 measures the lists and the accuracy). GPU only.
+MASS_FP8 = False
+FP8_MAX = 400.0  # below e4m3's largest finite value (448): headroom for the scale's rounding to Q's dtype
 
 
 def antidiagonal_block_mass(q: torch.Tensor, k: torch.Tensor, stride: int) -> torch.Tensor:
@@ -94,13 +104,13 @@ def _configs() -> list[triton.Config]:
     return [triton.Config({}, num_warps=w, num_stages=s) for w, s in [(4, 2), (4, 3), (8, 3)]]
 
 
-@triton.autotune(configs=_configs(), key=["S", "D", "BM", "group"])
+@triton.autotune(configs=_configs(), key=["S", "D", "BM", "group", "PEEL"])
 @triton.jit
 def _antidiagonal_rows_kernel(
-    Q, K, Pooled, RowSum,
+    Q, K, Pooled, RowSum, HeadScale,
     stride_qb, stride_qh, stride_qn, stride_kb, stride_kh, stride_kn, stride_pb, stride_ph, stride_pr,
     n_ctx, heads, group, scale_log2,
-    S: tl.constexpr, D: tl.constexpr, BM: tl.constexpr, P: tl.constexpr, CAP: tl.constexpr,
+    S: tl.constexpr, D: tl.constexpr, BM: tl.constexpr, P: tl.constexpr, CAP: tl.constexpr, PEEL: tl.constexpr,
 ):  # fmt: skip
     """One tile of BM strided query rows of one head: Pooled[row, key block] = Σ exp2(score − reference) over
     the block's P strided keys, RowSum[row] = Σ over all keys. Key tiles are BM wide (the diagonal one is the
@@ -110,19 +120,27 @@ def _antidiagonal_rows_kernel(
     b, h = bh // heads, bh % heads
     q_base = Q + b * stride_qb + h * stride_qh
     k_base = K + b * stride_kb + (h // group) * stride_kh
+    scale_log2 = scale_log2 * tl.load(HeadScale + h)  # float8: the product of the head's Q and K scales, else 1
     rows = tile * BM + tl.arange(0, BM)
     dims = tl.arange(0, D)
     offsets = tl.arange(0, BM)
-    reference = tl.maximum(  # key tile 0 (the sinks) and the row tile's own (the local scores)
-        tl.max(_strided_scores(q_base, k_base, rows, offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
-                               S, BM, BM), axis=1),
-        tl.max(_strided_scores(q_base, k_base, rows, tile * BM + offsets, dims, stride_qn, stride_kn, n_ctx,
-                               scale_log2, S, BM, BM), axis=1),
-    )  # fmt: skip
     row_sum = tl.zeros([BM], dtype=tl.float32)
     blocks = tl.arange(0, BM // P)
     out = Pooled + b * stride_pb + h * stride_ph + rows[:, None] * stride_pr
-    for start in range(0, (tile + 1) * BM, BM):
+    sinks = tl.max(_strided_scores(q_base, k_base, rows, offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
+                                   S, BM, BM), axis=1)  # fmt: skip
+    own = _strided_scores(q_base, k_base, rows, tile * BM + offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
+                          S, BM, BM)  # fmt: skip
+    # key tile 0 (the sinks) and the row tile's own (the local scores) give the reference
+    reference = tl.maximum(sinks, tl.max(own, axis=1))
+    if PEEL:  # the own tile's scores are at hand: its shares now, the walk stops before it
+        p = tl.exp2(tl.minimum(own - reference[:, None], CAP))
+        row_sum += tl.sum(p, axis=1)
+        tl.store(out + (tile * BM // P + blocks)[None, :], tl.sum(tl.reshape(p, (BM, BM // P, P)), axis=2))
+        last = tile * BM
+    else:
+        last = (tile + 1) * BM
+    for start in range(0, last, BM):
         s = _strided_scores(q_base, k_base, rows, start + offsets, dims, stride_qn, stride_kn, n_ctx, scale_log2,
                             S, BM, BM)  # fmt: skip
         p = tl.exp2(tl.minimum(s - reference[:, None], CAP))
@@ -132,9 +150,16 @@ def _antidiagonal_rows_kernel(
     tl.store(RowSum + bh * tl.num_programs(0) * BM + rows, row_sum)
 
 
-def _pooled_chunks(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int):
+def _float8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x in e4m3 scaled per head so that its largest magnitude is FP8_MAX, and the scales [heads]."""
+    scale = (x.abs().amax(dim=(0, 2, 3)).float().clamp_min(1e-12) / FP8_MAX).to(x.dtype)
+    return (x / scale[None, :, None, None]).to(torch.float8_e4m3fn), scale.float()
+
+
+def _pooled_chunks(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int, zeroed: bool = True):
     """The fused pass a few heads at a time (≤ 1 GiB of pooled rows): yields (heads slice, pooled [batch, heads,
-    rows, key blocks], row sums [batch, heads, rows]) over the tiles' padded rows."""
+    rows, key blocks], row sums [batch, heads, rows]) over the tiles' padded rows. zeroed False: entries no program
+    writes (the future key blocks) are left unset."""
     batch, heads, n_ctx, dim = q.shape
     assert BLOCK % stride == 0 and tile % (BLOCK // stride) == 0 and q.stride(-1) == k.stride(-1) == 1
     per_block = BLOCK // stride
@@ -142,19 +167,25 @@ def _pooled_chunks(q: torch.Tensor, k: torch.Tensor, stride: int, tile: int):
     tiles = triton.cdiv(qblocks * per_block, tile)
     group = heads // k.shape[1]
     step = max(group, (1 << 30) // (tiles * tile * qblocks * 4 * batch) // group * group)
+    head_scale = torch.ones(heads, dtype=torch.float32, device=q.device)
+    if MASS_FP8 and q.is_cuda:
+        (q, q_scale), (k, k_scale) = _float8(q), _float8(k)
+        head_scale = q_scale * k_scale.repeat_interleave(group)
+    allocate = torch.zeros if zeroed else torch.empty
     for first in range(0, heads, step):
         hs = slice(first, min(first + step, heads))
         sub_q, sub_k = q[:, hs], k[:, first // group : -(-hs.stop // group)]
         count = sub_q.shape[1]
         padded = tiles * tile  # strided rows and keys the tiles cover
-        pooled = torch.zeros(batch, count, padded, padded // per_block, dtype=torch.float32, device=q.device)
-        row_sum = torch.ones(batch, count, padded, dtype=torch.float32, device=q.device)
+        pooled = allocate(batch, count, padded, padded // per_block, dtype=torch.float32, device=q.device)
+        row_sum = torch.ones(batch, count, padded, dtype=torch.float32, device=q.device) if zeroed else (
+            torch.empty(batch, count, padded, dtype=torch.float32, device=q.device))  # fmt: skip
         _antidiagonal_rows_kernel[(tiles, batch * count)](
-            sub_q, sub_k, pooled, row_sum,
+            sub_q, sub_k, pooled, row_sum, head_scale[hs],
             sub_q.stride(0), sub_q.stride(1), sub_q.stride(2), sub_k.stride(0), sub_k.stride(1), sub_k.stride(2),
             pooled.stride(0), pooled.stride(1), pooled.stride(2),
             n_ctx, count, group, 1.4426950408889634 / (math.sqrt(dim) * stride),
-            S=stride, D=dim, BM=tile, P=per_block, CAP=EXPONENT_CAP,
+            S=stride, D=dim, BM=tile, P=per_block, CAP=EXPONENT_CAP, PEEL=MASS_PEEL,
         )  # fmt: skip
         yield hs, pooled, row_sum
 
@@ -275,7 +306,7 @@ def antidiagonal_blocks_fused(q: torch.Tensor, k: torch.Tensor, threshold: torch
     the fused pass, then threshold_cut on its pooled rows."""
     qblocks = -(-q.shape[2] // BLOCK)
     pieces = [threshold_cut(pooled, row_sum, threshold[hs], qblocks, BLOCK // stride)
-              for hs, pooled, row_sum in _pooled_chunks(q, k, stride, tile)]  # fmt: skip
+              for hs, pooled, row_sum in _pooled_chunks(q, k, stride, tile, not POOLED_EMPTY)]  # fmt: skip
     if len(pieces) == 1:
         return pieces[0]
     width = max(blocks.shape[-1] for blocks, _ in pieces)

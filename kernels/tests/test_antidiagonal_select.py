@@ -59,6 +59,26 @@ def test_one_triton_pass_equals_the_torch_mass(rng, heads, kv_heads, n, stride, 
     assert (fused - expected).abs().max() < (2e-3 if DEVICE == "cuda" else 1e-5), rng.seed
 
 
+def test_pass_without_the_peel_gives_the_same_mass(rng, monkeypatch):
+    """The own key tile scored once (MASS_PEEL) or twice (round 6's walk): the same shares up to float order."""
+    q, k = rng(1, 2, 700, 64), rng(1, 1, 700, 64)
+    peeled = select.antidiagonal_block_mass_fused(q, k, 16, 64)
+    monkeypatch.setattr(select, "MASS_PEEL", False)
+    assert (select.antidiagonal_block_mass_fused(q, k, 16, 64) - peeled).abs().max() < 1e-5, rng.seed
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not ON_GPU, reason="float8 products: Hopper's")
+def test_float8_pass_keeps_each_row_distribution(rng, monkeypatch):
+    """Q and K in e4m3 with a scale per head: each query block's shares move by a small total variation."""
+    q, k = rng(1, 14, 16384, 64), rng(1, 2, 16384, 64)
+    q[..., :16] *= 4.0
+    exact = select.antidiagonal_block_mass_fused(q, k, 16, 128)
+    monkeypatch.setattr(select, "MASS_FP8", True)
+    rounded = select.antidiagonal_block_mass_fused(q, k, 16, 128)
+    assert (rounded - exact).abs().sum(-1).max() < 0.1, rng.seed
+
+
 def test_chunks_give_the_same_mass(rng, monkeypatch):
     q, k = rng(1, 2, 700, 32), rng(1, 1, 700, 32)
     whole = select.antidiagonal_block_mass(q, k, 16)

@@ -157,7 +157,7 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
     pool = _generated_pool(120, seed)
     by_id = {facts.id: facts for facts in pool}
     plans = authoring.plans_for(pool, rng=random.Random(seed), limit=40)
-    assert {"shared_person", "season_repeat", "key_word"} <= {plan.kind for plan in plans}
+    assert {"shared_person", "season_repeat", "key_word", "guess_event"} <= {plan.kind for plan in plans}
     for plan in plans:
         evidence = [by_id[i] for i in plan.evidence_ids]
         text = normalize(" ".join(Source.from_facts(facts).grounded() for facts in evidence))
@@ -179,6 +179,9 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
             titles = [normalize(f.title) for f in there]
             assert [t for t in set(titles) if titles.count(t) > 1] == [normalize(plan.answer)]
             assert not {normalize(o) for o in plan.options if o != plan.answer} & set(titles)
+        elif plan.kind == "guess_event":  # the day's title, no decoy of the same title
+            assert plan.answer == evidence[0].title and plan.correct == [plan.answer]
+            assert not {normalize(o) for o in plan.options if o != plan.answer} & {normalize(plan.answer)}
         else:
             assert normalize(evidence[0].description).split().count(plan.answer) == 1
             assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[0]

@@ -1,7 +1,7 @@
 """Guess the event (chat.authoring's guess_event): one of the trainee's days described in new words, to be named.
 
 The program picks a day with facts of its own and two or three decoys: titles of the trainee's other entries
-that are like it (a tag, the place or a title word in common) yet different. It keeps the day's facts that no
+that are like it (a tag, the place, a person or a title word in common) yet different. It keeps the day's facts that no
 entry of any decoy title has (`verifier.fact_words`: people, place, quoted items, things, numbers), and plans
 only a day with at least `MIN_OWN_FACTS` of them, so a description that says one singles the day out (the
 verifier's `decoy_problems`). The model writes only the description, held by the grammar from the title's words,

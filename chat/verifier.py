@@ -23,8 +23,8 @@ and the offending words, so a rejection can be stored and counted.
 - The question asks the puzzle's question (authored puzzles, by kind): shared_person asks who (once), naming
   both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
   key_word asks for the word, and describes it in new words (no run of the diary line); guess_event asks which
-  memory it is. A grounded,
-  answerable text that asks something else ("…you were discharged?") is not the puzzle.
+  memory it is. A grounded, answerable text that asks something else ("…you were discharged?") is not the
+  puzzle.
 - Order (which_first): each choice's words are one cited entry's facts and no other entry's of that title in
   the life log (two reading groups told apart by the book and who came); the answer's entry came first; two
   occurrences of one event are months apart; the question says no month, season, year or word of order. A cue
@@ -459,7 +459,6 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         diary = {run for source in cited for run in _shingles(_named(source.text, names)) if NAME not in run}
         if copied_line := _shingles(_named(candidate.definition, names)) & diary:
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
-    if candidate.kind == "guess_event":
         problems += decoy_problems(candidate.definition, cited[0], candidate.options, entries)
     if candidate.kind == "key_word" and candidate.definition:  # what the word means, not what happened that day
         problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)

@@ -12,7 +12,7 @@ import random
 
 from .puzzles.base import EntryFacts
 from .scoring import content_words, normalize
-from .verifier import Source, fact_words, plain_words, quoted_items
+from .verifier import DIARY_VOICE, Source, fact_words, plain_words, quoted_items
 
 QUESTION = "Which of your memories is this? {description}"
 MIN_OWN_FACTS = 2
@@ -70,8 +70,8 @@ def choose(facts: EntryFacts, by_title: dict[str, list[EntryFacts]], rng: random
 
 
 def hidden(facts: EntryFacts, decoys: list[str], by_title: dict[str, list[EntryFacts]]) -> list[str]:
-    """What the description may not say: the title, and the decoys' facts that the day lacks."""
+    """What the description may not say: the title, the decoys' facts that the day lacks, the diary's voice."""
     day = plain_words(Source.from_facts(facts).grounded())
     theirs = set().union(*(fact_words(Source.from_facts(e)) for title in decoys for e in by_title[normalize(title)]))
     title = [word for word in content_words(facts.title) if len(word) > 2]  # as `verifier.leaked` reads it: not "the"
-    return [*title, *sorted(theirs - day)]
+    return [*title, *sorted(theirs - day), *sorted(DIARY_VOICE)]

@@ -270,9 +270,9 @@ def role_prefixes(text: str) -> list[str]:
     return [f"role prefix {match.group(1)!r}" for match in ROLE_PREFIX.finditer(text)]
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
+def _shingles(text: str, size: int = SHINGLE) -> set[tuple[str, ...]]:
     words = normalize(text).split()
-    return {tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
 def _repeated(text: str) -> set[tuple[str, ...]]:
@@ -454,11 +454,13 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     if candidate.kind == "key_word":  # a description in new words, not the diary line around the blank
         if copied_line := _shingles(candidate.question) & set().union(*(_shingles(s.text) for s in cited)):
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
-    elif candidate.kind == "guess_event":  # the same, but the day's names may be said ("tea with Bernard and Rita")
+    elif candidate.kind == "guess_event":  # a clause of the diary copied, not a thing it names ("95 miles each way")
         names = [name for source in cited for name in (source.place, *source.people, *quoted_items(source.text))]
-        diary = {run for source in cited for run in _shingles(_named(source.text, names)) if NAME not in run}
-        if copied_line := _shingles(_named(candidate.definition, names)) & diary:
+        diary = {run for s in cited for run in _shingles(_named(s.text, names), COPIED_CLAUSE) if NAME not in run}
+        if copied_line := _shingles(_named(candidate.definition, names), COPIED_CLAUSE) & diary:
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
+        problems += [f"speaks as the diary ({w!r})" for w in dict.fromkeys(normalize(candidate.definition).split())
+                     if w in DIARY_VOICE]  # fmt: skip
         problems += decoy_problems(candidate.definition, cited[0], candidate.options, entries)
     if candidate.kind == "key_word" and candidate.definition:  # what the word means, not what happened that day
         problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
@@ -521,20 +523,27 @@ def is_thing(word: str) -> bool:
     return nouns > 0 and nouns >= len(wordnet.synsets(word, "v")) + len(wordnet.synsets(word, "a"))
 
 
+POSSESSIVE = re.compile(r"['’]s\b")
 NAME = "qxname"  # a name of the entry in `_named` text: no English word
+# A guess_event description copies a clause when it repeats this many of the diary's own words in a row; fewer
+# are the names of things ("a slice of carrot cake", "95 miles each way": seed 83 of bench.authoring, where a
+# run of four rejected 11 of 12 replies). Names of the day do not count (`_named`).
+COPIED_CLAUSE = 6
+# The diarist's voice ("they told me about a promotion"): the description speaks to the trainee, as "you"
+DIARY_VOICE = frozenset({"i", "im", "ive", "me", "my", "mine", "myself", "we", "us", "our", "ours"})
 
 
 def _named(text: str, names: Iterable[str]) -> str:
     """`text` normalized, each of `names` one `NAME`: a copied run is of the diary's own words, not its names."""
-    text = f" {normalize(text)} "
-    for name in sorted({normalize(n) for n in names if normalize(n)}, key=len, reverse=True):
+    text = f" {normalize(POSSESSIVE.sub('', text))} "
+    for name in sorted({normalize(POSSESSIVE.sub("", n)) for n in names if normalize(n)}, key=len, reverse=True):
         text = text.replace(f" {name} ", f" {NAME} ")
     return text
 
 
 def plain_words(text: str) -> set[str]:
     """Content words without the possessive ("St Mary's" -> st, mary): a fact is one word however it is owned."""
-    return _content(re.sub(r"['’]s\b", "", text))
+    return _content(POSSESSIVE.sub("", text))
 
 
 def fact_words(source: Source) -> set[str]:

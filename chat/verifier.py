@@ -29,9 +29,9 @@ and the offending words, so a rejection can be stored and counted.
   the life log (two reading groups told apart by the book and who came); the answer's entry came first; two
   occurrences of one event are months apart; the question says no month, season, year or word of order. A cue
   that names one event by its facts says only that event's facts (its month, not the other's).
-- Decoys (guess_event): the description of a day, in new words (no run of its diary text), singles it out against
-  every entry of every decoy title: each such entry lacks one of the facts it says of the day, and it says no fact
-  that only a decoy's entries have ("the hymns" for a reading group beside "Sunday service").
+- Decoys (guess_event): the description of a day, in new words (no clause of its diary, not in its voice), singles
+  it out against every entry of every decoy title: each such entry lacks one of the facts it says of the day, and
+  it says no fact that only a decoy's entries have ("the hymns" for a reading group beside "Sunday service").
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
   diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds;
   it gives no instruction about the screen that the template does not ("Press 'Skip' to have a guess").
@@ -46,7 +46,7 @@ from itertools import pairwise
 from wordfreq import zipf_frequency
 
 from . import wordnet
-from .definitions import not_a_definition, undefined
+from .definitions import FIRST_PERSON, not_a_definition, undefined
 from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
@@ -530,7 +530,7 @@ NAME = "qxname"  # a name of the entry in `_named` text: no English word
 # run of four rejected 11 of 12 replies). Names of the day do not count (`_named`).
 COPIED_CLAUSE = 6
 # The diarist's voice ("they told me about a promotion"): the description speaks to the trainee, as "you"
-DIARY_VOICE = frozenset({"i", "im", "ive", "me", "my", "mine", "myself", "we", "us", "our", "ours"})
+DIARY_VOICE = FIRST_PERSON | {"we", "us", "our", "ours"}
 
 
 def _named(text: str, names: Iterable[str]) -> str:

@@ -14,6 +14,10 @@ Plans, by kind (the puzzle families the templates cannot do well):
 - common_ground: two events of different kinds that had one thing in common, and only it (`chat.authoring_common`:
   the plums bought at the market and eaten at the picnic): what was it? The program fixes the thing (the answer)
   and the wrong choices (what other days had in the same spot); the model writes the question and one cue.
+- guess_event: one of the trainee's days described in new words: which was it? The program picks the day and
+  two or three decoys (titles of like entries) and the facts that tell the day from every entry of theirs
+  (`chat.authoring_event`), fixes the question around the description and the cues (the month, the first
+  letter); the model writes only the description, never a word of the title nor a decoy's fact.
 - key_word: a word of the trainee's own diary, described in new words: which word is it? The program fixes the
   diary line, the blanked word (the answer) and the question around the description; the model writes only the
   description (`hint`), in words of at most 15 letters, never the word or its stem.
@@ -35,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import authoring_common as common
+from . import authoring_event as event
 from . import authoring_order as order
 from .authoring_grammar import quote, text_pattern
 from .puzzles.base import EntryFacts, join_names
@@ -42,7 +47,7 @@ from .scoring import STOPWORDS, content_words, normalize
 from .verifier import ORDER_WORDS, REPEAT_DAYS_APART, SEASONS, Candidate, Source
 
 RECOGNITION = "Which of these was it? You can answer with the letter."
-KINDS = ("shared_person", "which_first", "season_repeat", "key_word", "common_ground")
+KINDS = ("shared_person", "which_first", "season_repeat", "key_word", "common_ground", "guess_event")
 REQUEST_MARK = "WRITE A PUZZLE"
 MIN_DAYS_APART = 14
 
@@ -67,6 +72,8 @@ ASKS = {
     "key_word": HINT_REQUEST,
     "common_ground": "Task: the question names both events and asks What they share (the answer); cue1 tells the "
     "cue1 fact in new words, never the answer.",
+    "guess_event": "Task: describe that time in new words, with one or two of its own facts; never a word of "
+    "the answer.",
 }
 
 
@@ -125,6 +132,21 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
              "cue1": "Your team won the round with the pictures."},
         ),
     ),
+    # the day in new words: its own facts, never the title's words; no date (the program's cue says the month)
+    "guess_event": (
+        Example('Answer, never to be written: "Bowls match".\nDiary: "Played on the Green against the Riverside '
+                'club. Agnes bowled the winning wood and we had scones after."\nIts own facts: Agnes; the Green; '
+                "Riverside; scones.",
+                {"description": "Agnes won it for your team with the last throw against Riverside, and then you all "
+                                "had scones."}),
+        Example('Answer, never to be written: "Choir concert".\nDiary: "Sang \'Danny Boy\' at the Corn Exchange. '
+                'Cyril forgot his music and had to share mine."\nIts own facts: Cyril; the Corn Exchange; '
+                "'Danny Boy'; music.",
+                {"description": "At the Corn Exchange you all sang 'Danny Boy', and Cyril had no music of his own."}),
+        Example('Answer, never to be written: "Flower show".\nDiary: "Entered my dahlias at the village hall; they '
+                'won a red rosette. Cream teas after."\nIts own facts: dahlias; rosette; teas.',
+                {"description": "Your dahlias came home with a red rosette, and there were cream teas afterwards."}),
+    ),
     "key_word": (
         Example('Word: "marmalade". Diary line: "Made _____ with the Seville oranges."',
                 {"hint": "Something sweet you spread on toast, made from fruit."}),
@@ -155,7 +177,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
 _EXAMPLE_FACTS = (
     "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
-    "umbrella soaked whispered rowers moonlight serenade seed scarf luck"
+    "umbrella soaked whispered rowers moonlight serenade seed scarf luck riverside scones danny dahlias rosette"
 )
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
@@ -472,6 +494,36 @@ def _key_word(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
     return plans
 
 
+def _guess_event(pool: list[EntryFacts], rng: random.Random, known: list[EntryFacts] | None = None) -> list[Plan]:
+    """A day of the pool described in new words, its title the answer among two or three decoy titles whose
+    entries in the whole life log (`known`) it can be told from (`chat.authoring_event`). One plan per activity."""
+    by_title: dict[str, list[EntryFacts]] = {}
+    for facts in pool if known is None else known:
+        by_title.setdefault(normalize(facts.title), []).append(facts)
+    plans, entries = [], list(pool)
+    rng.shuffle(entries)
+    framing = set(content_words(event.QUESTION))
+    for facts in entries:
+        if set(content_words(facts.title)) & framing or any(p.subject == event.subject(facts) for p in plans):
+            continue  # the question would say a word of the answer; an activity once
+        if not (chosen := event.choose(facts, by_title, rng)):
+            continue
+        decoys, own = chosen
+        plans.append(Plan(
+            kind="guess_event", evidence_ids=[facts.id], answer=facts.title, subject=event.subject(facts),
+            facts=f'Answer, never to be written: "{facts.title}".\nDiary: "{facts.description}"\n'
+                  f"Its own facts: {'; '.join(own)}.",
+            fields={"description": _text([facts], hide=event.hidden(facts, decoys, by_title), words=(6, 28),
+                                         dates=False)},
+            question=event.QUESTION,
+            extra_cues=[f"It was in {_month(facts)}.", f'Its first word begins with "{facts.title[0].upper()}".'],
+            options=_with_answer(rng, facts.title, decoys), correct=[facts.title],
+        ))  # fmt: skip
+        if len(plans) >= 12:
+            break
+    return plans
+
+
 # Words a diary uses for time and manner rather than things: no puzzle in guessing them.
 DULL_WORDS = frozenset(
     [
@@ -507,7 +559,7 @@ def _common_ground(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
             facts=f"Event 1: {_describe(a)}.\nEvent 2: {_describe(b)}.\nIn both, never to be written: {answer}.\n"
                   f"cue1 fact: {clue}.",
             fields={"question": _text(both, hide=[answer, *unsaid], opening="What", end="\\?", words=QUESTION_WORDS,
-                                      anchors=[_naming_words(event.title, event.place) for event in both]),
+                                      anchors=[_naming_words(facts.title, facts.place) for facts in both]),
                     "cue1": _text(both, hide=[answer, *elsewhere_named], words=CUE_WORDS)},
             cue_facts=[clue], extra_cues=[f'It begins with "{answer[0].upper()}".'],
             options=_with_answer(rng, answer, distractors[:3]), correct=[answer], scoring={"variant": "thing"},
@@ -518,7 +570,7 @@ def _common_ground(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
 
 
 PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "season_repeat": _season_repeat,
-            "key_word": _key_word, "common_ground": _common_ground}  # fmt: skip
+            "key_word": _key_word, "common_ground": _common_ground, "guess_event": _guess_event}  # fmt: skip
 
 
 def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
@@ -531,7 +583,8 @@ def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: s
     kinds = tuple(kinds)
     if unknown := set(kinds) - set(KINDS):
         raise ValueError(f"unknown puzzle kinds {sorted(unknown)}: the kinds are {', '.join(KINDS)}")
-    planners = {**PLANNERS, "which_first": functools.partial(_which_first, known=known)}
+    planners = {**PLANNERS, "which_first": functools.partial(_which_first, known=known),
+                "guess_event": functools.partial(_guess_event, known=known)}  # fmt: skip
     by_kind = {kind: [p for p in planners[kind](pool, rng) if p.key() not in skip] for kind in kinds}
     for plans in by_kind.values():
         rng.shuffle(plans)
@@ -557,6 +610,8 @@ def _subjects(keys: Iterable[str], by_id: dict[int, EntryFacts]) -> set[tuple[st
         evidence = [by_id[int(i)] for i in ids.split(",") if i.isdigit() and int(i) in by_id]
         if kind == "season_repeat" and evidence:
             subjects.add((kind, _subject(evidence)))
+        elif kind == "guess_event" and evidence:  # an activity once: "Sunday service" every time would be dull
+            subjects.add((kind, event.subject(evidence[0])))
     return subjects
 
 
@@ -601,7 +656,7 @@ def candidate(plan: Plan, reply: str) -> Candidate:
         raise BadReply(f"not the JSON asked for: {error}") from None
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,
                      evidence_ids=plan.evidence_ids, options=plan.options, answer_in_question=plan.answer_in_question,
-                     correct=plan.correct, definition=written.get("hint", ""))  # fmt: skip
+                     correct=plan.correct, definition=written.get("hint", written.get("description", "")))  # fmt: skip
 
 
 def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:
@@ -632,7 +687,7 @@ def payload(plan: Plan, accepted: Candidate, by_id: dict[int, EntryFacts]) -> di
     if plan.kind == "which_first":  # the earlier event: its choice may name it by its facts, not its title
         match = min(evidence, key=lambda e: e.local_time)
         expected = f"{match.title}. {match.description}".strip()
-    elif plan.kind == "season_repeat":
+    elif plan.kind in ("season_repeat", "guess_event"):
         match = next(e for e in evidence if normalize(e.title) == normalize(plan.answer))
         expected = f"{match.title}. {match.description}".strip()
     return {

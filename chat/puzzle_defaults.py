@@ -126,7 +126,10 @@ AUTHORED_GROUP = {
 AUTHORED_GROUP_V2 = {
     **AUTHORED_GROUP,
     "version": 2,
-    "rules": {**AUTHORED_GROUP["rules"], "kinds": [*AUTHORED_GROUP["rules"]["kinds"], "common_ground"]},
+    "rules": {
+        **AUTHORED_GROUP["rules"],
+        "kinds": [*AUTHORED_GROUP["rules"]["kinds"], "common_ground", "guess_event"],
+    },
 }
 
 SHIPPED_GROUPS = [*SHIPPED_GROUPS, AUTHORED_GROUP, AUTHORED_GROUP_V2]

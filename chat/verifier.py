@@ -22,14 +22,18 @@ and the offending words, so a rejection can be stored and counted.
   rules both missed garbles and flagged a sound sentence.
 - The question asks the puzzle's question (authored puzzles, by kind): shared_person asks who (once), naming
   both events; which_first asks which came first or earlier; season_repeat asks what was done (or how often);
-  key_word asks for the word, and describes it in new words (no run of the diary line). A grounded,
-  answerable text that asks something else ("…you were discharged?") is not the puzzle.
+  key_word asks for the word, and describes it in new words (no run of the diary line); guess_event asks which
+  memory it is. A grounded, answerable text that asks something else ("…you were discharged?") is not the
+  puzzle.
 - In common (common_ground): the answer is in every cited entry's text and no wrong choice is; the events
   share no person; the question names both events and asks what they had in common.
 - Order (which_first): each choice's words are one cited entry's facts and no other entry's of that title in
   the life log (two reading groups told apart by the book and who came); the answer's entry came first; two
   occurrences of one event are months apart; the question says no month, season, year or word of order. A cue
   that names one event by its facts says only that event's facts (its month, not the other's).
+- Decoys (guess_event): the description of a day, in new words (no clause of its diary, not in its voice), singles
+  it out against every entry of every decoy title: each such entry lacks one of the facts it says of the day, and
+  it says no fact that only a decoy's entries have ("the hymns" for a reading group beside "Sunday service").
 - Structure: a rewording keeps the request (the question mark, the blank, the lettered options, the quoted
   diary line), has no role prefix ("Trainee:") and no text of another puzzle, and stays within length bounds;
   it gives no instruction about the screen that the template does not ("Press 'Skip' to have a guess").
@@ -43,7 +47,8 @@ from itertools import pairwise
 
 from wordfreq import zipf_frequency
 
-from .definitions import not_a_definition, undefined
+from . import wordnet
+from .definitions import FIRST_PERSON, not_a_definition, undefined
 from .grammar import ungrammatical
 from .scoring import STOPWORDS, WEEKDAYS, normalize
 from .scoring_dates import MONTHS
@@ -267,9 +272,9 @@ def role_prefixes(text: str) -> list[str]:
     return [f"role prefix {match.group(1)!r}" for match in ROLE_PREFIX.finditer(text)]
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
+def _shingles(text: str, size: int = SHINGLE) -> set[tuple[str, ...]]:
     words = normalize(text).split()
-    return {tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
 def _repeated(text: str) -> set[tuple[str, ...]]:
@@ -366,7 +371,9 @@ class Candidate:
     options: list[str] = field(default_factory=list)  # recognition choices, the answer among them
     answer_in_question: bool = False  # a choice between named events ("which came first, A or B?")
     correct: list[str] = field(default_factory=list)  # every value that would also be right
-    definition: str = ""  # key_word: the model's description of the word (the question around it is the program's)
+    # the model's description, which the program's question is around: of the word (key_word), of the day
+    # (guess_event)
+    definition: str = ""
 
 
 QUESTION_CHARS = (12, 300)
@@ -455,17 +462,24 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     bystanders = sorted(people) if candidate.kind == "shared_person" else []
     problems += question_problems(candidate.kind, candidate.question, titles=events, people=bystanders)
     if candidate.kind == "key_word":  # a description in new words, not the diary line around the blank
-        diary = set().union(*(_shingles(source.text) for source in cited))
-        if copied_line := _shingles(candidate.question) & diary:
+        if copied_line := _shingles(candidate.question) & set().union(*(_shingles(s.text) for s in cited)):
             problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
-        if candidate.definition:  # what the word means, not what happened that day
-            problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
-            problems += undefined(
-                candidate.definition,
-                word=candidate.answer,
-                diary=cited[0].text,
-                entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]),
-            )
+    elif candidate.kind == "guess_event":  # a clause of the diary copied, not a thing it names ("95 miles each way")
+        names = [name for source in cited for name in (source.place, *source.people, *quoted_items(source.text))]
+        diary = {run for s in cited for run in _shingles(_named(s.text, names), COPIED_CLAUSE) if NAME not in run}
+        if copied_line := _shingles(_named(candidate.definition, names), COPIED_CLAUSE) & diary:
+            problems.append(f"copies the diary line {' '.join(min(copied_line))!r}")
+        problems += [f"speaks as the diary ({w!r})" for w in dict.fromkeys(normalize(candidate.definition).split())
+                     if w in DIARY_VOICE]  # fmt: skip
+        problems += decoy_problems(candidate.definition, cited[0], candidate.options, entries)
+    if candidate.kind == "key_word" and candidate.definition:  # what the word means, not what happened that day
+        problems += not_a_definition(candidate.definition, word=candidate.answer, diary=cited[0].text)
+        problems += undefined(
+            candidate.definition,
+            word=candidate.answer,
+            diary=cited[0].text,
+            entry=" ".join([cited[0].title, cited[0].place, *cited[0].people]),
+        )
     if not QUESTION_CHARS[0] <= len(candidate.question) <= QUESTION_CHARS[1]:
         problems.append(f"question length {len(candidate.question)}")
     if not 1 <= len(candidate.cues) <= 4:
@@ -515,6 +529,78 @@ def common_problems(candidate: Candidate, cited: list[Source]) -> list[str]:
                  if all(_says(source.text, option) for source in cited)]  # fmt: skip
     shared = set.intersection(*(set(source.people) for source in cited)) if cited else set()
     problems += [f"{person!r} was at every event too" for person in sorted(shared)]
+    return problems
+
+
+# -- guess_event: a day described so that no decoy fits ------------------------------------------------------
+
+# Words of a day's text that name no fact of it: every day has a time of day, a way and things
+PLAIN_WORDS = frozenset(["day", "days", "morning", "afternoon", "evening", "night", "time", "week", "weekend", "way",
+                         "round", "lot", "lots", "thing", "things", "bit", "everyone", "usual"])  # fmt: skip
+
+
+def is_thing(word: str) -> bool:
+    """Whether `word`, as written, names a thing (a noun: "heron", "cake", "eggs"), not a deed or a quality
+    ("talked", "saw", "planting", "old"): a deed two days share is no fact of either ("talked" of a coffee and of
+    a reading group). By WordNet: at least as many noun senses as verb and adjective senses together, and no
+    irregular verb form of another word ("saw" of "see", "sang" of "sing"). Without the dictionary every word
+    counts (stricter)."""
+    if not wordnet.available():
+        return True
+    if len(word) < 3 or any(form not in word for form in wordnet.base_forms(word, "v")):
+        return False
+    nouns = len(wordnet.synsets(word, "n"))
+    return nouns > 0 and nouns >= len(wordnet.synsets(word, "v")) + len(wordnet.synsets(word, "a"))
+
+
+POSSESSIVE = re.compile(r"['’]s\b")
+NAME = "qxname"  # a name of the entry in `_named` text: no English word
+# A guess_event description copies a clause when it repeats this many of the diary's own words in a row; fewer
+# are the names of things ("a slice of carrot cake", "95 miles each way": seed 83 of bench.authoring, where a
+# run of four rejected 11 of 12 replies). Names of the day do not count (`_named`).
+COPIED_CLAUSE = 6
+# The diarist's voice ("they told me about a promotion"): the description speaks to the trainee, as "you"
+DIARY_VOICE = FIRST_PERSON | {"we", "us", "our", "ours"}
+
+
+def _named(text: str, names: Iterable[str]) -> str:
+    """`text` normalized, each of `names` one `NAME`: a copied run is of the diary's own words, not its names."""
+    text = f" {normalize(POSSESSIVE.sub('', text))} "
+    for name in sorted({normalize(POSSESSIVE.sub("", n)) for n in names if normalize(n)}, key=len, reverse=True):
+        text = text.replace(f" {name} ", f" {NAME} ")
+    return text
+
+
+def plain_words(text: str) -> set[str]:
+    """Content words without the possessive ("St Mary's" -> st, mary): a fact is one word however it is owned."""
+    return _content(POSSESSIVE.sub("", text))
+
+
+def fact_words(source: Source) -> set[str]:
+    """The words of an entry's facts: its title, place, people, tags and quoted items, its numbers and the things
+    its text names; no calendar word (a guess_event description says no date: its cue does)."""
+    names = plain_words(" ".join([source.title, source.place, *source.people, *source.tags,
+                                  *quoted_items(source.text)]))  # fmt: skip
+    things = {word for word in plain_words(source.text) if word.isdigit() or is_thing(word)}
+    return (names | things) - CALENDAR_WORDS - PLAIN_WORDS
+
+
+def decoy_problems(description: str, answer: Source, options: Iterable[str], entries: dict[int, Source]) -> list[str]:
+    """guess_event: whether `description` (of the day `answer`) singles it out against every entry of every other
+    option's title in the life log (`entries`): each such entry must lack a fact the description says of the day
+    (else it fits as well: the trainee did that too), and the description says no fact of such an entry that the
+    day lacks (a fact of a decoy: a wrong lead)."""
+    said = plain_words(description)
+    own, day = said & fact_words(answer), plain_words(answer.grounded())
+    problems = []
+    for option in options:
+        if normalize(option) == normalize(answer.title):
+            continue
+        holders = [e for e in entries.values() if normalize(e.title) == normalize(option) and e.id != answer.id]
+        if fits := [e.id for e in holders if not own - plain_words(e.grounded())]:
+            problems.append(f"the description fits the decoy {option!r} as well (entries {fits[:3]})")
+        if wrong := sorted(said & set().union(*map(fact_words, holders)) - day):
+            problems.append(f"the description says {', '.join(wrong)} of the decoy {option!r}")
     return problems
 
 
@@ -588,6 +674,8 @@ ASKS = {
     "key_word": [("ask for the word", r"\b(which|what) word (is|was|fits|goes|completes|means|did you|do you)\b"
                   r"|\bmissing\b|\bthe word (for|that|is|was)\b|\bname the word\b"
                   r"|\b(which|what)( \w+){0,2} (is|was|are|were) (it|they|this|that|these|those)\b")],
+    "guess_event": [("ask which memory it is", r"\bwhich (of your )?(memor(y|ies)|days?|events?|times?)\b"
+                     r"|\bwhat (is|was) (it|this|that)\b|\bwhat did you do\b")],
 }
 # fmt: on
 ASKING = re.compile(r"[^.!?]*\?")

@@ -52,6 +52,12 @@ def _pinned(world, participant, study, version: int = 1):
     put_on_arm(participant, arm, protocol_version_create(arm=arm, puzzle_groups=pins, puzzles_per_session=2))
 
 
+def test_the_newest_group_version_shows_every_kind_the_llm_can_author():
+    """A new kind needs a new group version (a released one never changes), else no session could show it."""
+    newest = PuzzleGroup.objects.filter(key="llm-authored").order_by("-version").first()
+    assert set(authoring.KINDS) <= set(newest.rules["kinds"])
+
+
 def test_a_protocol_pinned_to_version_1_never_shows_a_kind_added_in_version_2(world):
     pins = ((world.participant_a, world.study_a, 1), (world.participant_b, world.study_b, 2))
     for participant, study, version in pins:
@@ -153,11 +159,13 @@ def test_the_kinds_authored_are_the_setting_s(world, settings):
     assert [error.id for error in authoring_kinds_known(None)] == ["chat.E001"]  # the deploy stops at its check
 
 
-def test_key_word_is_not_among_the_default_kinds(monkeypatch):
+def test_key_word_and_guess_event_are_not_among_the_default_kinds(monkeypatch):
     monkeypatch.delenv("LLM_AUTHORING_KINDS", raising=False)
     from reme.settings import base
 
-    assert "key_word" not in importlib.reload(base).LLM_AUTHORING_KINDS  # the 0.5B's hints: wrong definitions
+    defaults = importlib.reload(base).LLM_AUTHORING_KINDS
+    assert "key_word" not in defaults  # the 0.5B's hints: wrong definitions
+    assert "guess_event" not in defaults  # the 0.5B's descriptions: copied or glued (seed 79: 1 good of 12)
 
 
 def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world, settings):

@@ -106,6 +106,9 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
         return {"question": f"What did the {first.title} in {first.local_time:%B %Y} and the {second.title} in "
                             f"{second.local_time:%B %Y} have in common?",
                 "cue1": "You " + re.sub(r"\bmy\b", "your", fact[0].lower() + fact[1:])}  # fmt: skip
+    if plan.kind == "guess_event":  # two of the day's own facts, which no entry of a decoy title has
+        first, second = (fact.strip("'") for fact in plan.facts.split("Its own facts: ")[1].rstrip(".").split("; ")[:2])
+        return {"description": f"You will remember {first}, and {second} as well."}
     return {"hint": RIGHT_DEFINITIONS[plan.answer]}  # the dictionary check holds hints to the word's senses
 
 
@@ -129,7 +132,7 @@ def test_a_puzzle_in_its_examples_form_passes_the_grammar_and_is_not_taken_for_c
             example_words=authoring.EXAMPLE_WORDS,
         )  # fmt: skip
         assert problems == [], (kind, reply, problems)
-        copied = f"{reply.get('question', reply.get('hint'))[:-1]}, {authoring.ASKS[kind]}"
+        copied = f"{next(iter(reply.values()))[:-1]}, {authoring.ASKS[kind]}"
         bad = verifier.check_authored(
             authoring.candidate(plan, json.dumps({**reply, next(iter(reply)): copied})),
             entries=authoring.sources(pool), distractor_pool=authoring.distractor_pool(plan, pool),

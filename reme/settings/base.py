@@ -267,6 +267,8 @@ LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
 # The puzzle kinds the LLM authors (chat.authoring.KINDS). key_word is off by default: the packaged 0.5B rarely
 # writes a true definition (of its hints verifier-10 kept, nearly all were wrong by hand; README "Choosing the
 # CPU model"); turn it on for a model that does, e.g. "shared_person,which_first,season_repeat,key_word".
+# guess_event is off by default too: the 0.5B mostly copies its diary or glues words (seed 79, 300 entries: 3 of
+# 12 accepted, 1 good by hand, one false; bench/results/authoring-cpu.md).
 LLM_AUTHORING_KINDS = tuple(
     kind.strip()
     for kind in os.environ.get("LLM_AUTHORING_KINDS", "shared_person,which_first,season_repeat").split(",")

@@ -402,10 +402,11 @@ def misattributed(cue: str, cited: list[Source]) -> list[str]:
     numbers, calendar words and the words only another cited entry has. A cue that names two of the events
     says facts that cannot be placed (seen: "At the picnic Sarah came to the beach at Lyme Regis.", Sarah at the
     picnic only; "David came to the picnic in the park as well to the gardening ...", David at one of them): a
-    cue tells one fact of one event."""
+    cue tells one fact of one event. A word written in two pieces names it still ("At the pic nic ...")."""
     if len(cited) < 2:
         return []
-    said = _content(cue)
+    words = normalize(cue).split()
+    said = _content(cue) | {a + b for a, b in pairwise(words)}
     marks = [_marks(source) for source in cited]
     named = [source for index, (source, mark) in enumerate(zip(cited, marks, strict=True))
              if said & (mark - set().union(*(m for other, m in enumerate(marks) if other != index)))]  # fmt: skip
@@ -420,6 +421,25 @@ def misattributed(cue: str, cited: list[Source]) -> list[str]:
     wrong = sorted((numbers(cue) - numbers(own)) | (calendar_words(cue) - calendar_words(own))
                    | {word for word in said & others - _content(own) if len(word) > 3})  # fmt: skip
     return [f"puts {', '.join(wrong)!s} at {event.title!r}"] if wrong else []
+
+
+def garbled_names(text: str, cited: list[Source]) -> list[str]:
+    """A name of the cited entries (a place or a quoted item, of three words or more) written with one of its
+    content words swapped for another English word (seen: "Millets Farm garrison centre" for Millets Farm garden
+    centre): grounded word by word and English, yet no longer the place. Not titles: "walk along the towpath"
+    is no garble of "Walk along the river"."""
+    names = {name for source in cited for name in (source.place, *quoted_items(source.text))}
+    written = normalize(text)
+    problems = []
+    for name in sorted(names):
+        words = normalize(name).split()
+        if len(words) < 3:
+            continue
+        for slot in [i for i, word in enumerate(words) if word not in STOPWORDS]:
+            near = r"\b" + r" ".join(r"([a-z]+)" if i == slot else re.escape(w) for i, w in enumerate(words)) + r"\b"
+            problems += [f"garbles the name {name!r} ({match.group(1)!r})" for match in re.finditer(near, written)
+                         if match.group(1) != words[slot]]  # fmt: skip
+    return problems
 
 
 def check_authored(candidate: Candidate, *, entries: dict[int, Source], distractor_pool: Iterable[str],
@@ -448,6 +468,7 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
     titles = [part for source in cited for part in (source.title, source.place)]
     problems += [problem for line in lines for problem in ungrammatical(line, titles)]
     problems += [f"repeats itself {' '.join(min(r))!r}" for r in map(_repeated, lines) if r]
+    problems += garbled_names(written, cited)
     # the few-shot examples' own facts, in any case ("you waltzed with cyril"): copied, not grounded
     copied = {normalize(w) for w in example_words} & set(normalize(written).split()) - vocabulary
     problems += [f"copies the examples {word!r}" for word in sorted(copied)]
@@ -511,12 +532,25 @@ def check_authored(candidate: Candidate, *, entries: dict[int, Source], distract
         problems += order_problems(candidate, cited, entries)
     if candidate.kind == "common_ground":
         problems += common_problems(candidate, cited)
+        problems += people_outside_titles(candidate.question, cited)
     return _unique(problems)
 
 
 def _says(text: str, thing: str) -> bool:
     """Whether `text` says `thing` as whole words ("plums", not "plumstead")."""
     return bool(normalize(thing)) and re.search(rf"\b{re.escape(normalize(thing))}\b", normalize(text)) is not None
+
+
+def people_outside_titles(question: str, cited: list[Source]) -> list[str]:
+    """A person of the events named outside an event's title is said to be at both (seen: "What did Frank have
+    both at the Coffee with Frank event … and at the baking day event …?", Frank at the coffee only)."""
+    rest = normalize(question)
+    for title in sorted({normalize(source.title) for source in cited}, key=len, reverse=True):
+        rest = re.sub(rf"\b{re.escape(title)}\b", " ", rest)
+    left = set(rest.split())
+    people = sorted({person for source in cited for person in source.people})
+    return [f"the question names {person!r} outside the events' titles" for person in people
+            if set(normalize(person).split()) - STOPWORDS <= left]  # fmt: skip
 
 
 def common_problems(candidate: Candidate, cited: list[Source]) -> list[str]:

@@ -97,12 +97,15 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
     if plan.kind == "season_repeat":
         season, place = re.match(r"Season: (.+?)\. Place: (.+?)\. ", plan.facts).groups()
         return {"question": f"In {season} you went to {place} more than once. What did you do there?", "cue1": cue}
-    return {"hint": RIGHT_DEFINITIONS[plan.answer]}  # the dictionary check holds hints to the word's senses
+    # the dictionary check holds a key word's hint and a thing's description to the word's senses
+    return {next(iter(plan.fields)): RIGHT_DEFINITIONS[plan.answer]}
 
 
 RIGHT_DEFINITIONS = {
     "return": "A ticket that takes you there and back again.",
     "carrot": "A long root vegetable you can eat.",
+    "leaking": "It lets water out through a small hole or crack.",  # a deed in the diary
+    "pie": "A dish you bake in the oven, with a filling inside.",  # describe_without_naming
 }
 
 
@@ -120,7 +123,7 @@ def test_a_puzzle_in_its_examples_form_passes_the_grammar_and_is_not_taken_for_c
             example_words=authoring.EXAMPLE_WORDS,
         )  # fmt: skip
         assert problems == [], (kind, reply, problems)
-        copied = f"{reply.get('question', reply.get('hint'))[:-1]}, {authoring.ASKS[kind]}"
+        copied = f"{next(iter(reply.values()))[:-1]}, {authoring.ASKS[kind]}"
         bad = verifier.check_authored(
             authoring.candidate(plan, json.dumps({**reply, next(iter(reply)): copied})),
             entries=authoring.sources(pool), distractor_pool=authoring.distractor_pool(plan, pool),

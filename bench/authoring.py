@@ -115,7 +115,8 @@ WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 OPENERS = {"who", "what", "which", "when", "where", "how", "in", "on", "at", "you", "your", "it", "the", "a", "an",
            "this", "that", "one", "another", "think", "her", "his", "their", "she", "he", "they", "did", "do", "can",
            "was", "were", "once", "some", "its", "describe", "there", "both", "during", "for", "with",
-           "something", "someone", "after", "before", "then", "if", "i", "remember"}  # fmt: skip
+           "something", "someone", "after", "before", "then", "if", "i", "remember",
+           "somewhere", "things", "people", "part", "used"}  # fmt: skip
 
 
 def evidence_text(facts_list) -> str:
@@ -150,12 +151,14 @@ def audit(participant, path: Path) -> int:
     for row in AuthoredPuzzle.objects.filter(participant=participant, status=AuthoredPuzzle.Status.READY):
         evidence = [by_id[i] for i in row.evidence_ids if i in by_id]
         payload = row.payload
-        written = "\n".join([payload["question"], *payload["cues"], payload["answer"]])
+        written = "\n".join([payload["question"], *payload["cues"], payload["answer"], payload.get("description", "")])
         problems = audit_violations(written, evidence_text(evidence))
         violations += len(problems)
         lines += [f"## {row.kind} (evidence {row.evidence_ids})", f"- question: {payload['question']}"]
         lines += [f"- cue {i}: {cue}" for i, cue in enumerate(payload["cues"], start=1)]
         options = (payload.get("recognition") or {}).get("options", [])
+        if "description" in payload:  # describe_without_naming: the model wrote the description
+            lines += [f"- description: {payload['description']}", f"- words to avoid: {list(payload['avoid'])}"]
         lines += [f"- answer: {payload['answer']}", f"- options: {options}", "- evidence:"]
         lines += [f"  - [{f.id}] {f.local_time:%Y-%m-%d} ({f.precision}) {f.title} | {f.place} | "
                   f"{', '.join(f.people)} | {f.description}" for f in evidence]  # fmt: skip

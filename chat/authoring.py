@@ -21,6 +21,10 @@ Plans, by kind (the puzzle families the templates cannot do well):
 - key_word: a word of the trainee's own diary, described in new words: which word is it? The program fixes the
   diary line, the blanked word (the answer) and the question around the description; the model writes only the
   description (`hint`), in words of at most 15 letters, never the word or its stem.
+- describe_without_naming: a thing of the trainee's own diary, described in their own words without naming it
+  (circumlocution practice). The program fixes the line, the word and the words to avoid (WordNet's, in
+  `chat.authoring_describe`) and the recognition choices; the model writes only an example description, shown
+  as the right choice and in the feedback. The trainee's answer is scored by rule (`chat.scoring_describe`).
 
 Each request is the participant's shared, cached prefix (`GUIDE`, then the life log) and a suffix of its own:
 its kind's worked examples as request/reply exchanges, then the request, which carries a plain task line.
@@ -39,6 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import authoring_common as common
+from . import authoring_describe as describing
 from . import authoring_event as event
 from . import authoring_order as order
 from .authoring_grammar import quote, text_pattern
@@ -47,7 +52,15 @@ from .scoring import STOPWORDS, content_words, normalize
 from .verifier import ORDER_WORDS, REPEAT_DAYS_APART, SEASONS, Candidate, Source
 
 RECOGNITION = "Which of these was it? You can answer with the letter."
-KINDS = ("shared_person", "which_first", "season_repeat", "key_word", "common_ground", "guess_event")
+KINDS = (
+    "shared_person",
+    "which_first",
+    "season_repeat",
+    "key_word",
+    "common_ground",
+    "guess_event",
+    "describe_without_naming",
+)
 REQUEST_MARK = "WRITE A PUZZLE"
 MIN_DAYS_APART = 14
 
@@ -74,6 +87,8 @@ ASKS = {
     "cue1 fact in new words, never the answer.",
     "guess_event": "Task: describe that time in new words, with one or two of its own facts; never a word of "
     "the answer.",
+    "describe_without_naming": "Task: describe the thing in other words (its use, its look or its place), never "
+    "the word nor a word to avoid.",
 }
 
 
@@ -170,6 +185,17 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
              "cue1": "At the quiz night you wore it for luck."},
         ),
     ),
+    "describe_without_naming": (
+        Example('Word: "wheelbarrow". Diary line: "Pushed the wheelbarrow of leaves down to the bonfire."\n'
+                "Words to avoid: wheelbarrow, barrow, handcart.",
+                {"description": "You push it along on one wheel to carry heavy loads in the garden."}),
+        Example('Word: "thermos". Diary line: "Took a thermos up to the Green for Agnes."\n'
+                "Words to avoid: thermos, flask, bottle.",
+                {"description": "It keeps your tea hot for hours when you are out for the day."}),
+        Example('Word: "harmonica". Diary line: "Cyril played the harmonica all evening."\n'
+                "Words to avoid: harmonica, instrument.",
+                {"description": "A little metal thing you hold to your lips and blow into to play a tune."}),
+    ),
 }  # fmt: skip
 
 
@@ -177,7 +203,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
 # The grammar does not let them be written unless the cited entries say them, and the verifier rejects them.
 _EXAMPLE_FACTS = (
     "agnes cyril bowls green quiz lion zoo boat race corn exchange waltzed dance marmalade seville oranges "
-    "umbrella soaked whispered rowers moonlight serenade seed scarf luck riverside scones danny dahlias rosette"
+    "umbrella soaked whispered rowers moonlight serenade seed scarf luck riverside scones danny dahlias rosette "
+    "wheelbarrow bonfire thermos harmonica"
 )
 EXAMPLE_WORDS = frozenset(f"{_EXAMPLE_FACTS} spread toast".split())
 
@@ -524,6 +551,34 @@ def _guess_event(pool: list[EntryFacts], rng: random.Random, known: list[EntryFa
     return plans
 
 
+def _describe_without_naming(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
+    """A thing of a diary line, described without naming it. The program fixes the line, the word, the words
+    to avoid, the cue and the recognition choices (`chat.authoring_describe`); the model writes one example
+    description, which the grammar keeps from saying the word or its stem, or a word to avoid."""
+    found = describing.describables(pool, rng, limit=14)  # a few spare: the others' definitions are the choices
+    plans = []
+    for item in found[:12]:
+        others = describing.other_glosses(item, [other for other in found if other is not item], rng)
+        if len(others) < 2:
+            continue
+        word, facts, avoid = item.word, item.facts, describing.words_to_avoid(item)
+        forms = {w: describing.forms(w) for w in [word, *avoid]}  # stored: the scorer has no dictionary
+        related = [form for w in avoid for form in forms[w]]  # their stems stay free: "boil" for "boiler"
+        without = " or ".join(["without saying it", *(f'"{w}"' for w in avoid)])
+        plans.append(Plan(
+            kind="describe_without_naming", evidence_ids=[facts.id], answer=word,
+            facts=f'Word: "{word}". Diary line: "{item.line}"\nWords to avoid: {", ".join([word, *avoid])}.',
+            fields={"description": _text([facts], hide=forms[word], unsaid=related, opening=HINT_OPENING, end="[.]",
+                                         words=HINT_WORDS, numbers=False, dates=False, breaks=False)},
+            question=f'Your diary for {_month(facts)} says: "{item.line}" Can you describe "{word}" in your own '
+                     f"words, {without}?",
+            extra_cues=[f"Think of {item.prompt}."],
+            options=_with_answer(rng, "{description}", others),
+            scoring={"variant": "describe_without_naming", "avoid": forms},
+        ))  # fmt: skip
+    return plans
+
+
 # Words a diary uses for time and manner rather than things: no puzzle in guessing them.
 DULL_WORDS = frozenset(
     [
@@ -570,7 +625,8 @@ def _common_ground(pool: list[EntryFacts], rng: random.Random) -> list[Plan]:
 
 
 PLANNERS = {"shared_person": _shared_person, "which_first": _which_first, "season_repeat": _season_repeat,
-            "key_word": _key_word, "common_ground": _common_ground, "guess_event": _guess_event}  # fmt: skip
+            "key_word": _key_word, "common_ground": _common_ground, "guess_event": _guess_event,
+            "describe_without_naming": _describe_without_naming}  # fmt: skip
 
 
 def plans_for(pool: list[EntryFacts], *, rng: random.Random, limit: int, skip: set[str] = frozenset(),
@@ -648,15 +704,18 @@ def candidate(plan: Plan, reply: str) -> Candidate:
     try:
         data = json.loads(reply)
         written = {key: str(data[key]).strip() for key in plan.fields}
-        question = plan.question or written["question"]
-        for key, text in written.items():
+        question, options = plan.question or written["question"], list(plan.options)
+        for key, text in written.items():  # the program's text around what the model wrote ("{hint}")
             question = question.replace(f"{{{key}}}", text) if plan.question else question
+            options = [option.replace(f"{{{key}}}", text) for option in options]
         cues = [written[key] for key in plan.fields if key.startswith("cue")]
     except (ValueError, KeyError, TypeError) as error:
         raise BadReply(f"not the JSON asked for: {error}") from None
+    definition = written.get("hint", written.get("description", ""))
     return Candidate(kind=plan.kind, question=question, cues=cues + plan.extra_cues, answer=plan.answer,
-                     evidence_ids=plan.evidence_ids, options=plan.options, answer_in_question=plan.answer_in_question,
-                     correct=plan.correct, definition=written.get("hint", written.get("description", "")))  # fmt: skip
+                     evidence_ids=plan.evidence_ids, options=options, answer_in_question=plan.answer_in_question,
+                     correct=plan.correct, definition=definition,
+                     avoid=[form for forms in plan.scoring.get("avoid", {}).values() for form in forms])  # fmt: skip
 
 
 def distractor_pool(plan: Plan, pool: list[EntryFacts]) -> set[str]:
@@ -678,6 +737,8 @@ def sources(pool: list[EntryFacts]) -> dict[int, Source]:
 
 def payload(plan: Plan, accepted: Candidate, by_id: dict[int, EntryFacts]) -> dict:
     """The stored puzzle, in the shape every puzzle has (question, cues, recognition, answer)."""
+    if plan.kind == "describe_without_naming":
+        return _description_payload(plan, accepted)
     evidence = [by_id[i] for i in plan.evidence_ids if i in by_id]
     recognition = None
     if accepted.options:
@@ -702,6 +763,27 @@ def payload(plan: Plan, accepted: Candidate, by_id: dict[int, EntryFacts]) -> di
         "reveal": f"That's all right. The answer was: {plan.answer}.",
         **plan.scoring,
     }
+
+
+def _description_payload(plan: Plan, accepted: Candidate) -> dict:
+    """A describe_without_naming puzzle: no answer to reveal, so the feedback shows the model's verified
+    description as one way to put it; the recognition choice is that description among other things'
+    definitions. No "expected" text: a description is scored by rule, never by a live judge."""
+    word, description = plan.answer, accepted.definition
+    return {
+        "kind": plan.kind,
+        "question": accepted.question,
+        "cues": accepted.cues,
+        "recognition": {"prompt": f'Which of these describes "{word}" without naming it? You can answer with the '
+                                  "letter.",
+                        "options": accepted.options, "answer_index": accepted.options.index(description)},
+        "answer": word,
+        "description": description,
+        "correct": f'Yes, that describes "{word}" without naming it. Another way to put it: "{description}"',
+        "correct_choice": f'Yes, that one describes "{word}" without naming it.',
+        "reveal": f'That\'s all right. One way to describe "{word}" without naming it: "{description}"',
+        **plan.scoring,
+    }  # fmt: skip
 
 
 # -- the naive design, for the benchmark's comparison --------------------------------------------------------

@@ -83,13 +83,15 @@ def grounded_words(sources: list[Source]) -> tuple[set[str], set[str], set[str]]
 
 def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = "[.!]", opening: str = "",
                  suffix: str = "", words: tuple[int, int] = (3, 30), numbers: bool = True, dates: bool = True,
-                 breaks: bool = True, foreign: Iterable[str] = (),
+                 breaks: bool = True, foreign: Iterable[str] = (), unsaid: Iterable[str] = (),
                  anchors: Iterable[Iterable[str]] = ()) -> str:  # fmt: skip
     """A pattern for one piece of text about the cited entries. `hide`: words it must not say (the answer);
     `opening`/`suffix`: literal text it starts/ends with (already quoted), `end` after it; `numbers`/`dates`:
     whether it may state the entries' numbers and months (a which-came-first question may not: that gives the
     order away); `breaks`: whether it may be more than one sentence; `foreign`: lowercase words it may not
-    write unless the entries do (the few-shot examples' facts); `anchors`: groups of words, one word of each
+    write unless the entries do (the few-shot examples' facts); `unsaid`: words it may not write, as they are or
+    with an "s" ("pot", "pots"), though words of their stem stay free ("boil" for the word to avoid "boiler");
+    `anchors`: groups of words, one word of each
     group said in turn (a shared_person question names both its events, seen missing at 30K tokens)."""
     capitals, digits, supported = grounded_words(sources)
     hidden = {w for h in hide for w in normalize(h).split()}
@@ -99,6 +101,7 @@ def text_pattern(sources: list[Source], *, hide: Iterable[str] = (), end: str = 
     grounded = set(normalize(" ".join(source.grounded() for source in sources)).split())
     forbidden = hidden | calendar | {w for w in NUMBER_WORDS if w not in supported or not numbers}
     forbidden |= set(foreign) - grounded
+    forbidden |= {form for word in unsaid for form in (normalize(word), normalize(word) + "s")}
     # "Doctor" + "'s" reads as "doctors" (normalize drops the apostrophe): a stem that an ending completes; not
     # an entry's own word ("bowl" of a mixing bowl, though the examples' "bowls match" is foreign)
     forbidden |= {w[: -len(e)] for w in forbidden for e in ENDINGS if w.endswith(e) and len(w) > len(e) + 1} - (

@@ -128,7 +128,7 @@ AUTHORED_GROUP_V2 = {
     "version": 2,
     "rules": {
         **AUTHORED_GROUP["rules"],
-        "kinds": [*AUTHORED_GROUP["rules"]["kinds"], "common_ground", "guess_event"],
+        "kinds": [*AUTHORED_GROUP["rules"]["kinds"], "common_ground", "guess_event", "describe_without_naming"],
     },
 }
 

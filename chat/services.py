@@ -37,7 +37,9 @@ from .prefill import prefill_soon
 from .puzzle_defaults import SHIPPED_GROUPS
 from .puzzles import KINDS, BuiltPuzzle, EntryFacts, NotEnoughEntries, max_level, prompt_at
 from .puzzles.authored import NoneReady
+from .puzzles.base import is_recognition
 from .scoring import Score
+from .scoring_describe import feedback as describe_feedback
 from .selectors import (
     entry_facts_list,
     entry_ids_asked,
@@ -386,12 +388,18 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
     payload = puzzle.payload
     if attempt.correct:
         _finish_puzzle(puzzle, Puzzle.Outcome.RECALLED, score=attempt.score, now=now)
-        _bot_say(session, payload["correct"], now=now, puzzle=puzzle, phrase=True)
+        # a right choice among descriptions is not "another way to put it" of itself
+        chose = is_recognition(payload, puzzle.cue_level) and "correct_choice" in payload
+        _bot_say(session, payload["correct_choice" if chose else "correct"], now=now, puzzle=puzzle, phrase=True)
         _next_puzzle(session, now=now, after=puzzle)
     elif puzzle.cue_level < max_level(payload):
         puzzle.cue_level += 1
         puzzle.save(update_fields=["cue_level"])
         line = fixed_lines.NOT_KNOWING if attempt.scorer == Attempt.Scorer.DONT_KNOW else fixed_lines.NOT_QUITE
+        if line is fixed_lines.NOT_QUITE and "avoid" in payload:  # a description: say what to change
+            note = describe_feedback(attempt.response_text, payload["avoid"])
+            _bot_say(session, f"{note} {prompt_at(payload, puzzle.cue_level)}", now=now, puzzle=puzzle)
+            return
         text = f"{line.text} {prompt_at(payload, puzzle.cue_level)}"
         _bot_say(session, text, now=now, puzzle=puzzle, phrase=_rewordable(puzzle), line=line.key)
     else:

@@ -38,13 +38,15 @@ class MissingDictionary(RuntimeError):
 @dataclass(frozen=True)
 class Synset:
     """One sense: its part of speech, its words ("round-trip ticket", "return ticket"), its definition (the
-    gloss without its quoted examples) and its links, as (pointer symbol, part of speech, offset)."""
+    gloss without its quoted examples), its links, as (pointer symbol, part of speech, offset), and its
+    lexicographer file (wndb's lex_filenum: 6 is noun.artifact, 13 noun.food ...; lexnames(5WN))."""
 
     pos: str
     offset: int
     lemmas: tuple[str, ...]
     definition: str
     pointers: tuple[tuple[str, str, int], ...]
+    lexfile: int = 0
 
     def linked(self, *symbols: str) -> list["Synset"]:
         """The senses this one points to by any of `symbols` ("@" hypernym, "~" hyponym, "+" derived ...)."""
@@ -108,7 +110,8 @@ def synset(pos: str, offset: int) -> Synset:
         (fields[at + 1 + 4 * i], fields[at + 3 + 4 * i], int(fields[at + 2 + 4 * i])) for i in range(int(fields[at]))
     )
     definition = re.sub(r"[;\s]+$", "", GLOSS_EXAMPLE.sub("", gloss))
-    return Synset(pos=pos, offset=offset, lemmas=lemmas, definition=definition, pointers=pointers)
+    return Synset(pos=pos, offset=offset, lemmas=lemmas, definition=definition, pointers=pointers,
+                  lexfile=int(fields[1]))  # fmt: skip
 
 
 def base_forms(word: str, pos: str) -> list[str]:

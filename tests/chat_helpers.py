@@ -34,6 +34,8 @@ def right_answer(puzzle: Puzzle) -> str:
     if puzzle.group.kind == "detail_probe":  # a detail the question and the clues so far have not named
         shown = " ".join(detail_probe.prompt_at(payload, level) for level in range(puzzle.cue_level + 1))
         return not_given(payload["details"], shown)[0]["label"]
+    if payload.get("variant") == "describe_without_naming":  # a description, never the word itself
+        return payload["description"]
     return payload["answer"]
 
 

@@ -159,13 +159,14 @@ def test_the_kinds_authored_are_the_setting_s(world, settings):
     assert [error.id for error in authoring_kinds_known(None)] == ["chat.E001"]  # the deploy stops at its check
 
 
-def test_key_word_and_guess_event_are_not_among_the_default_kinds(monkeypatch):
+def test_the_kinds_the_small_model_writes_badly_are_not_among_the_default_kinds(monkeypatch):
     monkeypatch.delenv("LLM_AUTHORING_KINDS", raising=False)
     from reme.settings import base
 
     defaults = importlib.reload(base).LLM_AUTHORING_KINDS
-    assert "key_word" not in defaults  # the 0.5B's hints: wrong definitions
-    assert "guess_event" not in defaults  # the 0.5B's descriptions: copied or glued (seed 79: 1 good of 12)
+    # the 0.5B's key-word hints and example descriptions: few right by hand (bench/results/authoring-cpu.md)
+    assert "key_word" not in defaults and "describe_without_naming" not in defaults
+    assert "guess_event" not in defaults  # the 0.5B's descriptions of a day: copied or glued (seed 79: 1 good of 12)
 
 
 def test_candidates_of_one_kind_are_asked_one_after_another_so_they_share_their_examples(world, settings):

@@ -83,8 +83,10 @@ def test_every_plan_has_a_schema_whose_strings_the_grammar_holds(seed):
     assert {plan.kind for plan in plans} >= {"shared_person", "season_repeat", "key_word"}
     for plan in plans:
         schema = authoring.schema(plan)
-        # a key word's and a guessed event's question is the program's, around what the model writes
-        first = {"key_word": "hint", "guess_event": "description"}.get(plan.kind, "question")
+        # a key word's and a description's question is the program's, around what the model writes
+        first = {"key_word": "hint", "guess_event": "description", "describe_without_naming": "description"}.get(
+            plan.kind, "question"
+        )
         assert next(iter(schema["properties"])) == first and schema["required"] == list(schema["properties"])
         for key, field in schema["properties"].items():
             re.compile(field["pattern"])

@@ -109,12 +109,15 @@ def _in_the_examples_form(plan, pool) -> dict[str, str]:
     if plan.kind == "guess_event":  # two of the day's own facts, which no entry of a decoy title has
         first, second = (fact.strip("'") for fact in plan.facts.split("Its own facts: ")[1].rstrip(".").split("; ")[:2])
         return {"description": f"You will remember {first}, and {second} as well."}
-    return {"hint": RIGHT_DEFINITIONS[plan.answer]}  # the dictionary check holds hints to the word's senses
+    # the dictionary check holds a key word's hint and a thing's description to the word's senses
+    return {next(iter(plan.fields)): RIGHT_DEFINITIONS[plan.answer]}
 
 
 RIGHT_DEFINITIONS = {
     "return": "A ticket that takes you there and back again.",
     "carrot": "A long root vegetable you can eat.",
+    "leaking": "It lets water out through a small hole or crack.",  # a deed in the diary
+    "cake": "A sweet food you bake from flour, eggs and sugar.",  # describe_without_naming, drawn on its own
 }
 
 

@@ -163,7 +163,7 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
         evidence = [by_id[i] for i in plan.evidence_ids]
         text = normalize(" ".join(Source.from_facts(facts).grounded() for facts in evidence))
         assert set(content_words(plan.answer)) <= set(text.split()), plan
-        if plan.options:
+        if plan.options and plan.kind != "describe_without_naming":  # a description's choices: descriptions
             assert [normalize(o) for o in plan.options].count(normalize(plan.answer)) == 1
         if plan.kind == "shared_person":
             first, second = evidence
@@ -193,6 +193,10 @@ def test_the_program_fixes_one_right_answer_from_the_evidence(seed):
         elif plan.kind == "guess_event":  # the day's title, no decoy of the same title
             assert plan.answer == evidence[0].title and plan.correct == [plan.answer]
             assert not {normalize(o) for o in plan.options if o != plan.answer} & {normalize(plan.answer)}
+        elif plan.kind == "describe_without_naming":  # the thing of the line, and the words to avoid beside it
+            assert normalize(evidence[0].description).split().count(plan.answer) == 1
+            assert next(iter(plan.scoring["avoid"])) == plan.answer and list(plan.fields) == ["description"]
+            assert plan.options.count("{description}") == 1 and len(plan.options) == 3
         else:
             assert normalize(evidence[0].description).split().count(plan.answer) == 1
             assert not any(plan.answer in cue for cue in plan.extra_cues) and "_____" in plan.extra_cues[0]

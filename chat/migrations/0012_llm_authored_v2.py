@@ -1,5 +1,5 @@
-"""Version 2 of the LLM-authored group: the kinds written since version 1 (common_ground, guess_event). Version 1
-stays as it was: a protocol that pins it keeps showing its four kinds only."""
+"""Version 2 of the LLM-authored group: the kinds written since version 1 (common_ground, guess_event,
+describe_without_naming). Version 1 stays as it was: a protocol that pins it keeps showing its four kinds only."""
 
 from django.db import migrations
 
@@ -11,7 +11,15 @@ AUTHORED_GROUP_V2 = {
     "rules": {
         "min_gap_days": 14,
         "default_rotation": False,  # offered when a protocol pins it (or a session names it)
-        "kinds": ["shared_person", "which_first", "season_repeat", "key_word", "common_ground", "guess_event"],
+        "kinds": [
+            "shared_person",
+            "which_first",
+            "season_repeat",
+            "key_word",
+            "common_ground",
+            "guess_event",
+            "describe_without_naming",
+        ],
     },
     "templates": {"recognition": "Which of these was it? You can answer with the letter."},
 }

@@ -264,9 +264,10 @@ LLM_WARM_CANDIDATES = int(os.environ.get("LLM_WARM_CANDIDATES", "3"))  # puzzle 
 LLM_TURN_RESERVE_TOKENS = int(os.environ.get("LLM_TURN_RESERVE_TOKENS", "2048"))  # suffix + reply
 # Candidates the LLM writes per participant and prepared prefix for the `llm-authored` group (0: none).
 LLM_AUTHORING_CANDIDATES = int(os.environ.get("LLM_AUTHORING_CANDIDATES", "8"))
-# The puzzle kinds the LLM authors (chat.authoring.KINDS). key_word is off by default: the packaged 0.5B rarely
-# writes a true definition (of its hints verifier-10 kept, nearly all were wrong by hand; README "Choosing the
-# CPU model"); turn it on for a model that does, e.g. "shared_person,which_first,season_repeat,key_word".
+# The puzzle kinds the LLM authors (chat.authoring.KINDS). key_word and describe_without_naming are off by
+# default: the packaged 0.5B rarely writes a true definition or description (of its hints verifier-10 kept,
+# nearly all were wrong by hand; README "Choosing the CPU model"; its descriptions: bench/results/authoring-cpu.md,
+# seed 89); turn them on for a model that does, e.g. "shared_person,which_first,season_repeat,key_word".
 # guess_event is off by default too: the 0.5B mostly copies its diary or glues words (seed 79, 300 entries: 3 of
 # 12 accepted, 1 good by hand, one false; bench/results/authoring-cpu.md).
 LLM_AUTHORING_KINDS = tuple(

@@ -5,6 +5,7 @@ half, and the verifier against hand-written replies."""
 import dataclasses
 import json
 import random
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -118,3 +119,20 @@ def test_the_trainee_names_the_thing_in_their_own_words():
     assert not any(evaluate(payload, 0, answer).correct for answer in wrong)
     letter = "ABCD"[[normalize(o) for o in payload["recognition"]["options"]].index("plums")]
     assert evaluate(payload, max_level(payload), letter).correct
+
+
+def test_the_cue_may_name_its_own_event_but_not_the_other():
+    """Seen (seed 109): hiding the gardening's "gardening" hid "garden" by its stem, and the model wrote "Millets
+    Farm garrison centre" for the garden centre; seen (seed 103): "At the picnic you bought ... at the market"."""
+    centre = _entry(11, "2026-01-10T11:00", "Trip to the garden centre", "Drove with David to Millets Farm garden "
+                    "centre and bought sweet peas for £8.", "Millets Farm garden centre", ("David",))  # fmt: skip
+    garden = _entry(12, "2026-04-20T14:00", "Gardening", "Spent the afternoon in the garden at the house on Elm Road, "
+                    "planting sweet peas. Sarah came round to help.", "the house on Elm Road", ("Sarah",))  # fmt: skip
+    others = [_entry(13, "2026-02-10T11:00", "Trip to the garden centre", "Drove with Tom to Millets Farm garden "
+                     "centre and bought lavender for £6.", "Millets Farm garden centre", ("Tom",)),
+              _entry(14, "2026-03-10T11:00", "Trip to the garden centre", "Drove with Tom to Millets Farm garden "
+                     "centre and bought tulip bulbs for £5.", "Millets Farm garden centre", ("Tom",))]  # fmt: skip
+    (plan,) = authoring.plans_for([centre, garden, *others], rng=random.Random(3), limit=5, kinds=["common_ground"])
+    cue = re.compile(plan.fields["cue1"]["pattern"])
+    assert cue.fullmatch("You drove with David to Millets Farm garden centre and bought something.")
+    assert not cue.fullmatch("You drove with David to the house and bought something.")

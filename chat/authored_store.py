@@ -25,6 +25,7 @@ from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
 from .selectors import (
+    authored_kinds_shown,
     authored_plan_keys_accepted,
     entry_facts_list,
     entry_ids_asked_lately,
@@ -109,8 +110,11 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         asked = entry_ids_asked_lately(participant_id=participant_id, days=group.rules.get("min_gap_days", 0))
         fresh = [facts for facts in pool if facts.id not in asked]
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
+        # only kinds the participant's sessions can show (a protocol pinned to version 1 shows its four)
+        shown = authored_kinds_shown(participant_id=participant_id)
+        kinds = [kind for kind in settings.LLM_AUTHORING_KINDS if shown is None or kind in shown]
         plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys,
-                                    known=known, kinds=settings.LLM_AUTHORING_KINDS)  # fmt: skip
+                                    known=known, kinds=kinds)  # fmt: skip
         # one kind after another: a request then finds its kind's examples in the server's live context (the
         # previous request's) and computes only its own lines, not the few hundred tokens of examples again
         plans.sort(key=lambda plan: authoring.KINDS.index(plan.kind))

@@ -316,6 +316,18 @@ def authoring_wanted(*, participant_id: int) -> bool:
     return any(pin.get("key") == "llm-authored" for pin in protocol.puzzle_groups)
 
 
+def authored_kinds_shown(*, participant_id: int) -> list[str] | None:
+    """The kinds of LLM-authored puzzles the participant's sessions can show: those of the llm-authored group
+    version their protocol pins (None: no pin, the newest version shows every kind)."""
+    participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
+    protocol = participant.protocol_version
+    pin = next((p for p in (protocol.puzzle_groups if protocol else []) if p.get("key") == "llm-authored"), None)
+    if pin is None:
+        return None
+    group = PuzzleGroup.objects.filter(key="llm-authored", version=pin.get("version")).first()
+    return list(group.rules.get("kinds", [])) if group else []
+
+
 def llm_work_get(*, participant: Participant) -> dict:
     """Where the LLM's work for a participant stands, for the researcher's page: the context's state and since
     when, its size (the server's count once ready, the platform's estimate while it is read), how far the server

@@ -25,7 +25,7 @@ from .llm import authoring_lock_key, llm_client, llm_user, participant_llm_url
 from .models import AuthoredPuzzle, PuzzleGroup
 from .puzzles import EntryFacts
 from .selectors import (
-    authored_kinds_shown,
+    authored_group_for,
     authored_plan_keys_accepted,
     entry_facts_list,
     entry_ids_asked_lately,
@@ -33,7 +33,6 @@ from .selectors import (
     participant_llm_model,
 )
 
-AUTHORED_KEY = "llm-authored"
 LOCK_SECONDS = 1800
 MAX_TOKENS = 200  # a question and at most two cues (the grammar bounds each piece by words)
 
@@ -45,10 +44,6 @@ class AuthoringRun:
     rejected: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
-
-
-def _group() -> PuzzleGroup:
-    return PuzzleGroup.objects.filter(key=AUTHORED_KEY).order_by("-version").first()
 
 
 def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFacts], client: LLMClient,
@@ -68,7 +63,8 @@ def author_one(plan: authoring.Plan, *, prefix: list[dict], pool: list[EntryFact
     except authoring.BadReply as error:
         return None, [str(error)], reply, seconds, authoring.prompt_sha256(messages, schema)
     reasons = verifier.check_authored(candidate, entries=authoring.sources(known or pool),
-                                      distractor_pool=authoring.distractor_pool(plan, pool),
+                                      # any of the trainee's entries: guess_event's decoys come from the whole log
+                                      distractor_pool=authoring.distractor_pool(plan, known or pool),
                                       instructions=plan.instructions,
                                       example_words=authoring.EXAMPLE_WORDS)  # fmt: skip
     return candidate, reasons, reply, seconds, authoring.prompt_sha256(messages, schema)
@@ -86,7 +82,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
     run = AuthoringRun()
     limit = settings.LLM_AUTHORING_CANDIDATES if limit is None else limit
     model = model or participant_llm_model(participant_id)
-    group = _group()
+    group = authored_group_for(participant_id=participant_id)  # stored under the version its sessions show
     lock = authoring_lock_key(participant_id)
     if not limit or not model or group is None or not cache.add(lock, 1, LOCK_SECONDS):
         return run
@@ -111,7 +107,7 @@ def authored_puzzles_write(*, participant_id: int, limit: int | None = None, cli
         fresh = [facts for facts in pool if facts.id not in asked]
         accepted_keys = authored_plan_keys_accepted(participant_id=participant_id)
         # only kinds the participant's sessions can show (a protocol pinned to version 1 shows its four)
-        shown = authored_kinds_shown(participant_id=participant_id)
+        shown = group.rules.get("kinds")
         kinds = [kind for kind in settings.LLM_AUTHORING_KINDS if shown is None or kind in shown]
         plans = authoring.plans_for(fresh, rng=random.Random(digest), limit=limit, skip=tried, used=accepted_keys,
                                     known=known, kinds=kinds)  # fmt: skip

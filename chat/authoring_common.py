@@ -83,26 +83,32 @@ def pairs(pool: list[EntryFacts]) -> Iterable[tuple[EntryFacts, EntryFacts, str]
 
 def in_place_of(thing: str, facts: EntryFacts, pool: list[EntryFacts]) -> list[str]:
     """What other entries of the same title say where `facts` says `thing`, as they write it: the word before
-    and after it held fixed ("of the plums." → "of the tomatoes.")."""
-    words = normalize(facts.description).split()
-    spot = thing.split()
-    for start in range(len(words) - len(spot) + 1):
-        if words[start : start + len(spot)] == spot:
-            before = words[start - 1] if start else ""
-            after = words[start + len(spot)] if start + len(spot) < len(words) else ""
+    and after it in its sentence held fixed ("of the plums." → "of the tomatoes."), never across a sentence."""
+    for sentence in _sentences(facts.description):
+        words = normalize(sentence).split()
+        spot = thing.split()
+        start = next((i for i in range(len(words) - len(spot) + 1) if words[i : i + len(spot)] == spot), None)
+        if start is not None:
             break
     else:
         return []
-    pattern = re.compile(rf"{re.escape(before)} ((?:\w+ ){{0,2}}\w+) {re.escape(after)}\b" if after
-                         else rf"{re.escape(before)} ((?:\w+ ){{0,2}}\w+)$")  # fmt: skip
+    before = rf"\b{re.escape(words[start - 1])} " if start else "^"
+    after = rf" {re.escape(words[start + len(spot)])}\b" if start + len(spot) < len(words) else "$"
+    pattern = re.compile(rf"{before}((?:\w+ ){{0,2}}\w+){after}")
     found: dict[str, str] = {}
     for other in pool:
-        if other.id != facts.id and normalize(other.title) == normalize(facts.title):
-            match = pattern.search(normalize(other.description))
-            value = _without_article(match.group(1)) if match else ""
-            if value and value != thing:
-                found.setdefault(value, as_written(value, other))
+        if other.id == facts.id or normalize(other.title) != normalize(facts.title):
+            continue
+        for match in filter(None, (pattern.search(normalize(s)) for s in _sentences(other.description))):
+            value = _without_article(match.group(1))
+            written = as_written(value, other)
+            if value and value != thing and not re.search(r"[.!?;:,]", written):
+                found.setdefault(value, written)
     return list(found.values())
+
+
+def _sentences(text: str) -> list[str]:
+    return [part for part in re.split(r"(?<=[.!?;])\s+", text) if part.strip()]
 
 
 def _without_article(phrase: str) -> str:

@@ -8,6 +8,9 @@ word to avoid is told back kindly, by name, so the next try can go around it.
 No dictionary here: the forms of each word were stored with the puzzle when it was written (chat.authoring);
 an answer word counts as one of them when it is that form or the form with an everyday ending ("umbrellas",
 "baking" for "bake"), never merely a word that contains it ("blocks" does not say "lock").
+
+Not checked: that the description is of the thing at all ("the big blue one" is right). Relevance would need
+a judge at play time; the recognition level, among real definitions, is where a wrong idea shows.
 """
 
 import re
@@ -21,7 +24,8 @@ ENDINGS = ("s", "es", "ed", "d", "ing", "er", "ers", "y")
 NO_MEANING = frozenset(
     """you your yours me my mine we our us they them their he him his she her hers this that these those are
     were been being has have had do does did can could would should will shall may might not no yes very so
-    just really also too thing things something stuff kind sort like which who what when where""".split()  # noqa: SIM905
+    just really also too thing things something stuff kind sort like which who what when where forget forgot
+    remember name word idea know sure think""".split()  # noqa: SIM905 -- "I forget the name" describes nothing
 )
 EMPTY = STOPWORDS | FILLERS | NO_MEANING
 
@@ -31,7 +35,9 @@ def says(text_word: str, form: str) -> bool:
     "baking", "strawberries")."""
     if text_word == form:
         return True
-    roots = {form, form[:-1]} if form.endswith(("e", "y")) and len(form) > 3 else {form}
+    if len(form) <= 3:  # "bus", "car": a plural only ("busy", "card" and "cared" are other words)
+        return text_word in (form + "s", form + "es")
+    roots = {form, form[:-1]} if form.endswith(("e", "y")) else {form}
     if form.endswith("y"):
         roots.add(form[:-1] + "i")  # "berries"
     return any(text_word == root + ending for root in roots for ending in ENDINGS)

@@ -316,16 +316,16 @@ def authoring_wanted(*, participant_id: int) -> bool:
     return any(pin.get("key") == "llm-authored" for pin in protocol.puzzle_groups)
 
 
-def authored_kinds_shown(*, participant_id: int) -> list[str] | None:
-    """The kinds of LLM-authored puzzles the participant's sessions can show: those of the llm-authored group
-    version their protocol pins (None: no pin, the newest version shows every kind)."""
+def authored_group_for(*, participant_id: int) -> PuzzleGroup | None:
+    """The llm-authored group version the participant's sessions show (its `rules.kinds`: the kinds they can
+    show): the version their protocol pins, else the newest."""
     participant = Participant.objects.select_related("protocol_version").get(pk=participant_id)
     protocol = participant.protocol_version
     pin = next((p for p in (protocol.puzzle_groups if protocol else []) if p.get("key") == "llm-authored"), None)
-    if pin is None:
-        return None
-    group = PuzzleGroup.objects.filter(key="llm-authored", version=pin.get("version")).first()
-    return list(group.rules.get("kinds", [])) if group else []
+    versions = PuzzleGroup.objects.filter(key="llm-authored")
+    if pin is not None:
+        versions = versions.filter(version=pin.get("version"))
+    return versions.order_by("-version").first()
 
 
 def llm_work_get(*, participant: Participant) -> dict:

@@ -396,7 +396,7 @@ def _reply_to_answer(session, puzzle: Puzzle, attempt: Attempt, now: datetime) -
         puzzle.cue_level += 1
         puzzle.save(update_fields=["cue_level"])
         line = fixed_lines.NOT_KNOWING if attempt.scorer == Attempt.Scorer.DONT_KNOW else fixed_lines.NOT_QUITE
-        if line is fixed_lines.NOT_QUITE and "avoid" in payload:  # a description: say what to change
+        if line is fixed_lines.NOT_QUITE and payload.get("variant") == "describe_without_naming":  # say what to change
             note = describe_feedback(attempt.response_text, payload["avoid"])
             _bot_say(session, f"{note} {prompt_at(payload, puzzle.cue_level)}", now=now, puzzle=puzzle)
             return

@@ -171,6 +171,8 @@ def test_a_participant_pinned_to_version_1_gets_only_its_kinds_written(world, se
     finally:
         server.close()
     assert set(_kinds_asked(server)) == {"season_repeat"}  # common_ground: version 2 on, never shown to them
+    stored = AuthoredPuzzle.objects.filter(participant=world.participant_a)
+    assert stored.exists() and set(stored.values_list("group__version", flat=True)) == {1}  # the version shown
 
 
 def test_the_kinds_the_small_model_writes_badly_are_not_among_the_default_kinds(monkeypatch):

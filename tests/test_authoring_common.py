@@ -136,3 +136,13 @@ def test_the_cue_may_name_its_own_event_but_not_the_other():
     cue = re.compile(plan.fields["cue1"]["pattern"])
     assert cue.fullmatch("You drove with David to Millets Farm garden centre and bought something.")
     assert not cue.fullmatch("You drove with David to the house and bought something.")
+
+
+def test_the_wrong_choices_come_from_the_same_spot_of_a_sentence_never_across_two():
+    """Review: with the thing first in its sentence, "Plums were cheap today." gave "and the stalls" and "apples.
+    Pears" (across a full stop)."""
+    first = _entry(21, "2026-01-03T10:00", "Shopping", "Plums were cheap today. We had tea.", "the market")
+    others = [_entry(22, "2026-01-10T10:00", "Shopping", "Bought apples and the stalls were busy. Pears were cheap "
+                     "too.", "the market"),
+              _entry(23, "2026-01-17T10:00", "Shopping", "Apples were cheap today.", "the market")]  # fmt: skip
+    assert authoring_common.in_place_of("plums", first, [first, *others]) == ["Pears", "Apples"]

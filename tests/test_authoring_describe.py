@@ -150,6 +150,7 @@ def _payload(description: str = GOOD) -> dict:
         ("teapot", False),  # one word: another name, not a description
         ("hot", False),
         ("It's a thing", False),
+        ("I forget the name", False),  # a non-answer (review)
     ],
 )
 def test_a_trainee_s_description_is_scored_by_rule(answer, right):
@@ -227,3 +228,12 @@ def test_the_quoted_diary_line_may_name_a_weekday_the_description_may_not():
 
     assert weekdays("Something sweet and sticky that bees make.") == []
     assert weekdays("Something sweet you buy on a Saturday.") == ["weekday 'saturday' for an entry known only by month"]
+
+
+def test_a_short_word_to_avoid_is_said_only_as_itself_or_its_plural():
+    """Review: "busy" said "bus", "cared" said "car" when any ending counted for a three-letter word."""
+    from chat.scoring_describe import says
+
+    assert says("buses", "bus") and says("cars", "car") and says("car", "car")
+    assert not any(says(word, form) for word, form in (("busy", "bus"), ("cared", "car"), ("card", "car"),
+                                                       ("hated", "hat")))  # fmt: skip

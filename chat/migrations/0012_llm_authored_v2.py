@@ -32,7 +32,9 @@ def seed(apps, schema_editor):
 
 
 def unseed(apps, schema_editor):
-    apps.get_model("chat", "PuzzleGroup").objects.filter(key=AUTHORED_GROUP_V2["key"], version=2, puzzles=None).delete()
+    apps.get_model("chat", "PuzzleGroup").objects.filter(
+        key=AUTHORED_GROUP_V2["key"], version=2, puzzles=None, authored_puzzles=None
+    ).delete()
 
 
 class Migration(migrations.Migration):
